@@ -1,0 +1,340 @@
+//! `pm issue …`: the issue commands.
+
+use super::{Ctx, print, print_json};
+use crate::error::Result;
+use crate::issues::{self, Changes, Filter};
+use crate::model::issue::NewIssue;
+use crate::model::{Issue, IssueStatus, IssueType, Priority};
+use crate::render::{Paint, Style, Table, clean_line, clean_text, truncate};
+use crate::store::{Event, Outcome};
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+
+#[derive(Debug, Subcommand)]
+pub enum IssueCommand {
+    /// Create an issue
+    Add(AddArgs),
+    /// List issues (open and in progress unless --all or --status)
+    #[command(visible_alias = "ls")]
+    List(ListArgs),
+    /// Show one issue
+    Show(IdArg),
+    /// Change fields of an issue (one commit per update)
+    Update(UpdateArgs),
+    /// Close an issue
+    Close(IdArg),
+    /// Reopen a done or closed issue
+    Reopen(IdArg),
+    /// Show the history of an issue, newest first
+    Events(IdArg),
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// One-line title
+    #[arg(long, short)]
+    title: String,
+    /// Short description
+    #[arg(long, short, default_value = "")]
+    description: String,
+    /// Longer text (markdown)
+    #[arg(long, short, default_value = "")]
+    body: String,
+    #[arg(long, short, value_enum, default_value_t = Priority::Medium)]
+    priority: Priority,
+    #[arg(long = "type", value_enum, default_value_t = IssueType::Feature, value_name = "TYPE")]
+    kind: IssueType,
+    /// Add a tag (repeatable)
+    #[arg(long = "tag", value_name = "TAG")]
+    tags: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only issues with this status
+    #[arg(long, short, value_enum)]
+    status: Option<IssueStatus>,
+    /// Only issues with this priority
+    #[arg(long, short, value_enum)]
+    priority: Option<Priority>,
+    /// Only issues with this tag
+    #[arg(long)]
+    tag: Option<String>,
+    /// Include done and closed issues
+    #[arg(long, short)]
+    all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct IdArg {
+    /// Issue id: the full id or any unique prefix, in any case
+    id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// Issue id: the full id or any unique prefix, in any case
+    id: String,
+    #[arg(long, short)]
+    title: Option<String>,
+    #[arg(long, short)]
+    description: Option<String>,
+    #[arg(long, short)]
+    body: Option<String>,
+    #[arg(long, short, value_enum)]
+    status: Option<IssueStatus>,
+    #[arg(long, short, value_enum)]
+    priority: Option<Priority>,
+    #[arg(long = "type", value_enum, value_name = "TYPE")]
+    kind: Option<IssueType>,
+    /// Add a tag (repeatable)
+    #[arg(long = "tag", value_name = "TAG")]
+    tags: Vec<String>,
+    /// Remove a tag (repeatable)
+    #[arg(long = "untag", value_name = "TAG")]
+    untags: Vec<String>,
+}
+
+pub fn run(ctx: &Ctx, command: IssueCommand) -> Result<()> {
+    match command {
+        IssueCommand::Add(args) => add(ctx, args),
+        IssueCommand::List(args) => list(ctx, args),
+        IssueCommand::Show(args) => show(ctx, &args.id),
+        IssueCommand::Update(args) => {
+            let changes = Changes {
+                title: args.title,
+                description: args.description,
+                body: args.body,
+                status: args.status,
+                priority: args.priority,
+                kind: args.kind,
+                add_tags: args.tags,
+                remove_tags: args.untags,
+            };
+            let store = ctx.store()?;
+            let outcome = issues::update(&store, &args.id, changes, ctx.mode())?;
+            report_outcome(ctx, &outcome)
+        }
+        IssueCommand::Close(args) => {
+            let store = ctx.store()?;
+            report_outcome(ctx, &issues::close(&store, &args.id, ctx.mode())?)
+        }
+        IssueCommand::Reopen(args) => {
+            let store = ctx.store()?;
+            report_outcome(ctx, &issues::reopen(&store, &args.id, ctx.mode())?)
+        }
+        IssueCommand::Events(args) => events(ctx, &args.id),
+    }
+}
+
+fn add(ctx: &Ctx, args: AddArgs) -> Result<()> {
+    let store = ctx.store()?;
+    let new = NewIssue {
+        title: args.title,
+        description: args.description,
+        body: args.body,
+        priority: args.priority,
+        kind: args.kind,
+        tags: args.tags,
+    };
+    let issue = issues::add(&store, new, ctx.mode())?;
+    let dry = ctx.global.dry_run;
+    if ctx.global.json {
+        return print_json(
+            &json!({ "dry_run": dry, "changed": true, "message": format!("create: {}", issue.title), "issue": issue_json(&issue) }),
+        );
+    }
+    let verb = if dry { "Would create" } else { "Created" };
+    ctx.note(&format!("ref: refs/pm/issues/{}", issue.id));
+    print(&format!(
+        "{verb} issue {} {}\n",
+        ctx.style.cyan(&issue.id),
+        clean_line(&issue.title)
+    ))
+}
+
+fn list(ctx: &Ctx, args: ListArgs) -> Result<()> {
+    let store = ctx.store()?;
+    let filter = Filter {
+        status: args.status,
+        priority: args.priority,
+        tag: args.tag,
+        all: args.all,
+    };
+    let (found, broken) = issues::list(&store, &filter)?;
+    for bad in &broken {
+        ctx.warn(&clean_line(&format!(
+            "issue {} cannot be read: {}",
+            bad.id, bad.message
+        )));
+    }
+    if ctx.global.json {
+        let issues: Vec<Value> = found.iter().map(issue_json).collect();
+        return print_json(&json!({ "issues": issues, "errors": broken }));
+    }
+    if found.is_empty() {
+        let hint = if args.all || args.status.is_some() {
+            ""
+        } else {
+            " (done and closed ones are hidden; use --all)"
+        };
+        return print(&format!("No issues{hint}.\n"));
+    }
+    let mut table = Table::new(vec!["ID", "STATUS", "PRIORITY", "TYPE", "TITLE", "TAGS"]);
+    for issue in &found {
+        table.row(vec![
+            (issue.id.clone(), Some(cyan)),
+            (
+                issue.status.as_str().to_string(),
+                Some(status_color(issue.status)),
+            ),
+            (
+                issue.priority.as_str().to_string(),
+                Some(priority_color(issue.priority)),
+            ),
+            (issue.kind.as_str().to_string(), None),
+            (truncate(&clean_line(&issue.title), 60), None),
+            (clean_line(&issue.tags.join(",")), Some(dim)),
+        ]);
+    }
+    print(&table.render(&ctx.style))
+}
+
+fn show(ctx: &Ctx, id: &str) -> Result<()> {
+    let store = ctx.store()?;
+    let issue = issues::show(&store, id)?;
+    if ctx.global.json {
+        return print_json(&json!({ "issue": issue_json(&issue) }));
+    }
+    print(&issue_text(&issue, &ctx.style))
+}
+
+fn events(ctx: &Ctx, id: &str) -> Result<()> {
+    let store = ctx.store()?;
+    let (id, events) = issues::events(&store, id)?;
+    if ctx.global.json {
+        return print_json(&json!({ "id": id, "events": events }));
+    }
+    let mut table = Table::new(vec!["TIME", "WHO", "WHAT"]);
+    for Event {
+        time,
+        author,
+        email,
+        message,
+        ..
+    } in &events
+    {
+        table.row(vec![
+            (time.to_string(), Some(dim)),
+            (clean_line(&format!("{author} <{email}>")), None),
+            (clean_line(message), None),
+        ]);
+    }
+    print(&table.render(&ctx.style))
+}
+
+fn report_outcome(ctx: &Ctx, outcome: &Outcome<Issue>) -> Result<()> {
+    let dry = ctx.global.dry_run;
+    let (issue, message, changed) = match outcome {
+        Outcome::Changed { after, message, .. } => (&after.record, Some(message.as_str()), true),
+        Outcome::Unchanged(stored) => (&stored.record, None, false),
+    };
+    if let Outcome::Changed { after, .. } = outcome
+        && !dry
+    {
+        ctx.note(&format!("refs/pm/issues/{} -> {}", issue.id, after.tip));
+    }
+    if ctx.global.json {
+        return print_json(
+            &json!({ "dry_run": dry, "changed": changed, "message": message, "issue": issue_json(issue) }),
+        );
+    }
+    let text = match (message, dry) {
+        (None, _) => format!("Issue {} unchanged\n", ctx.style.cyan(&issue.id)),
+        (Some(message), false) => format!(
+            "Issue {} {}\n",
+            ctx.style.cyan(&issue.id),
+            clean_line(message)
+        ),
+        (Some(message), true) => format!(
+            "Would change issue {}: {}\n",
+            ctx.style.cyan(&issue.id),
+            clean_line(message)
+        ),
+    };
+    print(&text)
+}
+
+/// The JSON shape of an issue (documented in the README; a contract).
+pub fn issue_json(issue: &Issue) -> Value {
+    json!({
+        "id": issue.id,
+        "title": issue.title,
+        "description": issue.description,
+        "body": issue.body,
+        "status": issue.status,
+        "priority": issue.priority,
+        "type": issue.kind,
+        "tags": issue.tags,
+        "created": issue.created,
+        "updated": issue.updated,
+        "closed": issue.closed,
+    })
+}
+
+fn issue_text(issue: &Issue, style: &Style) -> String {
+    let mut out = format!(
+        "{}  {}\n",
+        style.cyan(&issue.id),
+        style.bold(&clean_line(&issue.title))
+    );
+    let mut field = |name: &str, value: String| {
+        if !value.is_empty() {
+            out.push_str(&format!("{}  {value}\n", style.dim(&format!("{name:<11}"))));
+        }
+    };
+    field(
+        "status",
+        status_color(issue.status)(style, issue.status.as_str()),
+    );
+    field(
+        "priority",
+        priority_color(issue.priority)(style, issue.priority.as_str()),
+    );
+    field("type", issue.kind.as_str().to_string());
+    field("tags", clean_line(&issue.tags.join(", ")));
+    field("created", issue.created.to_string());
+    field("updated", issue.updated.to_string());
+    field(
+        "closed",
+        issue.closed.map(|t| t.to_string()).unwrap_or_default(),
+    );
+    field("description", clean_line(&issue.description));
+    if !issue.body.trim().is_empty() {
+        out.push('\n');
+        out.push_str(clean_text(&issue.body).trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn cyan(style: &Style, text: &str) -> String {
+    style.cyan(text)
+}
+fn dim(style: &Style, text: &str) -> String {
+    style.dim(text)
+}
+fn status_color(status: IssueStatus) -> Paint {
+    match status {
+        IssueStatus::Open => |s, t| s.green(t),
+        IssueStatus::InProgress => |s, t| s.yellow(t),
+        IssueStatus::Done | IssueStatus::Closed => |s, t| s.dim(t),
+    }
+}
+fn priority_color(priority: Priority) -> Paint {
+    match priority {
+        Priority::High => |s, t| s.red(t),
+        Priority::Medium => |_, t| t.to_string(),
+        Priority::Low => |s, t| s.dim(t),
+    }
+}

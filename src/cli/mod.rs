@@ -1,0 +1,165 @@
+//! The command line: clap definitions, global options, and the mapping of results to output
+//! and exit status. One file per command group; the decisions live in the core API.
+
+mod issue;
+
+use crate::error::{Error, Result};
+use crate::render::{ColorChoice, Style};
+use crate::store::{Mode, Store};
+use clap::{Args, Parser, Subcommand};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Manage AI coding-agent sessions and issues, with all state kept in the git repository.
+///
+/// Records live under refs/pm/ as commits holding TOML; read them with plain git, share them by
+/// pushing refs.
+#[derive(Debug, Parser)]
+#[command(name = "pm", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Options accepted by every command.
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// Run as if pm was started in PATH (may be repeated; each is relative to the previous)
+    #[arg(short = 'C', global = true, value_name = "PATH")]
+    pub dir: Vec<PathBuf>,
+    /// Print one JSON document on stdout instead of text
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Show what would change without writing anything
+    #[arg(short = 'n', long, global = true)]
+    pub dry_run: bool,
+    /// Say more about what is being done (on stderr)
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    /// When to colour the output; `auto` honours NO_COLOR and colours only terminals
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create, list, show and change issues
+    #[command(subcommand)]
+    Issue(issue::IssueCommand),
+}
+
+/// What a command hands back to be printed.
+pub struct Ctx {
+    pub global: GlobalArgs,
+    pub style: Style,
+}
+
+impl Ctx {
+    /// The directory the command runs in, after every `-C`.
+    pub fn dir(&self) -> Result<PathBuf> {
+        let mut dir = std::env::current_dir()
+            .map_err(|e| Error::failed(format!("cannot read the current directory: {e}")))?;
+        for step in &self.global.dir {
+            dir = dir.join(step);
+        }
+        Ok(dir)
+    }
+
+    pub fn store(&self) -> Result<Store> {
+        let store = Store::open(&self.dir()?)?;
+        self.note(&format!(
+            "repository: {}",
+            store.repo().common_dir().display()
+        ));
+        Ok(store)
+    }
+
+    pub fn mode(&self) -> Mode {
+        if self.global.dry_run {
+            Mode::DryRun
+        } else {
+            Mode::Write
+        }
+    }
+
+    /// A `--verbose` note on stderr.
+    pub fn note(&self, text: &str) {
+        if self.global.verbose {
+            eprintln!("pm: {text}");
+        }
+    }
+
+    /// A warning on stderr (always shown).
+    pub fn warn(&self, text: &str) {
+        eprintln!("warning: {text}");
+    }
+}
+
+/// Write to stdout; a closed pipe (`pm issue list | head`) is not an error.
+pub fn print(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Error::failed(format!("cannot write to stdout: {e}"))),
+    }
+}
+
+/// Print a value as the command's one JSON document.
+pub fn print_json(value: &serde_json::Value) -> Result<()> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Error::failed(format!("cannot encode JSON: {e}")))?;
+    print(&format!("{text}\n"))
+}
+
+/// Parse the arguments, run the command, and turn the result into an exit status.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage_exit(err),
+    };
+    let ctx = Ctx {
+        style: Style::resolve(cli.global.color),
+        global: cli.global,
+    };
+    let result = match cli.command {
+        Some(Command::Issue(command)) => issue::run(&ctx, command),
+        None => {
+            use clap::CommandFactory;
+            print(&format!("{}\n", Cli::command().render_help()))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {}", crate::render::clean_line(err.message()));
+            ExitCode::from(err.exit_code() as u8)
+        }
+    }
+}
+
+/// Help and version go to stdout with status 0; a usage error is one line on stderr, status 2.
+fn usage_exit(err: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match err.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = err.print();
+            ExitCode::SUCCESS
+        }
+        _ => {
+            let rendered = err.render().to_string();
+            let first_block: Vec<&str> = rendered
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            let line = first_block.join(" ");
+            let line = line.strip_prefix("error: ").unwrap_or(&line);
+            eprintln!("error: {line} (see pm --help)");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! `pm` keeps AI coding-agent sessions and the issues they work on as records inside the git
+//! repository they belong to: one ref per record under `refs/pm/`, one commit per change.
+//!
+//! The library is the one core API; the command line (`cli`) and other front ends are thin
+//! adapters over it, so they can never disagree about a rule.
+
+pub mod cli;
+pub mod error;
+pub mod issues;
+pub mod model;
+pub mod render;
+pub mod store;
+
+pub use error::{Error, ErrorKind, Result};

@@ -1,0 +1,319 @@
+//! The issue record and the pure rules about its fields.
+
+use super::{Record, RecordKind, SCHEMA_VERSION, Timestamp};
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum IssueStatus {
+    Open,
+    #[value(name = "in_progress", alias = "in-progress")]
+    InProgress,
+    Done,
+    Closed,
+}
+
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    Low,
+    Medium,
+    High,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum IssueType {
+    Feature,
+    Bug,
+    Chore,
+}
+
+impl IssueStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IssueStatus::Open => "open",
+            IssueStatus::InProgress => "in_progress",
+            IssueStatus::Done => "done",
+            IssueStatus::Closed => "closed",
+        }
+    }
+    /// Done and closed issues are finished: hidden from the default list, and carry a closed time.
+    pub fn is_finished(self) -> bool {
+        matches!(self, IssueStatus::Done | IssueStatus::Closed)
+    }
+    fn rank(self) -> u8 {
+        match self {
+            IssueStatus::InProgress => 0,
+            IssueStatus::Open => 1,
+            IssueStatus::Done => 2,
+            IssueStatus::Closed => 3,
+        }
+    }
+}
+
+impl Priority {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Low => "low",
+            Priority::Medium => "medium",
+            Priority::High => "high",
+        }
+    }
+}
+
+impl IssueType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IssueType::Feature => "feature",
+            IssueType::Bug => "bug",
+            IssueType::Chore => "chore",
+        }
+    }
+}
+
+/// One issue, exactly as stored in `issue.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Issue {
+    pub schema: u32,
+    pub id: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub body: String,
+    pub status: IssueStatus,
+    pub priority: Priority,
+    #[serde(rename = "type")]
+    pub kind: IssueType,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub created: Timestamp,
+    pub updated: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed: Option<Timestamp>,
+    /// Fields written by a newer `pm`; kept verbatim on rewrite.
+    #[serde(flatten)]
+    pub unknown: toml::Table,
+}
+
+impl Record for Issue {
+    const KIND: RecordKind = RecordKind::Issue;
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn schema(&self) -> u32 {
+        self.schema
+    }
+}
+
+/// What a new issue is made of, before it has an id and times.
+#[derive(Debug, Clone)]
+pub struct NewIssue {
+    pub title: String,
+    pub description: String,
+    pub body: String,
+    pub priority: Priority,
+    pub kind: IssueType,
+    pub tags: Vec<String>,
+}
+
+impl Issue {
+    pub fn new(id: String, new: NewIssue, now: Timestamp) -> Result<Self> {
+        let mut tags = Vec::new();
+        for tag in &new.tags {
+            push_tag(&mut tags, tag)?;
+        }
+        Ok(Issue {
+            schema: SCHEMA_VERSION,
+            id,
+            title: check_title(&new.title)?,
+            description: check_text("description", &new.description)?,
+            body: check_text("body", &new.body)?,
+            status: IssueStatus::Open,
+            priority: new.priority,
+            kind: new.kind,
+            tags,
+            created: now,
+            updated: now,
+            closed: None,
+            unknown: toml::Table::new(),
+        })
+    }
+
+    /// Move to `status`, keeping the closed time in step: set when the issue becomes finished,
+    /// cleared when it is live again.
+    pub fn set_status(&mut self, status: IssueStatus, now: Timestamp) {
+        if status.is_finished() && !self.status.is_finished() {
+            self.closed = Some(now);
+        } else if !status.is_finished() {
+            self.closed = None;
+        }
+        self.status = status;
+    }
+
+    /// The list order: status (in progress, open, done, closed), priority high first, newest first.
+    pub fn list_order(a: &Issue, b: &Issue) -> std::cmp::Ordering {
+        a.status
+            .rank()
+            .cmp(&b.status.rank())
+            .then(b.priority.cmp(&a.priority))
+            .then(b.created.cmp(&a.created))
+            .then(b.id.cmp(&a.id))
+    }
+}
+
+/// A title is one non-empty line of at most 200 characters.
+pub fn check_title(title: &str) -> Result<String> {
+    let title = title.trim();
+    if title.is_empty() {
+        return Err(Error::usage("the title must not be empty"));
+    }
+    if title.chars().count() > 200 {
+        return Err(Error::usage("the title is longer than 200 characters"));
+    }
+    if title.chars().any(char::is_control) {
+        return Err(Error::usage(
+            "the title must be one line without control characters",
+        ));
+    }
+    Ok(title.to_string())
+}
+
+/// Free text (description, body): at most 64 KiB, no control characters but newlines and tabs.
+pub fn check_text(what: &str, text: &str) -> Result<String> {
+    if text.len() > 64 * 1024 {
+        return Err(Error::usage(format!("the {what} is longer than 64 KiB")));
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(Error::usage(format!(
+            "the {what} contains control characters"
+        )));
+    }
+    Ok(text.to_string())
+}
+
+/// A tag is a non-empty word of at most 64 characters: no spaces, commas or control characters.
+pub fn check_tag(tag: &str) -> Result<String> {
+    let tag = tag.trim();
+    if tag.is_empty() {
+        return Err(Error::usage("a tag must not be empty"));
+    }
+    if tag.chars().count() > 64
+        || tag
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == ',')
+    {
+        return Err(Error::usage(format!(
+            "invalid tag {tag:?}: tags are single words of at most 64 characters, without commas"
+        )));
+    }
+    Ok(tag.to_string())
+}
+
+/// Add a tag, keeping the list sorted and free of duplicates. Returns whether it was new.
+pub fn push_tag(tags: &mut Vec<String>, tag: &str) -> Result<bool> {
+    let tag = check_tag(tag)?;
+    match tags.binary_search(&tag) {
+        Ok(_) => Ok(false),
+        Err(at) => {
+            tags.insert(at, tag);
+            Ok(true)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(title: &str) -> Issue {
+        let new = NewIssue {
+            title: title.into(),
+            description: String::new(),
+            body: "line one\nline two".into(),
+            priority: Priority::Medium,
+            kind: IssueType::Feature,
+            tags: vec!["b".into(), "a".into(), "b".into()],
+        };
+        Issue::new("01JAAAAAAAAAAAAAAAAAAAAAAA".into(), new, Timestamp(100)).unwrap()
+    }
+
+    #[test]
+    fn new_issue_is_open_with_sorted_unique_tags() {
+        let issue = sample("  Add login ");
+        assert_eq!(issue.title, "Add login");
+        assert_eq!(issue.status, IssueStatus::Open);
+        assert_eq!(issue.tags, ["a", "b"]);
+    }
+
+    #[test]
+    fn toml_round_trip_keeps_unknown_fields() {
+        let mut issue = sample("x");
+        let text = toml::to_string(&issue).unwrap();
+        let with_future = format!("{text}estimate = 3\n[future]\nnote = \"kept\"\n");
+        let mut parsed: Issue = toml::from_str(&with_future).unwrap();
+        assert_eq!(parsed.unknown.len(), 2);
+        parsed.title = "y".into();
+        let again: Issue = toml::from_str(&toml::to_string(&parsed).unwrap()).unwrap();
+        assert_eq!(again.unknown, parsed.unknown);
+        issue.title = "y".into();
+        issue.unknown = again.unknown.clone();
+        assert_eq!(again, issue);
+    }
+
+    #[test]
+    fn closed_time_follows_status() {
+        let mut issue = sample("x");
+        issue.set_status(IssueStatus::Done, Timestamp(200));
+        assert_eq!(issue.closed, Some(Timestamp(200)));
+        issue.set_status(IssueStatus::Closed, Timestamp(300));
+        assert_eq!(issue.closed, Some(Timestamp(200)));
+        issue.set_status(IssueStatus::Open, Timestamp(400));
+        assert_eq!(issue.closed, None);
+    }
+
+    #[test]
+    fn list_order_is_status_then_priority_then_newest() {
+        let mut a = sample("a");
+        let mut b = sample("b");
+        let mut c = sample("c");
+        a.priority = Priority::Low;
+        b.priority = Priority::High;
+        c.priority = Priority::High;
+        c.created = Timestamp(500);
+        c.id = "01JBBBBBBBBBBBBBBBBBBBBBBB".into();
+        let mut d = sample("d");
+        d.set_status(IssueStatus::InProgress, Timestamp(1));
+        let mut all = [a, b, c, d];
+        all.sort_by(Issue::list_order);
+        let titles: Vec<_> = all.iter().map(|i| i.title.as_str()).collect();
+        assert_eq!(titles, ["d", "c", "b", "a"]);
+    }
+
+    #[test]
+    fn bad_fields_are_refused() {
+        assert!(check_title("   ").is_err());
+        assert!(check_title("two\nlines").is_err());
+        assert!(check_tag("has space").is_err());
+        assert!(check_tag("").is_err());
+        assert!(check_text("body", "bell\u{7}").is_err());
+        assert!(check_text("body", "ok\n\tfine").is_ok());
+    }
+}

@@ -1,0 +1,57 @@
+//! Pure data: issues, sessions, statuses, ids and clocks, and their TOML form. No I/O here.
+
+pub mod id;
+pub mod issue;
+pub mod time;
+
+pub use id::new_id;
+pub use issue::{Issue, IssueStatus, IssueType, Priority};
+pub use time::Timestamp;
+
+use serde::{Serialize, de::DeserializeOwned};
+
+/// The schema version written into every record. Readers accept records of this version or
+/// older; fields they do not know are kept verbatim on rewrite.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The largest record blob `pm` will read. Records come from other people's clones; a
+/// bigger blob is reported as broken instead of being parsed.
+pub const MAX_RECORD_BYTES: usize = 256 * 1024;
+
+/// Which family of records a ref belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordKind {
+    Issue,
+    Session,
+}
+
+impl RecordKind {
+    /// The ref namespace, e.g. `refs/pm/issues/`.
+    pub fn ref_prefix(self) -> &'static str {
+        match self {
+            RecordKind::Issue => "refs/pm/issues/",
+            RecordKind::Session => "refs/pm/sessions/",
+        }
+    }
+    /// The single file in each record commit's tree.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            RecordKind::Issue => "issue.toml",
+            RecordKind::Session => "session.toml",
+        }
+    }
+    /// The word users see: "issue", "session".
+    pub fn noun(self) -> &'static str {
+        match self {
+            RecordKind::Issue => "issue",
+            RecordKind::Session => "session",
+        }
+    }
+}
+
+/// A record type that the store can persist.
+pub trait Record: Serialize + DeserializeOwned + Clone + PartialEq {
+    const KIND: RecordKind;
+    fn id(&self) -> &str;
+    fn schema(&self) -> u32;
+}

@@ -1,0 +1,485 @@
+//! Git-native persistence of records.
+//!
+//! Each record lives at its own ref, `refs/pm/<kind>s/<ULID>`, which points at a commit whose
+//! tree holds exactly one TOML file. Every change is one new commit on top of the previous tip,
+//! so the ref's history is the record's event log, readable with plain git.
+//!
+//! Writes are compare-and-swap: create with "the ref must not exist", update with "the ref must
+//! still point at the tip I read". On a conflict the change is re-applied to the fresh state and
+//! retried a bounded number of times with jitter, so no update is ever lost, whether the other
+//! writer is another `pm` process or `git update-ref`.
+//!
+//! This module never prints and never decides policy; it only stores what it is given.
+
+mod open;
+
+use crate::error::{Context, Error, Result};
+use crate::model::id::{is_canonical_id, normalize_prefix};
+use crate::model::{MAX_RECORD_BYTES, Record, RecordKind, SCHEMA_VERSION, Timestamp};
+use gix::ObjectId;
+use gix::bstr::ByteSlice;
+use gix::refs::Target;
+use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
+use std::time::Duration;
+
+pub use open::open_repository;
+
+/// How many times an update is re-applied after losing a race before giving up.
+const MAX_ATTEMPTS: u32 = 200;
+
+/// The record store of one repository (shared by all of its worktrees).
+pub struct Store {
+    repo: gix::Repository,
+}
+
+/// A record together with the commit it was read from.
+#[derive(Debug, Clone)]
+pub struct Stored<T> {
+    pub record: T,
+    pub tip: ObjectId,
+}
+
+/// A record ref that could not be read. It is reported, never silently skipped.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Broken {
+    pub id: String,
+    #[serde(rename = "ref")]
+    pub ref_name: String,
+    pub message: String,
+}
+
+/// All records of one kind: the readable ones and the broken ones.
+#[derive(Debug, Clone)]
+pub struct Listing<T> {
+    pub records: Vec<Stored<T>>,
+    pub broken: Vec<Broken>,
+}
+
+/// One commit in a record's history.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Event {
+    pub commit: String,
+    pub time: Timestamp,
+    pub author: String,
+    pub email: String,
+    pub message: String,
+}
+
+/// What an update did.
+#[derive(Debug, Clone)]
+pub enum Outcome<T> {
+    /// A new commit was written (or, in a dry run, would have been).
+    Changed {
+        before: T,
+        after: Stored<T>,
+        message: String,
+    },
+    /// The change left the record as it was; nothing was written.
+    Unchanged(Stored<T>),
+}
+
+/// Whether a write really happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Write,
+    DryRun,
+}
+
+impl Store {
+    /// Open the store of the repository that contains `dir` (any subdirectory, any worktree).
+    pub fn open(dir: &std::path::Path) -> Result<Self> {
+        Ok(Store {
+            repo: open_repository(dir)?,
+        })
+    }
+
+    pub fn repo(&self) -> &gix::Repository {
+        &self.repo
+    }
+
+    fn ref_name(kind: RecordKind, id: &str) -> String {
+        format!("{}{id}", kind.ref_prefix())
+    }
+
+    /// Every ref of `kind` with the id its name gives and the object it points at (if direct).
+    fn refs(&self, kind: RecordKind) -> Result<Vec<(String, Option<ObjectId>)>> {
+        let platform = self
+            .repo
+            .references()
+            .context(|| "could not read the repository's refs".into())?;
+        let iter = platform
+            .prefixed(kind.ref_prefix())
+            .context(|| format!("could not list {}", kind.ref_prefix()))?;
+        let mut out = Vec::new();
+        for reference in iter {
+            let reference = reference.map_err(|e| {
+                Error::failed(format!(
+                    "could not read a ref under {}: {e}",
+                    kind.ref_prefix()
+                ))
+            })?;
+            let name = reference.name().as_bstr().to_str_lossy().into_owned();
+            let target = reference.target().try_id().map(ToOwned::to_owned);
+            out.push((name, target));
+        }
+        Ok(out)
+    }
+
+    /// The ids of all records of `kind`, sorted.
+    pub fn ids(&self, kind: RecordKind) -> Result<Vec<String>> {
+        let mut ids: Vec<String> = self
+            .refs(kind)?
+            .into_iter()
+            .map(|(name, _)| name[kind.ref_prefix().len()..].to_string())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Turn a full id or unique prefix (any case) into the full id of an existing record.
+    pub fn resolve(&self, kind: RecordKind, text: &str) -> Result<String> {
+        let noun = kind.noun();
+        let Some(prefix) = normalize_prefix(text) else {
+            return Err(Error::usage(format!("{text:?} is not a valid {noun} id")));
+        };
+        let ids = self.ids(kind)?;
+        let matches: Vec<&String> = ids.iter().filter(|id| id.starts_with(&prefix)).collect();
+        match matches.as_slice() {
+            [] => Err(Error::not_found(format!("no {noun} with id {prefix}"))),
+            [one] => Ok((*one).clone()),
+            many => {
+                if let Some(exact) = many.iter().find(|id| ***id == prefix) {
+                    return Ok((*exact).clone());
+                }
+                let shown: Vec<&str> = many.iter().take(10).map(|s| s.as_str()).collect();
+                let more = if many.len() > 10 {
+                    format!(" and {} more", many.len() - 10)
+                } else {
+                    String::new()
+                };
+                Err(Error::not_found(format!(
+                    "{noun} id {prefix} is ambiguous; it matches {}{more}",
+                    shown.join(", ")
+                )))
+            }
+        }
+    }
+
+    /// Read one record by its full id.
+    pub fn read<T: Record>(&self, id: &str) -> Result<Stored<T>> {
+        let kind = T::KIND;
+        let name = Self::ref_name(kind, id);
+        let reference = self
+            .repo
+            .try_find_reference(name.as_str())
+            .context(|| format!("could not read {name}"))?
+            .ok_or_else(|| Error::not_found(format!("no {} with id {id}", kind.noun())))?;
+        let tip = reference.target().try_id().map(ToOwned::to_owned);
+        self.load(id, &name, tip).map_err(|reason| {
+            Error::failed(format!("{} {id} cannot be read: {reason}", kind.noun()))
+        })
+    }
+
+    /// Read every record of a kind. Broken records are collected, never fatal.
+    pub fn list<T: Record>(&self) -> Result<Listing<T>> {
+        let kind = T::KIND;
+        let mut listing = Listing {
+            records: Vec::new(),
+            broken: Vec::new(),
+        };
+        for (name, tip) in self.refs(kind)? {
+            let id = name[kind.ref_prefix().len()..].to_string();
+            match self.load::<T>(&id, &name, tip) {
+                Ok(stored) => listing.records.push(stored),
+                Err(message) => listing.broken.push(Broken {
+                    id,
+                    ref_name: name,
+                    message,
+                }),
+            }
+        }
+        Ok(listing)
+    }
+
+    /// Load and check the record at `tip`. The error is a reason without the record's name.
+    fn load<T: Record>(
+        &self,
+        id: &str,
+        name: &str,
+        tip: Option<ObjectId>,
+    ) -> Result<Stored<T>, String> {
+        let kind = T::KIND;
+        if !is_canonical_id(id) {
+            return Err(format!("{name} is not named by a valid id"));
+        }
+        let tip = tip.ok_or_else(|| format!("{name} is a symbolic ref"))?;
+        let object = self
+            .repo
+            .find_object(tip)
+            .map_err(|e| format!("{name} points at a missing object: {e}"))?;
+        if object.kind != gix::object::Kind::Commit {
+            return Err(format!("{name} points at a {}, not a commit", object.kind));
+        }
+        let commit = object.into_commit();
+        let tree = commit
+            .tree()
+            .map_err(|e| format!("its commit {tip} has no readable tree: {e}"))?;
+        let file = kind.file_name();
+        let entry = tree
+            .find_entry(file)
+            .ok_or_else(|| format!("its commit {tip} has no {file}"))?;
+        let blob = entry
+            .object()
+            .map_err(|e| format!("{file} cannot be read: {e}"))?;
+        if blob.kind != gix::object::Kind::Blob {
+            return Err(format!("{file} is a {}, not a file", blob.kind));
+        }
+        if blob.data.len() > MAX_RECORD_BYTES {
+            return Err(format!(
+                "{file} is larger than {} KiB",
+                MAX_RECORD_BYTES / 1024
+            ));
+        }
+        let text =
+            std::str::from_utf8(&blob.data).map_err(|_| format!("{file} is not UTF-8 text"))?;
+        let record: T = toml::from_str(text)
+            .map_err(|e| format!("{file} is not a valid record: {}", toml_reason(&e)))?;
+        if record.id() != id {
+            return Err(format!(
+                "its id field {:?} disagrees with the ref name",
+                record.id()
+            ));
+        }
+        if record.schema() > SCHEMA_VERSION {
+            return Err(format!(
+                "it has schema version {}, newer than this pm understands ({SCHEMA_VERSION}); upgrade pm",
+                record.schema()
+            ));
+        }
+        Ok(Stored { record, tip })
+    }
+
+    /// Create a new record; fails if a record with its id already exists.
+    pub fn create<T: Record>(
+        &self,
+        record: &T,
+        message: &str,
+        now: Timestamp,
+    ) -> Result<Stored<T>> {
+        let name = Self::ref_name(T::KIND, record.id());
+        let tip = self.write_commit(record, message, None, now)?;
+        self.set_ref(&name, tip, PreviousValue::MustNotExist, message)
+            .map_err(|e| Error::failed(format!("could not create {name}: {e}")))?;
+        Ok(Stored {
+            record: record.clone(),
+            tip,
+        })
+    }
+
+    /// Apply `change` to the current state of record `id` and store the result as one commit.
+    ///
+    /// `change` returns the event message, or `None` when there is nothing to do. If another
+    /// writer moved the ref in the meantime, `change` runs again on the new state (so it must
+    /// re-check its intent there and may fail). In [`Mode::DryRun`] nothing at all is written.
+    pub fn update<T: Record>(
+        &self,
+        id: &str,
+        mode: Mode,
+        now: Timestamp,
+        mut change: impl FnMut(&mut T) -> Result<Option<String>>,
+    ) -> Result<Outcome<T>> {
+        let name = Self::ref_name(T::KIND, id);
+        let mut last_error = String::new();
+        for attempt in 0..MAX_ATTEMPTS {
+            let current = self.read::<T>(id)?;
+            let mut next = current.record.clone();
+            let Some(message) = change(&mut next)? else {
+                return Ok(Outcome::Unchanged(current));
+            };
+            if next == current.record {
+                return Ok(Outcome::Unchanged(current));
+            }
+            if mode == Mode::DryRun {
+                let after = Stored {
+                    record: next,
+                    tip: current.tip,
+                };
+                return Ok(Outcome::Changed {
+                    before: current.record,
+                    after,
+                    message,
+                });
+            }
+            let tip = self.write_commit(&next, &message, Some(current.tip), now)?;
+            match self.set_ref(
+                &name,
+                tip,
+                PreviousValue::MustExistAndMatch(Target::Object(current.tip)),
+                &message,
+            ) {
+                Ok(()) => {
+                    let after = Stored { record: next, tip };
+                    return Ok(Outcome::Changed {
+                        before: current.record,
+                        after,
+                        message,
+                    });
+                }
+                Err(e) => {
+                    last_error = e;
+                    std::thread::sleep(backoff(attempt));
+                }
+            }
+        }
+        Err(Error::failed(format!(
+            "could not update {name}: it kept changing while being written ({MAX_ATTEMPTS} attempts; last: {last_error})"
+        )))
+    }
+
+    /// The commits of one record, newest first.
+    pub fn history(&self, kind: RecordKind, id: &str) -> Result<Vec<Event>> {
+        let name = Self::ref_name(kind, id);
+        let reference = self
+            .repo
+            .try_find_reference(name.as_str())
+            .context(|| format!("could not read {name}"))?
+            .ok_or_else(|| Error::not_found(format!("no {} with id {id}", kind.noun())))?;
+        let tip = reference
+            .target()
+            .try_id()
+            .map(ToOwned::to_owned)
+            .ok_or_else(|| Error::failed(format!("{name} is a symbolic ref")))?;
+        let walk = self
+            .repo
+            .rev_walk([tip])
+            .all()
+            .context(|| format!("could not walk the history of {name}"))?;
+        let mut events = Vec::new();
+        for info in walk {
+            let info = info.context(|| format!("could not walk the history of {name}"))?;
+            let commit = info
+                .object()
+                .context(|| format!("could not read commit {} of {name}", info.id))?;
+            let author = commit
+                .author()
+                .context(|| format!("commit {} of {name} has no author", info.id))?;
+            let time = commit.time().map(|t| t.seconds).unwrap_or(0);
+            let message = commit.message_raw_sloppy().to_str_lossy();
+            events.push(Event {
+                commit: info.id.to_string(),
+                time: Timestamp(time),
+                author: author.name.to_str_lossy().into_owned(),
+                email: author.email.to_str_lossy().into_owned(),
+                message: message.lines().next().unwrap_or("").to_string(),
+            });
+        }
+        events.sort_by_key(|e| std::cmp::Reverse(e.time));
+        Ok(events)
+    }
+
+    /// Write blob, tree and commit for `record`; no ref is touched.
+    fn write_commit<T: Record>(
+        &self,
+        record: &T,
+        message: &str,
+        parent: Option<ObjectId>,
+        now: Timestamp,
+    ) -> Result<ObjectId> {
+        let kind = T::KIND;
+        let text = toml::to_string(record)
+            .context(|| format!("could not serialise {} {}", kind.noun(), record.id()))?;
+        let what = || {
+            format!(
+                "could not write {} {} to the object database",
+                kind.noun(),
+                record.id()
+            )
+        };
+        let blob = self
+            .repo
+            .write_blob(text.as_bytes())
+            .context(what)?
+            .detach();
+        let tree = gix::objs::Tree {
+            entries: vec![gix::objs::tree::Entry {
+                mode: gix::objs::tree::EntryKind::Blob.into(),
+                filename: kind.file_name().into(),
+                oid: blob,
+            }],
+        };
+        let tree = self.repo.write_object(&tree).context(what)?.detach();
+        let signature = self.signature(now)?;
+        let commit = gix::objs::Commit {
+            tree,
+            parents: parent.into_iter().collect(),
+            author: signature.clone(),
+            committer: signature,
+            encoding: None,
+            message: format!("{message}\n").into(),
+            extra_headers: Vec::new(),
+        };
+        Ok(self.repo.write_object(&commit).context(what)?.detach())
+    }
+
+    /// The configured identity (or pm's fallback), stamped with `now`.
+    fn signature(&self, now: Timestamp) -> Result<gix::actor::Signature> {
+        let who = self
+            .repo
+            .committer()
+            .ok_or_else(|| Error::failed("no committer identity is available"))?
+            .context(|| "the configured committer identity is invalid".into())?;
+        Ok(gix::actor::Signature {
+            name: who.name.to_owned(),
+            email: who.email.to_owned(),
+            time: gix::date::Time::new(now.seconds(), 0),
+        })
+    }
+
+    fn set_ref(
+        &self,
+        name: &str,
+        new: ObjectId,
+        expected: PreviousValue,
+        message: &str,
+    ) -> Result<(), String> {
+        let name: gix::refs::FullName = name
+            .try_into()
+            .map_err(|e| format!("invalid ref name {name}: {e}"))?;
+        let edit = RefEdit {
+            change: Change::Update {
+                log: LogChange {
+                    mode: RefLog::AndReference,
+                    force_create_reflog: false,
+                    message: format!("pm: {message}")
+                        .lines()
+                        .next()
+                        .unwrap_or("pm")
+                        .into(),
+                },
+                expected,
+                new: Target::Object(new),
+            },
+            name,
+            deref: false,
+        };
+        self.repo
+            .edit_reference(edit)
+            .map(|_| ())
+            .map_err(|e| crate::error::one_line(&e.to_string()))
+    }
+}
+
+/// Jittered exponential backoff: up to 1, 2, 4 … 32 ms, never the same across processes.
+fn backoff(attempt: u32) -> Duration {
+    let cap_ms = 1u64 << attempt.min(5);
+    let noise = u64::from(ulid::Ulid::new().random() as u32) ^ u64::from(std::process::id());
+    Duration::from_micros(200 + noise % (cap_ms * 1000))
+}
+
+fn toml_reason(err: &toml::de::Error) -> String {
+    let message = err.message().trim().to_string();
+    match err.span() {
+        Some(span) => format!("{message} (at byte {})", span.start),
+        None => message,
+    }
+}
