@@ -5,10 +5,14 @@
 //! adapters over it, so they can never disagree about a rule.
 
 pub mod cli;
+pub mod config;
 pub mod error;
 pub mod issues;
+pub mod lifecycle;
 pub mod model;
 pub mod render;
+pub mod sessions;
 pub mod store;
+pub mod worktree;
 
 pub use error::{Error, ErrorKind, Result};

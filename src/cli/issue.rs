@@ -5,6 +5,7 @@ use crate::error::Result;
 use crate::issues::{self, Changes, Filter};
 use crate::model::issue::NewIssue;
 use crate::model::{Issue, IssueStatus, IssueType, Priority};
+use crate::render::json::IssueJson;
 use crate::render::{Paint, Style, Table, clean_line, clean_text, truncate};
 use crate::store::{Event, Outcome};
 use clap::{Args, Subcommand};
@@ -169,8 +170,16 @@ fn list(ctx: &Ctx, args: ListArgs) -> Result<()> {
         )));
     }
     if ctx.global.json {
-        let issues: Vec<Value> = found.iter().map(issue_json).collect();
-        return print_json(&json!({ "issues": issues, "errors": broken }));
+        #[derive(serde::Serialize)]
+        struct ListJson<'a> {
+            issues: Vec<IssueJson<'a>>,
+            errors: &'a [crate::store::Broken],
+        }
+        let issues = found.iter().map(IssueJson::from).collect();
+        return print_json(&ListJson {
+            issues,
+            errors: &broken,
+        });
     }
     if found.is_empty() {
         let hint = if args.all || args.status.is_some() {
@@ -265,21 +274,9 @@ fn report_outcome(ctx: &Ctx, outcome: &Outcome<Issue>) -> Result<()> {
     print(&text)
 }
 
-/// The JSON shape of an issue (documented in the README; a contract).
-pub fn issue_json(issue: &Issue) -> Value {
-    json!({
-        "id": issue.id,
-        "title": issue.title,
-        "description": issue.description,
-        "body": issue.body,
-        "status": issue.status,
-        "priority": issue.priority,
-        "type": issue.kind,
-        "tags": issue.tags,
-        "created": issue.created,
-        "updated": issue.updated,
-        "closed": issue.closed,
-    })
+/// An issue as a JSON value (see `render::json`).
+fn issue_json(issue: &Issue) -> Value {
+    serde_json::to_value(IssueJson::from(issue)).unwrap_or(Value::Null)
 }
 
 fn issue_text(issue: &Issue, style: &Style) -> String {

@@ -69,7 +69,10 @@ impl Ctx {
     }
 
     pub fn store(&self) -> Result<Store> {
-        let store = Store::open(&self.dir()?)?;
+        let mut store = Store::open(&self.dir()?)?;
+        if self.global.dry_run {
+            store = store.without_cache_writes();
+        }
         self.note(&format!(
             "repository: {}",
             store.repo().common_dir().display()
@@ -109,7 +112,7 @@ pub fn print(text: &str) -> Result<()> {
 }
 
 /// Print a value as the command's one JSON document.
-pub fn print_json(value: &serde_json::Value) -> Result<()> {
+pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| Error::failed(format!("cannot encode JSON: {e}")))?;
     print(&format!("{text}\n"))

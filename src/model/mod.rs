@@ -2,10 +2,12 @@
 
 pub mod id;
 pub mod issue;
+pub mod session;
 pub mod time;
 
 pub use id::new_id;
 pub use issue::{Issue, IssueStatus, IssueType, Priority};
+pub use session::{Session, SessionStatus};
 pub use time::Timestamp;
 
 use serde::{Serialize, de::DeserializeOwned};

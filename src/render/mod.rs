@@ -2,6 +2,8 @@
 //! Record fields may come from other people's clones, so every string from a record goes
 //! through [`clean_line`] or [`clean_text`] before it reaches a terminal.
 
+pub mod json;
+
 use std::io::IsTerminal;
 
 /// `--color` values.

@@ -11,6 +11,8 @@
 //!
 //! This module never prints and never decides policy; it only stores what it is given.
 
+mod index;
+pub mod local;
 mod open;
 
 use crate::error::{Context, Error, Result};
@@ -30,6 +32,8 @@ const MAX_ATTEMPTS: u32 = 200;
 /// The record store of one repository (shared by all of its worktrees).
 pub struct Store {
     repo: gix::Repository,
+    /// Whether the local cache may be written (not in a dry run, which writes nothing at all).
+    cache_writes: bool,
 }
 
 /// A record together with the commit it was read from.
@@ -90,7 +94,14 @@ impl Store {
     pub fn open(dir: &std::path::Path) -> Result<Self> {
         Ok(Store {
             repo: open_repository(dir)?,
+            cache_writes: true,
         })
+    }
+
+    /// Make this store write nothing at all, not even its local cache.
+    pub fn without_cache_writes(mut self) -> Self {
+        self.cache_writes = false;
+        self
     }
 
     pub fn repo(&self) -> &gix::Repository {
@@ -181,24 +192,56 @@ impl Store {
     }
 
     /// Read every record of a kind. Broken records are collected, never fatal.
+    ///
+    /// Record texts are cached in `.git/pm/index/`, keyed by the tip just read from the ref, so
+    /// only records that changed since the last listing are read from the object database.
     pub fn list<T: Record>(&self) -> Result<Listing<T>> {
         let kind = T::KIND;
+        let refs = self.refs(kind)?;
+        let mut index = index::Index::load(self.index_path(kind));
         let mut listing = Listing {
-            records: Vec::new(),
+            records: Vec::with_capacity(refs.len()),
             broken: Vec::new(),
         };
-        for (name, tip) in self.refs(kind)? {
-            let id = name[kind.ref_prefix().len()..].to_string();
-            match self.load::<T>(&id, &name, tip) {
+        for (name, tip) in &refs {
+            let id = &name[kind.ref_prefix().len()..];
+            let cached = tip.and_then(|tip| index.get(id, tip).map(|text| (tip, text)));
+            let loaded = match cached {
+                Some((tip, text)) => {
+                    parse_record::<T>(id, text).map(|record| Stored { record, tip })
+                }
+                None => self.load_text::<T>(id, name, *tip).and_then(|(tip, text)| {
+                    let record = parse_record::<T>(id, &text)?;
+                    index.put(id, tip, text);
+                    Ok(Stored { record, tip })
+                }),
+            };
+            match loaded {
                 Ok(stored) => listing.records.push(stored),
                 Err(message) => listing.broken.push(Broken {
-                    id,
-                    ref_name: name,
+                    id: id.to_string(),
+                    ref_name: name.clone(),
                     message,
                 }),
             }
         }
+        if self.cache_writes {
+            let present = refs
+                .iter()
+                .map(|(name, _)| &name[kind.ref_prefix().len()..])
+                .collect();
+            index.retain(&present);
+            index.save();
+        }
         Ok(listing)
+    }
+
+    fn index_path(&self, kind: RecordKind) -> std::path::PathBuf {
+        local::LocalData::new(&self.repo).dir().join("index").join(
+            kind.ref_prefix()
+                .trim_start_matches("refs/pm/")
+                .trim_end_matches('/'),
+        )
     }
 
     /// Load and check the record at `tip`. The error is a reason without the record's name.
@@ -208,6 +251,20 @@ impl Store {
         name: &str,
         tip: Option<ObjectId>,
     ) -> Result<Stored<T>, String> {
+        let (tip, text) = self.load_text::<T>(id, name, tip)?;
+        Ok(Stored {
+            record: parse_record(id, &text)?,
+            tip,
+        })
+    }
+
+    /// Read the record file at `tip`, checking every step of the way.
+    fn load_text<T: Record>(
+        &self,
+        id: &str,
+        name: &str,
+        tip: Option<ObjectId>,
+    ) -> Result<(ObjectId, String), String> {
         let kind = T::KIND;
         if !is_canonical_id(id) {
             return Err(format!("{name} is not named by a valid id"));
@@ -242,21 +299,7 @@ impl Store {
         }
         let text =
             std::str::from_utf8(&blob.data).map_err(|_| format!("{file} is not UTF-8 text"))?;
-        let record: T = toml::from_str(text)
-            .map_err(|e| format!("{file} is not a valid record: {}", toml_reason(&e)))?;
-        if record.id() != id {
-            return Err(format!(
-                "its id field {:?} disagrees with the ref name",
-                record.id()
-            ));
-        }
-        if record.schema() > SCHEMA_VERSION {
-            return Err(format!(
-                "it has schema version {}, newer than this pm understands ({SCHEMA_VERSION}); upgrade pm",
-                record.schema()
-            ));
-        }
-        Ok(Stored { record, tip })
+        Ok((tip, text.to_string()))
     }
 
     /// Create a new record; fails if a record with its id already exists.
@@ -474,6 +517,26 @@ fn backoff(attempt: u32) -> Duration {
     let cap_ms = 1u64 << attempt.min(5);
     let noise = u64::from(ulid::Ulid::new().random() as u32) ^ u64::from(std::process::id());
     Duration::from_micros(200 + noise % (cap_ms * 1000))
+}
+
+/// Parse and check a record file's text.
+fn parse_record<T: Record>(id: &str, text: &str) -> Result<T, String> {
+    let file = T::KIND.file_name();
+    let record: T = toml::from_str(text)
+        .map_err(|e| format!("{file} is not a valid record: {}", toml_reason(&e)))?;
+    if record.id() != id {
+        return Err(format!(
+            "its id field {:?} disagrees with the ref name",
+            record.id()
+        ));
+    }
+    if record.schema() > SCHEMA_VERSION {
+        return Err(format!(
+            "it has schema version {}, newer than this pm understands ({SCHEMA_VERSION}); upgrade pm",
+            record.schema()
+        ));
+    }
+    Ok(record)
 }
 
 fn toml_reason(err: &toml::de::Error) -> String {

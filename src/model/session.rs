@@ -1,0 +1,200 @@
+//! The session record, its statuses, and the pure naming rules for branches and worktrees.
+
+use super::{Record, RecordKind, Timestamp};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStatus {
+    /// An agent is working in the worktree.
+    Active,
+    /// The worktree is kept; nobody is working.
+    Idle,
+    /// Finished; its issue is done.
+    Completed,
+    /// Given up (or its worktree vanished); its issue is open again.
+    Abandoned,
+}
+
+impl SessionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::Active => "active",
+            SessionStatus::Idle => "idle",
+            SessionStatus::Completed => "completed",
+            SessionStatus::Abandoned => "abandoned",
+        }
+    }
+    /// Active and idle sessions are live: at most one per branch.
+    pub fn is_live(self) -> bool {
+        matches!(self, SessionStatus::Active | SessionStatus::Idle)
+    }
+}
+
+/// One agent session, exactly as stored in `session.toml`. Holds only what is true in every
+/// clone: no paths, no host names, no process ids (those live in the clone's own `.git`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub schema: u32,
+    pub id: String,
+    /// The issue this session works on, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issue: Option<String>,
+    pub branch: String,
+    /// The commit the branch started from.
+    pub base: String,
+    /// The name the base was given as (`main`, `HEAD`, a commit), for display and ahead/behind.
+    #[serde(default)]
+    pub base_ref: String,
+    pub status: SessionStatus,
+    #[serde(default)]
+    pub agent: String,
+    #[serde(default)]
+    pub role: String,
+    #[serde(default)]
+    pub prompt: String,
+    /// Who launched it (`Name <email>`).
+    #[serde(default)]
+    pub actor: String,
+    /// Opaque random id of the clone that owns the worktree.
+    pub owner: String,
+    pub started: Timestamp,
+    pub updated: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<Timestamp>,
+    /// Raised by every explicit reactivation, so it wins over the older terminal state on merge.
+    #[serde(default)]
+    pub epoch: u32,
+    /// Commits on the branch that are not on its base, as last counted.
+    #[serde(default)]
+    pub commits: u32,
+    /// Set when the session was purged: a tombstone that travels with the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purged: Option<Timestamp>,
+    /// Fields written by a newer `pm`; kept verbatim on rewrite.
+    #[serde(flatten)]
+    pub unknown: toml::Table,
+}
+
+impl Record for Session {
+    const KIND: RecordKind = RecordKind::Session;
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn schema(&self) -> u32 {
+        self.schema
+    }
+}
+
+impl Session {
+    /// Seconds from start to end (or to `now` while running).
+    pub fn duration(&self, now: Timestamp) -> i64 {
+        self.ended.unwrap_or(now).seconds() - self.started.seconds()
+    }
+}
+
+/// Longest branch name derived from a title, prefix excluded.
+pub const MAX_SLUG_BYTES: usize = 50;
+
+/// Turn an issue title into a branch name: lower-case, `[a-z0-9-]` kept, spaces to `-`,
+/// runs of `-` collapsed and trimmed, at most 50 bytes, then `prefix` in front.
+/// Returns `None` when nothing usable is left of the title.
+pub fn branch_from_title(prefix: &str, title: &str) -> Option<String> {
+    let mut slug = String::new();
+    for c in title.chars().flat_map(char::to_lowercase) {
+        match c {
+            'a'..='z' | '0'..='9' => slug.push(c),
+            '-' | ' ' | '_' | '\t' | '/' | '.' if !slug.is_empty() && !slug.ends_with('-') => slug.push('-'),
+            _ => {}
+        }
+    }
+    let mut slug = slug.trim_end_matches('-').to_string();
+    if slug.len() > MAX_SLUG_BYTES {
+        slug.truncate(MAX_SLUG_BYTES);
+        slug = slug.trim_end_matches('-').to_string();
+    }
+    if slug.is_empty() {
+        None
+    } else {
+        Some(format!("{prefix}{slug}"))
+    }
+}
+
+/// The folder name for a branch inside the worktrees directory: `/` becomes `-`; any byte that is
+/// not `[A-Za-z0-9._-]` is escaped as `%XX`, so the name is always one safe path component.
+///
+/// `feature/a-b` and `feature-a/b` give the same name; [`worktree_dir_name_unique`] is used
+/// instead when the plain name is already taken by another branch, so two branches never share
+/// a folder.
+pub fn worktree_dir_name(branch: &str) -> String {
+    let mut out = String::new();
+    for b in branch.bytes() {
+        match b {
+            b'/' => out.push('-'),
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'_' | b'-' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    if out.starts_with('.') {
+        out.replace_range(0..1, "%2E");
+    }
+    out
+}
+
+/// [`worktree_dir_name`] plus a suffix derived from the whole branch name (FNV-1a), for when the
+/// plain name is taken by a different branch.
+pub fn worktree_dir_name_unique(branch: &str) -> String {
+    let mut hash: u32 = 0x811c_9dc5;
+    for b in branch.bytes() {
+        hash ^= u32::from(b);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    format!("{}-{hash:08x}", worktree_dir_name(branch))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn branch_names_follow_the_design_vectors() {
+        assert_eq!(
+            branch_from_title("feature/", "Add user login").as_deref(),
+            Some("feature/add-user-login")
+        );
+        assert_eq!(
+            branch_from_title("feature/", "Fix BUG #123!").as_deref(),
+            Some("feature/fix-bug-123")
+        );
+        assert_eq!(
+            branch_from_title("feature/", "  Multiple   Spaces  ").as_deref(),
+            Some("feature/multiple-spaces")
+        );
+        assert_eq!(branch_from_title("feature/", "!!!"), None);
+        assert_eq!(
+            branch_from_title("", "Ünïcode — dash").as_deref(),
+            Some("ncode-dash")
+        );
+    }
+
+    #[test]
+    fn long_titles_are_cut_at_50_bytes_without_trailing_dash() {
+        let title = "a".repeat(49) + " bcdef";
+        let branch = branch_from_title("feature/", &title).unwrap();
+        assert_eq!(branch, format!("feature/{}", "a".repeat(49)));
+        let long = branch_from_title("", &"word ".repeat(30)).unwrap();
+        assert!(long.len() <= MAX_SLUG_BYTES && !long.ends_with('-'));
+    }
+
+    #[test]
+    fn worktree_folders_are_single_safe_components() {
+        assert_eq!(worktree_dir_name("feature/add-login"), "feature-add-login");
+        assert_eq!(worktree_dir_name("../x"), "%2E.-x");
+        assert_eq!(worktree_dir_name("a b"), "a%20b");
+        assert_ne!(
+            worktree_dir_name_unique("a/b"),
+            worktree_dir_name_unique("a-b")
+        );
+        assert!(worktree_dir_name_unique("a/b").starts_with("a-b-"));
+    }
+}

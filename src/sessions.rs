@@ -1,0 +1,867 @@
+//! The session operations of the core API: launch (or resume), list, history, show, close,
+//! reactivate, reconcile, purge. The rules themselves are in `lifecycle`; this module applies
+//! them to records, worktrees and the linked issue. Nothing here prints.
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::lifecycle::{self, SessionEvent};
+use crate::model::session::{branch_from_title, worktree_dir_name, worktree_dir_name_unique};
+use crate::model::{
+    Issue, IssueStatus, RecordKind, SCHEMA_VERSION, Session, SessionStatus, Timestamp, new_id,
+};
+use crate::store::local::{LocalData, LocalSession, host_name};
+use crate::store::{Broken, Event, Mode, Outcome, Store};
+use crate::worktree;
+use std::path::{Path, PathBuf};
+
+/// What `launch` is asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct LaunchRequest {
+    pub issue: Option<String>,
+    pub branch: Option<String>,
+    pub base: Option<String>,
+    pub agent: Option<String>,
+    pub prompt: String,
+    pub role: String,
+}
+
+/// What `launch` did.
+#[derive(Debug, Clone)]
+pub struct Launched {
+    pub session: Session,
+    pub worktree: PathBuf,
+    /// An idle session on the branch was resumed instead of a new one created.
+    pub resumed: bool,
+    /// The worktree folder had to be created again.
+    pub recreated_worktree: bool,
+    pub warnings: Vec<String>,
+}
+
+/// A session with what this clone knows about it locally.
+#[derive(Debug, Clone)]
+pub struct SessionView {
+    pub session: Session,
+    /// The worktree path, if this clone created it.
+    pub worktree: Option<PathBuf>,
+    pub worktree_exists: bool,
+    /// Whether this clone owns the session.
+    pub mine: bool,
+    /// Commits on the branch that are not on its base (counted now when the branch is here).
+    pub commits: u32,
+    /// Time, id and subject of the branch's newest commit, when the branch is here.
+    pub last_commit: Option<(Timestamp, String, String)>,
+    pub last_activity: Timestamp,
+}
+
+/// `show`'s extra local facts.
+#[derive(Debug, Clone)]
+pub struct SessionDetails {
+    pub view: SessionView,
+    pub dirty: Option<bool>,
+    /// (ahead, behind) of the branch against its base.
+    pub ahead_behind: Option<(u32, u32)>,
+    pub host: Option<String>,
+}
+
+/// The result of a status change.
+#[derive(Debug, Clone)]
+pub struct Changed {
+    pub before: Session,
+    pub after: Session,
+    /// False when the event left the record as it was (closing an idle session again).
+    pub written: bool,
+    pub message: String,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Reconciled {
+    pub abandoned: Vec<Session>,
+    pub pruned: Vec<PathBuf>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Purged {
+    pub session: Session,
+    pub removed_worktree: Option<PathBuf>,
+    pub deleted_branch: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+/// Where `close` without an id finds its session.
+#[derive(Debug, Clone)]
+pub enum Located {
+    /// The current folder is inside this session's worktree.
+    Here(String),
+    /// Not inside any session's worktree; these live sessions could be meant.
+    Candidates(Vec<Session>),
+}
+
+fn live(session: &Session) -> bool {
+    session.status.is_live() && session.purged.is_none()
+}
+
+/// All sessions that are not purged, plus the broken records.
+fn all_sessions(store: &Store) -> Result<(Vec<Session>, Vec<Broken>)> {
+    let listing = store.list::<Session>()?;
+    let sessions = listing
+        .records
+        .into_iter()
+        .map(|s| s.record)
+        .filter(|s| s.purged.is_none())
+        .collect();
+    Ok((sessions, listing.broken))
+}
+
+/// Launch an agent session: a new branch and worktree, or the idle session already on the branch.
+pub fn launch(store: &Store, request: LaunchRequest, mode: Mode) -> Result<Launched> {
+    let repo = store.repo();
+    let main = worktree::main_workdir(repo)?;
+    let config = Config::load(&main)?;
+    let issue = match &request.issue {
+        Some(id) => Some(crate::issues::show(store, id)?),
+        None => None,
+    };
+    let branch = match (&request.branch, &issue) {
+        (Some(branch), _) => branch.trim().to_string(),
+        (None, Some(issue)) => {
+            branch_from_title(&config.branch_prefix, &issue.title).ok_or_else(|| {
+                Error::usage(format!(
+                    "cannot make a branch name from the title of issue {}; give --branch",
+                    issue.id
+                ))
+            })?
+        }
+        (None, None) => return Err(Error::usage("give --issue or --branch")),
+    };
+    worktree::check_branch_name(&branch)?;
+    let (sessions, _) = all_sessions(store)?;
+    if let Some(existing) = sessions.iter().find(|s| s.branch == branch && live(s)) {
+        if existing.status == SessionStatus::Active {
+            return Err(Error::invalid(format!(
+                "branch {branch} already has an active session {}",
+                existing.id
+            )));
+        }
+        if request.base.is_some() {
+            return Err(Error::usage(format!(
+                "branch {branch} has idle session {}, which would be resumed; --base does not apply",
+                existing.id
+            )));
+        }
+        return resume(store, &config, &main, existing.clone(), mode);
+    }
+
+    let local = LocalData::new(repo);
+    let existing_tip = worktree::branch_tip(repo, &branch)?;
+    let (base, base_ref) = match (&request.base, existing_tip) {
+        (Some(_), Some(_)) => {
+            return Err(Error::usage(format!(
+                "branch {branch} already exists; --base applies only to a new branch"
+            )));
+        }
+        (Some(rev), None) => (worktree::resolve_commit(repo, rev)?, rev.clone()),
+        (None, _) => main_head(repo)?,
+    };
+    if existing_tip.is_some()
+        && let Some(at) = worktree::checked_out_at(repo, &branch)?
+    {
+        return Err(Error::invalid(format!(
+            "branch {branch} is already checked out at {}",
+            at.display()
+        )));
+    }
+    let path = choose_worktree_path(&config, &main, &branch, &sessions, &local)?;
+    if !worktree::is_missing_or_empty(&path) {
+        return Err(Error::invalid(format!(
+            "cannot create the worktree: {} exists and is not empty",
+            path.display()
+        )));
+    }
+
+    let now = Timestamp::now();
+    let owner = match mode {
+        Mode::Write => local.ensure_clone_id()?,
+        Mode::DryRun => local.clone_id().unwrap_or_default(),
+    };
+    let session = Session {
+        schema: SCHEMA_VERSION,
+        id: new_id(),
+        issue: issue.as_ref().map(|i| i.id.clone()),
+        branch: branch.clone(),
+        base: base.to_string(),
+        base_ref,
+        status: SessionStatus::Active,
+        agent: request
+            .agent
+            .clone()
+            .unwrap_or_else(|| config.agent.clone()),
+        role: request.role.clone(),
+        prompt: request.prompt.clone(),
+        actor: actor(repo),
+        owner,
+        started: now,
+        updated: now,
+        ended: None,
+        epoch: 0,
+        commits: 0,
+        purged: None,
+        unknown: toml::Table::new(),
+    };
+    let mut launched = Launched {
+        session,
+        worktree: path.clone(),
+        resumed: false,
+        recreated_worktree: false,
+        warnings: Vec::new(),
+    };
+    if mode == Mode::DryRun {
+        return Ok(launched);
+    }
+
+    // Each step undoes the ones before it when it fails, so nothing is left half-made.
+    let mut undo = Undo::new(repo, &path);
+    if existing_tip.is_none() {
+        worktree::create_branch(repo, &branch, base, &launched.session.base_ref)?;
+        undo.branch = Some((branch.clone(), base));
+    }
+    worktree::add(repo, &path, &branch).inspect_err(|_| undo.run(false))?;
+    undo.worktree = true;
+    let message = format!("launch: active on {branch}");
+    store
+        .create(&launched.session, &message, now)
+        .inspect_err(|_| undo.run(true))?;
+    let local_session = LocalSession {
+        worktree: path.clone(),
+        host: host_name(),
+    };
+    if let Err(e) = local.save_session(&launched.session.id, &local_session) {
+        launched
+            .warnings
+            .push(format!("could not record the worktree path locally: {e}"));
+    }
+    if let Some(warning) = cascade(
+        store,
+        &launched.session,
+        IssueStatus::InProgress,
+        "session launched",
+        mode,
+    ) {
+        launched.warnings.push(warning);
+    }
+    Ok(launched)
+}
+
+/// Resume an idle session: active again, same id and worktree (recreated if missing).
+fn resume(
+    store: &Store,
+    config: &Config,
+    main: &Path,
+    session: Session,
+    mode: Mode,
+) -> Result<Launched> {
+    let repo = store.repo();
+    let local = LocalData::new(repo);
+    if local.clone_id().as_deref() != Some(session.owner.as_str()) {
+        return Err(Error::invalid(format!(
+            "session {} on {} is idle in another clone; resume it there",
+            session.id, session.branch
+        )));
+    }
+    let path = match local.session(&session.id) {
+        Some(l) => l.worktree,
+        None => config.worktree_path(main, &worktree_dir_name(&session.branch))?,
+    };
+    let mut recreated = false;
+    if !path.exists() && mode == Mode::Write {
+        let mut undo = Undo::new(repo, &path);
+        if worktree::branch_tip(repo, &session.branch)?.is_none() {
+            let base = worktree::resolve_commit(repo, &session.base)?;
+            worktree::create_branch(repo, &session.branch, base, &session.base_ref)?;
+            undo.branch = Some((session.branch.clone(), base));
+        }
+        worktree::add(repo, &path, &session.branch).inspect_err(|_| undo.run(false))?;
+        recreated = true;
+        local.save_session(
+            &session.id,
+            &LocalSession {
+                worktree: path.clone(),
+                host: host_name(),
+            },
+        )?;
+    } else if !path.exists() {
+        recreated = true;
+    }
+    let changed = apply_event(store, &session.id, SessionEvent::Resume, mode)?;
+    Ok(Launched {
+        session: changed.after,
+        worktree: path,
+        resumed: true,
+        recreated_worktree: recreated,
+        warnings: changed.warnings,
+    })
+}
+
+/// Rolls back a launch that failed part-way.
+struct Undo<'a> {
+    repo: &'a gix::Repository,
+    path: PathBuf,
+    /// Ancestors of the worktree folder that did not exist before (deepest first).
+    new_parents: Vec<PathBuf>,
+    branch: Option<(String, gix::ObjectId)>,
+    worktree: bool,
+}
+
+impl<'a> Undo<'a> {
+    fn new(repo: &'a gix::Repository, path: &Path) -> Self {
+        let new_parents = path
+            .ancestors()
+            .skip(1)
+            .take_while(|p| !p.exists())
+            .map(Path::to_path_buf)
+            .collect();
+        Undo {
+            repo,
+            path: path.to_path_buf(),
+            new_parents,
+            branch: None,
+            worktree: false,
+        }
+    }
+
+    fn run(&self, remove_worktree: bool) {
+        if remove_worktree && self.worktree {
+            let _ = worktree::remove(self.repo, &self.path, true);
+        }
+        if let Some((branch, tip)) = &self.branch {
+            let _ = worktree::delete_branch(self.repo, branch, *tip);
+        }
+        if worktree::is_missing_or_empty(&self.path) {
+            let _ = std::fs::remove_dir(&self.path);
+        }
+        for parent in &self.new_parents {
+            let _ = std::fs::remove_dir(parent);
+        }
+    }
+}
+
+/// The commit and name of the main worktree's HEAD.
+fn main_head(repo: &gix::Repository) -> Result<(gix::ObjectId, String)> {
+    let main = repo
+        .main_repo()
+        .map_err(|e| Error::failed(format!("could not open the main worktree: {e}")))?;
+    let id = main
+        .head_id()
+        .map_err(|_| {
+            Error::invalid(
+                "the main worktree has no commit yet; commit something first or give --base",
+            )
+        })?
+        .detach();
+    let name = match main.head_name() {
+        Ok(Some(name)) => name.shorten().to_string(),
+        _ => id.to_string(),
+    };
+    Ok((id, name))
+}
+
+/// The configured worktree folder for `branch`, made unique if another branch's worktree
+/// already uses the plain name.
+fn choose_worktree_path(
+    config: &Config,
+    main: &Path,
+    branch: &str,
+    sessions: &[Session],
+    local: &LocalData,
+) -> Result<PathBuf> {
+    let plain = config.worktree_path(main, &worktree_dir_name(branch))?;
+    let taken_by_session = sessions
+        .iter()
+        .filter(|s| s.branch != branch)
+        .filter_map(|s| local.session(&s.id))
+        .any(|l| l.worktree == plain);
+    if taken_by_session || !worktree::is_missing_or_empty(&plain) {
+        let unique = config.worktree_path(main, &worktree_dir_name_unique(branch))?;
+        if worktree::is_missing_or_empty(&unique) {
+            return Ok(unique);
+        }
+    }
+    Ok(plain)
+}
+
+fn actor(repo: &gix::Repository) -> String {
+    match repo.committer() {
+        Some(Ok(who)) => format!("{} <{}>", who.name, who.email),
+        _ => String::new(),
+    }
+}
+
+/// Move the linked issue to `status`. Returns a warning instead of failing: the session change
+/// it follows has already been made.
+fn cascade(
+    store: &Store,
+    session: &Session,
+    status: IssueStatus,
+    why: &str,
+    mode: Mode,
+) -> Option<String> {
+    let issue_id = session.issue.as_ref()?;
+    let now = Timestamp::now();
+    let result = store.update::<Issue>(issue_id, mode, now, |issue| {
+        if issue.status == status {
+            return Ok(None);
+        }
+        let from = issue.status;
+        issue.set_status(status, now);
+        issue.updated = now;
+        Ok(Some(format!(
+            "update: status {} -> {} ({why}, session {})",
+            from.as_str(),
+            status.as_str(),
+            session.id
+        )))
+    });
+    result
+        .err()
+        .map(|e| format!("issue {issue_id} was not updated: {e}"))
+}
+
+/// Apply a lifecycle event to a session record, then cascade to its issue.
+fn apply_event(store: &Store, id: &str, event: SessionEvent, mode: Mode) -> Result<Changed> {
+    let now = Timestamp::now();
+    let commits = counted_commits(store, id);
+    let outcome = store.update::<Session>(id, mode, now, |s| {
+        if s.purged.is_some() {
+            return Err(Error::invalid(format!("session {} was purged", s.id)));
+        }
+        let from = s.status;
+        let to = lifecycle::next_status(from, event)
+            .map_err(|e| Error::invalid(format!("session {} {e}", s.id)))?;
+        let Some(to) = to else { return Ok(None) };
+        if let Some(commits) = commits {
+            s.commits = commits;
+        }
+        if from == to && s.commits == commits.unwrap_or(s.commits) {
+            return Ok(None);
+        }
+        s.status = to;
+        s.updated = now;
+        s.ended = if to.is_live() { None } else { Some(now) };
+        if event == SessionEvent::Reactivate {
+            s.epoch += 1;
+        }
+        Ok(Some(format!(
+            "{}: {} -> {}",
+            event.verb(),
+            from.as_str(),
+            to.as_str()
+        )))
+    })?;
+    let (before, after, written, message) = match outcome {
+        Outcome::Changed {
+            before,
+            after,
+            message,
+        } => (before, after.record, true, message),
+        Outcome::Unchanged(stored) => (stored.record.clone(), stored.record, false, String::new()),
+    };
+    let mut warnings = Vec::new();
+    if written
+        && let Some(status) = lifecycle::issue_cascade(event, after.status)
+        && let Some(warning) = cascade(
+            store,
+            &after,
+            status,
+            &format!("session {}", after.status.as_str()),
+            mode,
+        )
+    {
+        warnings.push(warning);
+    }
+    Ok(Changed {
+        before,
+        after,
+        written,
+        message,
+        warnings,
+    })
+}
+
+/// Count the session's commits now, if its branch is in this clone.
+fn counted_commits(store: &Store, id: &str) -> Option<u32> {
+    let session = store.read::<Session>(id).ok()?.record;
+    let repo = store.repo();
+    let tip = worktree::branch_tip(repo, &session.branch).ok()??;
+    let base = gix::ObjectId::from_hex(session.base.as_bytes()).ok()?;
+    worktree::count_commits(repo, tip, base).ok()
+}
+
+/// Find the session whose worktree contains `dir` (symlinks resolved).
+pub fn locate(store: &Store, dir: &Path) -> Result<Located> {
+    let repo = store.repo();
+    let local = LocalData::new(repo);
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let (sessions, _) = all_sessions(store)?;
+    let live: Vec<Session> = sessions.into_iter().filter(live).collect();
+    for session in &live {
+        if let Some(l) = local.session(&session.id)
+            && let Ok(root) = l.worktree.canonicalize()
+            && dir.starts_with(&root)
+        {
+            return Ok(Located::Here(session.id.clone()));
+        }
+    }
+    // A worktree made by another tool or clone layout: match the branch checked out here.
+    if let Ok(here) = gix::discover(&dir)
+        && here.kind() == gix::repository::Kind::LinkedWorkTree
+        && let Ok(Some(head)) = here.head_name()
+    {
+        let branch = head.shorten().to_string();
+        if let Some(session) = live.iter().find(|s| s.branch == branch) {
+            return Ok(Located::Here(session.id.clone()));
+        }
+    }
+    Ok(Located::Candidates(live))
+}
+
+/// Close a session: idle by default, or completed / abandoned.
+pub fn close(store: &Store, id: &str, event: SessionEvent, mode: Mode) -> Result<Changed> {
+    let id = store.resolve(RecordKind::Session, id)?;
+    apply_event(store, &id, event, mode)
+}
+
+/// Bring a completed or abandoned session back as idle; its worktree must exist or be recreatable.
+pub fn reactivate(store: &Store, id: &str, mode: Mode) -> Result<Changed> {
+    let id = store.resolve(RecordKind::Session, id)?;
+    let session = store.read::<Session>(&id)?.record;
+    lifecycle::next_status(session.status, SessionEvent::Reactivate)
+        .map_err(|e| Error::invalid(format!("session {id} {e}")))?;
+    let repo = store.repo();
+    let local = LocalData::new(repo);
+    let mine = local.clone_id().as_deref() == Some(session.owner.as_str());
+    if mine && mode == Mode::Write {
+        let main = worktree::main_workdir(repo)?;
+        let config = Config::load(&main)?;
+        let path = match local.session(&id) {
+            Some(l) => l.worktree,
+            None => config.worktree_path(&main, &worktree_dir_name(&session.branch))?,
+        };
+        if !path.exists() {
+            if let Some(at) = worktree::checked_out_at(repo, &session.branch)? {
+                return Err(Error::invalid(format!(
+                    "branch {} is checked out at {}",
+                    session.branch,
+                    at.display()
+                )));
+            }
+            let mut undo = Undo::new(repo, &path);
+            if worktree::branch_tip(repo, &session.branch)?.is_none() {
+                let base = worktree::resolve_commit(repo, &session.base)?;
+                worktree::create_branch(repo, &session.branch, base, &session.base_ref)?;
+                undo.branch = Some((session.branch.clone(), base));
+            }
+            worktree::add(repo, &path, &session.branch).inspect_err(|_| undo.run(false))?;
+            local.save_session(
+                &id,
+                &LocalSession {
+                    worktree: path,
+                    host: host_name(),
+                },
+            )?;
+        }
+    }
+    apply_event(store, &id, SessionEvent::Reactivate, mode)
+}
+
+/// Abandon this clone's live sessions whose worktree folder is gone, and prune git's stale
+/// worktree entries. Other clones' sessions are never touched.
+pub fn reconcile(store: &Store, mode: Mode) -> Result<Reconciled> {
+    let repo = store.repo();
+    let local = LocalData::new(repo);
+    let mut report = Reconciled::default();
+    let Some(me) = local.clone_id() else {
+        report.pruned = worktree::prune(repo, mode == Mode::DryRun)?;
+        return Ok(report);
+    };
+    let (sessions, _) = all_sessions(store)?;
+    for session in sessions.iter().filter(|s| live(s) && s.owner == me) {
+        let Some(l) = local.session(&session.id) else {
+            continue;
+        };
+        if l.worktree.exists() {
+            continue;
+        }
+        match apply_event(store, &session.id, SessionEvent::WorktreeGone, mode) {
+            Ok(changed) => {
+                report.warnings.extend(changed.warnings);
+                if changed.written {
+                    report.abandoned.push(changed.after);
+                }
+            }
+            Err(e) => report
+                .warnings
+                .push(format!("session {} was not reconciled: {e}", session.id)),
+        }
+    }
+    report.pruned = worktree::prune(repo, mode == Mode::DryRun)?;
+    Ok(report)
+}
+
+/// Build the list view of one session.
+fn view(
+    repo: &gix::Repository,
+    local: &LocalData,
+    me: Option<&str>,
+    session: Session,
+) -> SessionView {
+    let mine = me == Some(session.owner.as_str());
+    let worktree = if mine {
+        local.session(&session.id).map(|l| l.worktree)
+    } else {
+        None
+    };
+    let worktree_exists = worktree.as_ref().is_some_and(|p| p.exists());
+    let tip = worktree::branch_tip(repo, &session.branch).ok().flatten();
+    let base = gix::ObjectId::from_hex(session.base.as_bytes()).ok();
+    let commits = match (tip, base) {
+        (Some(tip), Some(base)) if session.status.is_live() => {
+            worktree::count_commits(repo, tip, base).unwrap_or(session.commits)
+        }
+        _ => session.commits,
+    };
+    let last_commit = tip.and_then(|tip| {
+        worktree::commit_summary(repo, tip)
+            .ok()
+            .map(|(time, subject)| (Timestamp(time), tip.to_string(), subject))
+    });
+    let last_activity = match &last_commit {
+        Some((time, _, _)) if *time > session.updated => *time,
+        _ => session.updated,
+    };
+    SessionView {
+        session,
+        worktree,
+        worktree_exists,
+        mine,
+        commits,
+        last_commit,
+        last_activity,
+    }
+}
+
+/// Filter for `list`.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    /// Only these statuses; empty means live ones (or all with `all`).
+    pub statuses: Vec<SessionStatus>,
+    pub all: bool,
+}
+
+/// Sessions for `list`, newest first. Reconciles this clone's sessions first (unless dry run).
+pub fn list(
+    store: &Store,
+    filter: &ListFilter,
+    mode: Mode,
+) -> Result<(Vec<SessionView>, Vec<Broken>, Reconciled)> {
+    let reconciled = if mode == Mode::Write {
+        reconcile(store, mode)?
+    } else {
+        Reconciled::default()
+    };
+    let (mut sessions, broken) = all_sessions(store)?;
+    sessions.retain(|s| {
+        if !filter.statuses.is_empty() {
+            filter.statuses.contains(&s.status)
+        } else {
+            filter.all || s.status.is_live()
+        }
+    });
+    sessions.sort_by(|a, b| b.started.cmp(&a.started).then(b.id.cmp(&a.id)));
+    let repo = store.repo();
+    let local = LocalData::new(repo);
+    let me = local.clone_id();
+    let views = sessions
+        .into_iter()
+        .map(|s| view(repo, &local, me.as_deref(), s))
+        .collect();
+    Ok((views, broken, reconciled))
+}
+
+/// Every session, newest first, at most `limit`.
+pub fn history(store: &Store, limit: Option<usize>) -> Result<(Vec<SessionView>, Vec<Broken>)> {
+    let (mut sessions, broken) = all_sessions(store)?;
+    sessions.sort_by(|a, b| b.started.cmp(&a.started).then(b.id.cmp(&a.id)));
+    if let Some(limit) = limit {
+        sessions.truncate(limit);
+    }
+    let repo = store.repo();
+    let local = LocalData::new(repo);
+    let me = local.clone_id();
+    let views = sessions
+        .into_iter()
+        .map(|s| view(repo, &local, me.as_deref(), s))
+        .collect();
+    Ok((views, broken))
+}
+
+/// One session with everything this clone knows about it.
+pub fn show(store: &Store, id: &str) -> Result<SessionDetails> {
+    let id = store.resolve(RecordKind::Session, id)?;
+    let session = store.read::<Session>(&id)?.record;
+    let repo = store.repo();
+    let local = LocalData::new(repo);
+    let me = local.clone_id();
+    let host = local
+        .session(&id)
+        .map(|l| l.host)
+        .filter(|_| me.as_deref() == Some(session.owner.as_str()));
+    let view = view(repo, &local, me.as_deref(), session);
+    let dirty = match &view.worktree {
+        Some(path) if view.worktree_exists => worktree::is_dirty(path).ok(),
+        _ => None,
+    };
+    let ahead_behind = ahead_behind(repo, &view.session);
+    Ok(SessionDetails {
+        view,
+        dirty,
+        ahead_behind,
+        host,
+    })
+}
+
+fn ahead_behind(repo: &gix::Repository, session: &Session) -> Option<(u32, u32)> {
+    let tip = worktree::branch_tip(repo, &session.branch).ok()??;
+    let base = worktree::branch_tip(repo, &session.base_ref)
+        .ok()
+        .flatten()
+        .or_else(|| gix::ObjectId::from_hex(session.base.as_bytes()).ok())?;
+    let ahead = worktree::count_commits(repo, tip, base).ok()?;
+    let behind = worktree::count_commits(repo, base, tip).ok()?;
+    Some((ahead, behind))
+}
+
+/// The history of a session, newest first, with its full id.
+pub fn events(store: &Store, id: &str) -> Result<(String, Vec<Event>)> {
+    let id = store.resolve(RecordKind::Session, id)?;
+    let events = store.history(RecordKind::Session, &id)?;
+    Ok((id, events))
+}
+
+/// Remove a session: a tombstone that syncs, and with `delete_files` its worktree and branch.
+pub fn purge(
+    store: &Store,
+    id: &str,
+    delete_files: bool,
+    force: bool,
+    mode: Mode,
+) -> Result<Purged> {
+    let id = store.resolve(RecordKind::Session, id)?;
+    let session = store.read::<Session>(&id)?.record;
+    if session.purged.is_some() {
+        return Err(Error::invalid(format!("session {id} is already purged")));
+    }
+    if session.status == SessionStatus::Active && !force {
+        return Err(Error::invalid(format!(
+            "session {id} is active; close it first or use --force"
+        )));
+    }
+    let repo = store.repo();
+    let local = LocalData::new(repo);
+    let mine = local.clone_id().as_deref() == Some(session.owner.as_str());
+    let mut purged = Purged {
+        session: session.clone(),
+        removed_worktree: None,
+        deleted_branch: None,
+        warnings: Vec::new(),
+    };
+    let mut branch_tip = None;
+    if delete_files {
+        let created = if mine {
+            local.session(&id).map(|l| l.worktree)
+        } else {
+            None
+        };
+        match created {
+            Some(path) if path.exists() => {
+                if !force && worktree::is_dirty(&path)? {
+                    return Err(Error::invalid(format!(
+                        "the worktree {} has uncommitted changes; commit them or use --force",
+                        path.display()
+                    )));
+                }
+                purged.removed_worktree = Some(path);
+            }
+            Some(_) => {}
+            None => purged.warnings.push(format!(
+                "the worktree of session {id} was not created by this clone; its files are left alone"
+            )),
+        }
+        if mine && let Some(tip) = worktree::branch_tip(repo, &session.branch)? {
+            let unique = commits_on_no_other_branch(repo, &session.branch, tip)?;
+            if unique > 0 && !force {
+                return Err(Error::invalid(format!(
+                    "branch {} has {unique} commit(s) that are on no other branch; merge them or use --force",
+                    session.branch
+                )));
+            }
+            branch_tip = Some(tip);
+            purged.deleted_branch = Some(session.branch.clone());
+        }
+    }
+    if mode == Mode::DryRun {
+        return Ok(purged);
+    }
+    if let Some(path) = &purged.removed_worktree {
+        worktree::remove(repo, path, force)?;
+    }
+    if let (Some(branch), Some(tip)) = (&purged.deleted_branch, branch_tip) {
+        worktree::delete_branch(repo, branch, tip)?;
+    }
+    let now = Timestamp::now();
+    let outcome = store.update::<Session>(&id, mode, now, |s| {
+        if s.purged.is_some() {
+            return Ok(None);
+        }
+        s.purged = Some(now);
+        s.updated = now;
+        Ok(Some(format!("purge: {}", s.status.as_str())))
+    })?;
+    if let Outcome::Changed { after, .. } = outcome {
+        purged.session = after.record;
+    }
+    local.remove_session(&id)?;
+    Ok(purged)
+}
+
+/// Commits on `branch` that no other local branch or remote-tracking branch contains.
+fn commits_on_no_other_branch(
+    repo: &gix::Repository,
+    branch: &str,
+    tip: gix::ObjectId,
+) -> Result<u32> {
+    let own = format!("refs/heads/{branch}");
+    let mut others = Vec::new();
+    let refs = repo
+        .references()
+        .map_err(|e| Error::failed(format!("could not read refs: {e}")))?;
+    for prefix in ["refs/heads/", "refs/remotes/"] {
+        let iter = refs
+            .prefixed(prefix)
+            .map_err(|e| Error::failed(format!("could not read refs: {e}")))?;
+        for reference in iter.flatten() {
+            if reference.name().as_bstr() == own.as_str() {
+                continue;
+            }
+            if let Some(id) = reference.target().try_id() {
+                others.push(id.to_owned());
+            }
+        }
+    }
+    let walk = repo
+        .rev_walk([tip])
+        .with_hidden(others)
+        .all()
+        .map_err(|e| Error::failed(format!("could not walk {branch}: {e}")))?;
+    Ok(walk.filter(|info| info.is_ok()).count() as u32)
+}
