@@ -366,8 +366,8 @@ fn main_head(repo: &gix::Repository) -> Result<(gix::ObjectId, String)> {
     Ok((id, name))
 }
 
-/// The configured worktree folder for `branch`, made unique if another branch's worktree
-/// already uses the plain name.
+/// The configured worktree folder for `branch`, made unique (a hash suffix) when another
+/// branch's session of this clone already uses the plain name.
 fn choose_worktree_path(
     config: &Config,
     main: &Path,
@@ -381,11 +381,8 @@ fn choose_worktree_path(
         .filter(|s| s.branch != branch)
         .filter_map(|s| local.session(&s.id))
         .any(|l| l.worktree == plain);
-    if taken_by_session || !worktree::is_missing_or_empty(&plain) {
-        let unique = config.worktree_path(main, &worktree_dir_name_unique(branch))?;
-        if worktree::is_missing_or_empty(&unique) {
-            return Ok(unique);
-        }
+    if taken_by_session {
+        return config.worktree_path(main, &worktree_dir_name_unique(branch));
     }
     Ok(plain)
 }
@@ -497,14 +494,15 @@ fn counted_commits(store: &Store, id: &str) -> Option<u32> {
     worktree::count_commits(repo, tip, base).ok()
 }
 
-/// Find the session whose worktree contains `dir` (symlinks resolved).
+/// Find the session whose worktree contains `dir` (symlinks resolved). Live sessions win over
+/// finished ones that used the same folder earlier.
 pub fn locate(store: &Store, dir: &Path) -> Result<Located> {
     let repo = store.repo();
     let local = LocalData::new(repo);
     let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-    let (sessions, _) = all_sessions(store)?;
-    let live: Vec<Session> = sessions.into_iter().filter(live).collect();
-    for session in &live {
+    let (mut sessions, _) = all_sessions(store)?;
+    sessions.sort_by_key(|s| (!s.status.is_live(), std::cmp::Reverse(s.updated)));
+    for session in &sessions {
         if let Some(l) = local.session(&session.id)
             && let Ok(root) = l.worktree.canonicalize()
             && dir.starts_with(&root)
@@ -512,17 +510,19 @@ pub fn locate(store: &Store, dir: &Path) -> Result<Located> {
             return Ok(Located::Here(session.id.clone()));
         }
     }
-    // A worktree made by another tool or clone layout: match the branch checked out here.
+    // A worktree whose path this clone did not record: match the branch checked out here.
     if let Ok(here) = gix::discover(&dir)
         && here.kind() == gix::repository::Kind::LinkedWorkTree
         && let Ok(Some(head)) = here.head_name()
     {
         let branch = head.shorten().to_string();
-        if let Some(session) = live.iter().find(|s| s.branch == branch) {
+        if let Some(session) = sessions.iter().find(|s| s.branch == branch) {
             return Ok(Located::Here(session.id.clone()));
         }
     }
-    Ok(Located::Candidates(live))
+    Ok(Located::Candidates(
+        sessions.into_iter().filter(live).collect(),
+    ))
 }
 
 /// Close a session: idle by default, or completed / abandoned.

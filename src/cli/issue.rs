@@ -7,7 +7,7 @@ use crate::model::issue::NewIssue;
 use crate::model::{Issue, IssueStatus, IssueType, Priority};
 use crate::render::json::IssueJson;
 use crate::render::{Paint, Style, Table, clean_line, clean_text, truncate};
-use crate::store::{Event, Outcome};
+use crate::store::Outcome;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
@@ -224,22 +224,7 @@ fn events(ctx: &Ctx, id: &str) -> Result<()> {
     if ctx.global.json {
         return print_json(&json!({ "id": id, "events": events }));
     }
-    let mut table = Table::new(vec!["TIME", "WHO", "WHAT"]);
-    for Event {
-        time,
-        author,
-        email,
-        message,
-        ..
-    } in &events
-    {
-        table.row(vec![
-            (time.to_string(), Some(dim)),
-            (clean_line(&format!("{author} <{email}>")), None),
-            (clean_line(message), None),
-        ]);
-    }
-    print(&table.render(&ctx.style))
+    super::print_events(&events, &ctx.style)
 }
 
 fn report_outcome(ctx: &Ctx, outcome: &Outcome<Issue>) -> Result<()> {

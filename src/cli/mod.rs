@@ -1,6 +1,7 @@
 //! The command line: clap definitions, global options, and the mapping of results to output
 //! and exit status. One file per command group; the decisions live in the core API.
 
+mod agent;
 mod issue;
 
 use crate::error::{Error, Result};
@@ -49,6 +50,9 @@ pub enum Command {
     /// Create, list, show and change issues
     #[command(subcommand)]
     Issue(issue::IssueCommand),
+    /// Launch agent sessions and manage their lifecycle
+    #[command(subcommand)]
+    Agent(agent::AgentCommand),
 }
 
 /// What a command hands back to be printed.
@@ -118,6 +122,23 @@ pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
     print(&format!("{text}\n"))
 }
 
+/// A record's history as a table: time, who, what.
+pub fn print_events(events: &[crate::store::Event], style: &Style) -> Result<()> {
+    use crate::render::{Table, clean_line};
+    let mut table = Table::new(vec!["TIME", "WHO", "WHAT"]);
+    for event in events {
+        table.row(vec![
+            (event.time.to_string(), Some(|s: &Style, t: &str| s.dim(t))),
+            (
+                clean_line(&format!("{} <{}>", event.author, event.email)),
+                None,
+            ),
+            (clean_line(&event.message), None),
+        ]);
+    }
+    print(&table.render(style))
+}
+
 /// Parse the arguments, run the command, and turn the result into an exit status.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -130,6 +151,7 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         Some(Command::Issue(command)) => issue::run(&ctx, command),
+        Some(Command::Agent(command)) => agent::run(&ctx, command),
         None => {
             use clap::CommandFactory;
             print(&format!("{}\n", Cli::command().render_help()))

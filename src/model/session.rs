@@ -104,7 +104,9 @@ pub fn branch_from_title(prefix: &str, title: &str) -> Option<String> {
     for c in title.chars().flat_map(char::to_lowercase) {
         match c {
             'a'..='z' | '0'..='9' => slug.push(c),
-            '-' | ' ' | '_' | '\t' | '/' | '.' if !slug.is_empty() && !slug.ends_with('-') => slug.push('-'),
+            '-' | ' ' | '_' | '\t' | '/' | '.' if !slug.is_empty() && !slug.ends_with('-') => {
+                slug.push('-')
+            }
             _ => {}
         }
     }

@@ -38,3 +38,75 @@ impl<'a> From<&'a Issue> for IssueJson<'a> {
         }
     }
 }
+
+/// A session as JSON: the shared record plus what this clone knows locally.
+#[derive(Debug, Serialize)]
+pub struct SessionJson<'a> {
+    pub id: &'a str,
+    pub issue: Option<&'a str>,
+    pub branch: &'a str,
+    pub base: &'a str,
+    pub base_ref: &'a str,
+    pub status: crate::model::SessionStatus,
+    pub agent: &'a str,
+    pub role: &'a str,
+    pub prompt: &'a str,
+    pub actor: &'a str,
+    pub owner: &'a str,
+    pub started: Timestamp,
+    pub updated: Timestamp,
+    pub ended: Option<Timestamp>,
+    /// Seconds from start to end, or to now while live.
+    pub duration: i64,
+    pub commits: u32,
+    /// This clone owns the session.
+    pub mine: bool,
+    /// Absolute worktree path (only for sessions this clone created).
+    pub worktree: Option<&'a std::path::Path>,
+    pub worktree_exists: bool,
+    pub last_commit: Option<LastCommitJson<'a>>,
+    pub last_activity: Timestamp,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LastCommitJson<'a> {
+    pub commit: &'a str,
+    pub time: Timestamp,
+    pub subject: &'a str,
+}
+
+impl<'a> From<&'a crate::sessions::SessionView> for SessionJson<'a> {
+    fn from(view: &'a crate::sessions::SessionView) -> Self {
+        let s = &view.session;
+        SessionJson {
+            id: &s.id,
+            issue: s.issue.as_deref(),
+            branch: &s.branch,
+            base: &s.base,
+            base_ref: &s.base_ref,
+            status: s.status,
+            agent: &s.agent,
+            role: &s.role,
+            prompt: &s.prompt,
+            actor: &s.actor,
+            owner: &s.owner,
+            started: s.started,
+            updated: s.updated,
+            ended: s.ended,
+            duration: s.duration(Timestamp::now()),
+            commits: view.commits,
+            mine: view.mine,
+            worktree: view.worktree.as_deref(),
+            worktree_exists: view.worktree_exists,
+            last_commit: view
+                .last_commit
+                .as_ref()
+                .map(|(time, commit, subject)| LastCommitJson {
+                    commit,
+                    time: *time,
+                    subject,
+                }),
+            last_activity: view.last_activity,
+        }
+    }
+}

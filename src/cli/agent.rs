@@ -1,0 +1,616 @@
+//! `pm agent …`: launch agent sessions and manage their lifecycle.
+
+use super::{Ctx, print, print_json};
+use crate::error::{Error, Result};
+use crate::lifecycle::SessionEvent;
+use crate::model::time::format_duration;
+use crate::model::{Session, SessionStatus, Timestamp};
+use crate::render::json::SessionJson;
+use crate::render::{Paint, Style, Table, clean_line, clean_text, truncate};
+use crate::sessions::{self, Changed, LaunchRequest, ListFilter, Located, SessionView};
+use crate::store::{Broken, Event, Store};
+use clap::{Args, Subcommand};
+use serde::Serialize;
+use std::io::IsTerminal;
+
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Start an agent session on a new branch and worktree (or resume the branch's idle session)
+    Launch(LaunchArgs),
+    /// List live sessions (after noticing worktrees that disappeared)
+    #[command(visible_alias = "ls")]
+    List(ListArgs),
+    /// Every session, newest first, with commit counts and durations
+    History(HistoryArgs),
+    /// Show one session and its local state
+    Show(IdArg),
+    /// Show the history of a session's record, newest first
+    Events(IdArg),
+    /// Close a session: idle by default, or --done / --abandon
+    Close(CloseArgs),
+    /// Bring a completed or abandoned session back as idle
+    Reactivate(IdArg),
+    /// Abandon this clone's sessions whose worktree is gone; prune stale worktree entries
+    Reconcile,
+    /// Remove a session for good (a tombstone that syncs), optionally with its worktree and branch
+    Purge(PurgeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LaunchArgs {
+    /// Issue to work on (full id or unique prefix); the branch name derives from its title
+    #[arg(long, short)]
+    issue: Option<String>,
+    /// Branch to work on (created if missing)
+    #[arg(long, short)]
+    branch: Option<String>,
+    /// Where a new branch starts (default: the main worktree's HEAD)
+    #[arg(long, value_name = "REV")]
+    base: Option<String>,
+    /// Agent name recorded with the session (default from configuration)
+    #[arg(long, value_name = "NAME")]
+    agent: Option<String>,
+    /// The prompt the agent was given
+    #[arg(long, value_name = "TEXT", default_value = "")]
+    prompt: String,
+    /// A role for the agent (free text)
+    #[arg(long, value_name = "TEXT", default_value = "")]
+    role: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Include completed and abandoned sessions
+    #[arg(long, short)]
+    all: bool,
+    /// Only these statuses (comma-separated)
+    #[arg(long, short, value_enum, value_delimiter = ',')]
+    status: Vec<SessionStatus>,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Show at most N sessions
+    #[arg(long, short = 'l', value_name = "N")]
+    limit: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct IdArg {
+    /// Session id: the full id or any unique prefix, in any case
+    id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CloseArgs {
+    /// Session id (default: the session whose worktree contains the current directory)
+    id: Option<String>,
+    /// The work is finished: the session is completed and its issue done
+    #[arg(long, conflicts_with = "abandon")]
+    done: bool,
+    /// Give up: the session is abandoned and its issue open again
+    #[arg(long)]
+    abandon: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PurgeArgs {
+    /// Session id: the full id or any unique prefix, in any case
+    id: String,
+    /// Also delete the worktree and branch this clone created for the session
+    #[arg(long)]
+    delete_files: bool,
+    /// Delete even a dirty worktree, a branch with unmerged commits, or an active session
+    #[arg(long)]
+    force: bool,
+}
+
+pub fn run(ctx: &Ctx, command: AgentCommand) -> Result<()> {
+    let store = ctx.store()?;
+    match command {
+        AgentCommand::Launch(args) => launch(ctx, &store, args),
+        AgentCommand::List(args) => list(ctx, &store, args),
+        AgentCommand::History(args) => history(ctx, &store, args),
+        AgentCommand::Show(args) => show(ctx, &store, &args.id),
+        AgentCommand::Events(args) => events(ctx, &store, &args.id),
+        AgentCommand::Close(args) => close(ctx, &store, args),
+        AgentCommand::Reactivate(args) => {
+            let changed = sessions::reactivate(&store, &args.id, ctx.mode())?;
+            report_change(ctx, &changed)
+        }
+        AgentCommand::Reconcile => reconcile(ctx, &store),
+        AgentCommand::Purge(args) => purge(ctx, &store, args),
+    }
+}
+
+fn warn_all(ctx: &Ctx, warnings: &[String]) {
+    for warning in warnings {
+        ctx.warn(&clean_line(warning));
+    }
+}
+
+fn launch(ctx: &Ctx, store: &Store, args: LaunchArgs) -> Result<()> {
+    let request = LaunchRequest {
+        issue: args.issue,
+        branch: args.branch,
+        base: args.base,
+        agent: args.agent,
+        prompt: args.prompt,
+        role: args.role,
+    };
+    let launched = sessions::launch(store, request, ctx.mode())?;
+    warn_all(ctx, &launched.warnings);
+    let s = &launched.session;
+    if ctx.global.json {
+        #[derive(Serialize)]
+        struct LaunchJson<'a> {
+            dry_run: bool,
+            resumed: bool,
+            recreated_worktree: bool,
+            id: &'a str,
+            branch: &'a str,
+            worktree: &'a std::path::Path,
+            status: SessionStatus,
+            issue: Option<&'a str>,
+        }
+        return print_json(&LaunchJson {
+            dry_run: ctx.global.dry_run,
+            resumed: launched.resumed,
+            recreated_worktree: launched.recreated_worktree,
+            id: &s.id,
+            branch: &s.branch,
+            worktree: &launched.worktree,
+            status: s.status,
+            issue: s.issue.as_deref(),
+        });
+    }
+    let verb = match (ctx.global.dry_run, launched.resumed) {
+        (true, false) => "Would launch",
+        (true, true) => "Would resume",
+        (false, false) => "Launched",
+        (false, true) => "Resumed",
+    };
+    let mut out = format!("{verb} session {}\n", ctx.style.cyan(&s.id));
+    out.push_str(&format!("  branch    {}\n", clean_line(&s.branch)));
+    out.push_str(&format!("  worktree  {}\n", launched.worktree.display()));
+    if let Some(issue) = &s.issue {
+        out.push_str(&format!("  issue     {issue}\n"));
+    }
+    print(&out)
+}
+
+fn list(ctx: &Ctx, store: &Store, args: ListArgs) -> Result<()> {
+    let filter = ListFilter {
+        statuses: args.status,
+        all: args.all,
+    };
+    let (views, broken, reconciled) = sessions::list(store, &filter, ctx.mode())?;
+    warn_broken(ctx, &broken);
+    warn_all(ctx, &reconciled.warnings);
+    for s in &reconciled.abandoned {
+        ctx.warn(&format!(
+            "session {} on {} was abandoned: its worktree is gone",
+            s.id,
+            clean_line(&s.branch)
+        ));
+    }
+    if ctx.global.json {
+        return print_sessions_json(&views, &broken);
+    }
+    if views.is_empty() {
+        let hint = if args.all {
+            ""
+        } else {
+            " (use --all to include completed and abandoned ones)"
+        };
+        return print(&format!("No sessions{hint}.\n"));
+    }
+    let mut table = Table::new(vec![
+        "ID",
+        "BRANCH",
+        "STATUS",
+        "ISSUE",
+        "WORKTREE",
+        "STARTED",
+        "LAST ACTIVITY",
+    ]);
+    for view in &views {
+        let s = &view.session;
+        let worktree = match (&view.worktree, view.mine) {
+            (Some(path), _) if view.worktree_exists => path.display().to_string(),
+            (Some(path), _) => format!("{} (missing)", path.display()),
+            (None, false) => "(another clone)".to_string(),
+            (None, true) => "-".to_string(),
+        };
+        table.row(vec![
+            (s.id.clone(), Some(cyan as Paint)),
+            (clean_line(&s.branch), None),
+            (s.status.as_str().to_string(), Some(status_color(s.status))),
+            (s.issue.clone().unwrap_or_else(|| "-".into()), None),
+            (worktree, None),
+            (s.started.to_string(), Some(dim as Paint)),
+            (view.last_activity.to_string(), Some(dim as Paint)),
+        ]);
+    }
+    print(&table.render(&ctx.style))
+}
+
+fn history(ctx: &Ctx, store: &Store, args: HistoryArgs) -> Result<()> {
+    let (views, broken) = sessions::history(store, args.limit)?;
+    warn_broken(ctx, &broken);
+    if ctx.global.json {
+        return print_sessions_json(&views, &broken);
+    }
+    if views.is_empty() {
+        return print("No sessions.\n");
+    }
+    let now = Timestamp::now();
+    let mut table = Table::new(vec![
+        "ID",
+        "BRANCH",
+        "STATUS",
+        "ISSUE",
+        "COMMITS",
+        "DURATION",
+        "LAST COMMIT",
+    ]);
+    for view in &views {
+        let s = &view.session;
+        let last = match &view.last_commit {
+            Some((time, commit, subject)) => {
+                format!(
+                    "{} {} {}",
+                    time,
+                    &commit[..commit.len().min(8)],
+                    truncate(&clean_line(subject), 40)
+                )
+            }
+            None => "-".to_string(),
+        };
+        table.row(vec![
+            (s.id.clone(), Some(cyan as Paint)),
+            (clean_line(&s.branch), None),
+            (s.status.as_str().to_string(), Some(status_color(s.status))),
+            (s.issue.clone().unwrap_or_else(|| "-".into()), None),
+            (view.commits.to_string(), None),
+            (format_duration(s.duration(now)), None),
+            (last, Some(dim as Paint)),
+        ]);
+    }
+    print(&table.render(&ctx.style))
+}
+
+fn show(ctx: &Ctx, store: &Store, id: &str) -> Result<()> {
+    let details = sessions::show(store, id)?;
+    let view = &details.view;
+    if ctx.global.json {
+        #[derive(Serialize)]
+        struct ShowJson<'a> {
+            session: SessionJson<'a>,
+            dirty: Option<bool>,
+            ahead: Option<u32>,
+            behind: Option<u32>,
+            host: Option<&'a str>,
+            purged: Option<Timestamp>,
+        }
+        return print_json(&ShowJson {
+            session: SessionJson::from(view),
+            dirty: details.dirty,
+            ahead: details.ahead_behind.map(|(a, _)| a),
+            behind: details.ahead_behind.map(|(_, b)| b),
+            host: details.host.as_deref(),
+            purged: view.session.purged,
+        });
+    }
+    print(&session_text(&details, &ctx.style))
+}
+
+fn session_text(details: &sessions::SessionDetails, style: &Style) -> String {
+    let view = &details.view;
+    let s = &view.session;
+    let mut out = format!(
+        "{}  {}\n",
+        style.cyan(&s.id),
+        style.bold(&clean_line(&s.branch))
+    );
+    let mut field = |name: &str, value: String| {
+        if !value.is_empty() {
+            out.push_str(&format!("{}  {value}\n", style.dim(&format!("{name:<10}"))));
+        }
+    };
+    field("status", status_color(s.status)(style, s.status.as_str()));
+    field("issue", s.issue.clone().unwrap_or_default());
+    field("agent", clean_line(&s.agent));
+    field("role", clean_line(&s.role));
+    field("actor", clean_line(&s.actor));
+    field(
+        "base",
+        format!(
+            "{} ({})",
+            clean_line(&s.base_ref),
+            &s.base[..s.base.len().min(12)]
+        ),
+    );
+    field("started", s.started.to_string());
+    field("ended", s.ended.map(|t| t.to_string()).unwrap_or_default());
+    field("duration", format_duration(s.duration(Timestamp::now())));
+    field("commits", view.commits.to_string());
+    if let Some((ahead, behind)) = details.ahead_behind {
+        field(
+            "ahead",
+            format!("{ahead} ahead, {behind} behind {}", clean_line(&s.base_ref)),
+        );
+    }
+    let worktree = match &view.worktree {
+        Some(path) => {
+            let state = match (view.worktree_exists, details.dirty) {
+                (false, _) => "missing",
+                (true, Some(true)) => "dirty",
+                (true, Some(false)) => "clean",
+                (true, None) => "exists",
+            };
+            format!("{} ({state})", path.display())
+        }
+        None if view.mine => "-".to_string(),
+        None => "in another clone".to_string(),
+    };
+    field("worktree", worktree);
+    field(
+        "host",
+        details
+            .host
+            .clone()
+            .map(|h| clean_line(&h))
+            .unwrap_or_default(),
+    );
+    field(
+        "purged",
+        s.purged.map(|t| t.to_string()).unwrap_or_default(),
+    );
+    if !s.prompt.trim().is_empty() {
+        out.push('\n');
+        out.push_str(clean_text(&s.prompt).trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn events(ctx: &Ctx, store: &Store, id: &str) -> Result<()> {
+    let (id, events) = sessions::events(store, id)?;
+    if ctx.global.json {
+        #[derive(Serialize)]
+        struct EventsJson<'a> {
+            id: &'a str,
+            events: &'a [Event],
+        }
+        return print_json(&EventsJson {
+            id: &id,
+            events: &events,
+        });
+    }
+    super::print_events(&events, &ctx.style)
+}
+
+fn close(ctx: &Ctx, store: &Store, args: CloseArgs) -> Result<()> {
+    let event = match (args.done, args.abandon) {
+        (true, _) => SessionEvent::Complete,
+        (_, true) => SessionEvent::Abandon,
+        _ => SessionEvent::Close,
+    };
+    let id = match args.id {
+        Some(id) => id,
+        None => match sessions::locate(store, &ctx.dir()?)? {
+            Located::Here(id) => id,
+            Located::Candidates(candidates) => pick(&candidates)?,
+        },
+    };
+    let changed = sessions::close(store, &id, event, ctx.mode())?;
+    report_change(ctx, &changed)
+}
+
+/// Choose among live sessions: a numbered prompt on a terminal, otherwise a one-line error
+/// that names the candidates.
+fn pick(candidates: &[Session]) -> Result<String> {
+    if candidates.is_empty() {
+        return Err(Error::not_found(
+            "not inside a session's worktree, and there are no live sessions",
+        ));
+    }
+    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    if !interactive {
+        let list: Vec<String> = candidates
+            .iter()
+            .map(|s| format!("{} ({})", s.id, clean_line(&s.branch)))
+            .collect();
+        return Err(Error::usage(format!(
+            "not inside a session's worktree; give a session id: {}",
+            list.join(", ")
+        )));
+    }
+    eprintln!("Not inside a session's worktree. Which session?");
+    for (n, s) in candidates.iter().enumerate() {
+        eprintln!(
+            "  {}) {}  {}  {}",
+            n + 1,
+            s.id,
+            s.status.as_str(),
+            clean_line(&s.branch)
+        );
+    }
+    eprint!("Number (empty to cancel): ");
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| Error::failed(format!("could not read the answer: {e}")))?;
+    let answer = answer.trim();
+    if answer.is_empty() {
+        return Err(Error::invalid("cancelled"));
+    }
+    answer
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_sub(1))
+        .and_then(|n| candidates.get(n))
+        .map(|s| s.id.clone())
+        .ok_or_else(|| Error::usage(format!("{answer:?} is not one of the numbers shown")))
+}
+
+fn report_change(ctx: &Ctx, changed: &Changed) -> Result<()> {
+    warn_all(ctx, &changed.warnings);
+    let s = &changed.after;
+    if ctx.global.json {
+        #[derive(Serialize)]
+        struct ChangeJson<'a> {
+            dry_run: bool,
+            changed: bool,
+            message: Option<&'a str>,
+            id: &'a str,
+            status: SessionStatus,
+            previous_status: SessionStatus,
+            issue: Option<&'a str>,
+        }
+        return print_json(&ChangeJson {
+            dry_run: ctx.global.dry_run,
+            changed: changed.written,
+            message: changed.written.then_some(changed.message.as_str()),
+            id: &s.id,
+            status: s.status,
+            previous_status: changed.before.status,
+            issue: s.issue.as_deref(),
+        });
+    }
+    let text = match (changed.written, ctx.global.dry_run) {
+        (false, _) => format!(
+            "Session {} is already {}\n",
+            ctx.style.cyan(&s.id),
+            s.status.as_str()
+        ),
+        (true, false) => format!("Session {} {}\n", ctx.style.cyan(&s.id), changed.message),
+        (true, true) => format!(
+            "Would change session {}: {}\n",
+            ctx.style.cyan(&s.id),
+            changed.message
+        ),
+    };
+    print(&text)
+}
+
+fn reconcile(ctx: &Ctx, store: &Store) -> Result<()> {
+    let report = sessions::reconcile(store, ctx.mode())?;
+    warn_all(ctx, &report.warnings);
+    if ctx.global.json {
+        #[derive(Serialize)]
+        struct ReconcileJson<'a> {
+            dry_run: bool,
+            abandoned: Vec<&'a str>,
+            pruned: &'a [std::path::PathBuf],
+        }
+        return print_json(&ReconcileJson {
+            dry_run: ctx.global.dry_run,
+            abandoned: report.abandoned.iter().map(|s| s.id.as_str()).collect(),
+            pruned: &report.pruned,
+        });
+    }
+    let verb = if ctx.global.dry_run {
+        "Would abandon"
+    } else {
+        "Abandoned"
+    };
+    let mut out = String::new();
+    for s in &report.abandoned {
+        out.push_str(&format!(
+            "{verb} session {} ({}): its worktree is gone\n",
+            s.id,
+            clean_line(&s.branch)
+        ));
+    }
+    let verb = if ctx.global.dry_run {
+        "Would prune"
+    } else {
+        "Pruned"
+    };
+    for path in &report.pruned {
+        out.push_str(&format!("{verb} stale worktree entry {}\n", path.display()));
+    }
+    if out.is_empty() {
+        out.push_str("Nothing to reconcile.\n");
+    }
+    print(&out)
+}
+
+fn purge(ctx: &Ctx, store: &Store, args: PurgeArgs) -> Result<()> {
+    let purged = sessions::purge(store, &args.id, args.delete_files, args.force, ctx.mode())?;
+    warn_all(ctx, &purged.warnings);
+    if ctx.global.json {
+        #[derive(Serialize)]
+        struct PurgeJson<'a> {
+            dry_run: bool,
+            id: &'a str,
+            removed_worktree: Option<&'a std::path::Path>,
+            deleted_branch: Option<&'a str>,
+        }
+        return print_json(&PurgeJson {
+            dry_run: ctx.global.dry_run,
+            id: &purged.session.id,
+            removed_worktree: purged.removed_worktree.as_deref(),
+            deleted_branch: purged.deleted_branch.as_deref(),
+        });
+    }
+    let dry = ctx.global.dry_run;
+    let mut out = format!(
+        "{} session {}\n",
+        if dry { "Would purge" } else { "Purged" },
+        purged.session.id
+    );
+    if let Some(path) = &purged.removed_worktree {
+        out.push_str(&format!(
+            "  {} worktree {}\n",
+            if dry { "would remove" } else { "removed" },
+            path.display()
+        ));
+    }
+    if let Some(branch) = &purged.deleted_branch {
+        out.push_str(&format!(
+            "  {} branch {}\n",
+            if dry { "would delete" } else { "deleted" },
+            clean_line(branch)
+        ));
+    }
+    print(&out)
+}
+
+fn warn_broken(ctx: &Ctx, broken: &[Broken]) {
+    for bad in broken {
+        ctx.warn(&clean_line(&format!(
+            "session {} cannot be read: {}",
+            bad.id, bad.message
+        )));
+    }
+}
+
+fn print_sessions_json(views: &[SessionView], broken: &[Broken]) -> Result<()> {
+    #[derive(Serialize)]
+    struct SessionsJson<'a> {
+        sessions: Vec<SessionJson<'a>>,
+        errors: &'a [Broken],
+    }
+    print_json(&SessionsJson {
+        sessions: views.iter().map(SessionJson::from).collect(),
+        errors: broken,
+    })
+}
+
+fn cyan(style: &Style, text: &str) -> String {
+    style.cyan(text)
+}
+fn dim(style: &Style, text: &str) -> String {
+    style.dim(text)
+}
+fn status_color(status: SessionStatus) -> Paint {
+    match status {
+        SessionStatus::Active => |s, t| s.green(t),
+        SessionStatus::Idle => |s, t| s.yellow(t),
+        SessionStatus::Completed => |s, t| s.dim(t),
+        SessionStatus::Abandoned => |s, t| s.red(t),
+    }
+}
