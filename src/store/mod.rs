@@ -451,12 +451,11 @@ impl Store {
             }],
         };
         let tree = self.repo.write_object(&tree).context(what)?.detach();
-        let signature = self.signature(now)?;
         let commit = gix::objs::Commit {
             tree,
             parents: parent.into_iter().collect(),
-            author: signature.clone(),
-            committer: signature,
+            author: self.signature(now, Role::Author)?,
+            committer: self.signature(now, Role::Committer)?,
             encoding: None,
             message: format!("{message}\n").into(),
             extra_headers: Vec::new(),
@@ -464,13 +463,16 @@ impl Store {
         Ok(self.repo.write_object(&commit).context(what)?.detach())
     }
 
-    /// The configured identity (or pm's fallback), stamped with `now`.
-    fn signature(&self, now: Timestamp) -> Result<gix::actor::Signature> {
-        let who = self
-            .repo
-            .committer()
-            .ok_or_else(|| Error::failed("no committer identity is available"))?
-            .context(|| "the configured committer identity is invalid".into())?;
+    /// The configured author or committer identity (or pm's fallback), as git
+    /// resolves it, stamped with `now`.
+    fn signature(&self, now: Timestamp, role: Role) -> Result<gix::actor::Signature> {
+        let (who, name) = match role {
+            Role::Author => (self.repo.author(), "author"),
+            Role::Committer => (self.repo.committer(), "committer"),
+        };
+        let who = who
+            .ok_or_else(|| Error::failed(format!("no {name} identity is available")))?
+            .context(|| format!("the configured {name} identity is invalid"))?;
         Ok(gix::actor::Signature {
             name: who.name.to_owned(),
             email: who.email.to_owned(),
@@ -545,4 +547,11 @@ fn toml_reason(err: &toml::de::Error) -> String {
         Some(span) => format!("{message} (at byte {})", span.start),
         None => message,
     }
+}
+
+/// Which of a commit's two identities to resolve.
+#[derive(Clone, Copy)]
+enum Role {
+    Author,
+    Committer,
 }

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Benchmarks for agent sessions (needs hyperfine, installed from Debian if missing):
+#
+#   bench/agent.sh [FILES] [SESSIONS]     (defaults 10000 and 10000)
+#
+# 1. `pm agent launch` against `git worktree add -b` in a repository of FILES files, each run
+#    starting from a clean slate (hyperfine --prepare removes the previous run's worktree).
+# 2. `pm agent list` and `pm agent history --limit 20` with SESSIONS session records (written
+#    with git fast-import: every 100th one active, the rest completed), packed.
+set -euo pipefail
+
+files="${1:-10000}"
+sessions="${2:-10000}"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+
+if ! command -v hyperfine >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && apt-get install -y -qq hyperfine >/dev/null
+    else
+        echo "hyperfine is needed: sudo apt-get install hyperfine" >&2
+        exit 1
+    fi
+fi
+
+cargo build --release --locked --manifest-path "$root/Cargo.toml" >/dev/null
+pm="$root/target/release/pm"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@example.com
+export GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@example.com
+
+echo "== launch in a repository of $files files"
+repo="$work/big"
+git init -q "$repo"
+python3 - "$repo" "$files" <<'PY'
+import os, sys
+repo, n = sys.argv[1], int(sys.argv[2])
+for i in range(n):
+    d = os.path.join(repo, "src", f"m{i % 100:02d}")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, f"f{i}.txt"), "w") as f:
+        f.write(f"file {i}\n" * 20)
+PY
+git -C "$repo" add -A && git -C "$repo" commit -qm "$files files"
+
+# Each run starts from a clean slate: the previous run's worktree, branch and session removed.
+cat > "$work/reset-pm" <<SH
+#!/bin/sh
+for id in \$("$pm" -C "$repo" agent list --json | python3 -c 'import json,sys; print(" ".join(s["id"] for s in json.load(sys.stdin)["sessions"]))'); do
+    "$pm" -C "$repo" agent purge --force --delete-files "\$id" >/dev/null
+done
+SH
+cat > "$work/reset-git" <<SH
+#!/bin/sh
+git -C "$repo" worktree remove --force "$work/big.worktrees/git" 2>/dev/null
+git -C "$repo" branch -qD bench/git 2>/dev/null
+true
+SH
+chmod +x "$work/reset-pm" "$work/reset-git"
+hyperfine --warmup 1 --runs 10 --export-markdown "$work/launch.md" \
+    --prepare "$work/reset-pm" -n "pm agent launch" "$pm -C $repo agent launch --branch bench/pm" \
+    --prepare "$work/reset-git" -n "git worktree add -b" "git -C $repo worktree add -q -b bench/git $work/big.worktrees/git"
+cat "$work/launch.md"
+
+echo "== list with $sessions session records"
+repo="$work/many"
+git init -q "$repo"
+git -C "$repo" commit -q --allow-empty -m init
+base="$(git -C "$repo" rev-parse HEAD)"
+python3 - "$sessions" "$base" <<'PY' | git -C "$repo" fast-import --quiet
+import random, sys, time
+n, base = int(sys.argv[1]), sys.argv[2]
+alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+def ulid(ms):
+    value = (ms << 80) | random.getrandbits(80)
+    return "".join(alphabet[(value >> (5 * i)) & 31] for i in reversed(range(26)))
+start = int(time.time()) - n * 60
+for i in range(n):
+    ts = start + i * 60
+    sid = ulid(ts * 1000)
+    live = i % 100 == 0
+    status = "active" if live else "completed"
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+    ended = "" if live else f'ended = "{time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts + 1800))}"\n'
+    toml = (f'schema = 1\nid = "{sid}"\nbranch = "feature/bench-{i}"\nbase = "{base}"\nbase_ref = "main"\n'
+            f'status = "{status}"\nagent = "claude"\nrole = ""\nprompt = ""\nactor = "bench <bench@example.com>"\n'
+            f'owner = "01JZZZZZZZZZZZZZZZZZZZZZZZ"\nstarted = "{stamp}"\nupdated = "{stamp}"\n{ended}epoch = 0\ncommits = 3\n')
+    data = toml.encode()
+    sys.stdout.write(f"commit refs/pm/sessions/{sid}\ncommitter bench <bench@example.com> {ts} +0000\n")
+    sys.stdout.write(f"data 7\nlaunch\nM 100644 inline session.toml\ndata {len(data)}\n{toml}\n")
+PY
+git -C "$repo" pack-refs --all
+git -C "$repo" repack -adq
+
+hyperfine --warmup 3 --runs 20 --export-markdown "$work/list.md" \
+    -n "pm agent list" "$pm -C $repo agent list" \
+    -n "pm agent list --all --json" "$pm -C $repo agent list --all --json" \
+    -n "pm agent history --limit 20" "$pm -C $repo agent history --limit 20" \
+    -n "git for-each-ref refs/pm/sessions" "git -C $repo for-each-ref refs/pm/sessions"
+cat "$work/list.md"
