@@ -21,6 +21,8 @@ pub struct Config {
     pub worktree_dir: String,
     /// Agent recorded when `--agent` is not given.
     pub agent: String,
+    /// The git remote `pm sync` and `pm agent resume` use when none is named.
+    pub remote: String,
 }
 
 impl Default for Config {
@@ -29,6 +31,7 @@ impl Default for Config {
             branch_prefix: "feature/".into(),
             worktree_dir: DEFAULT_WORKTREE_DIR.into(),
             agent: "claude".into(),
+            remote: "origin".into(),
         }
     }
 }
@@ -39,6 +42,7 @@ struct ConfigFile {
     branch_prefix: Option<String>,
     worktree_dir: Option<String>,
     agent: Option<String>,
+    remote: Option<String>,
 }
 
 impl Config {
@@ -92,6 +96,9 @@ impl Config {
         }
         if let Some(agent) = file.agent {
             self.agent = agent;
+        }
+        if let Some(remote) = file.remote {
+            self.remote = remote;
         }
         Ok(())
     }

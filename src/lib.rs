@@ -9,10 +9,12 @@ pub mod config;
 pub mod error;
 pub mod issues;
 pub mod lifecycle;
+pub mod merge;
 pub mod model;
 pub mod render;
 pub mod sessions;
 pub mod store;
+pub mod sync;
 pub mod worktree;
 
 pub use error::{Error, ErrorKind, Result};

@@ -24,6 +24,8 @@ pub enum SessionEvent {
     Resume,
     /// `reactivate`: a terminal session comes back as idle.
     Reactivate,
+    /// `agent resume` in another clone: that clone takes the session over and works on it.
+    TakeOver,
     /// `reconcile` found the worktree folder gone.
     WorktreeGone,
 }
@@ -33,7 +35,7 @@ impl SessionEvent {
     pub fn verb(self) -> &'static str {
         match self {
             SessionEvent::Close | SessionEvent::Complete | SessionEvent::Abandon => "close",
-            SessionEvent::Resume => "resume",
+            SessionEvent::Resume | SessionEvent::TakeOver => "resume",
             SessionEvent::Reactivate => "reactivate",
             SessionEvent::WorktreeGone => "reconcile",
         }
@@ -50,11 +52,12 @@ pub fn next_status(from: SessionStatus, event: SessionEvent) -> Result<Option<Se
         (S::Active | S::Idle, E::Complete) => S::Completed,
         (S::Active | S::Idle, E::Abandon | E::WorktreeGone) => S::Abandoned,
         (S::Idle, E::Resume) => S::Active,
+        (S::Active | S::Idle, E::TakeOver) => S::Active,
         (S::Active, E::Resume) => return Err(Error::invalid("is already active")),
         (S::Completed | S::Abandoned, E::Close | E::Complete | E::Abandon) => {
             return Err(Error::invalid(format!("is already {}", from.as_str())));
         }
-        (S::Completed | S::Abandoned, E::Resume) => {
+        (S::Completed | S::Abandoned, E::Resume | E::TakeOver) => {
             return Err(Error::invalid(format!(
                 "is {}; reactivate it first (`pm agent reactivate`)",
                 from.as_str()
@@ -78,7 +81,9 @@ pub fn issue_cascade(event: SessionEvent, to: SessionStatus) -> Option<IssueStat
     match (event, to) {
         (_, SessionStatus::Completed) => Some(IssueStatus::Done),
         (_, SessionStatus::Abandoned) => Some(IssueStatus::Open),
-        (SessionEvent::Resume, SessionStatus::Active) => Some(IssueStatus::InProgress),
+        (SessionEvent::Resume | SessionEvent::TakeOver, SessionStatus::Active) => {
+            Some(IssueStatus::InProgress)
+        }
         (SessionEvent::Reactivate, _) => Some(IssueStatus::InProgress),
         _ => None,
     }

@@ -303,6 +303,139 @@ fn resume(
     })
 }
 
+/// `agent resume`: make session `id` active in this clone. An idle session of this clone
+/// resumes as with `launch`; a session of another clone is taken over: its branch is fetched
+/// from `remote` when this clone lacks it, a local worktree is made, and this clone becomes the
+/// owner. Another clone's *active* session is only taken with `force`.
+pub fn resume_session(
+    store: &Store,
+    id: &str,
+    force: bool,
+    remote: &str,
+    mode: Mode,
+) -> Result<Launched> {
+    let repo = store.repo();
+    let id = store.resolve(RecordKind::Session, id)?;
+    let session = store.read::<Session>(&id)?.record;
+    if session.purged.is_some() {
+        return Err(Error::invalid(format!("session {id} was purged")));
+    }
+    lifecycle::next_status(session.status, SessionEvent::TakeOver)
+        .map_err(|e| Error::invalid(format!("session {id} {e}")))?;
+    let main = worktree::main_workdir(repo)?;
+    let config = Config::load(&main)?;
+    let local = LocalData::new(repo);
+    let me = match mode {
+        Mode::Write => local.ensure_clone_id()?,
+        Mode::DryRun => local.clone_id().unwrap_or_default(),
+    };
+    if session.owner == me {
+        return resume(store, &config, &main, session, mode);
+    }
+    if session.status == SessionStatus::Active && !force {
+        return Err(Error::invalid(format!(
+            "session {id} is active in another clone ({}); give --force to take it over",
+            session.owner
+        )));
+    }
+    let branch = session.branch.clone();
+    let local_tip = worktree::branch_tip(repo, &branch)?;
+    let tip = match local_tip {
+        Some(tip) => tip,
+        None => remote_branch_tip(repo, remote, &branch, mode)?.ok_or_else(|| {
+            Error::invalid(format!(
+                "branch {branch} of session {id} is neither in this clone nor on remote {remote}; \
+                 push it from the clone that owns the session"
+            ))
+        })?,
+    };
+    if local_tip.is_some()
+        && let Some(at) = worktree::checked_out_at(repo, &branch)?
+    {
+        return Err(Error::invalid(format!(
+            "branch {branch} is already checked out at {}",
+            at.display()
+        )));
+    }
+    let (sessions, _) = all_sessions(store)?;
+    let path = choose_worktree_path(&config, &main, &branch, &sessions, &local)?;
+    if !worktree::is_missing_or_empty(&path) {
+        return Err(Error::invalid(format!(
+            "cannot create the worktree: {} exists and is not empty",
+            path.display()
+        )));
+    }
+    if mode == Mode::DryRun {
+        let changed = apply_event_as(store, &id, SessionEvent::TakeOver, mode, Some(&me))?;
+        return Ok(Launched {
+            session: changed.after,
+            worktree: path,
+            resumed: true,
+            recreated_worktree: true,
+            warnings: changed.warnings,
+        });
+    }
+    let mut undo = Undo::new(repo, &path);
+    if local_tip.is_none() {
+        worktree::create_branch(repo, &branch, tip, &format!("{remote}/{branch}"))?;
+        undo.branch = Some((branch.clone(), tip));
+    }
+    worktree::add(repo, &path, &branch).inspect_err(|_| undo.run(false))?;
+    undo.worktree = true;
+    let changed = apply_event_as(store, &id, SessionEvent::TakeOver, mode, Some(&me))
+        .inspect_err(|_| undo.run(true))?;
+    let mut warnings = changed.warnings;
+    let local_session = LocalSession {
+        worktree: path.clone(),
+        host: host_name(),
+    };
+    if let Err(e) = local.save_session(&id, &local_session) {
+        warnings.push(format!("could not record the worktree path locally: {e}"));
+    }
+    Ok(Launched {
+        session: changed.after,
+        worktree: path,
+        resumed: true,
+        recreated_worktree: true,
+        warnings,
+    })
+}
+
+/// The tip of `branch` on `remote`: the remote-tracking branch if it is here, else fetched
+/// (into `refs/remotes/<remote>/<branch>`, as `git fetch` would).
+fn remote_branch_tip(
+    repo: &gix::Repository,
+    remote: &str,
+    branch: &str,
+    mode: Mode,
+) -> Result<Option<gix::ObjectId>> {
+    let tracking = format!("refs/remotes/{remote}/{branch}");
+    let read = || -> Result<Option<gix::ObjectId>> {
+        Ok(repo
+            .try_find_reference(tracking.as_str())
+            .map_err(|e| Error::failed(format!("could not read {tracking}: {e}")))?
+            .and_then(|r| r.target().try_id().map(ToOwned::to_owned)))
+    };
+    if let Some(tip) = read()? {
+        return Ok(Some(tip));
+    }
+    if repo.try_find_remote(remote).is_none() {
+        return Ok(None);
+    }
+    let spec = format!("+refs/heads/{branch}:{tracking}");
+    let outcome = crate::sync::fetch_refs(repo, remote, &spec, mode == Mode::DryRun)?;
+    if mode == Mode::DryRun {
+        let wanted = format!("refs/heads/{branch}");
+        return Ok(outcome.ref_map.remote_refs.iter().find_map(|r| {
+            let (name, target, _) = r.unpack();
+            (name == wanted.as_bytes())
+                .then(|| target.map(ToOwned::to_owned))
+                .flatten()
+        }));
+    }
+    read()
+}
+
 /// Rolls back a launch that failed part-way.
 struct Undo<'a> {
     repo: &'a gix::Repository,
@@ -426,6 +559,17 @@ fn cascade(
 
 /// Apply a lifecycle event to a session record, then cascade to its issue.
 fn apply_event(store: &Store, id: &str, event: SessionEvent, mode: Mode) -> Result<Changed> {
+    apply_event_as(store, id, event, mode, None)
+}
+
+/// [`apply_event`], also making `new_owner` (when given) the clone that owns the session.
+fn apply_event_as(
+    store: &Store,
+    id: &str,
+    event: SessionEvent,
+    mode: Mode,
+    new_owner: Option<&str>,
+) -> Result<Changed> {
     let now = Timestamp::now();
     let commits = counted_commits(store, id);
     let outcome = store.update::<Session>(id, mode, now, |s| {
@@ -439,8 +583,13 @@ fn apply_event(store: &Store, id: &str, event: SessionEvent, mode: Mode) -> Resu
         if let Some(commits) = commits {
             s.commits = commits;
         }
-        if from == to && s.commits == commits.unwrap_or(s.commits) {
+        let previous_owner = s.owner.clone();
+        let owner_changes = new_owner.is_some_and(|o| o != s.owner);
+        if from == to && !owner_changes && s.commits == commits.unwrap_or(s.commits) {
             return Ok(None);
+        }
+        if let Some(owner) = new_owner {
+            s.owner = owner.to_string();
         }
         s.status = to;
         s.updated = now;
@@ -448,12 +597,11 @@ fn apply_event(store: &Store, id: &str, event: SessionEvent, mode: Mode) -> Resu
         if event == SessionEvent::Reactivate {
             s.epoch += 1;
         }
-        Ok(Some(format!(
-            "{}: {} -> {}",
-            event.verb(),
-            from.as_str(),
-            to.as_str()
-        )))
+        let mut message = format!("{}: {} -> {}", event.verb(), from.as_str(), to.as_str());
+        if owner_changes {
+            message.push_str(&format!(" (taken over from clone {previous_owner})"));
+        }
+        Ok(Some(message))
     })?;
     let (before, after, written, message) = match outcome {
         Outcome::Changed {

@@ -20,25 +20,12 @@ pub fn main_workdir(repo: &gix::Repository) -> Result<PathBuf> {
 
 /// Whether `branch` is a valid branch name (as `git check-ref-format --branch` would say).
 pub fn check_branch_name(branch: &str) -> Result<()> {
-    let invalid = |why: &str| {
-        Err(Error::usage(format!(
+    match crate::model::session::branch_name_problem(branch) {
+        None => Ok(()),
+        Some(why) => Err(Error::usage(format!(
             "invalid branch name {branch:?}: {why}"
-        )))
-    };
-    if branch.is_empty() {
-        return invalid("it is empty");
+        ))),
     }
-    if branch.starts_with('-') {
-        return invalid("it starts with '-'");
-    }
-    if branch == "HEAD" || branch.starts_with("refs/") {
-        return invalid("give a plain branch name, without refs/");
-    }
-    let full = format!("refs/heads/{branch}");
-    if gix::refs::FullName::try_from(full.as_str()).is_err() {
-        return invalid("it is not a valid git ref name");
-    }
-    Ok(())
 }
 
 /// The commit a branch points at, if the branch exists.

@@ -28,6 +28,8 @@ pub enum AgentCommand {
     Events(IdArg),
     /// Close a session: idle by default, or --done / --abandon
     Close(CloseArgs),
+    /// Make an idle session active again here; take over another clone's session
+    Resume(ResumeArgs),
     /// Bring a completed or abandoned session back as idle
     Reactivate(IdArg),
     /// Abandon this clone's sessions whose worktree is gone; prune stale worktree entries
@@ -56,6 +58,18 @@ pub struct LaunchArgs {
     /// A role for the agent (free text)
     #[arg(long, value_name = "TEXT", default_value = "")]
     role: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// Session id (full or unique prefix)
+    id: String,
+    /// Take over a session that is active in another clone
+    #[arg(long)]
+    force: bool,
+    /// Remote to fetch the session's branch from when it is not here (default: configured)
+    #[arg(long, value_name = "REMOTE")]
+    remote: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -114,6 +128,7 @@ pub fn run(ctx: &Ctx, command: AgentCommand) -> Result<()> {
         AgentCommand::Show(args) => show(ctx, &store, &args.id),
         AgentCommand::Events(args) => events(ctx, &store, &args.id),
         AgentCommand::Close(args) => close(ctx, &store, args),
+        AgentCommand::Resume(args) => resume(ctx, &store, args),
         AgentCommand::Reactivate(args) => {
             let changed = sessions::reactivate(&store, &args.id, ctx.mode())?;
             report_change(ctx, &changed)
@@ -139,6 +154,16 @@ fn launch(ctx: &Ctx, store: &Store, args: LaunchArgs) -> Result<()> {
         role: args.role,
     };
     let launched = sessions::launch(store, request, ctx.mode())?;
+    print_launched(ctx, &launched)
+}
+
+fn resume(ctx: &Ctx, store: &Store, args: ResumeArgs) -> Result<()> {
+    let remote = super::sync::remote_or_default(store, args.remote)?;
+    let launched = sessions::resume_session(store, &args.id, args.force, &remote, ctx.mode())?;
+    print_launched(ctx, &launched)
+}
+
+fn print_launched(ctx: &Ctx, launched: &sessions::Launched) -> Result<()> {
     warn_all(ctx, &launched.warnings);
     let s = &launched.session;
     if ctx.global.json {

@@ -3,6 +3,7 @@
 
 mod agent;
 mod issue;
+mod sync;
 
 use crate::error::{Error, Result};
 use crate::render::{ColorChoice, Style};
@@ -53,6 +54,10 @@ pub enum Command {
     /// Launch agent sessions and manage their lifecycle
     #[command(subcommand)]
     Agent(agent::AgentCommand),
+    /// Fetch, merge and push records through a git remote
+    Sync(sync::SyncArgs),
+    /// Make a plain `git fetch` of a remote bring records too (optional, idempotent)
+    Init(sync::InitArgs),
 }
 
 /// What a command hands back to be printed.
@@ -152,6 +157,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Issue(command)) => issue::run(&ctx, command),
         Some(Command::Agent(command)) => agent::run(&ctx, command),
+        Some(Command::Sync(args)) => sync::run_sync(&ctx, args),
+        Some(Command::Init(args)) => sync::run_init(&ctx, args),
         None => {
             use clap::CommandFactory;
             print(&format!("{}\n", Cli::command().render_help()))

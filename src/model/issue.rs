@@ -118,6 +118,12 @@ impl Record for Issue {
     fn schema(&self) -> u32 {
         self.schema
     }
+    fn check(&self) -> Result<(), String> {
+        if self.title.trim().is_empty() {
+            return Err("its title is empty".into());
+        }
+        Ok(())
+    }
 }
 
 /// What a new issue is made of, before it has an id and times.

@@ -56,4 +56,7 @@ pub trait Record: Serialize + DeserializeOwned + Clone + PartialEq {
     const KIND: RecordKind;
     fn id(&self) -> &str;
     fn schema(&self) -> u32;
+    /// Whether the values make sense beyond their types: what a record from another clone must
+    /// pass before it is merged. The reason is a phrase such as `branch "x..y" is not valid`.
+    fn check(&self) -> Result<(), String>;
 }

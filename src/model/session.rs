@@ -84,6 +84,46 @@ impl Record for Session {
     fn schema(&self) -> u32 {
         self.schema
     }
+    fn check(&self) -> Result<(), String> {
+        if let Some(why) = branch_name_problem(&self.branch) {
+            return Err(format!("its branch {:?} is not valid: {why}", self.branch));
+        }
+        if let Some(issue) = &self.issue
+            && !super::id::is_canonical_id(issue)
+        {
+            return Err(format!("its issue {issue:?} is not a valid id"));
+        }
+        let hex = |s: &str| matches!(s.len(), 40 | 64) && s.bytes().all(|b| b.is_ascii_hexdigit());
+        if !hex(&self.base) {
+            return Err(format!("its base {:?} is not a commit id", self.base));
+        }
+        if self.owner.is_empty()
+            || self.owner.len() > 64
+            || !self.owner.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            return Err(format!("its owner {:?} is not a clone id", self.owner));
+        }
+        Ok(())
+    }
+}
+
+/// Why `branch` is not a valid branch name (as `git check-ref-format --branch` would say),
+/// or `None` when it is.
+pub fn branch_name_problem(branch: &str) -> Option<&'static str> {
+    if branch.is_empty() {
+        return Some("it is empty");
+    }
+    if branch.starts_with('-') {
+        return Some("it starts with '-'");
+    }
+    if branch == "HEAD" || branch.starts_with("refs/") {
+        return Some("give a plain branch name, without refs/");
+    }
+    let full = format!("refs/heads/{branch}");
+    if gix::refs::FullName::try_from(full.as_str()).is_err() {
+        return Some("it is not a valid git ref name");
+    }
+    None
 }
 
 impl Session {

@@ -12,6 +12,7 @@
 //! This module never prints and never decides policy; it only stores what it is given.
 
 mod index;
+mod integrate;
 pub mod local;
 mod open;
 
@@ -24,6 +25,7 @@ use gix::refs::Target;
 use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
 use std::time::Duration;
 
+pub use integrate::Integrated;
 pub use open::open_repository;
 
 /// How many times an update is re-applied after losing a race before giving up.
@@ -428,29 +430,9 @@ impl Store {
         parent: Option<ObjectId>,
         now: Timestamp,
     ) -> Result<ObjectId> {
-        let kind = T::KIND;
         let text = toml::to_string(record)
-            .context(|| format!("could not serialise {} {}", kind.noun(), record.id()))?;
-        let what = || {
-            format!(
-                "could not write {} {} to the object database",
-                kind.noun(),
-                record.id()
-            )
-        };
-        let blob = self
-            .repo
-            .write_blob(text.as_bytes())
-            .context(what)?
-            .detach();
-        let tree = gix::objs::Tree {
-            entries: vec![gix::objs::tree::Entry {
-                mode: gix::objs::tree::EntryKind::Blob.into(),
-                filename: kind.file_name().into(),
-                oid: blob,
-            }],
-        };
-        let tree = self.repo.write_object(&tree).context(what)?.detach();
+            .context(|| format!("could not serialise {} {}", T::KIND.noun(), record.id()))?;
+        let tree = self.write_tree(T::KIND, record.id(), &text)?;
         let commit = gix::objs::Commit {
             tree,
             parents: parent.into_iter().collect(),
@@ -460,7 +442,37 @@ impl Store {
             message: format!("{message}\n").into(),
             extra_headers: Vec::new(),
         };
-        Ok(self.repo.write_object(&commit).context(what)?.detach())
+        self.write_object(T::KIND, record.id(), &commit)
+    }
+
+    /// Write the blob and the one-file tree of a record's text.
+    fn write_tree(&self, kind: RecordKind, id: &str, text: &str) -> Result<ObjectId> {
+        let blob = self
+            .repo
+            .write_blob(text.as_bytes())
+            .context(|| write_failed(kind, id))?
+            .detach();
+        let tree = gix::objs::Tree {
+            entries: vec![gix::objs::tree::Entry {
+                mode: gix::objs::tree::EntryKind::Blob.into(),
+                filename: kind.file_name().into(),
+                oid: blob,
+            }],
+        };
+        self.write_object(kind, id, &tree)
+    }
+
+    fn write_object(
+        &self,
+        kind: RecordKind,
+        id: &str,
+        object: impl gix::objs::WriteTo,
+    ) -> Result<ObjectId> {
+        Ok(self
+            .repo
+            .write_object(object)
+            .context(|| write_failed(kind, id))?
+            .detach())
     }
 
     /// The configured author or committer identity (or pm's fallback), as git
@@ -539,6 +551,13 @@ fn parse_record<T: Record>(id: &str, text: &str) -> Result<T, String> {
         ));
     }
     Ok(record)
+}
+
+fn write_failed(kind: RecordKind, id: &str) -> String {
+    format!(
+        "could not write {} {id} to the object database",
+        kind.noun()
+    )
 }
 
 fn toml_reason(err: &toml::de::Error) -> String {

@@ -1,0 +1,186 @@
+//! `pm sync` and `pm init`: sharing records through a git remote.
+
+use super::{Ctx, print, print_json};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::render::clean_line;
+use crate::store::Store;
+use crate::sync::{self, Phase, SyncOptions, SyncReport};
+use clap::Args;
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// The git remote to sync with (default: the configured remote, else origin)
+    remote: Option<String>,
+    /// Only fetch and merge; push nothing
+    #[arg(long, conflicts_with = "push_only")]
+    fetch_only: bool,
+    /// Only push; fetch nothing
+    #[arg(long)]
+    push_only: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The remote whose `git fetch` should also bring records (default: the configured remote)
+    #[arg(long, value_name = "REMOTE")]
+    remote: Option<String>,
+}
+
+/// The remote named on the command line, else the configured one.
+pub(super) fn remote_or_default(store: &Store, named: Option<String>) -> Result<String> {
+    match named {
+        Some(remote) => Ok(remote),
+        None => {
+            let main = crate::worktree::main_workdir(store.repo())?;
+            Ok(Config::load(&main)?.remote)
+        }
+    }
+}
+
+pub fn run_sync(ctx: &Ctx, args: SyncArgs) -> Result<()> {
+    let store = ctx.store()?;
+    let remote = remote_or_default(&store, args.remote)?;
+    let options = SyncOptions {
+        fetch: !args.push_only,
+        push: !args.fetch_only,
+        mode: ctx.mode(),
+    };
+    let mut bar = ProgressBar::new();
+    let report = sync::sync(&store, &remote, options, &mut |phase, done, total| {
+        bar.show(phase, done, total)
+    });
+    bar.clear();
+    let report = report?;
+    if ctx.global.json {
+        print_json(&report)?;
+    } else {
+        print_report(ctx, &report)?;
+    }
+    if !report.push_rejected.is_empty() {
+        return Err(Error::failed(format!(
+            "the remote {remote} refused {} record(s) after {} round(s); run pm sync again",
+            report.push_rejected.len(),
+            report.rounds
+        )));
+    }
+    Ok(())
+}
+
+fn print_report(ctx: &Ctx, report: &SyncReport) -> Result<()> {
+    for rejected in &report.rejected {
+        ctx.warn(&clean_line(&format!(
+            "not taken from {}: {} {}",
+            report.remote, rejected.ref_name, rejected.reason
+        )));
+    }
+    for rejected in &report.push_rejected {
+        ctx.warn(&clean_line(&format!(
+            "refused by {}: {} {}",
+            report.remote, rejected.ref_name, rejected.reason
+        )));
+    }
+    let line = if report.dry_run {
+        format!(
+            "Would sync with {}: {} new, {} changed, {} to push\n",
+            report.remote, report.created, report.fetched, report.pushed
+        )
+    } else {
+        format!(
+            "Synced with {}: fetched {}, new {}, fast-forwarded {}, merged {}, pushed {}, rejected {}\n",
+            report.remote,
+            report.fetched,
+            report.created,
+            report.fast_forwarded,
+            report.merged,
+            report.pushed,
+            report.rejected.len() + report.push_rejected.len()
+        )
+    };
+    print(&line)
+}
+
+pub fn run_init(ctx: &Ctx, args: InitArgs) -> Result<()> {
+    let store = ctx.store()?;
+    let remote = remote_or_default(&store, args.remote)?;
+    let added = sync::init_remote(&store, &remote, ctx.mode())?;
+    let spec = sync::fetch_refspec(&remote);
+    if ctx.global.json {
+        #[derive(serde::Serialize)]
+        struct InitJson<'a> {
+            remote: &'a str,
+            refspec: &'a str,
+            added: bool,
+            dry_run: bool,
+        }
+        return print_json(&InitJson {
+            remote: &remote,
+            refspec: &spec,
+            added,
+            dry_run: ctx.global.dry_run,
+        });
+    }
+    let text = match (added, ctx.global.dry_run) {
+        (false, _) => format!("remote.{remote}.fetch already has {spec}\n"),
+        (true, true) => format!("Would add {spec} to remote.{remote}.fetch\n"),
+        (true, false) => format!(
+            "Added {spec} to remote.{remote}.fetch: `git fetch {remote}` now brings records too\n"
+        ),
+    };
+    print(&clean_line(&text))
+}
+
+/// A one-line progress bar on stderr, drawn only on a terminal and only for big syncs.
+struct ProgressBar {
+    enabled: bool,
+    drawn: bool,
+    last: Option<Instant>,
+}
+
+/// Fewer records than this are done before a bar would be worth seeing.
+const PROGRESS_MIN: usize = 200;
+
+impl ProgressBar {
+    fn new() -> Self {
+        ProgressBar {
+            enabled: std::io::stderr().is_terminal(),
+            drawn: false,
+            last: None,
+        }
+    }
+
+    fn show(&mut self, phase: Phase, done: usize, total: usize) {
+        if !self.enabled || phase != Phase::Merging || total < PROGRESS_MIN {
+            return;
+        }
+        let now = Instant::now();
+        if done < total
+            && self
+                .last
+                .is_some_and(|t| now - t < Duration::from_millis(80))
+        {
+            return;
+        }
+        self.last = Some(now);
+        const WIDTH: usize = 30;
+        let filled = done * WIDTH / total.max(1);
+        let mut err = std::io::stderr().lock();
+        let _ = write!(
+            err,
+            "\rmerging [{}{}] {done}/{total}",
+            "#".repeat(filled),
+            " ".repeat(WIDTH - filled)
+        );
+        let _ = err.flush();
+        self.drawn = true;
+    }
+
+    fn clear(&mut self) {
+        if self.drawn {
+            let _ = write!(std::io::stderr().lock(), "\r\x1b[2K");
+            self.drawn = false;
+        }
+    }
+}

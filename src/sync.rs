@@ -1,0 +1,483 @@
+//! Sharing records through a git remote: fetch into `refs/pm-remote/<remote>/*` with gix,
+//! integrate every changed record (create, fast-forward or merge), push `refs/pm/*` with the
+//! git binary (gix cannot push), and on a rejected push fetch, merge and try again.
+//!
+//! Nothing fetched is trusted: each remote record is checked before it is taken, a record that
+//! fails is reported by name and skipped, and the others go on.
+
+use crate::error::{Error, Result};
+use crate::model::id::is_canonical_id;
+use crate::model::{Issue, RecordKind, Session};
+use crate::store::{Integrated, Mode, Store};
+use gix::ObjectId;
+use gix::bstr::ByteSlice;
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::sync::atomic::AtomicBool;
+
+/// How many fetch-merge-push rounds a sync makes while pushes are rejected.
+pub const MAX_ROUNDS: usize = 5;
+
+/// Above this many ref updates in one sync, refs are packed afterwards.
+const PACK_REFS_THRESHOLD: usize = 256;
+
+/// Refspecs per `git push` call, to stay far below the command-line limit.
+const PUSH_CHUNK: usize = 1000;
+
+/// The private namespace remote records are fetched into.
+pub fn tracking_prefix(remote: &str) -> String {
+    format!("refs/pm-remote/{remote}/")
+}
+
+/// The fetch refspec `pm sync` uses and `pm init` configures.
+pub fn fetch_refspec(remote: &str) -> String {
+    format!("+refs/pm/*:{}*", tracking_prefix(remote))
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct SyncOptions {
+    pub fetch: bool,
+    pub push: bool,
+    pub mode: Mode,
+}
+
+/// A record of the remote that was not taken, and why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Rejected {
+    #[serde(rename = "ref")]
+    pub ref_name: String,
+    pub reason: String,
+}
+
+/// What a sync did (or, in a dry run, would do).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SyncReport {
+    pub remote: String,
+    /// Remote refs that were new or had moved since the last fetch.
+    pub fetched: usize,
+    /// Records that were new here.
+    pub created: usize,
+    pub fast_forwarded: usize,
+    pub merged: usize,
+    pub pushed: usize,
+    /// Remote records that were not taken.
+    pub rejected: Vec<Rejected>,
+    /// Local refs the remote refused after every retry.
+    pub push_rejected: Vec<Rejected>,
+    pub rounds: usize,
+    pub dry_run: bool,
+}
+
+/// Phases reported to a progress display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Fetching,
+    Merging,
+    Pushing,
+}
+
+/// Fetch, merge and push the records of `remote`.
+pub fn sync(
+    store: &Store,
+    remote: &str,
+    options: SyncOptions,
+    progress: &mut dyn FnMut(Phase, usize, usize),
+) -> Result<SyncReport> {
+    check_remote_name(store.repo(), remote)?;
+    let mut report = SyncReport {
+        remote: remote.to_string(),
+        dry_run: options.mode == Mode::DryRun,
+        ..SyncReport::default()
+    };
+    if options.mode == Mode::DryRun {
+        return preview(store, remote, options, report);
+    }
+    let mut writes = 0;
+    for round in 1..=MAX_ROUNDS {
+        report.rounds = round;
+        if options.fetch {
+            progress(Phase::Fetching, 0, 0);
+            let fetched = fetch(store.repo(), remote)?;
+            report.fetched += fetched;
+            writes += fetched;
+            report.rejected.clear();
+            integrate_all(store, remote, &mut report, progress)?;
+        }
+        if !options.push {
+            break;
+        }
+        progress(Phase::Pushing, 0, 0);
+        let pushed = push(store, remote)?;
+        report.pushed += pushed.pushed;
+        writes += pushed.pushed;
+        report.push_rejected = pushed.rejected;
+        if report.push_rejected.is_empty() || !options.fetch {
+            break;
+        }
+    }
+    writes += report.created + report.fast_forwarded + report.merged;
+    if writes > PACK_REFS_THRESHOLD {
+        pack_refs(store.repo());
+    }
+    Ok(report)
+}
+
+/// Refuse remote names that are not configured or would make an odd tracking ref.
+fn check_remote_name(repo: &gix::Repository, remote: &str) -> Result<()> {
+    let valid = !remote.is_empty()
+        && !remote.starts_with('-')
+        && gix::refs::FullName::try_from(format!("{}x", tracking_prefix(remote)).as_str()).is_ok();
+    let known = repo
+        .remote_names()
+        .iter()
+        .any(|name| name.as_bytes() == remote.as_bytes());
+    if !valid || !known {
+        return Err(Error::invalid(format!(
+            "no remote named {remote:?} in this repository (see `git remote -v`)"
+        )));
+    }
+    Ok(())
+}
+
+/// Fetch `refs/pm/*` of `remote` into the tracking namespace. Returns how many refs changed.
+fn fetch(repo: &gix::Repository, remote_name: &str) -> Result<usize> {
+    let outcome = fetch_refs(repo, remote_name, &fetch_refspec(remote_name), false)?;
+    use gix::remote::fetch::refs::update::Mode as M;
+    let changed = match &outcome.status {
+        gix::remote::fetch::Status::NoPackReceived { update_refs, .. }
+        | gix::remote::fetch::Status::Change { update_refs, .. } => update_refs
+            .updates
+            .iter()
+            .filter(|u| matches!(u.mode, M::New | M::FastForward | M::Forced))
+            .count(),
+    };
+    Ok(changed)
+}
+
+/// Run one gix fetch of `refspec` from the configured remote `remote_name`.
+pub fn fetch_refs(
+    repo: &gix::Repository,
+    remote_name: &str,
+    refspec: &str,
+    dry_run: bool,
+) -> Result<gix::remote::fetch::Outcome> {
+    let failed = |e: &dyn std::fmt::Display| {
+        Error::failed(format!("could not fetch from remote {remote_name}: {e}"))
+    };
+    let mut remote = repo
+        .find_remote(remote_name)
+        .map_err(|e| failed(&e))?
+        .with_fetch_tags(gix::remote::fetch::Tags::None);
+    remote
+        .replace_refspecs([refspec], gix::remote::Direction::Fetch)
+        .map_err(|e| failed(&e))?;
+    let connection = remote
+        .connect(gix::remote::Direction::Fetch)
+        .map_err(|e| failed(&e))?;
+    connection
+        .prepare_fetch(gix::progress::Discard, Default::default())
+        .map_err(|e| failed(&e))?
+        .with_write_packed_refs_only(true)
+        .with_dry_run(dry_run)
+        .receive(gix::progress::Discard, &AtomicBool::new(false))
+        .map_err(|e| failed(&e))
+}
+
+/// Direct refs under `prefix`, keyed by the rest of their name.
+fn refs_under(repo: &gix::Repository, prefix: &str) -> Result<HashMap<String, Option<ObjectId>>> {
+    let failed =
+        |e: &dyn std::fmt::Display| Error::failed(format!("could not read {prefix}*: {e}"));
+    let platform = repo.references().map_err(|e| failed(&e))?;
+    let mut out = HashMap::new();
+    for reference in platform.prefixed(prefix).map_err(|e| failed(&e))? {
+        let reference = reference.map_err(|e| failed(&e))?;
+        let name = reference.name().as_bstr().to_str_lossy();
+        let rest = name.strip_prefix(prefix).unwrap_or(&name).to_string();
+        out.insert(rest, reference.target().try_id().map(ToOwned::to_owned));
+    }
+    Ok(out)
+}
+
+/// Split `issues/<id>` into its kind and id, or say why it is no record.
+fn parse_record_path(path: &str) -> std::result::Result<(RecordKind, &str), String> {
+    let (kind, id) = path
+        .split_once('/')
+        .ok_or_else(|| "is not a record this pm knows".to_string())?;
+    let kind = match kind {
+        "issues" => RecordKind::Issue,
+        "sessions" => RecordKind::Session,
+        _ => return Err("is not a record this pm knows".into()),
+    };
+    if !is_canonical_id(id) {
+        return Err("is not named by a valid id".into());
+    }
+    Ok((kind, id))
+}
+
+/// Integrate every tracking ref that differs from the local record.
+fn integrate_all(
+    store: &Store,
+    remote: &str,
+    report: &mut SyncReport,
+    progress: &mut dyn FnMut(Phase, usize, usize),
+) -> Result<()> {
+    let repo = store.repo();
+    let theirs = refs_under(repo, &tracking_prefix(remote))?;
+    let ours = refs_under(repo, "refs/pm/")?;
+    let mut work: Vec<(&String, Option<ObjectId>)> = theirs
+        .iter()
+        .filter(|(path, tip)| ours.get(*path) != Some(tip))
+        .map(|(path, tip)| (path, *tip))
+        .collect();
+    work.sort();
+    let total = work.len();
+    for (done, (path, tip)) in work.into_iter().enumerate() {
+        progress(Phase::Merging, done, total);
+        let reject = |reason: String| Rejected {
+            ref_name: format!("refs/pm/{path}"),
+            reason,
+        };
+        let (kind, id) = match parse_record_path(path) {
+            Ok(parsed) => parsed,
+            Err(reason) => {
+                report.rejected.push(reject(reason));
+                continue;
+            }
+        };
+        let Some(tip) = tip else {
+            report.rejected.push(reject("is a symbolic ref".into()));
+            continue;
+        };
+        let outcome = match kind {
+            RecordKind::Issue => store.integrate::<Issue>(id, tip, Mode::Write)?,
+            RecordKind::Session => store.integrate::<Session>(id, tip, Mode::Write)?,
+        };
+        match outcome {
+            Integrated::UpToDate | Integrated::LocalAhead => {}
+            Integrated::Created => report.created += 1,
+            Integrated::FastForwarded => report.fast_forwarded += 1,
+            Integrated::Merged(_) => report.merged += 1,
+            Integrated::Rejected(reason) => report.rejected.push(reject(reason)),
+        }
+    }
+    progress(Phase::Merging, total, total);
+    Ok(())
+}
+
+struct Pushed {
+    pushed: usize,
+    rejected: Vec<Rejected>,
+}
+
+/// Read `git push --porcelain` output: `<flag>\t<src>:<dst>\t<summary>` per ref.
+fn parse_push_output(stdout: &str, pushed: &mut Vec<String>, rejected: &mut Vec<Rejected>) {
+    for line in stdout.lines() {
+        let mut fields = line.splitn(3, '\t');
+        let (Some(flag), Some(refs), summary) = (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        let Some(dst) = refs.split(':').nth(1) else {
+            continue;
+        };
+        let Some(path) = dst.strip_prefix("refs/pm/") else {
+            continue;
+        };
+        match flag {
+            " " | "*" | "+" | "=" => pushed.push(path.to_string()),
+            "!" => rejected.push(Rejected {
+                ref_name: dst.to_string(),
+                reason: summary.unwrap_or("rejected").trim().to_string(),
+            }),
+            _ => {}
+        }
+    }
+}
+
+/// Push every local record whose tip the remote does not have yet, never forced.
+fn push(store: &Store, remote: &str) -> Result<Pushed> {
+    let repo = store.repo();
+    let ours = refs_under(repo, "refs/pm/")?;
+    let theirs = refs_under(repo, &tracking_prefix(remote))?;
+    let mut outgoing: Vec<(&String, ObjectId)> = ours
+        .iter()
+        .filter_map(|(path, tip)| Some((path, (*tip)?)))
+        .filter(|(path, tip)| theirs.get(*path) != Some(&Some(*tip)))
+        .filter(|(path, _)| parse_record_path(path).is_ok())
+        .collect();
+    outgoing.sort();
+    if outgoing.is_empty() {
+        return Ok(Pushed {
+            pushed: 0,
+            rejected: Vec::new(),
+        });
+    }
+    // Explicit object ids, so a record that moves during the push is pushed as it was read.
+    let specs: Vec<String> = outgoing
+        .iter()
+        .map(|(path, tip)| format!("{tip}:refs/pm/{path}"))
+        .collect();
+    let mut pushed = Vec::new();
+    let mut rejected = Vec::new();
+    for chunk in specs.chunks(PUSH_CHUNK) {
+        let mut args = vec!["push", "--porcelain", "--no-verify", remote];
+        args.extend(chunk.iter().map(String::as_str));
+        let output = run_git(repo, &args)?;
+        let rejected_before = rejected.len();
+        parse_push_output(&output.stdout, &mut pushed, &mut rejected);
+        if !output.success && rejected.len() == rejected_before {
+            return Err(Error::failed(format!(
+                "could not push to remote {remote}: {}",
+                output.error_line()
+            )));
+        }
+    }
+    // The remote now has these tips: remember them as its state.
+    let tips: HashMap<&String, ObjectId> = outgoing.into_iter().collect();
+    let prefix = tracking_prefix(remote);
+    let edits = pushed
+        .iter()
+        .filter_map(|path| Some((path, *tips.get(path)?)))
+        .map(|(path, tip)| tracking_edit(&format!("{prefix}{path}"), tip))
+        .collect::<Result<Vec<_>>>()?;
+    let count = edits.len();
+    repo.edit_references(edits)
+        .map_err(|e| Error::failed(format!("could not record what was pushed: {e}")))?;
+    Ok(Pushed {
+        pushed: count,
+        rejected,
+    })
+}
+
+fn tracking_edit(name: &str, tip: ObjectId) -> Result<gix::refs::transaction::RefEdit> {
+    use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
+    let name = name
+        .try_into()
+        .map_err(|e| Error::failed(format!("invalid tracking ref {name}: {e}")))?;
+    Ok(RefEdit {
+        change: Change::Update {
+            log: LogChange {
+                mode: RefLog::AndReference,
+                force_create_reflog: false,
+                message: "pm: pushed".into(),
+            },
+            expected: PreviousValue::Any,
+            new: gix::refs::Target::Object(tip),
+        },
+        name,
+        deref: false,
+    })
+}
+
+struct GitOutput {
+    success: bool,
+    stdout: String,
+    stderr: String,
+}
+
+impl GitOutput {
+    /// The most telling line of git's complaint.
+    fn error_line(&self) -> String {
+        self.stderr
+            .lines()
+            .map(str::trim)
+            .rfind(|l| l.starts_with("fatal:") || l.starts_with("error:"))
+            .or_else(|| self.stderr.lines().map(str::trim).rfind(|l| !l.is_empty()))
+            .unwrap_or("git push failed")
+            .to_string()
+    }
+}
+
+/// The directory git commands of this repository run in.
+fn git_dir_for_commands(repo: &gix::Repository) -> &std::path::Path {
+    repo.workdir().unwrap_or_else(|| repo.git_dir())
+}
+
+/// Pack loose refs after a bulk update, so later listings stay fast. Best effort.
+fn pack_refs(repo: &gix::Repository) {
+    let _ = Command::new("git")
+        .current_dir(git_dir_for_commands(repo))
+        .args(["pack-refs", "--all"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// A dry run: what fetching and pushing would move, from the remote's advertised refs, with
+/// nothing written.
+fn preview(
+    store: &Store,
+    remote: &str,
+    options: SyncOptions,
+    mut report: SyncReport,
+) -> Result<SyncReport> {
+    let repo = store.repo();
+    let outcome = fetch_refs(repo, remote, &fetch_refspec(remote), true)?;
+    let mut advertised: HashMap<String, ObjectId> = HashMap::new();
+    for r in &outcome.ref_map.remote_refs {
+        let (name, target, _) = r.unpack();
+        if let (Some(path), Some(tip)) = (
+            name.to_str_lossy()
+                .strip_prefix("refs/pm/")
+                .map(str::to_string),
+            target,
+        ) {
+            advertised.insert(path, tip.to_owned());
+        }
+    }
+    let ours = refs_under(repo, "refs/pm/")?;
+    if options.fetch {
+        for (path, tip) in &advertised {
+            match ours.get(path) {
+                None => report.created += 1,
+                Some(Some(local)) if local == tip => {}
+                Some(_) => report.fetched += 1,
+            }
+        }
+    }
+    if options.push {
+        report.pushed = ours
+            .iter()
+            .filter(|(path, tip)| tip.is_some() && advertised.get(*path) != tip.as_ref())
+            .count();
+    }
+    Ok(report)
+}
+
+/// Add the fetch refspec to `remote` so that a plain `git fetch` also brings records into the
+/// tracking namespace. Returns whether it was added (false: it was there already).
+pub fn init_remote(store: &Store, remote: &str, mode: Mode) -> Result<bool> {
+    let repo = store.repo();
+    check_remote_name(repo, remote)?;
+    let key = format!("remote.{remote}.fetch");
+    let spec = fetch_refspec(remote);
+    let present = run_git(repo, &["config", "--get-all", &key])?;
+    if present.stdout.lines().any(|l| l.trim() == spec) {
+        return Ok(false);
+    }
+    if mode == Mode::Write {
+        let added = run_git(repo, &["config", "--add", &key, &spec])?;
+        if !added.success {
+            return Err(Error::failed(format!(
+                "could not add {spec} to {key}: {}",
+                added.error_line()
+            )));
+        }
+    }
+    Ok(true)
+}
+
+fn run_git(repo: &gix::Repository, args: &[&str]) -> Result<GitOutput> {
+    let output = Command::new("git")
+        .current_dir(git_dir_for_commands(repo))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| Error::failed(format!("could not run git {}: {e}", args[0])))?;
+    Ok(GitOutput {
+        success: output.status.success(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    })
+}
