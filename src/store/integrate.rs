@@ -47,16 +47,23 @@ impl Store {
         mode: Mode,
     ) -> Result<Integrated> {
         let name = Self::ref_name(T::KIND, id);
-        let their_record = match self.checked::<T>(id, &name, theirs) {
-            Ok((record, _)) => record,
-            Err(reason) => return Ok(Integrated::Rejected(reason)),
-        };
+        let mut their_record = None;
         for _ in 0..MAX_ATTEMPTS {
             let ours = self
                 .repo
                 .try_find_reference(name.as_str())
                 .context(|| format!("could not read {name}"))?
                 .and_then(|r| r.target().try_id().map(ToOwned::to_owned));
+            if ours == Some(theirs) {
+                return Ok(Integrated::UpToDate);
+            }
+            let their_record = match &their_record {
+                Some(record) => record,
+                None => match self.checked::<T>(id, &name, theirs) {
+                    Ok((record, _)) => their_record.insert(record),
+                    Err(reason) => return Ok(Integrated::Rejected(reason)),
+                },
+            };
             let Some(ours) = ours else {
                 if mode == Mode::DryRun {
                     return Ok(Integrated::Created);
@@ -66,9 +73,6 @@ impl Store {
                     Err(_) => continue,
                 }
             };
-            if ours == theirs {
-                return Ok(Integrated::UpToDate);
-            }
             let base = self
                 .repo
                 .merge_base(ours, theirs)
@@ -85,7 +89,7 @@ impl Store {
                 Some(base) if base == theirs => return Ok(Integrated::LocalAhead),
                 Some(base) if base == ours => (Integrated::FastForwarded, "sync: fast-forward"),
                 Some(base) => {
-                    match self.merge_commit::<T>(id, &name, base, ours, theirs, &their_record)? {
+                    match self.merge_commit::<T>(id, &name, base, ours, theirs, their_record)? {
                         Ok(commit) => (Integrated::Merged(commit), "sync: merge"),
                         Err(reason) => return Ok(Integrated::Rejected(reason)),
                     }
