@@ -423,7 +423,7 @@ fn remote_branch_tip(
         return Ok(None);
     }
     let spec = format!("+refs/heads/{branch}:{tracking}");
-    let outcome = crate::sync::fetch_refs(repo, remote, &spec, mode == Mode::DryRun)?;
+    let outcome = crate::sync::fetch_refs(repo, remote, &[spec], mode == Mode::DryRun)?;
     if mode == Mode::DryRun {
         let wanted = format!("refs/heads/{branch}");
         return Ok(outcome.ref_map.remote_refs.iter().find_map(|r| {

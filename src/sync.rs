@@ -21,6 +21,9 @@ pub const MAX_ROUNDS: usize = 5;
 /// Above this many ref updates in one sync, refs are packed afterwards.
 const PACK_REFS_THRESHOLD: usize = 256;
 
+/// Up to this many moved refs are fetched by name; more, and the whole namespace is fetched.
+const FETCH_EXPLICIT_MAX: usize = 1000;
+
 /// Refspecs per `git push` call, to stay far below the command-line limit.
 const PUSH_CHUNK: usize = 1000;
 
@@ -140,8 +143,31 @@ fn check_remote_name(repo: &gix::Repository, remote: &str) -> Result<()> {
 }
 
 /// Fetch `refs/pm/*` of `remote` into the tracking namespace. Returns how many refs changed.
+///
+/// First only the remote's refs are listed, and only those that moved are fetched: gix puts
+/// every mapped ref into its ref transaction, moved or not, and locking ten thousand refs to
+/// change none of them would make a no-op sync slow.
 fn fetch(repo: &gix::Repository, remote_name: &str) -> Result<usize> {
-    let outcome = fetch_refs(repo, remote_name, &fetch_refspec(remote_name), false)?;
+    let advertised = list_remote_records(repo, remote_name)?;
+    let tracking = refs_under(repo, &tracking_prefix(remote_name))?;
+    let moved: Vec<&String> = advertised
+        .iter()
+        .filter(|(path, tip)| tracking.get(*path) != Some(&Some(**tip)))
+        .map(|(path, _)| path)
+        .collect();
+    if moved.is_empty() {
+        return Ok(0);
+    }
+    let specs: Vec<String> = if moved.len() > FETCH_EXPLICIT_MAX {
+        vec![fetch_refspec(remote_name)]
+    } else {
+        let prefix = tracking_prefix(remote_name);
+        moved
+            .iter()
+            .map(|path| format!("+refs/pm/{path}:{prefix}{path}"))
+            .collect()
+    };
+    let outcome = fetch_refs(repo, remote_name, &specs, false)?;
     use gix::remote::fetch::refs::update::Mode as M;
     let changed = match &outcome.status {
         gix::remote::fetch::Status::NoPackReceived { update_refs, .. }
@@ -154,33 +180,70 @@ fn fetch(repo: &gix::Repository, remote_name: &str) -> Result<usize> {
     Ok(changed)
 }
 
-/// Run one gix fetch of `refspec` from the configured remote `remote_name`.
+/// The record refs `remote` advertises, by path below `refs/pm/`, without fetching anything.
+fn list_remote_records(
+    repo: &gix::Repository,
+    remote_name: &str,
+) -> Result<HashMap<String, ObjectId>> {
+    let remote = configured_remote(repo, remote_name, &[fetch_refspec(remote_name)])?;
+    let (ref_map, _) = remote
+        .connect(gix::remote::Direction::Fetch)
+        .map_err(|e| fetch_failed(remote_name, &e))?
+        .ref_map(gix::progress::Discard, Default::default())
+        .map_err(|e| fetch_failed(remote_name, &e))?;
+    let mut advertised = HashMap::new();
+    for r in &ref_map.remote_refs {
+        let (name, target, _) = r.unpack();
+        let name = name.to_str_lossy();
+        if let (Some(path), Some(tip)) = (name.strip_prefix("refs/pm/"), target) {
+            advertised.insert(path.to_string(), tip.to_owned());
+        }
+    }
+    Ok(advertised)
+}
+
+fn fetch_failed(remote_name: &str, e: &dyn std::fmt::Display) -> Error {
+    Error::failed(format!(
+        "could not fetch from remote {remote_name}: {}",
+        crate::error::one_line(&e.to_string())
+    ))
+}
+
+/// The configured remote `remote_name`, with `refspecs` instead of its own and no tags.
+fn configured_remote<'r>(
+    repo: &'r gix::Repository,
+    remote_name: &str,
+    refspecs: &[String],
+) -> Result<gix::Remote<'r>> {
+    let mut remote = repo
+        .find_remote(remote_name)
+        .map_err(|e| fetch_failed(remote_name, &e))?
+        .with_fetch_tags(gix::remote::fetch::Tags::None);
+    remote
+        .replace_refspecs(
+            refspecs.iter().map(|s| s.as_bytes().as_bstr()),
+            gix::remote::Direction::Fetch,
+        )
+        .map_err(|e| fetch_failed(remote_name, &e))?;
+    Ok(remote)
+}
+
+/// Run one gix fetch of `refspecs` from the configured remote `remote_name`.
 pub fn fetch_refs(
     repo: &gix::Repository,
     remote_name: &str,
-    refspec: &str,
+    refspecs: &[String],
     dry_run: bool,
 ) -> Result<gix::remote::fetch::Outcome> {
-    let failed = |e: &dyn std::fmt::Display| {
-        Error::failed(format!("could not fetch from remote {remote_name}: {e}"))
-    };
-    let mut remote = repo
-        .find_remote(remote_name)
-        .map_err(|e| failed(&e))?
-        .with_fetch_tags(gix::remote::fetch::Tags::None);
-    remote
-        .replace_refspecs([refspec], gix::remote::Direction::Fetch)
-        .map_err(|e| failed(&e))?;
-    let connection = remote
+    configured_remote(repo, remote_name, refspecs)?
         .connect(gix::remote::Direction::Fetch)
-        .map_err(|e| failed(&e))?;
-    connection
+        .map_err(|e| fetch_failed(remote_name, &e))?
         .prepare_fetch(gix::progress::Discard, Default::default())
-        .map_err(|e| failed(&e))?
+        .map_err(|e| fetch_failed(remote_name, &e))?
         .with_write_packed_refs_only(true)
         .with_dry_run(dry_run)
         .receive(gix::progress::Discard, &AtomicBool::new(false))
-        .map_err(|e| failed(&e))
+        .map_err(|e| fetch_failed(remote_name, &e))
 }
 
 /// Direct refs under `prefix`, keyed by the rest of their name.
@@ -413,19 +476,7 @@ fn preview(
     mut report: SyncReport,
 ) -> Result<SyncReport> {
     let repo = store.repo();
-    let outcome = fetch_refs(repo, remote, &fetch_refspec(remote), true)?;
-    let mut advertised: HashMap<String, ObjectId> = HashMap::new();
-    for r in &outcome.ref_map.remote_refs {
-        let (name, target, _) = r.unpack();
-        if let (Some(path), Some(tip)) = (
-            name.to_str_lossy()
-                .strip_prefix("refs/pm/")
-                .map(str::to_string),
-            target,
-        ) {
-            advertised.insert(path, tip.to_owned());
-        }
-    }
+    let advertised = list_remote_records(repo, remote)?;
     let ours = refs_under(repo, "refs/pm/")?;
     if options.fetch {
         for (path, tip) in &advertised {
