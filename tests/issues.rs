@@ -397,7 +397,7 @@ fn list_filters_and_sorts_by_status_priority_and_age() {
 
     // The text table shows the same rows in the same order.
     let text = repo.pm_ok(&["issue", "list"]);
-    assert!(text.starts_with("ID "), "{text}");
+    assert!(text.starts_with("ID\tSTATUS\t"), "a pipe gets tab-separated rows: {text}");
     assert_eq!(table_first_column(&text), default);
     assert!(text.contains("C open high newer"));
     assert!(!text.contains("E done") && !text.contains("F closed"));

@@ -1,5 +1,6 @@
 //! `pm agent …`: launch agent sessions and manage their lifecycle.
 
+use super::complete;
 use super::{Ctx, print, print_json};
 use crate::error::{Error, Result};
 use crate::lifecycle::SessionEvent;
@@ -10,6 +11,7 @@ use crate::render::{Paint, Style, Table, clean_line, clean_text, truncate};
 use crate::sessions::{self, Changed, LaunchRequest, ListFilter, Located, SessionView};
 use crate::store::{Broken, Event, Store};
 use clap::{Args, Subcommand};
+use clap_complete::engine::ArgValueCompleter;
 use serde::Serialize;
 use std::io::IsTerminal;
 
@@ -31,7 +33,7 @@ pub enum AgentCommand {
     /// Make an idle session active again here; take over another clone's session
     Resume(ResumeArgs),
     /// Bring a completed or abandoned session back as idle
-    Reactivate(IdArg),
+    Reactivate(ReactivateArgs),
     /// Abandon this clone's sessions whose worktree is gone; prune stale worktree entries
     Reconcile,
     /// Remove a session for good (a tombstone that syncs), optionally with its worktree and branch
@@ -41,13 +43,13 @@ pub enum AgentCommand {
 #[derive(Debug, Args)]
 pub struct LaunchArgs {
     /// Issue to work on (full id or unique prefix); the branch name derives from its title
-    #[arg(long, short)]
+    #[arg(add = ArgValueCompleter::new(complete::issues), long, short)]
     issue: Option<String>,
     /// Branch to work on (created if missing)
-    #[arg(long, short)]
+    #[arg(add = ArgValueCompleter::new(complete::branches), long, short)]
     branch: Option<String>,
     /// Where a new branch starts (default: the main worktree's HEAD)
-    #[arg(long, value_name = "REV")]
+    #[arg(add = ArgValueCompleter::new(complete::branches), long, value_name = "REV")]
     base: Option<String>,
     /// Agent name recorded with the session (default from configuration)
     #[arg(long, value_name = "NAME")]
@@ -61,14 +63,22 @@ pub struct LaunchArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ReactivateArgs {
+    /// Session id (full or unique prefix)
+    #[arg(add = ArgValueCompleter::new(complete::finished_sessions))]
+    id: String,
+}
+
+#[derive(Debug, Args)]
 pub struct ResumeArgs {
     /// Session id (full or unique prefix)
+    #[arg(add = ArgValueCompleter::new(complete::live_sessions))]
     id: String,
     /// Take over a session that is active in another clone
     #[arg(long)]
     force: bool,
     /// Remote to fetch the session's branch from when it is not here (default: configured)
-    #[arg(long, value_name = "REMOTE")]
+    #[arg(add = ArgValueCompleter::new(complete::remotes), long, value_name = "REMOTE")]
     remote: Option<String>,
 }
 
@@ -92,12 +102,14 @@ pub struct HistoryArgs {
 #[derive(Debug, Args)]
 pub struct IdArg {
     /// Session id: the full id or any unique prefix, in any case
+    #[arg(add = ArgValueCompleter::new(complete::any_session))]
     id: String,
 }
 
 #[derive(Debug, Args)]
 pub struct CloseArgs {
     /// Session id (default: the session whose worktree contains the current directory)
+    #[arg(add = ArgValueCompleter::new(complete::live_sessions))]
     id: Option<String>,
     /// The work is finished: the session is completed and its issue done
     #[arg(long, conflicts_with = "abandon")]
@@ -110,6 +122,7 @@ pub struct CloseArgs {
 #[derive(Debug, Args)]
 pub struct PurgeArgs {
     /// Session id: the full id or any unique prefix, in any case
+    #[arg(add = ArgValueCompleter::new(complete::any_session))]
     id: String,
     /// Also delete the worktree and branch this clone created for the session
     #[arg(long)]
@@ -447,7 +460,7 @@ fn pick(candidates: &[Session]) -> Result<String> {
             .iter()
             .map(|s| format!("{} ({})", s.id, clean_line(&s.branch)))
             .collect();
-        return Err(Error::usage(format!(
+        return Err(Error::invalid(format!(
             "not inside a session's worktree; give a session id: {}",
             list.join(", ")
         )));
@@ -631,11 +644,12 @@ fn cyan(style: &Style, text: &str) -> String {
 fn dim(style: &Style, text: &str) -> String {
     style.dim(text)
 }
-fn status_color(status: SessionStatus) -> Paint {
+/// Active green, idle yellow, completed cyan, abandoned dim.
+pub(super) fn status_color(status: SessionStatus) -> Paint {
     match status {
         SessionStatus::Active => |s, t| s.green(t),
         SessionStatus::Idle => |s, t| s.yellow(t),
-        SessionStatus::Completed => |s, t| s.dim(t),
-        SessionStatus::Abandoned => |s, t| s.red(t),
+        SessionStatus::Completed => |s, t| s.cyan(t),
+        SessionStatus::Abandoned => |s, t| s.dim(t),
     }
 }

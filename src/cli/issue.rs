@@ -1,5 +1,6 @@
 //! `pm issue …`: the issue commands.
 
+use super::complete;
 use super::{Ctx, print, print_json};
 use crate::error::Result;
 use crate::issues::{self, Changes, Filter};
@@ -9,6 +10,7 @@ use crate::render::json::IssueJson;
 use crate::render::{Paint, Style, Table, clean_line, clean_text, truncate};
 use crate::store::Outcome;
 use clap::{Args, Subcommand};
+use clap_complete::engine::ArgValueCompleter;
 use serde_json::{Value, json};
 
 #[derive(Debug, Subcommand)]
@@ -69,12 +71,14 @@ pub struct ListArgs {
 #[derive(Debug, Args)]
 pub struct IdArg {
     /// Issue id: the full id or any unique prefix, in any case
+    #[arg(add = ArgValueCompleter::new(complete::issues))]
     id: String,
 }
 
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
     /// Issue id: the full id or any unique prefix, in any case
+    #[arg(add = ArgValueCompleter::new(complete::issues))]
     id: String,
     #[arg(long, short)]
     title: Option<String>,

@@ -2,7 +2,9 @@
 //! and exit status. One file per command group; the decisions live in the core API.
 
 mod agent;
+mod complete;
 mod issue;
+mod overview;
 mod sync;
 
 use crate::error::{Error, Result};
@@ -58,6 +60,15 @@ pub enum Command {
     Sync(sync::SyncArgs),
     /// Make a plain `git fetch` of a remote bring records too (optional, idempotent)
     Init(sync::InitArgs),
+    /// Print the shell script that turns on completion (bash, zsh, fish, elvish, powershell)
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to print the registration script for
+    #[arg(value_parser = ["bash", "zsh", "fish", "elvish", "powershell"])]
+    shell: String,
 }
 
 /// What a command hands back to be printed.
@@ -146,6 +157,14 @@ pub fn print_events(events: &[crate::store::Event], style: &Style) -> Result<()>
 
 /// Parse the arguments, run the command, and turn the result into an exit status.
 pub fn main() -> ExitCode {
+    // `COMPLETE=<shell> pm ...` is the shell asking for completions; answer and exit.
+    clap_complete::CompleteEnv::with_factory(|| {
+        use clap::CommandFactory;
+        Cli::command()
+    })
+    .var(complete::VAR)
+    .completer("pm")
+    .complete();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => return usage_exit(err),
@@ -159,10 +178,11 @@ pub fn main() -> ExitCode {
         Some(Command::Agent(command)) => agent::run(&ctx, command),
         Some(Command::Sync(args)) => sync::run_sync(&ctx, args),
         Some(Command::Init(args)) => sync::run_init(&ctx, args),
-        None => {
-            use clap::CommandFactory;
-            print(&format!("{}\n", Cli::command().render_help()))
-        }
+        Some(Command::Completions(args)) => match complete::registration(&args.shell) {
+            Some(script) => print(&script),
+            None => Err(Error::usage(format!("unknown shell {}", args.shell))),
+        },
+        None => overview::run(&ctx),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,6 @@
 //! `pm sync` and `pm init`: sharing records through a git remote.
 
+use super::complete;
 use super::{Ctx, print, print_json};
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -7,12 +8,14 @@ use crate::render::clean_line;
 use crate::store::Store;
 use crate::sync::{self, Phase, SyncOptions, SyncReport};
 use clap::Args;
+use clap_complete::engine::ArgValueCompleter;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Args)]
 pub struct SyncArgs {
     /// The git remote to sync with (default: the configured remote, else origin)
+    #[arg(add = ArgValueCompleter::new(complete::remotes))]
     remote: Option<String>,
     /// Only fetch and merge; push nothing
     #[arg(long, conflicts_with = "push_only")]
@@ -25,7 +28,7 @@ pub struct SyncArgs {
 #[derive(Debug, Args)]
 pub struct InitArgs {
     /// The remote whose `git fetch` should also bring records (default: the configured remote)
-    #[arg(long, value_name = "REMOTE")]
+    #[arg(add = ArgValueCompleter::new(complete::remotes), long, value_name = "REMOTE")]
     remote: Option<String>,
 }
 

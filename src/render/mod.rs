@@ -18,6 +18,8 @@ pub enum ColorChoice {
 #[derive(Debug, Clone, Copy)]
 pub struct Style {
     color: bool,
+    /// Tables are aligned for a terminal; elsewhere they are tab-separated rows for scripts.
+    aligned: bool,
 }
 
 impl Style {
@@ -31,11 +33,18 @@ impl Style {
                     && std::io::stdout().is_terminal()
             }
         };
-        Style { color }
+        Style {
+            color,
+            aligned: std::io::stdout().is_terminal(),
+        }
     }
 
+    /// No colour, aligned tables.
     pub fn plain() -> Self {
-        Style { color: false }
+        Style {
+            color: false,
+            aligned: true,
+        }
     }
 
     fn paint(&self, code: &str, text: &str) -> String {
@@ -146,7 +155,27 @@ impl Table {
         self.rows.push(cells);
     }
 
+    /// Aligned columns for a terminal; a header and tab-separated rows otherwise.
     pub fn render(&self, style: &Style) -> String {
+        if !style.aligned {
+            let mut out = self.headers.join("\t");
+            out.push('\n');
+            for row in &self.rows {
+                let cells: Vec<String> = row
+                    .iter()
+                    .map(|(cell, paint)| {
+                        let cell = cell.replace('\t', " ");
+                        match paint {
+                            Some(paint) => paint(style, &cell),
+                            None => cell,
+                        }
+                    })
+                    .collect();
+                out.push_str(&cells.join("\t"));
+                out.push('\n');
+            }
+            return out;
+        }
         let columns = self.headers.len();
         let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
         for row in &self.rows {
@@ -219,6 +248,17 @@ mod tests {
             table.render(&Style::plain()),
             "ID   TITLE\n1    first\n100  x\n"
         );
+    }
+
+    #[test]
+    fn tables_off_a_terminal_are_tab_separated() {
+        let mut table = Table::new(vec!["ID", "TITLE"]);
+        table.row(vec![("1".into(), None), ("two\twords".into(), None)]);
+        let style = Style {
+            color: false,
+            aligned: false,
+        };
+        assert_eq!(table.render(&style), "ID\tTITLE\n1\ttwo words\n");
     }
 
     #[test]
