@@ -131,9 +131,23 @@ pub fn print(text: &str) -> Result<()> {
     }
 }
 
-/// Print a value as the command's one JSON document.
+/// The version of the JSON documents, the first key of each. It changes only when a key is
+/// removed or changes meaning; new keys may appear without it changing.
+pub const JSON_VERSION: u32 = 1;
+
+/// Print a value (a struct or map) as the command's one JSON document, `json_version` first.
 pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
-    let text = serde_json::to_string_pretty(value)
+    #[derive(serde::Serialize)]
+    struct Versioned<'a, T> {
+        json_version: u32,
+        #[serde(flatten)]
+        body: &'a T,
+    }
+    let document = Versioned {
+        json_version: JSON_VERSION,
+        body: value,
+    };
+    let text = serde_json::to_string_pretty(&document)
         .map_err(|e| Error::failed(format!("cannot encode JSON: {e}")))?;
     print(&format!("{text}\n"))
 }
