@@ -98,3 +98,9 @@ hyperfine --warmup 3 --runs 20 --export-markdown "$work/list.md" \
     -n "pm agent history --limit 20" "$pm -C $repo agent history --limit 20" \
     -n "git for-each-ref refs/pm/sessions" "git -C $repo for-each-ref refs/pm/sessions"
 cat "$work/list.md"
+
+echo "== completion of session ids with $sessions session records"
+hyperfine --warmup 3 --runs 20 --export-markdown "$work/complete.md" \
+    -n "complete: pm agent close <TAB>" "cd $repo && COMPLETE=fish $pm -- pm agent close ''" \
+    -n "complete: pm agent show 01<TAB>" "cd $repo && COMPLETE=fish $pm -- pm agent show 01"
+cat "$work/complete.md"

@@ -322,4 +322,28 @@ mod tests {
         assert!(check_text("body", "bell\u{7}").is_err());
         assert!(check_text("body", "ok\n\tfine").is_ok());
     }
+
+    #[test]
+    fn unknown_fields_survive_the_json_cache() {
+        let text = r#"
+schema = 1
+id = "01JAAAAAAAAAAAAAAAAAAAAAAA"
+title = "t"
+status = "open"
+priority = "low"
+type = "bug"
+created = "2026-01-01T00:00:00Z"
+updated = "2026-01-01T00:00:00Z"
+when = 1979-05-27T07:32:00Z
+nested = { list = [1, 2.5, "x"], flag = true }
+"#;
+        let issue: Issue = toml::from_str(text).unwrap();
+        let json = serde_json::to_string(&issue).unwrap();
+        let back: Issue = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, issue);
+        assert_eq!(
+            toml::to_string(&back).unwrap(),
+            toml::to_string(&issue).unwrap()
+        );
+    }
 }

@@ -1,4 +1,5 @@
-//! A disposable local cache of record texts, kept in `.git/pm/index/<kind>`, keyed by each
+//! A disposable local cache of parsed records (their JSON form), kept in
+//! `.git/pm/index/<kind>`, keyed by each
 //! record ref's tip commit. Listing checks every entry against the refs it has just read, so
 //! the cache can never be stale whoever moved the refs; a missing or damaged file is simply
 //! rebuilt. It saves reading three (possibly deltified, compressed) objects per record.
@@ -7,7 +8,7 @@ use gix::ObjectId;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
-const MAGIC: &str = "pm-index 1";
+const MAGIC: &str = "pm-index 2";
 
 pub struct Index {
     path: PathBuf,
