@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod issues;
 pub mod lifecycle;
+pub mod mcp;
 pub mod merge;
 pub mod model;
 pub mod render;

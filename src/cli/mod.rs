@@ -4,6 +4,7 @@
 mod agent;
 mod complete;
 mod issue;
+mod mcp;
 mod overview;
 mod sync;
 
@@ -62,6 +63,8 @@ pub enum Command {
     Init(sync::InitArgs),
     /// Print the shell script that turns on completion (bash, zsh, fish, elvish, powershell)
     Completions(CompletionsArgs),
+    /// Serve MCP on stdio for agents (`pm mcp install` registers it with the client)
+    Mcp(mcp::McpArgs),
 }
 
 #[derive(Debug, Args)]
@@ -196,6 +199,7 @@ pub fn main() -> ExitCode {
             Some(script) => print(&script),
             None => Err(Error::usage(format!("unknown shell {}", args.shell))),
         },
+        Some(Command::Mcp(args)) => mcp::run(&ctx, args),
         None => overview::run(&ctx),
     };
     match result {

@@ -81,7 +81,7 @@ impl LocalData {
 }
 
 /// Write a file so that readers see the old or the new content, never a part.
-fn write_atomic(path: &Path, text: &str) -> Result<()> {
+pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
     let parent = path
         .parent()
         .ok_or_else(|| Error::failed(format!("{} has no parent folder", path.display())))?;

@@ -1,0 +1,578 @@
+//! The MCP tools: definitions (names, descriptions, JSON schemas) and adapters that turn
+//! arguments into calls of the core API and its results into text plus `structuredContent`.
+//! A failure of the call itself is a result with `isError: true` and a message a model can act
+//! on; nothing here decides a rule.
+
+use crate::error::{Error, Result};
+use crate::issues::{self, Changes, Filter};
+use crate::lifecycle::SessionEvent;
+use crate::model::issue::NewIssue;
+use crate::model::{IssueStatus, IssueType, Priority, RecordKind, SessionStatus};
+use crate::render::json::{IssueJson, SessionJson};
+use crate::sessions::{self, LaunchRequest, ListFilter, Located};
+use crate::store::{Event, Mode, Outcome, Store};
+use clap::ValueEnum;
+use serde_json::{Map, Value, json};
+use std::path::Path;
+
+const TOOLS: &[&str] = &[
+    "pm_session",
+    "pm_close_agent",
+    "pm_list_issues",
+    "pm_create_issue",
+    "pm_update_issue",
+];
+
+const SESSION_ACTIONS: &[&str] = &[
+    "list",
+    "get",
+    "events",
+    "prompt",
+    "config",
+    "spec",
+    "launch_task",
+    "close",
+    "reactivate",
+    "purge",
+    "help",
+];
+
+pub fn exists(name: &str) -> bool {
+    TOOLS.contains(&name)
+}
+
+/// The `tools/list` entries.
+pub fn definitions() -> Value {
+    json!([
+        {
+            "name": "pm_session",
+            "title": "Agent sessions",
+            "description": "Inspect and manage agent sessions (one agent, one issue, one branch and worktree). \
+                action: list | get | events | prompt | config | spec | launch_task | close | reactivate | purge | help.",
+            "inputSchema": {
+                "type": "object",
+                "properties": {
+                    "action": {"type": "string", "enum": SESSION_ACTIONS},
+                    "sessionUlid": {"type": "string", "description": "Session id or unique prefix (get, events, prompt, config, spec, close, reactivate, purge)"},
+                    "limit": {"type": "integer", "minimum": 1, "description": "list: at most this many sessions"},
+                    "status": {"type": "string", "description": "list: active, idle, completed, abandoned or all (default: live ones); close: idle, completed or abandoned (default idle)"},
+                    "contextRef": {"type": "string", "description": "list: only sessions of this issue"},
+                    "taskKey": {"type": "string", "description": "launch_task: the issue to work on"},
+                    "branch": {"type": "string", "description": "launch_task: branch (default: from the issue title)"},
+                    "base": {"type": "string", "description": "launch_task: where a new branch starts"},
+                    "agent": {"type": "string", "description": "launch_task: agent name"},
+                    "prompt": {"type": "string", "description": "launch_task: the agent's prompt"},
+                    "deleteFiles": {"type": "boolean", "description": "purge: also delete the worktree and branch"},
+                    "force": {"type": "boolean", "description": "purge: even with uncommitted changes or unmerged commits"},
+                    "dryRun": {"type": "boolean", "description": "launch_task, close, reactivate, purge: show what would change, write nothing"}
+                },
+                "required": ["action"]
+            }
+        },
+        {
+            "name": "pm_close_agent",
+            "title": "Close my session",
+            "description": "Close the calling agent's session. Without session_id, the session whose worktree contains the server's working directory. status completed marks its issue done; abandoned reopens it; idle (default) keeps the worktree for later.",
+            "inputSchema": {
+                "type": "object",
+                "properties": {
+                    "session_id": {"type": "string"},
+                    "status": {"type": "string", "enum": ["idle", "completed", "abandoned"]}
+                }
+            }
+        },
+        {
+            "name": "pm_list_issues",
+            "title": "List issues",
+            "description": "Issues sorted by status, priority (high first), newest first. Done and closed ones only with all or status.",
+            "inputSchema": {
+                "type": "object",
+                "properties": {
+                    "status": {"type": "string", "enum": ["open", "in_progress", "done", "closed"]},
+                    "priority": {"type": "string", "enum": ["low", "medium", "high"]},
+                    "tag": {"type": "string"},
+                    "all": {"type": "boolean"}
+                }
+            }
+        },
+        {
+            "name": "pm_create_issue",
+            "title": "Create an issue",
+            "description": "Create an issue; returns it with its id.",
+            "inputSchema": {
+                "type": "object",
+                "properties": {
+                    "title": {"type": "string"},
+                    "description": {"type": "string"},
+                    "body": {"type": "string"},
+                    "priority": {"type": "string", "enum": ["low", "medium", "high"]},
+                    "type": {"type": "string", "enum": ["feature", "bug", "chore"]},
+                    "tags": {"type": "array", "items": {"type": "string"}}
+                },
+                "required": ["title"]
+            }
+        },
+        {
+            "name": "pm_update_issue",
+            "title": "Update an issue",
+            "description": "Change fields of an issue as one commit. tags adds tags, untags removes them.",
+            "inputSchema": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string"},
+                    "title": {"type": "string"},
+                    "description": {"type": "string"},
+                    "body": {"type": "string"},
+                    "status": {"type": "string", "enum": ["open", "in_progress", "done", "closed"]},
+                    "priority": {"type": "string", "enum": ["low", "medium", "high"]},
+                    "type": {"type": "string", "enum": ["feature", "bug", "chore"]},
+                    "tags": {"type": "array", "items": {"type": "string"}},
+                    "untags": {"type": "array", "items": {"type": "string"}}
+                },
+                "required": ["id"]
+            }
+        }
+    ])
+}
+
+/// Run tool `name`; always a `CallToolResult`.
+pub fn call(dir: &Path, name: &str, arguments: &Value) -> Value {
+    let args = Args(arguments.as_object().cloned().unwrap_or_default());
+    let outcome = Store::open(dir).and_then(|store| match name {
+        "pm_session" => session(&store, &args),
+        "pm_close_agent" => close_agent(&store, dir, &args),
+        "pm_list_issues" => list_issues(&store, &args),
+        "pm_create_issue" => create_issue(&store, &args),
+        "pm_update_issue" => update_issue(&store, &args),
+        _ => Err(Error::usage(format!("unknown tool {name}"))),
+    });
+    match outcome {
+        Ok((text, structured)) => json!({
+            "content": [{"type": "text", "text": text}],
+            "structuredContent": structured,
+            "isError": false,
+        }),
+        Err(e) => json!({
+            "content": [{"type": "text", "text": crate::render::clean_line(e.message())}],
+            "isError": true,
+        }),
+    }
+}
+
+type Reply = Result<(String, Value)>;
+
+/// Typed access to the arguments, with messages that name the argument.
+struct Args(Map<String, Value>);
+
+impl Args {
+    fn str(&self, key: &str) -> Result<Option<&str>> {
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(Error::usage(format!("argument {key} must be a string"))),
+        }
+    }
+    fn required(&self, key: &str) -> Result<&str> {
+        self.str(key)?
+            .ok_or_else(|| Error::usage(format!("argument {key} is required")))
+    }
+    fn bool(&self, key: &str) -> Result<bool> {
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(_) => Err(Error::usage(format!(
+                "argument {key} must be true or false"
+            ))),
+        }
+    }
+    fn strings(&self, key: &str) -> Result<Vec<String>> {
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| {
+                    v.as_str().map(str::to_string).ok_or_else(|| {
+                        Error::usage(format!("argument {key} must be a list of strings"))
+                    })
+                })
+                .collect(),
+            Some(_) => Err(Error::usage(format!(
+                "argument {key} must be a list of strings"
+            ))),
+        }
+    }
+    fn limit(&self) -> Result<Option<usize>> {
+        match self.0.get("limit") {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .filter(|n| *n > 0)
+                .map(|n| Some(n as usize))
+                .ok_or_else(|| Error::usage("argument limit must be a positive integer")),
+        }
+    }
+    fn mode(&self) -> Result<Mode> {
+        Ok(if self.bool("dryRun")? {
+            Mode::DryRun
+        } else {
+            Mode::Write
+        })
+    }
+    /// A value of one of clap's value enums, by its name.
+    fn choice<T: ValueEnum>(&self, key: &str) -> Result<Option<T>> {
+        let Some(text) = self.str(key)? else {
+            return Ok(None);
+        };
+        T::from_str(text, true).map(Some).map_err(|_| {
+            let names: Vec<String> = T::value_variants()
+                .iter()
+                .filter_map(|v| v.to_possible_value().map(|p| p.get_name().to_string()))
+                .collect();
+            Error::usage(format!(
+                "argument {key} must be one of {}, not {text:?}",
+                names.join(", ")
+            ))
+        })
+    }
+}
+
+fn to_value(value: impl serde::Serialize) -> Result<Value> {
+    serde_json::to_value(value).map_err(|e| Error::failed(format!("cannot encode JSON: {e}")))
+}
+
+fn session(store: &Store, args: &Args) -> Reply {
+    let action = args.required("action")?;
+    let id = || args.required("sessionUlid");
+    match action {
+        "list" => {
+            let status = args.str("status")?;
+            let mut filter = ListFilter::default();
+            match status {
+                None => {}
+                Some("all") => filter.all = true,
+                Some(text) => {
+                    let status = SessionStatus::from_str(text, true).map_err(|_| {
+                        Error::usage(format!(
+                            "argument status must be active, idle, completed, abandoned or all, not {text:?}"
+                        ))
+                    })?;
+                    filter.statuses = vec![status];
+                }
+            }
+            let (mut views, broken, _) = sessions::list(store, &filter, Mode::Write)?;
+            if let Some(issue) = args.str("contextRef")? {
+                let issue = store.resolve(RecordKind::Issue, issue)?;
+                views.retain(|v| v.session.issue.as_deref() == Some(issue.as_str()));
+            }
+            if let Some(limit) = args.limit()? {
+                views.truncate(limit);
+            }
+            let text = if views.is_empty() {
+                "No sessions.".to_string()
+            } else {
+                views
+                    .iter()
+                    .map(|v| {
+                        format!(
+                            "{} {} {} {}",
+                            v.session.id,
+                            v.session.status.as_str(),
+                            v.session.branch,
+                            v.session.issue.as_deref().unwrap_or("-")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            let sessions: Vec<SessionJson> = views.iter().map(SessionJson::from).collect();
+            Ok((
+                text,
+                json!({"sessions": to_value(&sessions)?, "errors": to_value(&broken)?}),
+            ))
+        }
+        "get" | "spec" => {
+            let details = sessions::show(store, id()?)?;
+            let session = to_value(SessionJson::from(&details.view))?;
+            let mut structured = json!({
+                "session": session,
+                "dirty": details.dirty,
+                "ahead": details.ahead_behind.map(|a| a.0),
+                "behind": details.ahead_behind.map(|a| a.1),
+            });
+            if action == "spec" {
+                structured["record"] = to_value(&details.view.session)?;
+                structured["host"] = to_value(&details.host)?;
+            }
+            let s = &details.view.session;
+            let text = format!(
+                "Session {} on {}: {}{}",
+                s.id,
+                s.branch,
+                s.status.as_str(),
+                details
+                    .view
+                    .worktree
+                    .as_ref()
+                    .map(|w| format!(", worktree {}", w.display()))
+                    .unwrap_or_default()
+            );
+            Ok((text, structured))
+        }
+        "events" => {
+            let (id, events) = sessions::events(store, id()?)?;
+            Ok((
+                events_text(&events),
+                json!({"id": id, "events": to_value(&events)?}),
+            ))
+        }
+        "prompt" => {
+            let s = sessions::show(store, id()?)?.view.session;
+            Ok((s.prompt.clone(), json!({"id": s.id, "prompt": s.prompt})))
+        }
+        "config" => {
+            let s = sessions::show(store, id()?)?.view.session;
+            let structured = json!({
+                "id": s.id, "issue": s.issue, "branch": s.branch, "base": s.base,
+                "base_ref": s.base_ref, "agent": s.agent, "role": s.role, "prompt": s.prompt,
+            });
+            Ok((
+                format!("agent {} on {} from {}", s.agent, s.branch, s.base_ref),
+                structured,
+            ))
+        }
+        "launch_task" => {
+            let request = LaunchRequest {
+                issue: Some(args.required("taskKey")?.to_string()),
+                branch: args.str("branch")?.map(str::to_string),
+                base: args.str("base")?.map(str::to_string),
+                agent: args.str("agent")?.map(str::to_string),
+                prompt: args.str("prompt")?.unwrap_or_default().to_string(),
+                role: String::new(),
+            };
+            let launched = sessions::launch(store, request, args.mode()?)?;
+            let s = &launched.session;
+            Ok((
+                format!(
+                    "{} session {} on {} in {}",
+                    if launched.resumed {
+                        "Resumed"
+                    } else {
+                        "Launched"
+                    },
+                    s.id,
+                    s.branch,
+                    launched.worktree.display()
+                ),
+                json!({
+                    "id": s.id, "branch": s.branch, "worktree": launched.worktree,
+                    "status": s.status, "issue": s.issue, "resumed": launched.resumed,
+                    "dry_run": args.mode()? == Mode::DryRun, "warnings": launched.warnings,
+                }),
+            ))
+        }
+        "close" => {
+            let event = close_event(args.str("status")?)?;
+            changed(sessions::close(store, id()?, event, args.mode()?)?)
+        }
+        "reactivate" => changed(sessions::reactivate(store, id()?, args.mode()?)?),
+        "purge" => {
+            let mode = args.mode()?;
+            let purged = sessions::purge(
+                store,
+                id()?,
+                args.bool("deleteFiles")?,
+                args.bool("force")?,
+                mode,
+            )?;
+            Ok((
+                format!(
+                    "{} session {}",
+                    if mode == Mode::DryRun {
+                        "Would purge"
+                    } else {
+                        "Purged"
+                    },
+                    purged.session.id
+                ),
+                json!({
+                    "id": purged.session.id,
+                    "dry_run": mode == Mode::DryRun,
+                    "removed_worktree": purged.removed_worktree,
+                    "deleted_branch": purged.deleted_branch,
+                    "warnings": purged.warnings,
+                }),
+            ))
+        }
+        "help" => Ok((HELP.to_string(), json!({"actions": SESSION_ACTIONS}))),
+        other => Err(Error::usage(format!(
+            "unknown action {other:?}; use one of {}",
+            SESSION_ACTIONS.join(", ")
+        ))),
+    }
+}
+
+const HELP: &str = "pm_session actions:
+  list [status, limit, contextRef]  sessions (live ones unless status is given; status all for every one)
+  get sessionUlid                   the session and its local state (worktree, dirty, ahead/behind)
+  events sessionUlid                the record's history, newest first
+  prompt sessionUlid                the prompt the agent was given
+  config sessionUlid                the launch settings (agent, branch, base, prompt)
+  spec sessionUlid                  the whole record plus local state
+  launch_task taskKey [branch, base, agent, prompt, dryRun]  start a session on an issue
+  close sessionUlid [status]        idle (default), completed (issue done) or abandoned (issue open)
+  reactivate sessionUlid            a completed or abandoned session back to idle
+  purge sessionUlid [deleteFiles, force, dryRun]  remove the session (a tombstone that syncs)
+To close your own session from its worktree, call pm_close_agent.";
+
+fn close_event(status: Option<&str>) -> Result<SessionEvent> {
+    match status.unwrap_or("idle") {
+        "idle" => Ok(SessionEvent::Close),
+        "completed" | "done" => Ok(SessionEvent::Complete),
+        "abandoned" => Ok(SessionEvent::Abandon),
+        other => Err(Error::usage(format!(
+            "status must be idle, completed or abandoned, not {other:?}"
+        ))),
+    }
+}
+
+fn changed(changed: sessions::Changed) -> Reply {
+    let s = &changed.after;
+    let text = if changed.written {
+        format!("Session {} {}", s.id, changed.message)
+    } else {
+        format!("Session {} is already {}", s.id, s.status.as_str())
+    };
+    Ok((
+        text,
+        json!({
+            "id": s.id,
+            "changed": changed.written,
+            "status": s.status,
+            "previous_status": changed.before.status,
+            "issue": s.issue,
+            "message": changed.written.then_some(changed.message.clone()),
+            "warnings": changed.warnings,
+        }),
+    ))
+}
+
+fn close_agent(store: &Store, dir: &Path, args: &Args) -> Reply {
+    let event = close_event(args.str("status")?)?;
+    let id = match args.str("session_id")? {
+        Some(id) => id.to_string(),
+        None => match sessions::locate(store, dir)? {
+            Located::Here(id) => id,
+            Located::Candidates(candidates) => {
+                let list: Vec<String> = candidates
+                    .iter()
+                    .map(|s| format!("{} ({})", s.id, s.branch))
+                    .collect();
+                return Err(Error::invalid(if list.is_empty() {
+                    "the server is not running inside a session's worktree and there are no live sessions".to_string()
+                } else {
+                    format!(
+                        "the server is not running inside a session's worktree; pass session_id, one of: {}",
+                        list.join(", ")
+                    )
+                }));
+            }
+        },
+    };
+    changed(sessions::close(store, &id, event, Mode::Write)?)
+}
+
+fn events_text(events: &[Event]) -> String {
+    events
+        .iter()
+        .map(|e| format!("{} {} {}", e.time, e.author, e.message))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn issue_reply(verb: &str, issue: &crate::model::Issue, extra: Value) -> Reply {
+    let mut structured = json!({"issue": to_value(IssueJson::from(issue))?});
+    if let (Value::Object(out), Value::Object(extra)) = (&mut structured, extra) {
+        out.extend(extra);
+    }
+    Ok((
+        format!(
+            "{verb} issue {} {} [{}]",
+            issue.id,
+            issue.title,
+            issue.status.as_str()
+        ),
+        structured,
+    ))
+}
+
+fn list_issues(store: &Store, args: &Args) -> Reply {
+    let filter = Filter {
+        status: args.choice::<IssueStatus>("status")?,
+        priority: args.choice::<Priority>("priority")?,
+        tag: args.str("tag")?.map(str::to_string),
+        all: args.bool("all")?,
+    };
+    let (list, broken) = issues::list(store, &filter)?;
+    let text = if list.is_empty() {
+        "No issues.".to_string()
+    } else {
+        list.iter()
+            .map(|i| {
+                format!(
+                    "{} {} {} {}",
+                    i.id,
+                    i.status.as_str(),
+                    i.priority.as_str(),
+                    i.title
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let issues: Vec<IssueJson> = list.iter().map(IssueJson::from).collect();
+    Ok((
+        text,
+        json!({"issues": to_value(&issues)?, "errors": to_value(&broken)?}),
+    ))
+}
+
+fn create_issue(store: &Store, args: &Args) -> Reply {
+    let new = NewIssue {
+        title: args.required("title")?.to_string(),
+        description: args.str("description")?.unwrap_or_default().to_string(),
+        body: args.str("body")?.unwrap_or_default().to_string(),
+        priority: args
+            .choice::<Priority>("priority")?
+            .unwrap_or(Priority::Medium),
+        kind: args
+            .choice::<IssueType>("type")?
+            .unwrap_or(IssueType::Feature),
+        tags: args.strings("tags")?,
+    };
+    let issue = issues::add(store, new, Mode::Write)?;
+    issue_reply("Created", &issue, json!({}))
+}
+
+fn update_issue(store: &Store, args: &Args) -> Reply {
+    let changes = Changes {
+        title: args.str("title")?.map(str::to_string),
+        description: args.str("description")?.map(str::to_string),
+        body: args.str("body")?.map(str::to_string),
+        status: args.choice::<IssueStatus>("status")?,
+        priority: args.choice::<Priority>("priority")?,
+        kind: args.choice::<IssueType>("type")?,
+        add_tags: args.strings("tags")?,
+        remove_tags: args.strings("untags")?,
+    };
+    let outcome = issues::update(store, args.required("id")?, changes, Mode::Write)?;
+    match outcome {
+        Outcome::Changed { after, message, .. } => issue_reply(
+            "Updated",
+            &after.record,
+            json!({"changed": true, "message": message}),
+        ),
+        Outcome::Unchanged(stored) => {
+            issue_reply("Unchanged", &stored.record, json!({"changed": false}))
+        }
+    }
+}
