@@ -265,33 +265,17 @@ fn resume(
     let local = LocalData::new(repo);
     if local.clone_id().as_deref() != Some(session.owner.as_str()) {
         return Err(Error::invalid(format!(
-            "session {} on {} is idle in another clone; resume it there",
-            session.id, session.branch
+            "session {} on {} belongs to another clone; take it over with `pm agent resume {}`",
+            session.id, session.branch, session.id
         )));
     }
     let path = match local.session(&session.id) {
         Some(l) => l.worktree,
         None => config.worktree_path(main, &worktree_dir_name(&session.branch))?,
     };
-    let mut recreated = false;
-    if !path.exists() && mode == Mode::Write {
-        let mut undo = Undo::new(repo, &path);
-        if worktree::branch_tip(repo, &session.branch)?.is_none() {
-            let base = worktree::resolve_commit(repo, &session.base)?;
-            worktree::create_branch(repo, &session.branch, base, &session.base_ref)?;
-            undo.branch = Some((session.branch.clone(), base));
-        }
-        worktree::add(repo, &path, &session.branch).inspect_err(|_| undo.run(false))?;
-        recreated = true;
-        local.save_session(
-            &session.id,
-            &LocalSession {
-                worktree: path.clone(),
-                host: host_name(),
-            },
-        )?;
-    } else if !path.exists() {
-        recreated = true;
+    let recreated = !path.exists();
+    if recreated && mode == Mode::Write {
+        recreate_worktree(repo, &local, &session, &path)?;
     }
     let changed = apply_event(store, &session.id, SessionEvent::Resume, mode)?;
     Ok(Launched {
@@ -434,6 +418,39 @@ fn remote_branch_tip(
         }));
     }
     read()
+}
+
+/// Make the worktree of `session` again at `path` (its folder is gone): git's stale entry for
+/// it is pruned first, the branch is made again from the base if it is gone too, and the path
+/// is remembered locally. Nothing is left behind when a step fails.
+fn recreate_worktree(
+    repo: &gix::Repository,
+    local: &LocalData,
+    session: &Session,
+    path: &Path,
+) -> Result<()> {
+    worktree::prune(repo, false)?;
+    if let Some(at) = worktree::checked_out_at(repo, &session.branch)? {
+        return Err(Error::invalid(format!(
+            "branch {} is checked out at {}",
+            session.branch,
+            at.display()
+        )));
+    }
+    let mut undo = Undo::new(repo, path);
+    if worktree::branch_tip(repo, &session.branch)?.is_none() {
+        let base = worktree::resolve_commit(repo, &session.base)?;
+        worktree::create_branch(repo, &session.branch, base, &session.base_ref)?;
+        undo.branch = Some((session.branch.clone(), base));
+    }
+    worktree::add(repo, path, &session.branch).inspect_err(|_| undo.run(false))?;
+    local.save_session(
+        &session.id,
+        &LocalSession {
+            worktree: path.to_path_buf(),
+            host: host_name(),
+        },
+    )
 }
 
 /// Rolls back a launch that failed part-way.
@@ -683,6 +700,9 @@ pub fn close(store: &Store, id: &str, event: SessionEvent, mode: Mode) -> Result
 pub fn reactivate(store: &Store, id: &str, mode: Mode) -> Result<Changed> {
     let id = store.resolve(RecordKind::Session, id)?;
     let session = store.read::<Session>(&id)?.record;
+    if session.purged.is_some() {
+        return Err(Error::invalid(format!("session {id} was purged")));
+    }
     lifecycle::next_status(session.status, SessionEvent::Reactivate)
         .map_err(|e| Error::invalid(format!("session {id} {e}")))?;
     let repo = store.repo();
@@ -696,27 +716,7 @@ pub fn reactivate(store: &Store, id: &str, mode: Mode) -> Result<Changed> {
             None => config.worktree_path(&main, &worktree_dir_name(&session.branch))?,
         };
         if !path.exists() {
-            if let Some(at) = worktree::checked_out_at(repo, &session.branch)? {
-                return Err(Error::invalid(format!(
-                    "branch {} is checked out at {}",
-                    session.branch,
-                    at.display()
-                )));
-            }
-            let mut undo = Undo::new(repo, &path);
-            if worktree::branch_tip(repo, &session.branch)?.is_none() {
-                let base = worktree::resolve_commit(repo, &session.base)?;
-                worktree::create_branch(repo, &session.branch, base, &session.base_ref)?;
-                undo.branch = Some((session.branch.clone(), base));
-            }
-            worktree::add(repo, &path, &session.branch).inspect_err(|_| undo.run(false))?;
-            local.save_session(
-                &id,
-                &LocalSession {
-                    worktree: path,
-                    host: host_name(),
-                },
-            )?;
+            recreate_worktree(repo, &local, &session, &path)?;
         }
     }
     apply_event(store, &id, SessionEvent::Reactivate, mode)
