@@ -323,6 +323,21 @@ pub fn resume_session(
         )));
     }
     let branch = session.branch.clone();
+    // This clone may still have the worktree it made for the session earlier: take it back.
+    if let Some(own) = local.session(&id).map(|l| l.worktree)
+        && own.exists()
+        && let Some(at) = worktree::checked_out_at(repo, &branch)?
+        && same_path(&at, &own)
+    {
+        let changed = apply_event_as(store, &id, SessionEvent::TakeOver, mode, Some(&me))?;
+        return Ok(Launched {
+            session: changed.after,
+            worktree: own,
+            resumed: true,
+            recreated_worktree: false,
+            warnings: changed.warnings,
+        });
+    }
     let local_tip = worktree::branch_tip(repo, &branch)?;
     let tip = match local_tip {
         Some(tip) => tip,
@@ -383,6 +398,11 @@ pub fn resume_session(
         recreated_worktree: true,
         warnings,
     })
+}
+
+fn same_path(a: &Path, b: &Path) -> bool {
+    let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    canonical(a) == canonical(b)
 }
 
 /// The tip of `branch` on `remote`: the remote-tracking branch if it is here, else fetched

@@ -21,7 +21,8 @@ pub const MAX_ROUNDS: usize = 5;
 /// Above this many ref updates in one sync, refs are packed afterwards.
 const PACK_REFS_THRESHOLD: usize = 256;
 
-/// Up to this many moved refs are fetched by name; more, and the whole namespace is fetched.
+/// Up to this many moved refs are fetched by name in one fetch; when more moved and every
+/// name the remote holds is a record, the whole namespace is fetched at once.
 const FETCH_EXPLICIT_MAX: usize = 1000;
 
 /// Refspecs per `git push` call, to stay far below the command-line limit.
@@ -71,6 +72,18 @@ pub struct SyncReport {
     pub dry_run: bool,
 }
 
+impl SyncReport {
+    /// Every refused push is of a record whose remote version was itself not taken: another
+    /// round cannot help (the remote's version has to be repaired there).
+    pub fn push_is_stuck(&self) -> bool {
+        !self.push_rejected.is_empty()
+            && self
+                .push_rejected
+                .iter()
+                .all(|p| self.rejected.iter().any(|r| r.ref_name == p.ref_name))
+    }
+}
+
 /// Phases reported to a progress display.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -100,11 +113,13 @@ pub fn sync(
         report.rounds = round;
         if options.fetch {
             progress(Phase::Fetching, 0, 0);
-            let fetched = fetch(store.repo(), remote)?;
+            report.rejected.clear();
+            let fetched = fetch(store.repo(), remote, &mut report.rejected)?;
             report.fetched += fetched;
             writes += fetched;
-            report.rejected.clear();
             integrate_all(store, remote, &mut report, progress)?;
+            report.rejected.sort_by(|a, b| a.ref_name.cmp(&b.ref_name));
+            report.rejected.dedup_by(|a, b| a.ref_name == b.ref_name);
         }
         if !options.push {
             break;
@@ -114,7 +129,7 @@ pub fn sync(
         report.pushed += pushed.pushed;
         writes += pushed.pushed;
         report.push_rejected = pushed.rejected;
-        if report.push_rejected.is_empty() || !options.fetch {
+        if report.push_rejected.is_empty() || !options.fetch || report.push_is_stuck() {
             break;
         }
     }
@@ -147,37 +162,61 @@ fn check_remote_name(repo: &gix::Repository, remote: &str) -> Result<()> {
 /// First only the remote's refs are listed, and only those that moved are fetched: gix puts
 /// every mapped ref into its ref transaction, moved or not, and locking ten thousand refs to
 /// change none of them would make a no-op sync slow.
-fn fetch(repo: &gix::Repository, remote_name: &str) -> Result<usize> {
+fn fetch(repo: &gix::Repository, remote_name: &str, rejected: &mut Vec<Rejected>) -> Result<usize> {
     let advertised = list_remote_records(repo, remote_name)?;
+    for path in advertised.keys() {
+        if let Err(reason) = parse_record_path(path) {
+            rejected.push(Rejected {
+                ref_name: format!("refs/pm/{path}"),
+                reason,
+            });
+        }
+    }
     let tracking = refs_under(repo, &tracking_prefix(remote_name))?;
+    // Only names that are records are fetched: anything else the remote holds (a ref below a
+    // record's name, a name that is no id) could clash with tracking refs and stop the fetch.
+    let all_records = advertised.keys().all(|p| parse_record_path(p).is_ok());
     let moved: Vec<&String> = advertised
         .iter()
         .filter(|(path, tip)| tracking.get(*path) != Some(&Some(**tip)))
         .map(|(path, _)| path)
+        .filter(|path| parse_record_path(path).is_ok())
         .collect();
     if moved.is_empty() {
         return Ok(0);
     }
-    let specs: Vec<String> = if moved.len() > FETCH_EXPLICIT_MAX {
-        vec![fetch_refspec(remote_name)]
+    let prefix = tracking_prefix(remote_name);
+    let batches: Vec<Vec<String>> = if all_records && moved.len() > FETCH_EXPLICIT_MAX {
+        vec![vec![fetch_refspec(remote_name)]]
     } else {
-        let prefix = tracking_prefix(remote_name);
         moved
-            .iter()
-            .map(|path| format!("+refs/pm/{path}:{prefix}{path}"))
+            .chunks(FETCH_EXPLICIT_MAX)
+            .map(|chunk| {
+                chunk
+                    .iter()
+                    .map(|path| format!("+refs/pm/{path}:{prefix}{path}"))
+                    .collect()
+            })
             .collect()
     };
-    let outcome = fetch_refs(repo, remote_name, &specs, false)?;
+    let mut changed = 0;
+    for specs in batches {
+        changed += count_updates(&fetch_refs(repo, remote_name, &specs, false)?);
+    }
+    Ok(changed)
+}
+
+/// How many refs a fetch created or moved.
+fn count_updates(outcome: &gix::remote::fetch::Outcome) -> usize {
     use gix::remote::fetch::refs::update::Mode as M;
-    let changed = match &outcome.status {
+    match &outcome.status {
         gix::remote::fetch::Status::NoPackReceived { update_refs, .. }
         | gix::remote::fetch::Status::Change { update_refs, .. } => update_refs
             .updates
             .iter()
             .filter(|u| matches!(u.mode, M::New | M::FastForward | M::Forced))
             .count(),
-    };
-    Ok(changed)
+    }
 }
 
 /// The record refs `remote` advertises, by path below `refs/pm/`, without fetching anything.

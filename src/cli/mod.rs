@@ -152,6 +152,7 @@ pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
     };
     let text = serde_json::to_string_pretty(&document)
         .map_err(|e| Error::failed(format!("cannot encode JSON: {e}")))?;
+    let text = crate::render::escape_json_controls(&text);
     print(&format!("{text}\n"))
 }
 

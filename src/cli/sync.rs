@@ -62,6 +62,12 @@ pub fn run_sync(ctx: &Ctx, args: SyncArgs) -> Result<()> {
     } else {
         print_report(ctx, &report)?;
     }
+    if report.push_is_stuck() {
+        return Err(Error::failed(format!(
+            "{} record(s) cannot be pushed: the remote {remote} holds a version that was not taken (see the warnings)",
+            report.push_rejected.len()
+        )));
+    }
     if !report.push_rejected.is_empty() {
         return Err(Error::failed(format!(
             "the remote {remote} refused {} record(s) after {} round(s); run pm sync again",

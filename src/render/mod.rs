@@ -120,6 +120,21 @@ fn strip_controls(text: &str, keep_lines: bool) -> String {
     out
 }
 
+/// JSON escapes only the C0 controls; escape DEL and the C1 controls too (U+009B is a CSI to
+/// some terminals), so a document holding untrusted text is safe to print. Those characters
+/// can only occur inside JSON strings, where `\u` escapes mean the same.
+pub fn escape_json_controls(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if ('\u{7f}'..='\u{9f}').contains(&c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Cut `text` to at most `max` characters, marking the cut with `…`.
 pub fn truncate(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
@@ -259,6 +274,17 @@ mod tests {
             aligned: false,
         };
         assert_eq!(table.render(&style), "ID\tTITLE\n1\ttwo words\n");
+    }
+
+    #[test]
+    fn json_output_escapes_del_and_c1_controls() {
+        let json = serde_json::to_string("a\u{9b}31m\u{7f}é").unwrap();
+        let safe = escape_json_controls(&json);
+        assert_eq!(safe, "\"a\\u009b31m\\u007fé\"");
+        assert_eq!(
+            serde_json::from_str::<String>(&safe).unwrap(),
+            "a\u{9b}31m\u{7f}é"
+        );
     }
 
     #[test]
