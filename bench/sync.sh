@@ -70,7 +70,7 @@ cat > "$work/forget" <<SH
 git -C "$work/a" for-each-ref --format='delete %(refname)' refs/pm refs/pm-remote | git -C "$work/a" update-ref --stdin
 SH
 chmod +x "$work/forget"
-hyperfine --warmup 1 --runs 5 --export-markdown "$work/first.md" --prepare "$work/forget" \
+hyperfine --warmup 0 --runs 3 --export-markdown "$work/first.md" --prepare "$work/forget" \
     -n "pm sync (first, $count new records)" "$pm -C $work/a sync" \
     -n "git fetch refs/pm/* (first)" "git -C $work/a fetch -q origin '$refspec'"
 "$pm" -C "$work/a" sync >/dev/null

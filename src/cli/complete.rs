@@ -3,7 +3,7 @@
 //! their branch, status and title, branches, remotes). They run in the shell's current folder,
 //! never print, and answer nothing rather than fail.
 
-use crate::model::{Issue, Session};
+use crate::model::{Issue, Session, SessionStatus};
 use crate::render::{clean_line, truncate};
 use crate::store::Store;
 use clap::builder::StyledStr;
@@ -41,14 +41,33 @@ fn candidate(value: &str, help: String) -> CompletionCandidate {
     CompletionCandidate::new(value).help(Some(StyledStr::from(clean_line(&help))))
 }
 
-fn sessions(current: &OsStr, keep: impl Fn(&Session) -> bool) -> Vec<CompletionCandidate> {
+/// What completion needs of a session; read without building whole records.
+#[derive(serde::Deserialize)]
+struct BriefSession {
+    id: String,
+    branch: String,
+    status: SessionStatus,
+    #[serde(default)]
+    issue: Option<String>,
+    #[serde(default)]
+    purged: Option<serde::de::IgnoredAny>,
+}
+
+/// What completion needs of an issue.
+#[derive(serde::Deserialize)]
+struct BriefIssue {
+    id: String,
+    title: String,
+}
+
+fn sessions(current: &OsStr, keep: impl Fn(&BriefSession) -> bool) -> Vec<CompletionCandidate> {
     let Some(store) = store() else {
         return Vec::new();
     };
-    let Ok(listing) = store.list::<Session>() else {
+    let Ok(listing) = store.list_as::<Session, BriefSession>() else {
         return Vec::new();
     };
-    let mut sessions: Vec<Session> = listing
+    let mut sessions: Vec<BriefSession> = listing
         .records
         .into_iter()
         .map(|s| s.record)
@@ -57,7 +76,7 @@ fn sessions(current: &OsStr, keep: impl Fn(&Session) -> bool) -> Vec<CompletionC
     sessions.sort_by(|a, b| b.id.cmp(&a.id));
     let titles: HashMap<String, String> = if sessions.iter().any(|s| s.issue.is_some()) {
         store
-            .list::<Issue>()
+            .list_as::<Issue, BriefIssue>()
             .map(|l| {
                 l.records
                     .into_iter()

@@ -1,53 +1,99 @@
 //! A disposable local cache of parsed records (their JSON form), kept in
-//! `.git/pm/index/<kind>`, keyed by each
-//! record ref's tip commit. Listing checks every entry against the refs it has just read, so
-//! the cache can never be stale whoever moved the refs; a missing or damaged file is simply
-//! rebuilt. It saves reading three (possibly deltified, compressed) objects per record.
+//! `.git/pm/index/<kind>`, keyed by each record ref's tip commit. Listing checks every entry
+//! against the refs it has just read, so the cache can never be stale whoever moved the refs;
+//! a missing or damaged file is simply rebuilt. It saves reading three (possibly deltified,
+//! compressed) objects and parsing TOML per record.
+//!
+//! The file is read once into one buffer and entries point into it, so loading ten thousand
+//! records costs one read and no per-record allocation.
 
 use gix::ObjectId;
 use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 use std::path::PathBuf;
 
 const MAGIC: &str = "pm-index 2";
 
+/// One record in the loaded file: where its id and text are in the buffer.
+struct Entry {
+    id: Range<usize>,
+    tip: ObjectId,
+    text: Range<usize>,
+}
+
 pub struct Index {
     path: PathBuf,
-    entries: HashMap<String, (ObjectId, String)>,
+    data: String,
+    /// Entries of the file, sorted by id (as written).
+    entries: Vec<Entry>,
+    /// Entries added or replaced since loading.
+    added: HashMap<String, (ObjectId, String)>,
     changed: bool,
 }
 
 impl Index {
     /// Load the cache at `path`; anything unreadable counts as empty.
     pub fn load(path: PathBuf) -> Self {
-        let entries = std::fs::read(&path)
+        let data = std::fs::read(&path)
             .ok()
-            .and_then(|bytes| parse(&bytes))
+            .and_then(|bytes| String::from_utf8(bytes).ok())
             .unwrap_or_default();
+        let entries = parse(&data).unwrap_or_default();
         Index {
             path,
+            data,
             entries,
+            added: HashMap::new(),
             changed: false,
         }
     }
 
+    fn find(&self, id: &str) -> Option<&Entry> {
+        let at = self
+            .entries
+            .binary_search_by(|e| self.data[e.id.clone()].cmp(id))
+            .ok()?;
+        self.entries.get(at)
+    }
+
     /// The cached text of record `id`, if it was cached for this very tip.
     pub fn get(&self, id: &str, tip: ObjectId) -> Option<&str> {
-        self.entries
-            .get(id)
-            .filter(|(t, _)| *t == tip)
-            .map(|(_, text)| text.as_str())
+        if !self.added.is_empty()
+            && let Some((t, text)) = self.added.get(id)
+        {
+            return (*t == tip).then_some(text.as_str());
+        }
+        let entry = self.find(id)?;
+        (entry.tip == tip).then(|| &self.data[entry.text.clone()])
     }
 
     pub fn put(&mut self, id: &str, tip: ObjectId, text: String) {
-        self.entries.insert(id.to_string(), (tip, text));
+        self.added.insert(id.to_string(), (tip, text));
         self.changed = true;
     }
 
-    /// Drop entries of records that no longer exist.
-    pub fn retain(&mut self, present: &HashSet<&str>) {
-        let before = self.entries.len();
-        self.entries.retain(|id, _| present.contains(id.as_str()));
-        self.changed |= self.entries.len() != before;
+    /// Drop entries of records that no longer exist (`present` holds every record's id).
+    pub fn retain(&mut self, present: &[&str]) {
+        let stored = self.entries.len() + self.added.len();
+        if !self.changed && stored == present.len() && self.entries.len() == present.len() {
+            // As many entries as records and every id of the file is still a record: nothing
+            // is stale (ids are unique on both sides).
+            let all_present = self
+                .entries
+                .iter()
+                .zip(present.iter())
+                .all(|(e, id)| &self.data[e.id.clone()] == *id);
+            if all_present {
+                return;
+            }
+        }
+        let present: HashSet<&str> = present.iter().copied().collect();
+        let data = &self.data;
+        let before = self.entries.len() + self.added.len();
+        self.entries
+            .retain(|e| present.contains(&data[e.id.clone()]));
+        self.added.retain(|id, _| present.contains(id.as_str()));
+        self.changed |= self.entries.len() + self.added.len() != before;
     }
 
     /// Write the cache if it changed. Failures are ignored: it is only a cache.
@@ -55,13 +101,22 @@ impl Index {
         if !self.changed {
             return;
         }
-        let mut out = Vec::with_capacity(self.entries.values().map(|(_, t)| t.len() + 80).sum());
+        let mut all: Vec<(&str, &ObjectId, &str)> = self
+            .entries
+            .iter()
+            .map(|e| (&self.data[e.id.clone()], &e.tip, &self.data[e.text.clone()]))
+            .filter(|(id, _, _)| !self.added.contains_key(*id))
+            .chain(
+                self.added
+                    .iter()
+                    .map(|(id, (tip, text))| (id.as_str(), tip, text.as_str())),
+            )
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(b.0));
+        let mut out = Vec::with_capacity(all.iter().map(|(_, _, t)| t.len() + 80).sum());
         out.extend_from_slice(MAGIC.as_bytes());
         out.push(b'\n');
-        let mut ids: Vec<&String> = self.entries.keys().collect();
-        ids.sort();
-        for id in ids {
-            let (tip, text) = &self.entries[id];
+        for (id, tip, text) in all {
             out.extend_from_slice(format!("{id} {tip} {}\n", text.len()).as_bytes());
             out.extend_from_slice(text.as_bytes());
             out.push(b'\n');
@@ -83,13 +138,15 @@ impl Index {
     }
 }
 
-fn parse(bytes: &[u8]) -> Option<HashMap<String, (ObjectId, String)>> {
-    let mut entries = HashMap::new();
-    let rest = bytes.strip_prefix(MAGIC.as_bytes())?.strip_prefix(b"\n")?;
-    let mut at = 0;
-    while at < rest.len() {
-        let line_end = at + rest[at..].iter().position(|&b| b == b'\n')?;
-        let header = std::str::from_utf8(&rest[at..line_end]).ok()?;
+/// The entries of a cache file, or `None` if it is damaged (then it is rebuilt).
+fn parse(data: &str) -> Option<Vec<Entry>> {
+    let mut entries: Vec<Entry> = Vec::new();
+    let start = data.strip_prefix(MAGIC)?.strip_prefix('\n')?;
+    let mut at = data.len() - start.len();
+    let bytes = data.as_bytes();
+    while at < data.len() {
+        let line_end = at + bytes[at..].iter().position(|&b| b == b'\n')?;
+        let header = &data[at..line_end];
         let mut fields = header.split(' ');
         let (id, tip, len) = (
             fields.next()?,
@@ -97,14 +154,25 @@ fn parse(bytes: &[u8]) -> Option<HashMap<String, (ObjectId, String)>> {
             fields.next()?.parse::<usize>().ok()?,
         );
         let tip = ObjectId::from_hex(tip.as_bytes()).ok()?;
-        let start = line_end + 1;
-        let end = start.checked_add(len)?;
-        let text = std::str::from_utf8(rest.get(start..end)?).ok()?;
-        if rest.get(end) != Some(&b'\n') {
+        let text_start = line_end + 1;
+        let text_end = text_start.checked_add(len)?;
+        data.get(text_start..text_end)?;
+        if bytes.get(text_end) != Some(&b'\n') {
             return None;
         }
-        entries.insert(id.to_string(), (tip, text.to_string()));
-        at = end + 1;
+        let id_start = at;
+        let entry = Entry {
+            id: id_start..id_start + id.len(),
+            tip,
+            text: text_start..text_end,
+        };
+        if let Some(last) = entries.last()
+            && data[last.id.clone()] >= *id
+        {
+            return None;
+        }
+        entries.push(entry);
+        at = text_end + 1;
     }
     Some(entries)
 }
@@ -119,19 +187,24 @@ mod tests {
         let path = dir.path().join("index/issues");
         let tip = ObjectId::from_hex(b"0123456789012345678901234567890123456789").unwrap();
         let mut index = Index::load(path.clone());
-        index.put(
-            "A",
-            tip,
-            "title = \"x\"\nbody = \"\"\"\nmulti\n\"\"\"\n".into(),
-        );
+        index.put("B", tip, "{\"b\":\"multi\\nline\"}".into());
+        index.put("A", tip, "{\"a\":1}".into());
         index.save();
-        let again = Index::load(path.clone());
-        assert_eq!(again.get("A", tip), index.get("A", tip));
+        let mut again = Index::load(path.clone());
+        assert_eq!(again.get("A", tip), Some("{\"a\":1}"));
+        assert_eq!(again.get("B", tip), index.get("B", tip));
         assert!(
             again
                 .get("A", ObjectId::null(gix::hash::Kind::Sha1))
                 .is_none()
         );
+        // Replacing one entry and dropping another survives a save.
+        again.put("A", tip, "{\"a\":2}".into());
+        again.retain(&["A"]);
+        again.save();
+        let third = Index::load(path.clone());
+        assert_eq!(third.get("A", tip), Some("{\"a\":2}"));
+        assert_eq!(third.get("B", tip), None);
         let mut bytes = std::fs::read(&path).unwrap();
         bytes.truncate(bytes.len() - 3);
         std::fs::write(&path, bytes).unwrap();

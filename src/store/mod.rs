@@ -199,6 +199,13 @@ impl Store {
     /// than TOML), keyed by the tip just read from the ref, so only records that changed since
     /// the last listing are read from the object database and parsed as TOML.
     pub fn list<T: Record>(&self) -> Result<Listing<T>> {
+        self.list_as::<T, T>()
+    }
+
+    /// [`list`](Self::list), with each record read as `V`: a lighter view of `T` that is read
+    /// from `T`'s JSON form and names only the fields it needs (the others are skipped, which
+    /// is much faster than building whole records; shell completion uses it).
+    pub fn list_as<T: Record, V: serde::de::DeserializeOwned>(&self) -> Result<Listing<V>> {
         let kind = T::KIND;
         let refs = self.refs(kind)?;
         let mut index = index::Index::load(self.index_path(kind));
@@ -208,17 +215,20 @@ impl Store {
         };
         for (name, tip) in &refs {
             let id = &name[kind.ref_prefix().len()..];
+            // The cache holds the JSON of records that passed every check when they were read.
             let cached = tip.and_then(|tip| {
-                let record = serde_json::from_str::<T>(index.get(id, tip)?).ok()?;
-                (record.id() == id).then_some(Stored { record, tip })
+                let record = serde_json::from_str::<V>(index.get(id, tip)?).ok()?;
+                Some(Stored { record, tip })
             });
             let loaded = match cached {
                 Some(stored) => Ok(stored),
                 None => self.load_text::<T>(id, name, *tip).and_then(|(tip, text)| {
                     let record = parse_record::<T>(id, &text)?;
-                    if let Ok(json) = serde_json::to_string(&record) {
-                        index.put(id, tip, json);
-                    }
+                    let json = serde_json::to_string(&record)
+                        .map_err(|e| format!("it cannot be represented as JSON: {e}"))?;
+                    let record = serde_json::from_str::<V>(&json)
+                        .map_err(|e| format!("it cannot be read back: {e}"))?;
+                    index.put(id, tip, json);
                     Ok(Stored { record, tip })
                 }),
             };
@@ -232,7 +242,7 @@ impl Store {
             }
         }
         if self.cache_writes {
-            let present = refs
+            let present: Vec<&str> = refs
                 .iter()
                 .map(|(name, _)| &name[kind.ref_prefix().len()..])
                 .collect();
