@@ -11,23 +11,7 @@ set -euo pipefail
 
 files="${1:-10000}"
 sessions="${2:-10000}"
-root="$(cd "$(dirname "$0")/.." && pwd)"
-
-if ! command -v hyperfine >/dev/null; then
-    if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq && apt-get install -y -qq hyperfine >/dev/null
-    else
-        echo "hyperfine is needed: sudo apt-get install hyperfine" >&2
-        exit 1
-    fi
-fi
-
-cargo build --release --locked --manifest-path "$root/Cargo.toml" >/dev/null
-pm="$root/target/release/pm"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@example.com
-export GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@example.com
+. "$(dirname "$0")/setup.sh"
 
 echo "== launch in a repository of $files files"
 repo="$work/big"

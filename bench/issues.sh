@@ -9,22 +9,7 @@
 set -euo pipefail
 
 count="${1:-10000}"
-root="$(cd "$(dirname "$0")/.." && pwd)"
-
-if ! command -v hyperfine >/dev/null; then
-    if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq && apt-get install -y -qq hyperfine >/dev/null
-    else
-        echo "hyperfine is needed: sudo apt-get install hyperfine" >&2
-        exit 1
-    fi
-fi
-
-cargo build --release --locked --manifest-path "$root/Cargo.toml" >/dev/null
-pm="$root/target/release/pm"
-
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+. "$(dirname "$0")/setup.sh"
 repo="$work/repo"
 git init -q "$repo"
 git -C "$repo" -c user.name=bench -c user.email=bench@example.com commit -q --allow-empty -m init

@@ -299,13 +299,7 @@ pub fn resume_session(
     mode: Mode,
 ) -> Result<Launched> {
     let repo = store.repo();
-    let id = store.resolve(RecordKind::Session, id)?;
-    let session = store.read::<Session>(&id)?.record;
-    if session.purged.is_some() {
-        return Err(Error::invalid(format!("session {id} was purged")));
-    }
-    lifecycle::next_status(session.status, SessionEvent::TakeOver)
-        .map_err(|e| Error::invalid(format!("session {id} {e}")))?;
+    let (id, session) = read_for(store, id, SessionEvent::TakeOver)?;
     let main = worktree::main_workdir(repo)?;
     let config = Config::load(&main)?;
     let local = LocalData::new(repo);
@@ -716,15 +710,22 @@ pub fn close(store: &Store, id: &str, event: SessionEvent, mode: Mode) -> Result
     apply_event(store, &id, event, mode)
 }
 
-/// Bring a completed or abandoned session back as idle; its worktree must exist or be recreatable.
-pub fn reactivate(store: &Store, id: &str, mode: Mode) -> Result<Changed> {
+/// Resolve `id` and read the session, refusing a purged one and one that `event` cannot move,
+/// before anything is made for it.
+fn read_for(store: &Store, id: &str, event: SessionEvent) -> Result<(String, Session)> {
     let id = store.resolve(RecordKind::Session, id)?;
     let session = store.read::<Session>(&id)?.record;
     if session.purged.is_some() {
         return Err(Error::invalid(format!("session {id} was purged")));
     }
-    lifecycle::next_status(session.status, SessionEvent::Reactivate)
+    lifecycle::next_status(session.status, event)
         .map_err(|e| Error::invalid(format!("session {id} {e}")))?;
+    Ok((id, session))
+}
+
+/// Bring a completed or abandoned session back as idle; its worktree must exist or be recreatable.
+pub fn reactivate(store: &Store, id: &str, mode: Mode) -> Result<Changed> {
+    let (id, session) = read_for(store, id, SessionEvent::Reactivate)?;
     let repo = store.repo();
     let local = LocalData::new(repo);
     let mine = local.clone_id().as_deref() == Some(session.owner.as_str());
