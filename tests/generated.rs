@@ -52,6 +52,23 @@ fn completion_scripts() -> BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
+/// Compare the files named in `expected` with those in `dir` (other files may be there).
+fn check_files(dir: &Path, expected: &BTreeMap<String, Vec<u8>>) {
+    let update = std::env::var_os("PM_UPDATE_GENERATED").is_some_and(|v| v == "1");
+    for (name, bytes) in expected {
+        let path = dir.join(name);
+        if update {
+            std::fs::write(&path, bytes).expect("write generated file");
+        } else {
+            assert!(
+                std::fs::read(&path).ok().as_ref() == Some(bytes),
+                "{} is stale; run: PM_UPDATE_GENERATED=1 cargo test --test generated",
+                path.display()
+            );
+        }
+    }
+}
+
 /// Compare `expected` with the files in `dir` (no more, no fewer); rewrite them on request.
 fn check(dir: &Path, expected: &BTreeMap<String, Vec<u8>>) {
     let update = std::env::var_os("PM_UPDATE_GENERATED").is_some_and(|v| v == "1");
@@ -95,6 +112,15 @@ fn man_pages_are_current() {
     assert!(pages.contains_key("pm-agent-close.1"));
     assert!(pages.contains_key("pm-sync.1"));
     check(&root().join("man"), &pages);
+}
+
+/// `docs/mcp-tools.json`: what `tools/list` returns, for readers of the README.
+#[test]
+fn mcp_tool_definitions_are_current() {
+    let mut text = serde_json::to_string_pretty(&pm::mcp::tool_definitions()).expect("JSON");
+    text.push('\n');
+    let expected = BTreeMap::from([("mcp-tools.json".to_string(), text.into_bytes())]);
+    check_files(&root().join("docs"), &expected);
 }
 
 #[test]

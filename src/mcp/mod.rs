@@ -226,6 +226,11 @@ impl Server {
     }
 }
 
+/// The tools as `tools/list` describes them (names, descriptions, JSON-schema inputs).
+pub fn tool_definitions() -> Value {
+    tools::definitions()
+}
+
 fn capabilities() -> Value {
     json!({ "tools": { "listChanged": false } })
 }
