@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::path::PathBuf;
 
-const MAGIC: &str = "pm-index 2";
+const MAGIC: &str = "pm-index 3";
 
 /// One record in the loaded file: where its id and text are in the buffer.
 struct Entry {
@@ -23,6 +23,8 @@ struct Entry {
 
 pub struct Index {
     path: PathBuf,
+    /// The state of the ref storage when the file was written complete (see [`fingerprint`]).
+    fingerprint: Option<String>,
     data: String,
     /// Entries of the file, sorted by id (as written).
     entries: Vec<Entry>,
@@ -38,9 +40,10 @@ impl Index {
             .ok()
             .and_then(|bytes| String::from_utf8(bytes).ok())
             .unwrap_or_default();
-        let entries = parse(&data).unwrap_or_default();
+        let (fingerprint, entries) = parse(&data).unwrap_or_default();
         Index {
             path,
+            fingerprint,
             data,
             entries,
             added: HashMap::new(),
@@ -54,6 +57,30 @@ impl Index {
             .binary_search_by(|e| self.data[e.id.clone()].cmp(id))
             .ok()?;
         self.entries.get(at)
+    }
+
+    /// When the ref storage is exactly as it was when this file was written with every record
+    /// in it, the records (id, tip, text) without reading a single ref.
+    pub fn complete_for(
+        &self,
+        fingerprint: &str,
+    ) -> Option<impl Iterator<Item = (&str, ObjectId, &str)>> {
+        if self.fingerprint.as_deref() != Some(fingerprint) || !self.added.is_empty() {
+            return None;
+        }
+        Some(
+            self.entries
+                .iter()
+                .map(|e| (&self.data[e.id.clone()], e.tip, &self.data[e.text.clone()])),
+        )
+    }
+
+    /// Mark the file complete for this state of the ref storage (or not, with `None`).
+    pub fn set_fingerprint(&mut self, fingerprint: Option<String>) {
+        if self.fingerprint != fingerprint {
+            self.fingerprint = fingerprint;
+            self.changed = true;
+        }
     }
 
     /// The cached text of record `id`, if it was cached for this very tip.
@@ -116,6 +143,8 @@ impl Index {
         let mut out = Vec::with_capacity(all.iter().map(|(_, _, t)| t.len() + 80).sum());
         out.extend_from_slice(MAGIC.as_bytes());
         out.push(b'\n');
+        out.extend_from_slice(self.fingerprint.as_deref().unwrap_or("-").as_bytes());
+        out.push(b'\n');
         for (id, tip, text) in all {
             out.extend_from_slice(format!("{id} {tip} {}\n", text.len()).as_bytes());
             out.extend_from_slice(text.as_bytes());
@@ -138,10 +167,12 @@ impl Index {
     }
 }
 
-/// The entries of a cache file, or `None` if it is damaged (then it is rebuilt).
-fn parse(data: &str) -> Option<Vec<Entry>> {
+/// The fingerprint and entries of a cache file, or `None` if it is damaged (then it is rebuilt).
+fn parse(data: &str) -> Option<(Option<String>, Vec<Entry>)> {
     let mut entries: Vec<Entry> = Vec::new();
     let start = data.strip_prefix(MAGIC)?.strip_prefix('\n')?;
+    let (fingerprint, start) = start.split_once('\n')?;
+    let fingerprint = (fingerprint != "-").then(|| fingerprint.to_string());
     let mut at = data.len() - start.len();
     let bytes = data.as_bytes();
     while at < data.len() {
@@ -174,7 +205,79 @@ fn parse(data: &str) -> Option<Vec<Entry>> {
         entries.push(entry);
         at = text_end + 1;
     }
-    Some(entries)
+    Some((fingerprint, entries))
+}
+
+/// A summary of everything that can change the refs under `prefix` (for example
+/// `refs/pm/sessions/`): the identity, size and time of `packed-refs`, and the name, identity,
+/// size and time of every loose ref below the prefix. Git and gix replace these files by
+/// renaming new ones into place, so any change to the refs changes the fingerprint. `None`
+/// where file identities are not available.
+#[cfg(unix)]
+pub fn fingerprint(common_dir: &std::path::Path, prefix: &str) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut hash = Fnv::new();
+    let stamp = |hash: &mut Fnv, meta: &std::fs::Metadata| {
+        for n in [
+            meta.ino(),
+            meta.size(),
+            meta.mtime() as u64,
+            meta.mtime_nsec() as u64,
+        ] {
+            hash.write(&n.to_le_bytes());
+        }
+    };
+    match std::fs::metadata(common_dir.join("packed-refs")) {
+        Ok(meta) => stamp(&mut hash, &meta),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => hash.write(b"no packed-refs"),
+        Err(_) => return None,
+    }
+    let mut stack = vec![common_dir.join(prefix.trim_end_matches('/'))];
+    let mut loose = 0u64;
+    while let Some(dir) = stack.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(_) => return None,
+        };
+        let mut names: Vec<(std::ffi::OsString, std::fs::Metadata)> = Vec::new();
+        for entry in entries {
+            let entry = entry.ok()?;
+            names.push((entry.file_name(), entry.metadata().ok()?));
+        }
+        names.sort_by(|a, b| a.0.cmp(&b.0));
+        hash.write(dir.as_os_str().as_encoded_bytes());
+        for (name, meta) in names {
+            if meta.is_dir() {
+                stack.push(dir.join(&name));
+            } else {
+                loose += 1;
+                hash.write(name.as_encoded_bytes());
+                stamp(&mut hash, &meta);
+            }
+        }
+    }
+    Some(format!("v1-{:016x}-{loose}", hash.0))
+}
+
+#[cfg(not(unix))]
+pub fn fingerprint(_common_dir: &std::path::Path, _prefix: &str) -> Option<String> {
+    None
+}
+
+/// FNV-1a, 64 bits: stable across builds, unlike the standard library's hasher.
+struct Fnv(u64);
+
+impl Fnv {
+    fn new() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -207,8 +207,19 @@ impl Store {
     /// is much faster than building whole records; shell completion uses it).
     pub fn list_as<T: Record, V: serde::de::DeserializeOwned>(&self) -> Result<Listing<V>> {
         let kind = T::KIND;
-        let refs = self.refs(kind)?;
+        // Taken before the refs are read: a change made while they are read makes the next
+        // run see another fingerprint and read the refs again.
+        let fingerprint = index::fingerprint(self.repo.common_dir(), kind.ref_prefix());
         let mut index = index::Index::load(self.index_path(kind));
+        if let Some(fingerprint) = &fingerprint
+            && let Some(records) = self.records_in_complete_index::<V>(&index, fingerprint)
+        {
+            return Ok(Listing {
+                records,
+                broken: Vec::new(),
+            });
+        }
+        let refs = self.refs(kind)?;
         let mut listing = Listing {
             records: Vec::with_capacity(refs.len()),
             broken: Vec::new(),
@@ -247,9 +258,26 @@ impl Store {
                 .map(|(name, _)| &name[kind.ref_prefix().len()..])
                 .collect();
             index.retain(&present);
+            // Complete only when every ref is a readable record, all of them in the file.
+            index.set_fingerprint(fingerprint.filter(|_| listing.broken.is_empty()));
             index.save();
         }
         Ok(listing)
+    }
+
+    /// The records from a cache file that is complete for exactly this state of the refs.
+    fn records_in_complete_index<V: serde::de::DeserializeOwned>(
+        &self,
+        index: &index::Index,
+        fingerprint: &str,
+    ) -> Option<Vec<Stored<V>>> {
+        index
+            .complete_for(fingerprint)?
+            .map(|(_, tip, text)| {
+                let record = serde_json::from_str::<V>(text).ok()?;
+                Some(Stored { record, tip })
+            })
+            .collect()
     }
 
     fn index_path(&self, kind: RecordKind) -> std::path::PathBuf {
