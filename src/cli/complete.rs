@@ -60,13 +60,28 @@ struct BriefIssue {
     title: String,
 }
 
-fn sessions(current: &OsStr, keep: impl Fn(&BriefSession) -> bool) -> Vec<CompletionCandidate> {
+/// Sessions with one of `statuses` (any status when empty) whose id starts with what was typed.
+fn sessions(current: &OsStr, statuses: &[SessionStatus]) -> Vec<CompletionCandidate> {
     let Some(store) = store() else {
         return Vec::new();
     };
-    let Ok(listing) = store.list_as::<Session, BriefSession>() else {
+    // A cheap test of each cached record's JSON text first, so that with thousands of
+    // finished sessions only the few wanted ones are read.
+    let typed = format!(
+        "\"id\":\"{}",
+        current.to_string_lossy().to_ascii_uppercase()
+    );
+    let wanted: Vec<String> = statuses
+        .iter()
+        .map(|s| format!("\"status\":\"{}\"", s.as_str()))
+        .collect();
+    let prefilter = |text: &str| {
+        text.contains(&typed) && (wanted.is_empty() || wanted.iter().any(|w| text.contains(w)))
+    };
+    let Ok(listing) = store.list_where::<Session, BriefSession>(prefilter) else {
         return Vec::new();
     };
+    let keep = |s: &BriefSession| statuses.is_empty() || statuses.contains(&s.status);
     let mut sessions: Vec<BriefSession> = listing
         .records
         .into_iter()
@@ -102,17 +117,20 @@ fn sessions(current: &OsStr, keep: impl Fn(&BriefSession) -> bool) -> Vec<Comple
 
 /// Live (active or idle) sessions: what `close` and `resume` act on.
 pub fn live_sessions(current: &OsStr) -> Vec<CompletionCandidate> {
-    sessions(current, |s| s.status.is_live())
+    sessions(current, &[SessionStatus::Active, SessionStatus::Idle])
 }
 
 /// Finished sessions: what `reactivate` acts on.
 pub fn finished_sessions(current: &OsStr) -> Vec<CompletionCandidate> {
-    sessions(current, |s| !s.status.is_live())
+    sessions(
+        current,
+        &[SessionStatus::Completed, SessionStatus::Abandoned],
+    )
 }
 
 /// Every session that is not purged.
 pub fn any_session(current: &OsStr) -> Vec<CompletionCandidate> {
-    sessions(current, |_| true)
+    sessions(current, &[])
 }
 
 /// Issues, with their title (open and in-progress ones first).

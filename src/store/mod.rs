@@ -206,13 +206,23 @@ impl Store {
     /// from `T`'s JSON form and names only the fields it needs (the others are skipped, which
     /// is much faster than building whole records; shell completion uses it).
     pub fn list_as<T: Record, V: serde::de::DeserializeOwned>(&self) -> Result<Listing<V>> {
+        self.list_where::<T, V>(|_| true)
+    }
+
+    /// [`list_as`](Self::list_as), skipping unread every record whose JSON form fails `keep`:
+    /// a cheap text test that must pass every record wanted (it may pass others too, which the
+    /// caller filters out after reading).
+    pub fn list_where<T: Record, V: serde::de::DeserializeOwned>(
+        &self,
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<Listing<V>> {
         let kind = T::KIND;
         // Taken before the refs are read: a change made while they are read makes the next
         // run see another fingerprint and read the refs again.
         let fingerprint = index::fingerprint(self.repo.common_dir(), kind.ref_prefix());
         let mut index = index::Index::load(self.index_path(kind));
         if let Some(fingerprint) = &fingerprint
-            && let Some(records) = self.records_in_complete_index::<V>(&index, fingerprint)
+            && let Some(records) = self.records_in_complete_index::<V>(&index, fingerprint, &keep)
         {
             return Ok(Listing {
                 records,
@@ -227,8 +237,14 @@ impl Store {
         for (name, tip) in &refs {
             let id = &name[kind.ref_prefix().len()..];
             // The cache holds the JSON of records that passed every check when they were read.
-            let cached = tip.and_then(|tip| {
-                let record = serde_json::from_str::<V>(index.get(id, tip)?).ok()?;
+            let cached = tip.and_then(|tip| Some((tip, index.get(id, tip)?)));
+            if let Some((_, text)) = cached
+                && !keep(text)
+            {
+                continue;
+            }
+            let cached = cached.and_then(|(tip, text)| {
+                let record = serde_json::from_str::<V>(text).ok()?;
                 Some(Stored { record, tip })
             });
             let loaded = match cached {
@@ -270,9 +286,11 @@ impl Store {
         &self,
         index: &index::Index,
         fingerprint: &str,
+        keep: &impl Fn(&str) -> bool,
     ) -> Option<Vec<Stored<V>>> {
         index
             .complete_for(fingerprint)?
+            .filter(|(_, _, text)| keep(text))
             .map(|(_, tip, text)| {
                 let record = serde_json::from_str::<V>(text).ok()?;
                 Some(Stored { record, tip })
