@@ -104,15 +104,29 @@ fn live(session: &Session) -> bool {
 
 /// All sessions that are not purged, plus the broken records.
 fn all_sessions(store: &Store) -> Result<(Vec<Session>, Vec<Broken>)> {
-    let listing = store.list::<Session>()?;
+    sessions_with(store, &[])
+}
+
+/// The sessions with one of `statuses` (any when empty) that are not purged, plus the broken
+/// records. Cached records of other statuses are skipped without being parsed.
+fn sessions_with(store: &Store, statuses: &[SessionStatus]) -> Result<(Vec<Session>, Vec<Broken>)> {
+    let wanted: Vec<String> = statuses
+        .iter()
+        .map(|s| format!("\"status\":\"{}\"", s.as_str()))
+        .collect();
+    let listing = store.list_where::<Session, Session>(|text| {
+        wanted.is_empty() || wanted.iter().any(|w| text.contains(w))
+    })?;
     let sessions = listing
         .records
         .into_iter()
         .map(|s| s.record)
-        .filter(|s| s.purged.is_none())
+        .filter(|s| s.purged.is_none() && (statuses.is_empty() || statuses.contains(&s.status)))
         .collect();
     Ok((sessions, listing.broken))
 }
+
+const LIVE: &[SessionStatus] = &[SessionStatus::Active, SessionStatus::Idle];
 
 /// Launch an agent session: a new branch and worktree, or the idle session already on the branch.
 pub fn launch(store: &Store, request: LaunchRequest, mode: Mode) -> Result<Launched> {
@@ -753,8 +767,8 @@ pub fn reconcile(store: &Store, mode: Mode) -> Result<Reconciled> {
         report.pruned = worktree::prune(repo, mode == Mode::DryRun)?;
         return Ok(report);
     };
-    let (sessions, _) = all_sessions(store)?;
-    for session in sessions.iter().filter(|s| live(s) && s.owner == me) {
+    let (sessions, _) = sessions_with(store, LIVE)?;
+    for session in sessions.iter().filter(|s| s.owner == me) {
         let Some(l) = local.session(&session.id) else {
             continue;
         };
@@ -838,14 +852,12 @@ pub fn list(
     } else {
         Reconciled::default()
     };
-    let (mut sessions, broken) = all_sessions(store)?;
-    sessions.retain(|s| {
-        if !filter.statuses.is_empty() {
-            filter.statuses.contains(&s.status)
-        } else {
-            filter.all || s.status.is_live()
-        }
-    });
+    let statuses = match (filter.statuses.is_empty(), filter.all) {
+        (false, _) => filter.statuses.as_slice(),
+        (true, true) => &[],
+        (true, false) => LIVE,
+    };
+    let (mut sessions, broken) = sessions_with(store, statuses)?;
     sessions.sort_by(|a, b| b.started.cmp(&a.started).then(b.id.cmp(&a.id)));
     let repo = store.repo();
     let local = LocalData::new(repo);
