@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# pm at 1,000 / 10,000 / 100,000 sessions, side by side with sqlite3 and plain git:
+#
+#   bench/scale.sh [SIZES...]        (default: 1000 10000 100000)
+#
+# For each size, a repository gets that many session records (git fast-import, packed; every
+# 100th one active, the rest completed) and a SQLite table gets the same rows. Timed, warm:
+# `pm agent list` against `sqlite3` selecting the live rows and `git for-each-ref`;
+# `pm agent history --json` against `sqlite3` selecting every row; completion of a session id;
+# `pm agent close` against one `git update-ref`; and, for sizes up to 10,000, `pm sync` with
+# nothing to do against `git fetch` of the same refs. Finally one record is changed among all of
+# them with plain git, to show that the next listing pays for that record only.
+set -euo pipefail
+
+sizes=("$@")
+[ ${#sizes[@]} -gt 0 ] || sizes=(1000 10000 100000)
+. "$(dirname "$0")/setup.sh"
+command -v sqlite3 >/dev/null || {
+    if [ "$(id -u)" = 0 ]; then apt-get install -y -qq sqlite3 >/dev/null; else
+        echo "sqlite3 is needed: sudo apt-get install sqlite3" >&2; exit 1; fi
+}
+
+for n in "${sizes[@]}"; do
+    echo "== $n sessions"
+    repo="$work/repo-$n"
+    git init -q -b main "$repo"
+    git -C "$repo" commit -q --allow-empty -m init
+    base="$(git -C "$repo" rev-parse HEAD)"
+    python3 - "$n" "$base" "$work/rows-$n.sql" <<'PY' | git -C "$repo" fast-import --quiet
+import random, sys, time
+n, base, sql = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+def ulid(ms):
+    value = (ms << 80) | random.getrandbits(80)
+    return "".join(alphabet[(value >> (5 * i)) & 31] for i in reversed(range(26)))
+start = int(time.time()) - n * 60
+rows = open(sql, "w")
+rows.write("CREATE TABLE sessions (id TEXT PRIMARY KEY, branch TEXT, base TEXT, status TEXT, agent TEXT, "
+           "prompt TEXT, owner TEXT, started TEXT, updated TEXT, ended TEXT, commits INTEGER);\nBEGIN;\n")
+for i in range(n):
+    ts = start + i * 60
+    sid = ulid(ts * 1000)
+    live = i % 100 == 0
+    status = "active" if live else "completed"
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+    end = "" if live else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts + 1800))
+    ended = f'ended = "{end}"\n' if end else ""
+    toml = (f'schema = 1\nid = "{sid}"\nbranch = "feature/bench-{i}"\nbase = "{base}"\nbase_ref = "main"\n'
+            f'status = "{status}"\nagent = "claude"\nrole = ""\nprompt = ""\nactor = "bench <bench@example.com>"\n'
+            f'owner = "01JZZZZZZZZZZZZZZZZZZZZZZZ"\nstarted = "{stamp}"\nupdated = "{stamp}"\n{ended}epoch = 0\ncommits = 3\n')
+    data = toml.encode()
+    sys.stdout.write(f"commit refs/pm/sessions/{sid}\ncommitter bench <bench@example.com> {ts} +0000\n")
+    sys.stdout.write(f"data 7\nlaunch\nM 100644 inline session.toml\ndata {len(data)}\n{toml}\n")
+    rows.write(f"INSERT INTO sessions VALUES ('{sid}','feature/bench-{i}','{base}','{status}','claude','',"
+               f"'01JZZZZZZZZZZZZZZZZZZZZZZZ','{stamp}','{stamp}',{repr(end) if end else 'NULL'},3);\n")
+rows.write("CREATE INDEX by_status ON sessions(status);\nCOMMIT;\n")
+PY
+    git -C "$repo" pack-refs --all
+    git -C "$repo" repack -adq
+    db="$work/sessions-$n.db"
+    sqlite3 "$db" < "$work/rows-$n.sql"
+    "$pm" -C "$repo" agent list >/dev/null   # the first run builds the local cache
+
+    live="$(git -C "$repo" for-each-ref --count=1 --format='%(refname:lstrip=3)' refs/pm/sessions)"
+    tip="$(git -C "$repo" rev-parse "refs/pm/sessions/$live")"
+    printf '#!/bin/sh\ngit -C %s update-ref refs/pm/sessions/%s %s\n' "$repo" "$live" "$tip" > "$work/reset-$n"
+    chmod +x "$work/reset-$n"
+    other="$(git -C "$repo" commit-tree -m other "$(git -C "$repo" rev-parse "$tip^{tree}")")"
+
+    hyperfine -N --warmup 3 --runs 20 --export-markdown "$work/read-$n.md" \
+        -n "pm agent list ($n)" "$pm -C $repo agent list" \
+        -n "sqlite3 live rows ($n)" "sqlite3 $db \"SELECT id, branch, status, started, updated FROM sessions WHERE status IN ('active','idle')\"" \
+        -n "git for-each-ref ($n)" "git -C $repo for-each-ref refs/pm/sessions" \
+        -n "pm agent history --json ($n)" "$pm -C $repo agent history --json" \
+        -n "sqlite3 all rows ($n)" "sqlite3 -json $db 'SELECT * FROM sessions ORDER BY started DESC'" >/dev/null
+    # Completion runs in the shell's folder (no -C), so this one goes through a shell.
+    hyperfine --warmup 3 --runs 20 --export-markdown "$work/complete-$n.md" \
+        -n "complete pm agent close <TAB> ($n)" "cd $repo && COMPLETE=fish $pm -- pm agent close ''" >/dev/null
+    hyperfine -N --warmup 1 --runs 15 --export-markdown "$work/write-$n.md" \
+        --prepare "$work/reset-$n" -n "pm agent close ($n)" "$pm -C $repo agent close $live" \
+        --prepare "$work/reset-$n" -n "git update-ref ($n)" "git -C $repo update-ref refs/pm/sessions/$live $other" >/dev/null
+    # One record changed behind pm's back among all of them: the next listing re-reads one.
+    "$work/reset-$n"
+    hyperfine -N --warmup 0 --runs 10 --export-markdown "$work/changed-$n.md" \
+        --prepare "$work/reset-$n" -n "pm agent list, one record changed ($n)" "$pm -C $repo agent list" >/dev/null
+    cat "$work/read-$n.md" "$work/complete-$n.md" "$work/write-$n.md" "$work/changed-$n.md"
+
+    if [ "$n" -le 10000 ]; then
+        remote="$work/remote-$n.git"
+        git clone -q --bare "$repo" "$remote"
+        git -C "$repo" remote add origin "$remote"
+        "$pm" -C "$repo" sync >/dev/null
+        hyperfine -N --warmup 2 --runs 15 --export-markdown "$work/sync-$n.md" \
+            -n "pm sync, no-op ($n)" "$pm -C $repo sync" \
+            -n "git fetch, no-op ($n)" "git -C $repo fetch -q origin +refs/pm/*:refs/pm-remote/origin/*" >/dev/null
+        cat "$work/sync-$n.md"
+    fi
+done
