@@ -51,28 +51,7 @@ repo="$work/many"
 git init -q "$repo"
 git -C "$repo" commit -q --allow-empty -m init
 base="$(git -C "$repo" rev-parse HEAD)"
-python3 - "$sessions" "$base" <<'PY' | git -C "$repo" fast-import --quiet
-import random, sys, time
-n, base = int(sys.argv[1]), sys.argv[2]
-alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-def ulid(ms):
-    value = (ms << 80) | random.getrandbits(80)
-    return "".join(alphabet[(value >> (5 * i)) & 31] for i in reversed(range(26)))
-start = int(time.time()) - n * 60
-for i in range(n):
-    ts = start + i * 60
-    sid = ulid(ts * 1000)
-    live = i % 100 == 0
-    status = "active" if live else "completed"
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
-    ended = "" if live else f'ended = "{time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts + 1800))}"\n'
-    toml = (f'schema = 1\nid = "{sid}"\nbranch = "feature/bench-{i}"\nbase = "{base}"\nbase_ref = "main"\n'
-            f'status = "{status}"\nagent = "claude"\nrole = ""\nprompt = ""\nactor = "bench <bench@example.com>"\n'
-            f'owner = "01JZZZZZZZZZZZZZZZZZZZZZZZ"\nstarted = "{stamp}"\nupdated = "{stamp}"\n{ended}epoch = 0\ncommits = 3\n')
-    data = toml.encode()
-    sys.stdout.write(f"commit refs/pm/sessions/{sid}\ncommitter bench <bench@example.com> {ts} +0000\n")
-    sys.stdout.write(f"data 7\nlaunch\nM 100644 inline session.toml\ndata {len(data)}\n{toml}\n")
-PY
+python3 "$(dirname "$0")/sessions.py" "$sessions" "$base" | git -C "$repo" fast-import --quiet
 git -C "$repo" pack-refs --all
 git -C "$repo" repack -adq
 

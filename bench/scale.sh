@@ -26,35 +26,7 @@ for n in "${sizes[@]}"; do
     git init -q -b main "$repo"
     git -C "$repo" commit -q --allow-empty -m init
     base="$(git -C "$repo" rev-parse HEAD)"
-    python3 - "$n" "$base" "$work/rows-$n.sql" <<'PY' | git -C "$repo" fast-import --quiet
-import random, sys, time
-n, base, sql = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-def ulid(ms):
-    value = (ms << 80) | random.getrandbits(80)
-    return "".join(alphabet[(value >> (5 * i)) & 31] for i in reversed(range(26)))
-start = int(time.time()) - n * 60
-rows = open(sql, "w")
-rows.write("CREATE TABLE sessions (id TEXT PRIMARY KEY, branch TEXT, base TEXT, status TEXT, agent TEXT, "
-           "prompt TEXT, owner TEXT, started TEXT, updated TEXT, ended TEXT, commits INTEGER);\nBEGIN;\n")
-for i in range(n):
-    ts = start + i * 60
-    sid = ulid(ts * 1000)
-    live = i % 100 == 0
-    status = "active" if live else "completed"
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
-    end = "" if live else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts + 1800))
-    ended = f'ended = "{end}"\n' if end else ""
-    toml = (f'schema = 1\nid = "{sid}"\nbranch = "feature/bench-{i}"\nbase = "{base}"\nbase_ref = "main"\n'
-            f'status = "{status}"\nagent = "claude"\nrole = ""\nprompt = ""\nactor = "bench <bench@example.com>"\n'
-            f'owner = "01JZZZZZZZZZZZZZZZZZZZZZZZ"\nstarted = "{stamp}"\nupdated = "{stamp}"\n{ended}epoch = 0\ncommits = 3\n')
-    data = toml.encode()
-    sys.stdout.write(f"commit refs/pm/sessions/{sid}\ncommitter bench <bench@example.com> {ts} +0000\n")
-    sys.stdout.write(f"data 7\nlaunch\nM 100644 inline session.toml\ndata {len(data)}\n{toml}\n")
-    rows.write(f"INSERT INTO sessions VALUES ('{sid}','feature/bench-{i}','{base}','{status}','claude','',"
-               f"'01JZZZZZZZZZZZZZZZZZZZZZZZ','{stamp}','{stamp}',{repr(end) if end else 'NULL'},3);\n")
-rows.write("CREATE INDEX by_status ON sessions(status);\nCOMMIT;\n")
-PY
+    python3 "$(dirname "$0")/sessions.py" "$n" "$base" "$work/rows-$n.sql" | git -C "$repo" fast-import --quiet
     git -C "$repo" pack-refs --all
     git -C "$repo" repack -adq
     db="$work/sessions-$n.db"
