@@ -155,6 +155,18 @@ impl Store {
         let Some(prefix) = normalize_prefix(text) else {
             return Err(Error::usage(format!("{text:?} is not a valid {noun} id")));
         };
+        // A full id names one ref: look it up instead of listing every record.
+        if is_canonical_id(&prefix) {
+            let name = Self::ref_name(kind, &prefix);
+            if self
+                .repo
+                .try_find_reference(name.as_str())
+                .context(|| format!("could not read {name}"))?
+                .is_some()
+            {
+                return Ok(prefix);
+            }
+        }
         let ids = self.ids(kind)?;
         let matches: Vec<&String> = ids.iter().filter(|id| id.starts_with(&prefix)).collect();
         match matches.as_slice() {
