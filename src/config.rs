@@ -37,7 +37,6 @@ impl Default for Config {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct ConfigFile {
     branch_prefix: Option<String>,
     worktree_dir: Option<String>,

@@ -435,7 +435,10 @@ fn remote_branch_tip(
         return Ok(None);
     }
     let spec = format!("+refs/heads/{branch}:{tracking}");
-    let outcome = crate::sync::fetch_refs(repo, remote, &[spec], mode == Mode::DryRun)?;
+    // A branch the remote does not have is reported by the caller in plain words.
+    let Ok(outcome) = crate::sync::fetch_refs(repo, remote, &[spec], mode == Mode::DryRun) else {
+        return Ok(None);
+    };
     if mode == Mode::DryRun {
         let wanted = format!("refs/heads/{branch}");
         return Ok(outcome.ref_map.remote_refs.iter().find_map(|r| {

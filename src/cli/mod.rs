@@ -52,10 +52,10 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create, list, show and change issues
-    #[command(subcommand)]
+    #[command(subcommand, arg_required_else_help = true)]
     Issue(issue::IssueCommand),
     /// Launch agent sessions and manage their lifecycle
-    #[command(subcommand)]
+    #[command(subcommand, arg_required_else_help = true)]
     Agent(agent::AgentCommand),
     /// Fetch, merge and push records through a git remote
     Sync(sync::SyncArgs),
@@ -216,6 +216,11 @@ pub fn main() -> ExitCode {
 fn usage_exit(err: clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
     match err.kind() {
+        // `pm agent` without a subcommand: the group's help, as a usage error.
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = err.print();
+            ExitCode::from(2)
+        }
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
             let _ = err.print();
             ExitCode::SUCCESS

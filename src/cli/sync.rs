@@ -132,13 +132,13 @@ pub fn run_init(ctx: &Ctx, args: InitArgs) -> Result<()> {
         });
     }
     let text = match (added, ctx.global.dry_run) {
-        (false, _) => format!("remote.{remote}.fetch already has {spec}\n"),
-        (true, true) => format!("Would add {spec} to remote.{remote}.fetch\n"),
+        (false, _) => format!("remote.{remote}.fetch already has {spec}"),
+        (true, true) => format!("Would add {spec} to remote.{remote}.fetch"),
         (true, false) => format!(
-            "Added {spec} to remote.{remote}.fetch: `git fetch {remote}` now brings records too\n"
+            "Added {spec} to remote.{remote}.fetch: `git fetch {remote}` now brings records too"
         ),
     };
-    print(&clean_line(&text))
+    print(&format!("{}\n", clean_line(&text)))
 }
 
 /// A one-line progress bar on stderr, drawn only on a terminal and only for big syncs.
