@@ -860,21 +860,16 @@ pub fn list(
         (true, true) => &[],
         (true, false) => LIVE,
     };
-    let (mut sessions, broken) = sessions_with(store, statuses)?;
-    sessions.sort_by(|a, b| b.started.cmp(&a.started).then(b.id.cmp(&a.id)));
-    let repo = store.repo();
-    let local = LocalData::new(repo);
-    let me = local.clone_id();
-    let views = sessions
-        .into_iter()
-        .map(|s| view(repo, &local, me.as_deref(), s))
-        .collect();
-    Ok((views, broken, reconciled))
+    let (sessions, broken) = sessions_with(store, statuses)?;
+    Ok((newest_views(store, sessions, None), broken, reconciled))
 }
 
-/// Every session, newest first, at most `limit`.
-pub fn history(store: &Store, limit: Option<usize>) -> Result<(Vec<SessionView>, Vec<Broken>)> {
-    let (mut sessions, broken) = all_sessions(store)?;
+/// `sessions` newest first (at most `limit`), with what this clone knows of each.
+fn newest_views(
+    store: &Store,
+    mut sessions: Vec<Session>,
+    limit: Option<usize>,
+) -> Vec<SessionView> {
     sessions.sort_by(|a, b| b.started.cmp(&a.started).then(b.id.cmp(&a.id)));
     if let Some(limit) = limit {
         sessions.truncate(limit);
@@ -882,11 +877,16 @@ pub fn history(store: &Store, limit: Option<usize>) -> Result<(Vec<SessionView>,
     let repo = store.repo();
     let local = LocalData::new(repo);
     let me = local.clone_id();
-    let views = sessions
+    sessions
         .into_iter()
         .map(|s| view(repo, &local, me.as_deref(), s))
-        .collect();
-    Ok((views, broken))
+        .collect()
+}
+
+/// Every session, newest first, at most `limit`.
+pub fn history(store: &Store, limit: Option<usize>) -> Result<(Vec<SessionView>, Vec<Broken>)> {
+    let (sessions, broken) = all_sessions(store)?;
+    Ok((newest_views(store, sessions, limit), broken))
 }
 
 /// One session with everything this clone knows about it.
