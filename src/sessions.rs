@@ -10,7 +10,7 @@ use crate::model::{
     Issue, IssueStatus, RecordKind, SCHEMA_VERSION, Session, SessionStatus, Timestamp, new_id,
 };
 use crate::store::local::{LocalData, LocalSession, host_name};
-use crate::store::{Broken, Event, Mode, Outcome, Store};
+use crate::store::{Broken, Event, Mode, Outcome, Scope, Store};
 use crate::worktree;
 use std::path::{Path, PathBuf};
 
@@ -114,7 +114,13 @@ fn sessions_with(store: &Store, statuses: &[SessionStatus]) -> Result<(Vec<Sessi
         .iter()
         .map(|s| format!("\"status\":\"{}\"", s.as_str()))
         .collect();
-    let listing = store.list_where::<Session, Session>(|text| {
+    // Finished sessions are settled: a listing of live ones need not read them.
+    let scope = if !statuses.is_empty() && statuses.iter().all(|s| s.is_live()) {
+        Scope::Live
+    } else {
+        Scope::All
+    };
+    let listing = store.list_where::<Session, Session>(scope, |text| {
         wanted.is_empty() || wanted.iter().any(|w| text.contains(w))
     })?;
     let sessions = listing
@@ -569,9 +575,9 @@ fn choose_worktree_path(
 }
 
 fn actor(repo: &gix::Repository) -> String {
-    match repo.committer() {
-        Some(Ok(who)) => format!("{} <{}>", who.name, who.email),
-        _ => String::new(),
+    match crate::store::identity(repo, "committer") {
+        Some((name, email)) => format!("{name} <{email}>"),
+        None => String::new(),
     }
 }
 
@@ -619,8 +625,8 @@ fn apply_event_as(
     new_owner: Option<&str>,
 ) -> Result<Changed> {
     let now = Timestamp::now();
-    let commits = counted_commits(store, id);
     let outcome = store.update::<Session>(id, mode, now, |s| {
+        let commits = counted_commits(store.repo(), s);
         if s.purged.is_some() {
             return Err(Error::invalid(format!("session {} was purged", s.id)));
         }
@@ -682,9 +688,7 @@ fn apply_event_as(
 }
 
 /// Count the session's commits now, if its branch is in this clone.
-fn counted_commits(store: &Store, id: &str) -> Option<u32> {
-    let session = store.read::<Session>(id).ok()?.record;
-    let repo = store.repo();
+fn counted_commits(repo: &gix::Repository, session: &Session) -> Option<u32> {
     let tip = worktree::branch_tip(repo, &session.branch).ok()??;
     let base = gix::ObjectId::from_hex(session.base.as_bytes()).ok()?;
     worktree::count_commits(repo, tip, base).ok()
@@ -797,6 +801,7 @@ pub fn reconcile(store: &Store, mode: Mode) -> Result<Reconciled> {
 /// Build the list view of one session.
 fn view(
     repo: &gix::Repository,
+    tips: &mut worktree::BranchTips,
     local: &LocalData,
     me: Option<&str>,
     session: Session,
@@ -808,7 +813,7 @@ fn view(
         None
     };
     let worktree_exists = worktree.as_ref().is_some_and(|p| p.exists());
-    let tip = worktree::branch_tip(repo, &session.branch).ok().flatten();
+    let tip = tips.tip(&session.branch).ok().flatten();
     let base = gix::ObjectId::from_hex(session.base.as_bytes()).ok();
     let commits = match (tip, base) {
         (Some(tip), Some(base)) if session.status.is_live() => {
@@ -877,9 +882,10 @@ fn newest_views(
     let repo = store.repo();
     let local = LocalData::new(repo);
     let me = local.clone_id();
+    let mut tips = worktree::BranchTips::expecting(repo, sessions.len());
     sessions
         .into_iter()
-        .map(|s| view(repo, &local, me.as_deref(), s))
+        .map(|s| view(repo, &mut tips, &local, me.as_deref(), s))
         .collect()
 }
 
@@ -900,7 +906,13 @@ pub fn show(store: &Store, id: &str) -> Result<SessionDetails> {
         .session(&id)
         .map(|l| l.host)
         .filter(|_| me.as_deref() == Some(session.owner.as_str()));
-    let view = view(repo, &local, me.as_deref(), session);
+    let view = view(
+        repo,
+        &mut worktree::BranchTips::new(repo),
+        &local,
+        me.as_deref(),
+        session,
+    );
     let dirty = match &view.worktree {
         Some(path) if view.worktree_exists => worktree::is_dirty(path).ok(),
         _ => None,

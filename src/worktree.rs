@@ -28,13 +28,94 @@ pub fn check_branch_name(branch: &str) -> Result<()> {
     }
 }
 
-/// The commit a branch points at, if the branch exists.
+/// The commit `refs/heads/<branch>` points at, if the branch exists.
 pub fn branch_tip(repo: &gix::Repository, branch: &str) -> Result<Option<ObjectId>> {
-    let name = format!("refs/heads/{branch}");
-    let reference = repo
-        .try_find_reference(name.as_str())
-        .context(|| format!("could not read branch {branch}"))?;
-    Ok(reference.and_then(|r| r.target().try_id().map(ToOwned::to_owned)))
+    BranchTips::new(repo).tip(branch)
+}
+
+/// Exact lookups of branch tips that read `packed-refs` at most once. (gix's lookup of a name
+/// also tries it below refs/tags/, refs/heads/ and refs/remotes/: five file lookups and five
+/// searches of packed-refs for a missing branch.)
+pub struct BranchTips<'r> {
+    repo: &'r gix::Repository,
+    packed: Option<Option<gix::refs::file::packed::SharedBufferSnapshot>>,
+    /// Every branch's tip, when many lookups are expected.
+    all: Option<std::collections::HashMap<String, ObjectId>>,
+}
+
+impl<'r> BranchTips<'r> {
+    pub fn new(repo: &'r gix::Repository) -> Self {
+        BranchTips {
+            repo,
+            packed: None,
+            all: None,
+        }
+    }
+
+    /// For `lookups` lookups to come: with many, reading every branch once is cheaper than
+    /// looking each one up (most of them missing, in a long history of sessions).
+    pub fn expecting(repo: &'r gix::Repository, lookups: usize) -> Self {
+        let mut tips = Self::new(repo);
+        if lookups > 256 {
+            tips.all = all_branch_tips(repo);
+        }
+        tips
+    }
+
+    pub fn tip(&mut self, branch: &str) -> Result<Option<ObjectId>> {
+        if let Some(all) = &self.all {
+            return Ok(all.get(branch).copied());
+        }
+        let name = format!("refs/heads/{branch}");
+        match std::fs::read(self.repo.common_dir().join(&name)) {
+            Ok(bytes) => {
+                if let Ok(tip) = ObjectId::from_hex(bytes.strip_suffix(b"\n").unwrap_or(&bytes)) {
+                    return Ok(Some(tip));
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if self.packed.is_none() {
+                    let packed = self
+                        .repo
+                        .refs
+                        .cached_packed_buffer()
+                        .context(|| "could not read packed-refs".into())?;
+                    self.packed = Some(packed);
+                }
+                let Some(Some(packed)) = &self.packed else {
+                    return Ok(None);
+                };
+                return Ok(packed
+                    .try_find(name.as_str())
+                    .context(|| format!("could not read branch {branch}"))?
+                    .map(|r| r.target()));
+            }
+            // A folder, a symbolic ref, an unreadable file: let gix say what it is.
+            Err(_) => {}
+        }
+        let reference = self
+            .repo
+            .try_find_reference(name.as_str())
+            .context(|| format!("could not read branch {branch}"))?;
+        Ok(reference.and_then(|r| r.target().try_id().map(ToOwned::to_owned)))
+    }
+}
+
+/// Every branch and the commit it points at (peeled through symbolic refs), or `None` when the
+/// refs cannot be read (each lookup then goes alone, and reports its own error).
+fn all_branch_tips(repo: &gix::Repository) -> Option<std::collections::HashMap<String, ObjectId>> {
+    let platform = repo.references().ok()?;
+    let mut all = std::collections::HashMap::new();
+    for reference in platform.local_branches().ok()? {
+        let mut reference = reference.ok()?;
+        let name = String::from_utf8_lossy(reference.name().shorten()).into_owned();
+        let tip = match reference.target().try_id() {
+            Some(id) => id.to_owned(),
+            None => reference.peel_to_id().ok()?.detach(),
+        };
+        all.insert(name, tip);
+    }
+    Some(all)
 }
 
 /// Resolve a revision (`main`, `HEAD~2`, a commit id) to a commit.

@@ -627,13 +627,20 @@ fn warn_broken(ctx: &Ctx, broken: &[Broken]) {
 }
 
 fn print_sessions_json(views: &[SessionView], broken: &[Broken]) -> Result<()> {
+    /// Serialized one by one, never collected: a history can hold many thousands.
+    struct Each<'a>(&'a [SessionView]);
+    impl Serialize for Each<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+            s.collect_seq(self.0.iter().map(SessionJson::from))
+        }
+    }
     #[derive(Serialize)]
     struct SessionsJson<'a> {
-        sessions: Vec<SessionJson<'a>>,
+        sessions: Each<'a>,
         errors: &'a [Broken],
     }
     print_json(&SessionsJson {
-        sessions: views.iter().map(SessionJson::from).collect(),
+        sessions: Each(views),
         errors: broken,
     })
 }

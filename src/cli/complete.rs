@@ -5,7 +5,7 @@
 
 use crate::model::{Issue, Session, SessionStatus};
 use crate::render::{clean_line, truncate};
-use crate::store::Store;
+use crate::store::{Scope, Store};
 use clap::builder::StyledStr;
 use clap_complete::engine::CompletionCandidate;
 use std::collections::HashMap;
@@ -78,7 +78,12 @@ fn sessions(current: &OsStr, statuses: &[SessionStatus]) -> Vec<CompletionCandid
     let prefilter = |text: &str| {
         text.contains(&typed) && (wanted.is_empty() || wanted.iter().any(|w| text.contains(w)))
     };
-    let Ok(listing) = store.list_where::<Session, BriefSession>(prefilter) else {
+    let scope = if !statuses.is_empty() && statuses.iter().all(|s| s.is_live()) {
+        Scope::Live
+    } else {
+        Scope::All
+    };
+    let Ok(listing) = store.list_where::<Session, BriefSession>(scope, prefilter) else {
         return Vec::new();
     };
     let keep = |s: &BriefSession| statuses.is_empty() || statuses.contains(&s.status);

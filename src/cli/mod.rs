@@ -150,10 +150,21 @@ pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
         json_version: JSON_VERSION,
         body: value,
     };
-    let text = serde_json::to_string_pretty(&document)
-        .map_err(|e| Error::failed(format!("cannot encode JSON: {e}")))?;
-    let text = crate::render::escape_json_controls(&text);
-    print(&format!("{text}\n"))
+    // Streamed: a listing of thousands is never held whole in memory.
+    let stdout = std::io::stdout().lock();
+    let mut out =
+        std::io::BufWriter::with_capacity(64 * 1024, crate::render::EscapeControls::new(stdout));
+    let written = serde_json::to_writer_pretty(&mut out, &document)
+        .map_err(std::io::Error::from)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.into_inner().map_err(|e| e.into_error()))
+        .and_then(|escape| escape.finish())
+        .and_then(|mut stdout| stdout.flush());
+    match written {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Error::failed(format!("cannot write to stdout: {e}"))),
+    }
 }
 
 /// A record's history as a table: time, who, what.

@@ -118,6 +118,9 @@ impl Record for Issue {
     fn schema(&self) -> u32 {
         self.schema
     }
+    fn settled(&self) -> bool {
+        matches!(self.status, IssueStatus::Done | IssueStatus::Closed)
+    }
     fn check(&self) -> Result<(), String> {
         if self.title.trim().is_empty() {
             return Err("its title is empty".into());

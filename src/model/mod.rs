@@ -52,11 +52,16 @@ impl RecordKind {
 }
 
 /// A record type that the store can persist.
-pub trait Record: Serialize + DeserializeOwned + Clone + PartialEq {
+pub trait Record: Serialize + DeserializeOwned + Clone + PartialEq + Send {
     const KIND: RecordKind;
     fn id(&self) -> &str;
     fn schema(&self) -> u32;
     /// Whether the values make sense beyond their types: what a record from another clone must
     /// pass before it is merged. The reason is a phrase such as `branch "x..y" is not valid`.
     fn check(&self) -> Result<(), String>;
+    /// Whether the record has reached a state it rarely leaves (a finished session), so that
+    /// listings of the others need not read it.
+    fn settled(&self) -> bool {
+        false
+    }
 }

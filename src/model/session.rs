@@ -84,6 +84,9 @@ impl Record for Session {
     fn schema(&self) -> u32 {
         self.schema
     }
+    fn settled(&self) -> bool {
+        !self.status.is_live() || self.purged.is_some()
+    }
     fn check(&self) -> Result<(), String> {
         if let Some(why) = branch_name_problem(&self.branch) {
             return Err(format!("its branch {:?} is not valid: {why}", self.branch));

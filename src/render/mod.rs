@@ -120,19 +120,85 @@ fn strip_controls(text: &str, keep_lines: bool) -> String {
     out
 }
 
-/// JSON escapes only the C0 controls; escape DEL and the C1 controls too (U+009B is a CSI to
-/// some terminals), so a document holding untrusted text is safe to print. Those characters
-/// can only occur inside JSON strings, where `\u` escapes mean the same.
-pub fn escape_json_controls(json: &str) -> String {
-    let mut out = String::with_capacity(json.len());
-    for c in json.chars() {
-        if ('\u{7f}'..='\u{9f}').contains(&c) {
-            out.push_str(&format!("\\u{:04x}", c as u32));
-        } else {
-            out.push(c);
+/// A writer of JSON that escapes DEL and the C1 controls too (JSON escapes only the C0 ones;
+/// U+009B is a CSI to some terminals), so a document holding untrusted text is safe to print.
+/// Those characters can only occur inside JSON strings, where `\u` escapes mean the same.
+pub struct EscapeControls<W: std::io::Write> {
+    inner: W,
+    /// The last write ended with 0xC2, the first byte of U+0080 to U+009F (and others).
+    pending: bool,
+}
+
+impl<W: std::io::Write> EscapeControls<W> {
+    pub fn new(inner: W) -> Self {
+        EscapeControls {
+            inner,
+            pending: false,
         }
     }
-    out
+
+    /// Finish (a dangling 0xC2 is written as it was) and return the inner writer.
+    pub fn finish(mut self) -> std::io::Result<W> {
+        if std::mem::take(&mut self.pending) {
+            self.inner.write_all(&[0xc2])?;
+        }
+        Ok(self.inner)
+    }
+
+    fn escape(&mut self, code: u8) -> std::io::Result<()> {
+        write!(self.inner, "\\u{code:04x}")
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for EscapeControls<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        let mut start = 0;
+        if std::mem::take(&mut self.pending) {
+            match buf.first() {
+                Some(&b @ 0x80..=0x9f) => {
+                    self.escape(b)?;
+                    start = 1;
+                }
+                _ => self.inner.write_all(&[0xc2])?,
+            }
+        }
+        let mut at = start;
+        // U+007F is one byte; U+0080 to U+009F are encoded as 0xC2 0x80 to 0xC2 0x9F.
+        while let Some(found) = memchr::memchr2(0x7f, 0xc2, &buf[at..]) {
+            let i = at + found;
+            self.inner.write_all(&buf[start..i])?;
+            if buf[i] == 0x7f {
+                self.escape(0x7f)?;
+                at = i + 1;
+            } else {
+                match buf.get(i + 1) {
+                    Some(&b @ 0x80..=0x9f) => {
+                        self.escape(b)?;
+                        at = i + 2;
+                    }
+                    Some(_) => {
+                        self.inner.write_all(&buf[i..i + 1])?;
+                        at = i + 1;
+                    }
+                    None => {
+                        self.pending = true;
+                        at = i + 1;
+                    }
+                }
+            }
+            start = at;
+        }
+        self.inner.write_all(&buf[start..])
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Cut `text` to at most `max` characters, marking the cut with `…`.
@@ -278,12 +344,21 @@ mod tests {
 
     #[test]
     fn json_output_escapes_del_and_c1_controls() {
-        let json = serde_json::to_string("a\u{9b}31m\u{7f}é").unwrap();
-        let safe = escape_json_controls(&json);
-        assert_eq!(safe, "\"a\\u009b31m\\u007fé\"");
+        let json = serde_json::to_string("a\u{9b}31m\u{7f}é\u{c2}\u{85}").unwrap();
+        // Written whole, and one byte at a time (a character split between two writes).
+        let mut whole = EscapeControls::new(Vec::new());
+        std::io::Write::write_all(&mut whole, json.as_bytes()).unwrap();
+        let whole = String::from_utf8(whole.finish().unwrap()).unwrap();
+        let mut bytewise = EscapeControls::new(Vec::new());
+        for b in json.as_bytes() {
+            std::io::Write::write_all(&mut bytewise, &[*b]).unwrap();
+        }
+        let safe = String::from_utf8(bytewise.finish().unwrap()).unwrap();
+        assert_eq!(safe, whole);
+        assert_eq!(safe, "\"a\\u009b31m\\u007fé\u{c2}\\u0085\"");
         assert_eq!(
             serde_json::from_str::<String>(&safe).unwrap(),
-            "a\u{9b}31m\u{7f}é"
+            "a\u{9b}31m\u{7f}é\u{c2}\u{85}"
         );
     }
 

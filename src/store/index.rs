@@ -1,316 +1,857 @@
-//! A disposable local cache of parsed records (their JSON form), kept in
-//! `.git/pm/index/<kind>`, keyed by each record ref's tip commit. Listing checks every entry
-//! against the refs it has just read, so the cache can never be stale whoever moved the refs;
-//! a missing or damaged file is simply rebuilt. It saves reading three (possibly deltified,
-//! compressed) objects and parsing TOML per record.
+//! A disposable local cache of parsed records (their JSON form) in `.git/pm/index/`, so that a
+//! listing reads neither the object database nor, when nothing moved, the refs.
 //!
-//! The file is read once into one buffer and entries point into it, so loading ten thousand
-//! records costs one read and no per-record allocation.
+//! Two files per kind of record:
+//!
+//! * `<kind>` (the head) records the state of the ref files it was made from — the identity,
+//!   size and time of `packed-refs` and of every loose ref under the kind's prefix, with the
+//!   loose refs' tips — and the records that are not settled (live sessions), with their tips.
+//! * `<kind>.settled` holds the settled records (finished sessions). It is a log: entries are
+//!   appended as records settle or change, the last entry of an id wins, a tombstone removes
+//!   one, and the file is rewritten whole (under a new token) when it has grown enough. The head
+//!   names the token and the length it covers, so bytes a crashed writer appended are ignored.
+//!
+//! A listing first compares the ref files with the head. When `packed-refs` is the same file and
+//! no loose ref disappeared, only loose refs whose file changed are read (as git rewrites a ref by
+//! renaming a new file into place, any change gives a new identity), and only records whose tip
+//! moved are read from the object database. So after the first run, a listing costs what changed,
+//! not what exists; a listing of live records does not even open the settled file. Anything else
+//! — a new `packed-refs`, a deleted ref, a damaged or missing file — sends the listing to the refs
+//! themselves, checking every cached entry against the tip just read, and the cache is rewritten.
+//! A file time too close to the head's own is not trusted (the "racy" case of git's index), so a
+//! change made within a clock tick of the head being written is still seen.
+//!
+//! Writers take `<kind>.lock` and write only if the head is still the one they loaded;
+//! failing that they write nothing. Correctness never depends on the cache: whatever state it is
+//! in, a listing returns the records the refs point at.
 
 use gix::ObjectId;
 use std::collections::{HashMap, HashSet};
+use std::io::Write as _;
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-const MAGIC: &str = "pm-index 3";
+const MAGIC: &str = "pm-index 4";
+const SETTLED_MAGIC: &str = "pm-settled";
+/// File times within this many seconds of the head's own time are not trusted.
+const RACY_SECS: i64 = 2;
+/// A lock older than this was left by a crashed writer.
+const STALE_LOCK_SECS: u64 = 30;
 
-/// One record in the loaded file: where its id and text are in the buffer.
+/// Which records a listing needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Only records that are not settled; settled ones may still be returned.
+    Live,
+    All,
+}
+
+/// The identity, size and modification time of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    ino: u64,
+    size: u64,
+    secs: i64,
+    nanos: i64,
+}
+
+impl Stamp {
+    #[cfg(unix)]
+    fn of(meta: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Stamp {
+            ino: meta.ino(),
+            size: meta.size(),
+            secs: meta.mtime(),
+            nanos: meta.mtime_nsec(),
+        }
+    }
+
+    fn write(&self, out: &mut String) {
+        out.push_str(&format!(
+            "{} {} {} {}",
+            self.ino, self.size, self.secs, self.nanos
+        ));
+    }
+
+    fn parse<'a>(fields: &mut impl Iterator<Item = &'a str>) -> Option<Self> {
+        Some(Stamp {
+            ino: fields.next()?.parse().ok()?,
+            size: fields.next()?.parse().ok()?,
+            secs: fields.next()?.parse().ok()?,
+            nanos: fields.next()?.parse().ok()?,
+        })
+    }
+}
+
+/// The ref files under a prefix as they are now, from their metadata alone.
+#[derive(Debug, Clone)]
+pub struct RefFiles {
+    /// `packed-refs`, if it exists.
+    packed: Option<Stamp>,
+    /// Loose refs by their name below the prefix, sorted.
+    loose: Vec<(String, Stamp)>,
+}
+
+/// What the head records of the ref files: [`RefFiles`] plus each loose ref's tip.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefState {
+    packed: Option<Stamp>,
+    loose: Vec<(String, Stamp, ObjectId)>,
+}
+
+impl RefState {
+    /// The state of `files`, given the tips just read from the refs (`tip_of` answers by the
+    /// name below the prefix). `None` if a loose ref has no tip there (it moved meanwhile).
+    pub fn from_listing(files: &RefFiles, tip_of: impl Fn(&str) -> Option<ObjectId>) -> Self {
+        RefState {
+            packed: files.packed,
+            loose: files
+                .loose
+                .iter()
+                .filter_map(|(name, stamp)| Some((name.clone(), *stamp, tip_of(name)?)))
+                .collect(),
+        }
+    }
+}
+
+/// The ref files under `prefix` (such as `refs/pm/sessions/`) of the repository whose common
+/// folder is `common_dir`. `None` where file identities are not available.
+#[cfg(unix)]
+pub fn ref_files(common_dir: &Path, prefix: &str) -> Option<RefFiles> {
+    let packed = match std::fs::metadata(common_dir.join("packed-refs")) {
+        Ok(meta) => Some(Stamp::of(&meta)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(_) => return None,
+    };
+    let root = common_dir.join(prefix.trim_end_matches('/'));
+    let mut loose = Vec::new();
+    let mut stack = vec![(root, String::new())];
+    while let Some((dir, below)) = stack.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(_) => return None,
+        };
+        for entry in entries {
+            let entry = entry.ok()?;
+            let meta = entry.metadata().ok()?;
+            let name = format!("{below}{}", entry.file_name().to_str()?);
+            if meta.is_dir() {
+                stack.push((entry.path(), format!("{name}/")));
+            } else {
+                loose.push((name, Stamp::of(&meta)));
+            }
+        }
+    }
+    loose.sort_by(|a, b| a.0.cmp(&b.0));
+    Some(RefFiles { packed, loose })
+}
+
+#[cfg(not(unix))]
+pub fn ref_files(_common_dir: &Path, _prefix: &str) -> Option<RefFiles> {
+    None
+}
+
+/// One record in a loaded file: where its id and text are in the file's buffer. A tombstone
+/// (settled log only) has no tip.
 struct Entry {
     id: Range<usize>,
-    tip: ObjectId,
+    tip: Option<ObjectId>,
     text: Range<usize>,
 }
 
-pub struct Index {
-    path: PathBuf,
-    /// The state of the ref storage when the file was written complete (see [`fingerprint`]).
-    fingerprint: Option<String>,
+struct Head {
     data: String,
-    /// Entries of the file, sorted by id (as written).
+    /// The head file itself when loaded, to tell whether another writer replaced it since.
+    file: Stamp,
+    /// `None` when the head is not complete for any state of the refs (some record was broken).
+    refs: Option<RefState>,
+    settled: SettledRef,
+    /// The live records, sorted by id.
+    live: Vec<Entry>,
+}
+
+/// Which settled log the head goes with, and how much of it.
+#[derive(Clone)]
+struct SettledRef {
+    token: String,
+    len: u64,
+    /// The length when the log was last written whole.
+    base: u64,
+}
+
+struct Settled {
+    data: String,
+    /// The effective entries (the last one of each id, tombstones dropped), sorted by id.
     entries: Vec<Entry>,
-    /// Entries added or replaced since loading.
-    added: HashMap<String, (ObjectId, String)>,
-    changed: bool,
+}
+
+pub struct Index {
+    head_path: PathBuf,
+    settled_path: PathBuf,
+    lock_path: PathBuf,
+    head: Option<Head>,
+    /// The head file as it was when loaded (whether or not it could be read).
+    loaded_file: Option<Stamp>,
+    settled: Option<Settled>,
+    /// Records read since loading, with whether each is settled.
+    put: HashMap<String, (ObjectId, String, bool)>,
+    removed: HashSet<String>,
+    /// A file time was too recent to trust: rewrite the head even if nothing changed, so that
+    /// its own time moves on.
+    racy: bool,
 }
 
 impl Index {
-    /// Load the cache at `path`; anything unreadable counts as empty.
-    pub fn load(path: PathBuf) -> Self {
-        let data = std::fs::read(&path)
-            .ok()
-            .and_then(|bytes| String::from_utf8(bytes).ok())
-            .unwrap_or_default();
-        let (fingerprint, entries) = parse(&data).unwrap_or_default();
+    /// Load the head of the cache of `name` in `dir`; anything unreadable counts as empty.
+    pub fn load(dir: &Path, name: &str) -> Self {
+        let head_path = dir.join(name);
+        let mut loaded_file = None;
+        let head = std::fs::File::open(&head_path).ok().and_then(|mut file| {
+            let stamp = stamp_of(&file.metadata().ok()?)?;
+            loaded_file = Some(stamp);
+            let mut data = String::new();
+            std::io::Read::read_to_string(&mut file, &mut data).ok()?;
+            parse_head(data, stamp)
+        });
         Index {
-            path,
-            fingerprint,
-            data,
-            entries,
-            added: HashMap::new(),
-            changed: false,
+            loaded_file,
+            settled_path: dir.join(format!("{name}.settled")),
+            lock_path: dir.join(format!("{name}.lock")),
+            head_path,
+            head,
+            settled: None,
+            put: HashMap::new(),
+            removed: HashSet::new(),
+            racy: false,
         }
     }
 
-    fn find(&self, id: &str) -> Option<&Entry> {
-        let at = self
-            .entries
-            .binary_search_by(|e| self.data[e.id.clone()].cmp(id))
-            .ok()?;
-        self.entries.get(at)
+    /// Read the settled log the head names. False if it cannot be read as the head says; the
+    /// cache then counts as empty (and is rebuilt).
+    pub fn load_settled(&mut self) -> bool {
+        if self.settled.is_some() {
+            return true;
+        }
+        let Some(head) = &self.head else {
+            self.settled = Some(Settled {
+                data: String::new(),
+                entries: Vec::new(),
+            });
+            return true;
+        };
+        match read_settled(&self.settled_path, &head.settled) {
+            Some(settled) => {
+                self.settled = Some(settled);
+                true
+            }
+            None => {
+                self.head = None;
+                self.settled = Some(Settled {
+                    data: String::new(),
+                    entries: Vec::new(),
+                });
+                false
+            }
+        }
     }
 
-    /// When the ref storage is exactly as it was when this file was written with every record
-    /// in it, the records (id, tip, text) without reading a single ref.
-    pub fn complete_for(
-        &self,
-        fingerprint: &str,
-    ) -> Option<impl Iterator<Item = (&str, ObjectId, &str)>> {
-        if self.fingerprint.as_deref() != Some(fingerprint) || !self.added.is_empty() {
+    /// Compare the ref files now with those the head was made from. When only loose refs
+    /// changed (or none), the new state and the records whose tip moved (by id); `None` when
+    /// the refs must be read. Reads the changed loose refs under `prefix` in `common_dir`.
+    pub fn changes(
+        &mut self,
+        now: &RefFiles,
+        common_dir: &Path,
+        prefix: &str,
+    ) -> Option<(RefState, Vec<(String, ObjectId)>)> {
+        let head = self.head.as_ref()?;
+        let recorded = head.refs.as_ref()?;
+        let racy_after = head.file.secs - RACY_SECS;
+        if recorded.packed != now.packed {
             return None;
         }
-        Some(
-            self.entries
-                .iter()
-                .map(|e| (&self.data[e.id.clone()], e.tip, &self.data[e.text.clone()])),
-        )
-    }
-
-    /// Mark the file complete for this state of the ref storage (or not, with `None`).
-    pub fn set_fingerprint(&mut self, fingerprint: Option<String>) {
-        if self.fingerprint != fingerprint {
-            self.fingerprint = fingerprint;
-            self.changed = true;
+        if now.packed.is_some_and(|p| p.secs >= racy_after) {
+            self.racy = true;
+            return None;
         }
+        let before: HashMap<&str, (&Stamp, ObjectId)> = recorded
+            .loose
+            .iter()
+            .map(|(name, stamp, tip)| (name.as_str(), (stamp, *tip)))
+            .collect();
+        let present: HashSet<&str> = now.loose.iter().map(|(n, _)| n.as_str()).collect();
+        if before.keys().any(|name| !present.contains(name)) {
+            // A loose ref was deleted (or packed, but that changes packed-refs).
+            return None;
+        }
+        let mut state = Vec::with_capacity(now.loose.len());
+        let mut changed = Vec::new();
+        let mut racy = false;
+        for (name, stamp) in &now.loose {
+            if !crate::model::id::is_canonical_id(name) {
+                return None;
+            }
+            if let Some((was, tip)) = before.get(name.as_str())
+                && *was == stamp
+                && stamp.secs < racy_after
+            {
+                state.push((name.clone(), *stamp, *tip));
+                continue;
+            }
+            racy |= stamp.secs >= racy_after;
+            let tip = read_loose_ref(&common_dir.join(prefix).join(name))?;
+            let moved = match before.get(name.as_str()) {
+                Some((_, was)) => *was != tip,
+                None => self.get(name, tip).is_none(),
+            };
+            if moved {
+                changed.push((name.clone(), tip));
+            }
+            state.push((name.clone(), *stamp, tip));
+        }
+        self.racy |= racy;
+        Some((
+            RefState {
+                packed: now.packed,
+                loose: state,
+            },
+            changed,
+        ))
     }
 
     /// The cached text of record `id`, if it was cached for this very tip.
     pub fn get(&self, id: &str, tip: ObjectId) -> Option<&str> {
-        if !self.added.is_empty()
-            && let Some((t, text)) = self.added.get(id)
-        {
+        if let Some((t, text, _)) = self.put.get(id) {
             return (*t == tip).then_some(text.as_str());
         }
-        let entry = self.find(id)?;
-        (entry.tip == tip).then(|| &self.data[entry.text.clone()])
+        if self.removed.contains(id) {
+            return None;
+        }
+        let in_file = |data: &'_ str, entries: &[Entry]| -> Option<(ObjectId, Range<usize>)> {
+            let at = entries
+                .binary_search_by(|e| data[e.id.clone()].cmp(id))
+                .ok()?;
+            let entry = entries.get(at)?;
+            Some((entry.tip?, entry.text.clone()))
+        };
+        if let Some(head) = &self.head
+            && let Some((t, text)) = in_file(&head.data, &head.live)
+        {
+            return (t == tip).then(|| &head.data[text]);
+        }
+        let settled = self.settled.as_ref()?;
+        let (t, text) = in_file(&settled.data, &settled.entries)?;
+        (t == tip).then(|| &settled.data[text])
     }
 
-    pub fn put(&mut self, id: &str, tip: ObjectId, text: String) {
-        self.added.insert(id.to_string(), (tip, text));
-        self.changed = true;
+    /// Cache the text of record `id` at `tip`.
+    pub fn put(&mut self, id: &str, tip: ObjectId, text: String, settled: bool) {
+        self.removed.remove(id);
+        self.put.insert(id.to_string(), (tip, text, settled));
     }
 
     /// Drop entries of records that no longer exist (`present` holds every record's id).
     pub fn retain(&mut self, present: &[&str]) {
-        let stored = self.entries.len() + self.added.len();
-        if !self.changed && stored == present.len() && self.entries.len() == present.len() {
-            // As many entries as records and every id of the file is still a record: nothing
-            // is stale (ids are unique on both sides).
-            let all_present = self
-                .entries
-                .iter()
-                .zip(present.iter())
-                .all(|(e, id)| &self.data[e.id.clone()] == *id);
-            if all_present {
-                return;
-            }
-        }
         let present: HashSet<&str> = present.iter().copied().collect();
-        let data = &self.data;
-        let before = self.entries.len() + self.added.len();
-        self.entries
-            .retain(|e| present.contains(&data[e.id.clone()]));
-        self.added.retain(|id, _| present.contains(id.as_str()));
-        self.changed |= self.entries.len() + self.added.len() != before;
+        self.put.retain(|id, _| present.contains(id.as_str()));
+        let mut gone = Vec::new();
+        if let Some(head) = &self.head {
+            gone.extend(
+                head.live
+                    .iter()
+                    .map(|e| &head.data[e.id.clone()])
+                    .filter(|id| !present.contains(id))
+                    .map(str::to_string),
+            );
+        }
+        if let Some(settled) = &self.settled {
+            gone.extend(
+                settled
+                    .entries
+                    .iter()
+                    .map(|e| &settled.data[e.id.clone()])
+                    .filter(|id| !present.contains(id))
+                    .map(str::to_string),
+            );
+        }
+        self.removed.extend(gone);
     }
 
-    /// Write the cache if it changed. Failures are ignored: it is only a cache.
-    pub fn save(&self) {
-        if !self.changed {
+    /// Every cached record in `scope` as (id, tip, text): those of the files (the settled log
+    /// only if loaded), with what was put since.
+    pub fn records(&self, scope: Scope) -> impl Iterator<Item = (&str, ObjectId, &str)> {
+        let live = self
+            .head
+            .iter()
+            .flat_map(move |h| h.live.iter().filter_map(move |e| self.current(&h.data, e)));
+        let settled = self
+            .settled
+            .iter()
+            .filter(move |_| scope == Scope::All)
+            .flat_map(move |s| {
+                s.entries
+                    .iter()
+                    .filter_map(move |e| self.current(&s.data, e))
+            });
+        let put = self
+            .put
+            .iter()
+            .filter(move |(_, (_, _, settled))| scope == Scope::All || !settled)
+            .map(|(id, (tip, text, _))| (id.as_str(), *tip, text.as_str()));
+        live.chain(settled).chain(put)
+    }
+
+    /// A file's entry as (id, tip, text), unless it was replaced or removed since loading.
+    fn current<'a>(&self, data: &'a str, e: &Entry) -> Option<(&'a str, ObjectId, &'a str)> {
+        let id = &data[e.id.clone()];
+        let tip = e.tip?;
+        (!self.put.contains_key(id) && !self.removed.contains(id))
+            .then(|| (id, tip, &data[e.text.clone()]))
+    }
+
+    /// Write what changed, with `refs` as the state of the ref files the records now match
+    /// (`None`: the cache is not complete for any state). Failures are ignored: it is a cache.
+    pub fn save(&mut self, refs: Option<RefState>) {
+        let same_refs = self.head.as_ref().map(|h| &h.refs) == Some(&refs);
+        if same_refs && !self.racy && self.put.is_empty() && self.removed.is_empty() {
             return;
         }
-        let mut all: Vec<(&str, &ObjectId, &str)> = self
-            .entries
-            .iter()
-            .map(|e| (&self.data[e.id.clone()], &e.tip, &self.data[e.text.clone()]))
-            .filter(|(id, _, _)| !self.added.contains_key(*id))
-            .chain(
-                self.added
-                    .iter()
-                    .map(|(id, (tip, text))| (id.as_str(), tip, text.as_str())),
-            )
-            .collect();
-        all.sort_by(|a, b| a.0.cmp(b.0));
-        let mut out = Vec::with_capacity(all.iter().map(|(_, _, t)| t.len() + 80).sum());
-        out.extend_from_slice(MAGIC.as_bytes());
-        out.push(b'\n');
-        out.extend_from_slice(self.fingerprint.as_deref().unwrap_or("-").as_bytes());
-        out.push(b'\n');
-        for (id, tip, text) in all {
-            out.extend_from_slice(format!("{id} {tip} {}\n", text.len()).as_bytes());
-            out.extend_from_slice(text.as_bytes());
-            out.push(b'\n');
-        }
-        let Some(dir) = self.path.parent() else {
+        let Some(dir) = self.head_path.parent().map(Path::to_path_buf) else {
             return;
         };
-        if std::fs::create_dir_all(dir).is_err() {
+        if std::fs::create_dir_all(&dir).is_err() {
             return;
         }
-        let tmp = dir.join(format!(
-            ".tmp-index-{}-{}",
-            std::process::id(),
-            crate::model::new_id()
-        ));
-        if std::fs::write(&tmp, &out).is_ok() && std::fs::rename(&tmp, &self.path).is_err() {
-            let _ = std::fs::remove_file(&tmp);
+        let Some(_lock) = Lock::take(&self.lock_path) else {
+            return;
+        };
+        // Another writer may have replaced the head since it was loaded.
+        let on_disk = std::fs::metadata(&self.head_path)
+            .ok()
+            .and_then(|m| stamp_of(&m));
+        if on_disk != self.loaded_file {
+            return;
         }
+        let Some(settled) = self.save_settled() else {
+            return;
+        };
+        let mut out = String::with_capacity(self.head.as_ref().map_or(4096, |h| h.data.len()));
+        out.push_str(MAGIC);
+        out.push('\n');
+        match &refs {
+            None => out.push_str("refs -\n"),
+            Some(state) => {
+                out.push_str("refs ");
+                match &state.packed {
+                    Some(stamp) => stamp.write(&mut out),
+                    None => out.push_str("none"),
+                }
+                out.push_str(&format!("\nloose {}\n", state.loose.len()));
+                for (name, stamp, tip) in &state.loose {
+                    out.push_str(&format!("{name} {tip} "));
+                    stamp.write(&mut out);
+                    out.push('\n');
+                }
+            }
+        }
+        out.push_str(&format!(
+            "settled {} {} {}\n",
+            settled.token, settled.len, settled.base
+        ));
+        let mut live: Vec<(&str, ObjectId, &str)> = self.records(Scope::Live).collect();
+        live.sort_by(|a, b| a.0.cmp(b.0));
+        for (id, tip, text) in live {
+            write_entry(&mut out, id, Some(tip), text);
+        }
+        write_file(&dir, &self.head_path, out.as_bytes());
+    }
+
+    /// Bring the settled log up to date (appending, or rewriting it whole) and say which log
+    /// and length the new head goes with. `None` if it could not be written.
+    fn save_settled(&mut self) -> Option<SettledRef> {
+        let to_add: Vec<(&str, ObjectId, &str)> = self
+            .put
+            .iter()
+            .filter(|(_, (_, _, settled))| *settled)
+            .map(|(id, (tip, text, _))| (id.as_str(), *tip, text.as_str()))
+            .filter(|(id, tip, _)| !self.in_settled_at(id, *tip))
+            .collect();
+        // Records that left the log: now live, or gone. Without the log loaded, a live record
+        // might be in it, so it gets a tombstone anyway (harmless when it was not).
+        let mut to_remove: Vec<&str> = self
+            .put
+            .iter()
+            .filter(|(_, (_, _, settled))| !*settled)
+            .map(|(id, _)| id.as_str())
+            .chain(self.removed.iter().map(String::as_str))
+            .filter(|id| self.settled.is_none() || self.in_settled(id))
+            .collect();
+        let head = self.head.as_ref().map(|h| h.settled.clone());
+        let Some(current) = head else {
+            return self.rewrite_settled();
+        };
+        if to_add.is_empty() && to_remove.is_empty() {
+            return Some(current);
+        }
+        let grown = current.len > 2 * current.base + 64 * 1024;
+        if self.settled.is_some() && grown {
+            return self.rewrite_settled();
+        }
+        let mut out = String::new();
+        to_remove.sort();
+        for id in to_remove {
+            write_entry(&mut out, id, None, "");
+        }
+        for (id, tip, text) in to_add {
+            write_entry(&mut out, id, Some(tip), text);
+        }
+        let appended = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.settled_path)
+            .ok()
+            .filter(|f| f.metadata().is_ok_and(|m| m.len() == current.len))
+            .and_then(|mut f| f.write_all(out.as_bytes()).ok());
+        match appended {
+            Some(()) => Some(SettledRef {
+                len: current.len + out.len() as u64,
+                ..current
+            }),
+            // The log is not as the head left it: write it whole from what it held.
+            None if self.load_settled() => self.rewrite_settled(),
+            None => None,
+        }
+    }
+
+    fn in_settled(&self, id: &str) -> bool {
+        self.settled.as_ref().is_some_and(|s| {
+            s.entries
+                .binary_search_by(|e| s.data[e.id.clone()].cmp(id))
+                .is_ok()
+        })
+    }
+
+    fn in_settled_at(&self, id: &str, tip: ObjectId) -> bool {
+        self.settled.as_ref().is_some_and(|s| {
+            s.entries
+                .binary_search_by(|e| s.data[e.id.clone()].cmp(id))
+                .is_ok_and(|at| s.entries[at].tip == Some(tip))
+        })
+    }
+
+    /// Write the settled log whole under a new token: its effective entries with what changed.
+    fn rewrite_settled(&self) -> Option<SettledRef> {
+        let token = crate::model::new_id();
+        let mut out = format!("{SETTLED_MAGIC} {token}\n");
+        let mut all: Vec<(&str, ObjectId, &str)> = self
+            .records(Scope::All)
+            .filter(|(id, _, _)| match self.put.get(*id) {
+                Some((_, _, settled)) => *settled,
+                None => self.in_settled(id),
+            })
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(b.0));
+        for (id, tip, text) in all {
+            write_entry(&mut out, id, Some(tip), text);
+        }
+        let dir = self.settled_path.parent()?;
+        write_file(dir, &self.settled_path, out.as_bytes()).then_some(SettledRef {
+            token,
+            len: out.len() as u64,
+            base: out.len() as u64,
+        })
     }
 }
 
-/// The fingerprint and entries of a cache file, or `None` if it is damaged (then it is rebuilt).
-fn parse(data: &str) -> Option<(Option<String>, Vec<Entry>)> {
-    let mut entries: Vec<Entry> = Vec::new();
-    let start = data.strip_prefix(MAGIC)?.strip_prefix('\n')?;
-    let (fingerprint, start) = start.split_once('\n')?;
-    let fingerprint = (fingerprint != "-").then(|| fingerprint.to_string());
-    let mut at = data.len() - start.len();
+/// The cache's lock file, removed when dropped.
+struct Lock(PathBuf);
+
+impl Lock {
+    fn take(path: &Path) -> Option<Lock> {
+        let create = || {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+        };
+        if create().is_ok() {
+            return Some(Lock(path.to_path_buf()));
+        }
+        let stale = std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age.as_secs() > STALE_LOCK_SECS);
+        if stale && std::fs::remove_file(path).is_ok() && create().is_ok() {
+            return Some(Lock(path.to_path_buf()));
+        }
+        None
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[cfg(unix)]
+fn stamp_of(meta: &std::fs::Metadata) -> Option<Stamp> {
+    Some(Stamp::of(meta))
+}
+
+#[cfg(not(unix))]
+fn stamp_of(_meta: &std::fs::Metadata) -> Option<Stamp> {
+    None
+}
+
+/// Write `bytes` to `path` through a temporary file renamed into place.
+fn write_file(dir: &Path, path: &Path, bytes: &[u8]) -> bool {
+    let tmp = dir.join(format!(
+        ".tmp-index-{}-{}",
+        std::process::id(),
+        crate::model::new_id()
+    ));
+    if std::fs::write(&tmp, bytes).is_ok() && std::fs::rename(&tmp, path).is_ok() {
+        return true;
+    }
+    let _ = std::fs::remove_file(&tmp);
+    false
+}
+
+/// The object a loose ref file names, if it holds exactly an object id.
+fn read_loose_ref(path: &Path) -> Option<ObjectId> {
+    let bytes = std::fs::read(path).ok()?;
+    let hex = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+    ObjectId::from_hex(hex).ok()
+}
+
+fn write_entry(out: &mut String, id: &str, tip: Option<ObjectId>, text: &str) {
+    match tip {
+        Some(tip) => out.push_str(&format!("{id} {tip} {}\n", text.len())),
+        None => out.push_str(&format!("{id} - {}\n", text.len())),
+    }
+    out.push_str(text);
+    out.push('\n');
+}
+
+/// The head in `data`, or `None` if it is damaged (then the cache is rebuilt).
+fn parse_head(data: String, file: Stamp) -> Option<Head> {
+    let mut at = 0;
+    let mut line = || -> Option<&str> {
+        let rest = data.get(at..)?;
+        let end = rest.find('\n')?;
+        at += end + 1;
+        Some(&rest[..end])
+    };
+    if line()? != MAGIC {
+        return None;
+    }
+    let refs_line = line()?.strip_prefix("refs ")?;
+    let refs = if refs_line == "-" {
+        None
+    } else {
+        let packed = if refs_line == "none" {
+            None
+        } else {
+            Some(Stamp::parse(&mut refs_line.split(' '))?)
+        };
+        let count: usize = line()?.strip_prefix("loose ")?.parse().ok()?;
+        let mut loose = Vec::with_capacity(count.min(1 << 20));
+        for _ in 0..count {
+            let mut fields = line()?.split(' ');
+            let name = fields.next()?.to_string();
+            let tip = ObjectId::from_hex(fields.next()?.as_bytes()).ok()?;
+            loose.push((name, Stamp::parse(&mut fields)?, tip));
+        }
+        Some(RefState { packed, loose })
+    };
+    let mut settled = line()?.strip_prefix("settled ")?.split(' ');
+    let settled = SettledRef {
+        token: settled.next()?.to_string(),
+        len: settled.next()?.parse().ok()?,
+        base: settled.next()?.parse().ok()?,
+    };
+    let live = parse_entries(&data, at)?;
+    if live.iter().any(|e| e.tip.is_none())
+        || live
+            .windows(2)
+            .any(|w| data[w[0].id.clone()] >= data[w[1].id.clone()])
+    {
+        return None;
+    }
+    Some(Head {
+        data,
+        file,
+        refs,
+        settled,
+        live,
+    })
+}
+
+/// The settled log `wanted` names, its effective entries sorted by id.
+fn read_settled(path: &Path, wanted: &SettledRef) -> Option<Settled> {
+    let mut bytes = std::fs::read(path).ok()?;
+    bytes.truncate(usize::try_from(wanted.len).ok()?);
+    let data = String::from_utf8(bytes).ok()?;
+    let first = data.find('\n')?;
+    if data[..first]
+        .strip_prefix(SETTLED_MAGIC)?
+        .strip_prefix(' ')?
+        != wanted.token
+        || data.len() as u64 != wanted.len
+    {
+        return None;
+    }
+    let mut entries = parse_entries(&data, first + 1)?;
+    // The last entry of each id wins: a stable sort keeps their order, then keep each run's last.
+    entries.sort_by(|a, b| data[a.id.clone()].cmp(&data[b.id.clone()]));
+    let mut effective: Vec<Entry> = Vec::with_capacity(entries.len());
+    for entry in entries {
+        if let Some(last) = effective.last()
+            && data[last.id.clone()] == data[entry.id.clone()]
+        {
+            effective.pop();
+        }
+        effective.push(entry);
+    }
+    effective.retain(|e| e.tip.is_some());
+    Some(Settled {
+        data,
+        entries: effective,
+    })
+}
+
+/// The entries from byte `at` of `data` to its end, in file order.
+fn parse_entries(data: &str, mut at: usize) -> Option<Vec<Entry>> {
     let bytes = data.as_bytes();
+    let mut entries = Vec::new();
     while at < data.len() {
         let line_end = at + bytes[at..].iter().position(|&b| b == b'\n')?;
-        let header = &data[at..line_end];
-        let mut fields = header.split(' ');
+        let mut fields = data[at..line_end].split(' ');
         let (id, tip, len) = (
             fields.next()?,
             fields.next()?,
             fields.next()?.parse::<usize>().ok()?,
         );
-        let tip = ObjectId::from_hex(tip.as_bytes()).ok()?;
+        let tip = match tip {
+            "-" => None,
+            hex => Some(ObjectId::from_hex(hex.as_bytes()).ok()?),
+        };
         let text_start = line_end + 1;
         let text_end = text_start.checked_add(len)?;
         data.get(text_start..text_end)?;
         if bytes.get(text_end) != Some(&b'\n') {
             return None;
         }
-        let id_start = at;
-        let entry = Entry {
-            id: id_start..id_start + id.len(),
+        entries.push(Entry {
+            id: at..at + id.len(),
             tip,
             text: text_start..text_end,
-        };
-        if let Some(last) = entries.last()
-            && data[last.id.clone()] >= *id
-        {
-            return None;
-        }
-        entries.push(entry);
+        });
         at = text_end + 1;
     }
-    Some((fingerprint, entries))
-}
-
-/// A summary of everything that can change the refs under `prefix` (for example
-/// `refs/pm/sessions/`): the identity, size and time of `packed-refs`, and the name, identity,
-/// size and time of every loose ref below the prefix. Git and gix replace these files by
-/// renaming new ones into place, so any change to the refs changes the fingerprint. `None`
-/// where file identities are not available.
-#[cfg(unix)]
-pub fn fingerprint(common_dir: &std::path::Path, prefix: &str) -> Option<String> {
-    use std::os::unix::fs::MetadataExt;
-    let mut hash = Fnv::new();
-    let stamp = |hash: &mut Fnv, meta: &std::fs::Metadata| {
-        for n in [
-            meta.ino(),
-            meta.size(),
-            meta.mtime() as u64,
-            meta.mtime_nsec() as u64,
-        ] {
-            hash.write(&n.to_le_bytes());
-        }
-    };
-    match std::fs::metadata(common_dir.join("packed-refs")) {
-        Ok(meta) => stamp(&mut hash, &meta),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => hash.write(b"no packed-refs"),
-        Err(_) => return None,
-    }
-    let mut stack = vec![common_dir.join(prefix.trim_end_matches('/'))];
-    let mut loose = 0u64;
-    while let Some(dir) = stack.pop() {
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(_) => return None,
-        };
-        let mut names: Vec<(std::ffi::OsString, std::fs::Metadata)> = Vec::new();
-        for entry in entries {
-            let entry = entry.ok()?;
-            names.push((entry.file_name(), entry.metadata().ok()?));
-        }
-        names.sort_by(|a, b| a.0.cmp(&b.0));
-        hash.write(dir.as_os_str().as_encoded_bytes());
-        for (name, meta) in names {
-            if meta.is_dir() {
-                stack.push(dir.join(&name));
-            } else {
-                loose += 1;
-                hash.write(name.as_encoded_bytes());
-                stamp(&mut hash, &meta);
-            }
-        }
-    }
-    Some(format!("v1-{:016x}-{loose}", hash.0))
-}
-
-#[cfg(not(unix))]
-pub fn fingerprint(_common_dir: &std::path::Path, _prefix: &str) -> Option<String> {
-    None
-}
-
-/// FNV-1a, 64 bits: stable across builds, unlike the standard library's hasher.
-struct Fnv(u64);
-
-impl Fnv {
-    fn new() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 ^= u64::from(*b);
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
+    Some(entries)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn tip(n: u8) -> ObjectId {
+        ObjectId::from_hex(format!("{n:02x}").repeat(20).as_bytes()).unwrap()
+    }
+
+    fn state() -> RefState {
+        RefState {
+            packed: None,
+            loose: Vec::new(),
+        }
+    }
+
     #[test]
-    fn round_trips_and_rejects_damage() {
+    fn round_trips_live_and_settled_records() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("index/issues");
-        let tip = ObjectId::from_hex(b"0123456789012345678901234567890123456789").unwrap();
-        let mut index = Index::load(path.clone());
-        index.put("B", tip, "{\"b\":\"multi\\nline\"}".into());
-        index.put("A", tip, "{\"a\":1}".into());
-        index.save();
-        let mut again = Index::load(path.clone());
-        assert_eq!(again.get("A", tip), Some("{\"a\":1}"));
-        assert_eq!(again.get("B", tip), index.get("B", tip));
-        assert!(
-            again
-                .get("A", ObjectId::null(gix::hash::Kind::Sha1))
-                .is_none()
+        let mut index = Index::load(dir.path(), "sessions");
+        assert!(index.load_settled());
+        index.put("B", tip(1), "{\"b\":\"multi\\nline\"}".into(), false);
+        index.put("A", tip(2), "{\"a\":1}".into(), true);
+        index.save(Some(state()));
+
+        let mut again = Index::load(dir.path(), "sessions");
+        let live: Vec<_> = again.records(Scope::Live).collect();
+        assert_eq!(live, vec![("B", tip(1), "{\"b\":\"multi\\nline\"}")]);
+        assert_eq!(again.get("A", tip(2)), None, "settled log not loaded yet");
+        assert!(again.load_settled());
+        assert_eq!(again.get("A", tip(2)), Some("{\"a\":1}"));
+        assert_eq!(again.get("A", tip(3)), None);
+
+        // B settles, A comes back to life: appended to the log, not rewritten.
+        let mut third = Index::load(dir.path(), "sessions");
+        third.put("B", tip(4), "{\"b\":2}".into(), true);
+        third.put("A", tip(5), "{\"a\":3}".into(), false);
+        third.save(Some(state()));
+        let mut fourth = Index::load(dir.path(), "sessions");
+        assert!(fourth.load_settled());
+        let mut all: Vec<_> = fourth.records(Scope::All).collect();
+        all.sort();
+        assert_eq!(
+            all,
+            vec![("A", tip(5), "{\"a\":3}"), ("B", tip(4), "{\"b\":2}")]
         );
-        // Replacing one entry and dropping another survives a save.
-        again.put("A", tip, "{\"a\":2}".into());
-        again.retain(&["A"]);
-        again.save();
-        let third = Index::load(path.clone());
-        assert_eq!(third.get("A", tip), Some("{\"a\":2}"));
-        assert_eq!(third.get("B", tip), None);
-        let mut bytes = std::fs::read(&path).unwrap();
-        bytes.truncate(bytes.len() - 3);
-        std::fs::write(&path, bytes).unwrap();
-        assert!(Index::load(path).get("A", tip).is_none());
+        let live: Vec<_> = fourth.records(Scope::Live).collect();
+        assert_eq!(live, vec![("A", tip(5), "{\"a\":3}")]);
+
+        // A record that is gone leaves both files.
+        fourth.retain(&["A"]);
+        fourth.save(Some(state()));
+        let mut fifth = Index::load(dir.path(), "sessions");
+        assert!(fifth.load_settled());
+        let all: Vec<_> = fifth.records(Scope::All).collect();
+        assert_eq!(all, vec![("A", tip(5), "{\"a\":3}")]);
+    }
+
+    #[test]
+    fn damage_and_foreign_writes_empty_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut index = Index::load(dir.path(), "issues");
+        index.put("A", tip(1), "{}".into(), true);
+        index.save(Some(state()));
+        let settled = dir.path().join("issues.settled");
+        let head = dir.path().join("issues");
+
+        // Bytes appended by a writer that crashed before its head was written are ignored.
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&settled)
+            .unwrap();
+        file.write_all(b"A - 0\n\n").unwrap();
+        let mut loaded = Index::load(dir.path(), "issues");
+        assert!(loaded.load_settled());
+        assert_eq!(loaded.get("A", tip(1)), Some("{}"));
+
+        // A log under another token (rewritten by someone else) is not used.
+        std::fs::write(&settled, "pm-settled OTHER\n").unwrap();
+        let mut loaded = Index::load(dir.path(), "issues");
+        assert!(!loaded.load_settled());
+        assert_eq!(loaded.get("A", tip(1)), None);
+
+        let bytes = std::fs::read(&head).unwrap();
+        for damage in [&bytes[..bytes.len() / 2], b"garbage", b""] {
+            std::fs::write(&head, damage).unwrap();
+            let loaded = Index::load(dir.path(), "issues");
+            assert!(loaded.head.is_none());
+        }
+    }
+
+    #[test]
+    fn a_held_lock_stops_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("issues.lock"), "").unwrap();
+        let mut index = Index::load(dir.path(), "issues");
+        index.put("A", tip(1), "{}".into(), false);
+        index.save(Some(state()));
+        assert!(!dir.path().join("issues").exists());
     }
 }

@@ -23,8 +23,10 @@ use gix::ObjectId;
 use gix::bstr::ByteSlice;
 use gix::refs::Target;
 use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
+use std::collections::HashMap;
 use std::time::Duration;
 
+pub use index::Scope;
 pub use integrate::Integrated;
 pub use open::open_repository;
 
@@ -217,37 +219,61 @@ impl Store {
     /// [`list`](Self::list), with each record read as `V`: a lighter view of `T` that is read
     /// from `T`'s JSON form and names only the fields it needs (the others are skipped, which
     /// is much faster than building whole records; shell completion uses it).
-    pub fn list_as<T: Record, V: serde::de::DeserializeOwned>(&self) -> Result<Listing<V>> {
-        self.list_where::<T, V>(|_| true)
+    pub fn list_as<T: Record, V: serde::de::DeserializeOwned + Send>(&self) -> Result<Listing<V>> {
+        self.list_where::<T, V>(Scope::All, |_| true)
     }
 
     /// [`list_as`](Self::list_as), skipping unread every record whose JSON form fails `keep`:
     /// a cheap text test that must pass every record wanted (it may pass others too, which the
-    /// caller filters out after reading).
-    pub fn list_where<T: Record, V: serde::de::DeserializeOwned>(
+    /// caller filters out after reading). With [`Scope::Live`], settled records (finished
+    /// sessions) may be left out as well.
+    pub fn list_where<T: Record, V: serde::de::DeserializeOwned + Send>(
         &self,
+        scope: Scope,
         keep: impl Fn(&str) -> bool,
     ) -> Result<Listing<V>> {
         let kind = T::KIND;
+        let prefix = kind.ref_prefix();
+        let common_dir = self.repo.common_dir();
         // Taken before the refs are read: a change made while they are read makes the next
-        // run see another fingerprint and read the refs again.
-        let fingerprint = index::fingerprint(self.repo.common_dir(), kind.ref_prefix());
-        let mut index = index::Index::load(self.index_path(kind));
-        if let Some(fingerprint) = &fingerprint
-            && let Some(records) = self.records_in_complete_index::<V>(&index, fingerprint, &keep)
+        // run see other files and read the refs again.
+        let files = index::ref_files(common_dir, prefix);
+        let mut index = index::Index::load(&self.index_dir(), kind_name(kind));
+        if let Some(files) = &files
+            && let Some((state, changed)) = index.changes(files, common_dir, prefix)
+            && (scope == Scope::Live || index.load_settled())
+            && changed.iter().all(|(id, tip)| {
+                index.get(id, *tip).is_some()
+                    || self
+                        .read_json::<T>(id, *tip)
+                        .map(|(json, settled)| index.put(id, *tip, json, settled))
+                        .is_ok()
+            })
+            && let Some(records) = parse_cached::<V>(
+                index
+                    .records(scope)
+                    .filter(|(_, _, text)| keep(text))
+                    .map(|(_, tip, text)| (tip, text))
+                    .collect(),
+            )
         {
+            if self.cache_writes {
+                index.save(Some(state));
+            }
             return Ok(Listing {
                 records,
                 broken: Vec::new(),
             });
         }
+        // Read every ref, and every record whose tip the cache does not hold.
+        index.load_settled();
         let refs = self.refs(kind)?;
         let mut listing = Listing {
             records: Vec::with_capacity(refs.len()),
             broken: Vec::new(),
         };
         for (name, tip) in &refs {
-            let id = &name[kind.ref_prefix().len()..];
+            let id = &name[prefix.len()..];
             // The cache holds the JSON of records that passed every check when they were read.
             let cached = tip.and_then(|tip| Some((tip, index.get(id, tip)?)));
             if let Some((_, text)) = cached
@@ -261,15 +287,15 @@ impl Store {
             });
             let loaded = match cached {
                 Some(stored) => Ok(stored),
-                None => self.load_text::<T>(id, name, *tip).and_then(|(tip, text)| {
-                    let record = parse_record::<T>(id, &text)?;
-                    let json = serde_json::to_string(&record)
-                        .map_err(|e| format!("it cannot be represented as JSON: {e}"))?;
-                    let record = serde_json::from_str::<V>(&json)
-                        .map_err(|e| format!("it cannot be read back: {e}"))?;
-                    index.put(id, tip, json);
-                    Ok(Stored { record, tip })
-                }),
+                None => tip
+                    .ok_or_else(|| format!("{name} is a symbolic ref"))
+                    .and_then(|tip| {
+                        let (json, settled) = self.read_json::<T>(id, tip)?;
+                        let record = serde_json::from_str::<V>(&json)
+                            .map_err(|e| format!("it cannot be read back: {e}"))?;
+                        index.put(id, tip, json, settled);
+                        Ok(Stored { record, tip })
+                    }),
             };
             match loaded {
                 Ok(stored) => listing.records.push(stored),
@@ -281,41 +307,34 @@ impl Store {
             }
         }
         if self.cache_writes {
-            let present: Vec<&str> = refs
-                .iter()
-                .map(|(name, _)| &name[kind.ref_prefix().len()..])
-                .collect();
+            let present: Vec<&str> = refs.iter().map(|(name, _)| &name[prefix.len()..]).collect();
             index.retain(&present);
-            // Complete only when every ref is a readable record, all of them in the file.
-            index.set_fingerprint(fingerprint.filter(|_| listing.broken.is_empty()));
-            index.save();
+            let tips: HashMap<&str, ObjectId> = refs
+                .iter()
+                .filter_map(|(name, tip)| Some((&name[prefix.len()..], (*tip)?)))
+                .collect();
+            // Complete only when every ref is a readable record, all of them in the cache.
+            let state = files
+                .filter(|_| listing.broken.is_empty())
+                .map(|files| index::RefState::from_listing(&files, |name| tips.get(name).copied()));
+            index.save(state);
         }
         Ok(listing)
     }
 
-    /// The records from a cache file that is complete for exactly this state of the refs.
-    fn records_in_complete_index<V: serde::de::DeserializeOwned>(
-        &self,
-        index: &index::Index,
-        fingerprint: &str,
-        keep: &impl Fn(&str) -> bool,
-    ) -> Option<Vec<Stored<V>>> {
-        index
-            .complete_for(fingerprint)?
-            .filter(|(_, _, text)| keep(text))
-            .map(|(_, tip, text)| {
-                let record = serde_json::from_str::<V>(text).ok()?;
-                Some(Stored { record, tip })
-            })
-            .collect()
+    /// Record `id` at `tip` in its JSON form, and whether it is settled. The error is a reason
+    /// without the record's name.
+    fn read_json<T: Record>(&self, id: &str, tip: ObjectId) -> Result<(String, bool), String> {
+        let name = Self::ref_name(T::KIND, id);
+        let (_, text) = self.load_text::<T>(id, &name, Some(tip))?;
+        let record = parse_record::<T>(id, &text)?;
+        let json = serde_json::to_string(&record)
+            .map_err(|e| format!("it cannot be represented as JSON: {e}"))?;
+        Ok((json, record.settled()))
     }
 
-    fn index_path(&self, kind: RecordKind) -> std::path::PathBuf {
-        local::LocalData::new(&self.repo).dir().join("index").join(
-            kind.ref_prefix()
-                .trim_start_matches("refs/pm/")
-                .trim_end_matches('/'),
-        )
+    fn index_dir(&self) -> std::path::PathBuf {
+        local::LocalData::new(&self.repo).dir().join("index")
     }
 
     /// Load and check the record at `tip`. The error is a reason without the record's name.
@@ -572,16 +591,15 @@ impl Store {
     /// The configured author or committer identity (or pm's fallback), as git
     /// resolves it, stamped with `now`.
     fn signature(&self, now: Timestamp, role: Role) -> Result<gix::actor::Signature> {
-        let (who, name) = match role {
-            Role::Author => (self.repo.author(), "author"),
-            Role::Committer => (self.repo.committer(), "committer"),
+        let name = match role {
+            Role::Author => "author",
+            Role::Committer => "committer",
         };
-        let who = who
-            .ok_or_else(|| Error::failed(format!("no {name} identity is available")))?
-            .context(|| format!("the configured {name} identity is invalid"))?;
+        let (who, email) = identity(&self.repo, name)
+            .ok_or_else(|| Error::failed(format!("no {name} identity is available")))?;
         Ok(gix::actor::Signature {
-            name: who.name.to_owned(),
-            email: who.email.to_owned(),
+            name: who.into(),
+            email: email.into(),
             time: gix::date::Time::new(now.seconds(), 0),
         })
     }
@@ -613,14 +631,84 @@ impl Store {
             name,
             deref: false,
         };
+        // Our own committer for a reflog, if one is kept: gix's would make it work out the
+        // local time zone, which costs more than the whole write.
+        let committer = self.signature(Timestamp::now(), Role::Committer).ok();
+        let mut time = gix::date::parse::TimeBuf::default();
         self.repo
-            .edit_reference(edit)
+            .edit_references_as([edit], committer.as_ref().map(|c| c.to_ref(&mut time)))
             .map(|_| ())
             .map_err(|e| crate::error::one_line(&e.to_string()))
     }
 }
 
 /// Jittered exponential backoff: up to 1, 2, 4 … 32 ms, never the same across processes.
+/// Cached records read as `V`; `None` if one of them cannot be (then the refs are read).
+/// Thousands of them are read on several threads.
+fn parse_cached<V: serde::de::DeserializeOwned + Send>(
+    texts: Vec<(ObjectId, &str)>,
+) -> Option<Vec<Stored<V>>> {
+    let parse = |chunk: &[(ObjectId, &str)]| -> Option<Vec<Stored<V>>> {
+        chunk
+            .iter()
+            .map(|(tip, text)| {
+                let record = serde_json::from_str::<V>(text).ok()?;
+                Some(Stored { record, tip: *tip })
+            })
+            .collect()
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    if threads < 2 || texts.len() < 2048 {
+        return parse(&texts);
+    }
+    let chunk = texts.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = texts
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || parse(part)))
+            .collect();
+        let mut all = Vec::with_capacity(texts.len());
+        for worker in workers {
+            all.extend(worker.join().ok()??);
+        }
+        Some(all)
+    })
+}
+
+/// The name and email of the `role` ("author" or "committer"), resolved as git does: the
+/// environment (`GIT_AUTHOR_NAME`, …, which gix folds into the configuration), then
+/// `<role>.name`, then `user.name`, then gix's fallbacks; name and email independently.
+/// (gix's own `author()` also works out the current time in the local time zone, which costs
+/// a walk of the time zone database; records use their own UTC time.)
+pub fn identity(repo: &gix::Repository, role: &str) -> Option<(String, String)> {
+    let config = repo.config_snapshot();
+    let first = |keys: &[String]| {
+        keys.iter()
+            .find_map(|key| config.string(key.as_str()))
+            .map(|value| value.to_str_lossy().into_owned())
+    };
+    let name = first(&[
+        format!("{role}.name"),
+        "user.name".into(),
+        format!("gitoxide.{role}.nameFallback"),
+    ])?;
+    let email = first(&[
+        format!("{role}.email"),
+        "user.email".into(),
+        "gitoxide.user.emailFallback".into(),
+        format!("gitoxide.{role}.emailFallback"),
+    ])?;
+    Some((name, email))
+}
+
+/// The cache files' name for records of `kind`.
+fn kind_name(kind: RecordKind) -> &'static str {
+    match kind {
+        RecordKind::Issue => "issues",
+        RecordKind::Session => "sessions",
+    }
+}
+
 fn backoff(attempt: u32) -> Duration {
     let cap_ms = 1u64 << attempt.min(5);
     let noise = u64::from(ulid::Ulid::new().random() as u32) ^ u64::from(std::process::id());
