@@ -478,15 +478,19 @@ impl Index {
             .map(|(id, (tip, text, _))| (id.as_str(), *tip, text.as_str()))
             .filter(|(id, tip, _)| !self.in_settled_at(id, *tip))
             .collect();
-        // Records that left the log: now live, or gone. Without the log loaded, a live record
-        // might be in it, so it gets a tombstone anyway (harmless when it was not).
+        // Records that left the log: now live, or gone. A record is in the head or in the log,
+        // never both, so one the head held is not in the log; without the log loaded, any
+        // other might be, and gets a tombstone anyway (harmless when it was not).
         let mut to_remove: Vec<&str> = self
             .put
             .iter()
             .filter(|(_, (_, _, settled))| !*settled)
             .map(|(id, _)| id.as_str())
             .chain(self.removed.iter().map(String::as_str))
-            .filter(|id| self.settled.is_none() || self.in_settled(id))
+            .filter(|id| match &self.settled {
+                Some(_) => self.in_settled(id),
+                None => !self.in_head(id),
+            })
             .collect();
         let head = self.head.as_ref().map(|h| h.settled.clone());
         let Some(current) = head else {
@@ -522,6 +526,14 @@ impl Index {
             None if self.load_settled() => self.rewrite_settled(),
             None => None,
         }
+    }
+
+    fn in_head(&self, id: &str) -> bool {
+        self.head.as_ref().is_some_and(|h| {
+            h.live
+                .binary_search_by(|e| h.data[e.id.clone()].cmp(id))
+                .is_ok()
+        })
     }
 
     fn in_settled(&self, id: &str) -> bool {
