@@ -167,6 +167,10 @@ fn launch(ctx: &Ctx, store: &Store, args: LaunchArgs) -> Result<()> {
         role: args.role,
     };
     let launched = sessions::launch(store, request, ctx.mode())?;
+    if !ctx.global.dry_run {
+        ctx.note(&format!("ref: refs/pm/sessions/{}", launched.session.id));
+        ctx.note(&format!("branch: refs/heads/{}", launched.session.branch));
+    }
     print_launched(ctx, &launched)
 }
 
@@ -496,6 +500,9 @@ fn pick(candidates: &[Session]) -> Result<String> {
 fn report_change(ctx: &Ctx, changed: &Changed) -> Result<()> {
     warn_all(ctx, &changed.warnings);
     let s = &changed.after;
+    if changed.written && !ctx.global.dry_run {
+        ctx.note(&format!("ref: refs/pm/sessions/{}", s.id));
+    }
     if ctx.global.json {
         #[derive(Serialize)]
         struct ChangeJson<'a> {
