@@ -25,7 +25,7 @@ pub struct InstallArgs {
     scope: Scope,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Scope {
     Project,
     User,
@@ -114,9 +114,14 @@ fn install(ctx: &Ctx, scope: Scope) -> Result<()> {
     if ctx.global.json {
         return print_json(&json!({"path": path, "dry_run": false, "changed": !already}));
     }
-    print(&if already {
+    let mut text = if already {
         format!("pm is already in {}\n", path.display())
     } else {
         format!("Added pm to the MCP servers in {}\n", path.display())
-    })
+    };
+    if scope == Scope::Project {
+        // A session's worktree is a checkout: it has the file only once it is committed.
+        text.push_str("Commit .mcp.json so that new session worktrees have it too.\n");
+    }
+    print(&text)
 }
