@@ -57,12 +57,26 @@ struct SyncState {
     to_merge: usize,
 }
 
+/// What the overview needs of a session: read from the cache without the other fields, which
+/// matters with many thousands of finished sessions.
+#[derive(serde::Deserialize)]
+struct Brief {
+    id: String,
+    branch: String,
+    status: SessionStatus,
+    #[serde(default)]
+    issue: Option<String>,
+    updated: crate::model::Timestamp,
+    #[serde(default)]
+    purged: Option<serde::de::IgnoredAny>,
+}
+
 /// At most this many live sessions are listed.
 const SHOWN: usize = 10;
 
 pub fn run(ctx: &Ctx) -> Result<()> {
     let store = ctx.store()?;
-    let sessions = store.list::<Session>()?;
+    let sessions = store.list_as::<Session, Brief>()?;
     let issues = store.list::<Issue>()?;
     let titles: HashMap<&str, &str> = issues
         .records
@@ -71,7 +85,7 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         .collect();
     let mut counts = SessionCounts::default();
     let mut live = Vec::new();
-    let mut records: Vec<&Session> = sessions
+    let mut records: Vec<&Brief> = sessions
         .records
         .iter()
         .map(|s| &s.record)
