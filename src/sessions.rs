@@ -821,7 +821,8 @@ fn view(
         }
         _ => session.commits,
     };
-    let last_commit = tip.and_then(|tip| {
+    // A branch still at its base has no commit of the session's own to show.
+    let last_commit = tip.filter(|tip| Some(*tip) != base).and_then(|tip| {
         worktree::commit_summary(repo, tip)
             .ok()
             .map(|(time, subject)| (Timestamp(time), tip.to_string(), subject))

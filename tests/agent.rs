@@ -1329,6 +1329,9 @@ fn list_shows_live_sessions_by_default_and_filters_on_request() {
 fn commits_are_counted_for_real() {
     let repo = repo_with_file();
     let (id, wt) = launch_branch(&repo, "feature/counted");
+    // Still at its base: no commit of its own to show.
+    let doc = repo.pm_json(&["agent", "history"]);
+    assert!(find_session(&doc, &id)["last_commit"].is_null(), "{doc}");
     commit_file(&repo, &wt, "one.txt", "1\n", "first change");
     let second = commit_file(&repo, &wt, "two.txt", "2\n", "second change");
     assert_eq!(
