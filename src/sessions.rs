@@ -187,8 +187,24 @@ pub fn launch(store: &Store, request: LaunchRequest, mode: Mode) -> Result<Launc
     if existing_tip.is_some()
         && let Some(at) = worktree::checked_out_at(repo, &branch)?
     {
+        // Most often the worktree of a finished session on the branch: say how to go on.
+        let finished = sessions
+            .iter()
+            .filter(|s| s.branch == branch && s.purged.is_none())
+            .max_by_key(|s| s.updated);
+        let hint = match finished {
+            Some(s) => format!(
+                "; {} session {} used this branch: `pm agent reactivate {}` resumes it, \
+                 `pm agent purge {} --delete-files` removes its worktree",
+                s.status.as_str(),
+                s.id,
+                s.id,
+                s.id
+            ),
+            None => String::new(),
+        };
         return Err(Error::invalid(format!(
-            "branch {branch} is already checked out at {}",
+            "branch {branch} is already checked out at {}{hint}",
             at.display()
         )));
     }

@@ -668,6 +668,24 @@ fn launch_recreates_a_worktree_deleted_without_telling_git() {
 }
 
 #[test]
+fn launching_the_branch_of_a_finished_session_says_how_to_go_on() {
+    let repo = Repo::new();
+    let (id, _) = launch_branch(&repo, "feature/again");
+    close(&repo, &["--done", &id]);
+    let line = refused(&repo, &["agent", "launch", "--branch", "feature/again"], 1);
+    assert!(line.contains("already checked out"), "{line}");
+    assert!(
+        line.contains(&format!("`pm agent reactivate {id}`")),
+        "{line}"
+    );
+    // Which is what it says: reactivated, the session is launched (resumed) again.
+    repo.pm_ok(&["agent", "reactivate", &id]);
+    let doc = launch(&repo, &["--branch", "feature/again"]);
+    assert_eq!(doc["id"], id.as_str());
+    assert_eq!(doc["resumed"], true);
+}
+
+#[test]
 fn reactivate_recreates_a_worktree_deleted_without_telling_git() {
     let repo = Repo::new();
     let (id, wt) = launch_branch(&repo, "feature/rm-rf");
