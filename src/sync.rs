@@ -11,7 +11,7 @@ use crate::model::{Issue, RecordKind, Session};
 use crate::store::{Integrated, Mode, Store};
 use gix::ObjectId;
 use gix::bstr::ByteSlice;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::process::{Command, Stdio};
 use std::sync::atomic::AtomicBool;
 
@@ -27,6 +27,11 @@ const FETCH_EXPLICIT_MAX: usize = 1000;
 
 /// Refspecs per `git push` call, to stay far below the command-line limit.
 const PUSH_CHUNK: usize = 1000;
+
+/// Above this many records of one kind to push, they are pushed with one wildcard refspec
+/// (when that pushes exactly them): git matches every explicit refspec against every local
+/// ref, so 1,000 explicit ones among 10,000 records take 20 s, the wildcard 1.4 s for all.
+const PUSH_WILDCARD_MIN: usize = 64;
 
 /// The private namespace remote records are fetched into.
 pub fn tracking_prefix(remote: &str) -> String {
@@ -414,11 +419,7 @@ fn push(store: &Store, remote: &str) -> Result<Pushed> {
             rejected: Vec::new(),
         });
     }
-    // Explicit object ids, so a record that moves during the push is pushed as it was read.
-    let specs: Vec<String> = outgoing
-        .iter()
-        .map(|(path, tip)| format!("{tip}:refs/pm/{path}"))
-        .collect();
+    let specs = push_specs(&ours, &outgoing);
     let mut pushed = Vec::new();
     let mut rejected = Vec::new();
     for chunk in specs.chunks(PUSH_CHUNK) {
@@ -434,6 +435,13 @@ fn push(store: &Store, remote: &str) -> Result<Pushed> {
             )));
         }
     }
+    // A wildcard also names records that were already the same (reported up to date) or that
+    // changed on the remote meanwhile (rejected): only the records meant to go count.
+    let meant: HashSet<String> = outgoing
+        .iter()
+        .map(|(path, _)| format!("refs/pm/{path}"))
+        .collect();
+    rejected.retain(|r| meant.contains(&r.ref_name));
     // The remote now has these tips: remember them as its state.
     let tips: HashMap<&String, ObjectId> = outgoing.into_iter().collect();
     let prefix = tracking_prefix(remote);
@@ -449,6 +457,37 @@ fn push(store: &Store, remote: &str) -> Result<Pushed> {
         pushed: count,
         rejected,
     })
+}
+
+/// The refspecs that push `outgoing` (paths below `refs/pm/` with their tips) of the local
+/// records `ours`. Explicit object ids, so a record that moves during the push is pushed as it
+/// was read; but a kind with many records to push gets one wildcard refspec instead, when every
+/// local ref of that kind is a valid record (then the wildcard pushes the outgoing ones and
+/// finds the others up to date).
+fn push_specs(
+    ours: &HashMap<String, Option<ObjectId>>,
+    outgoing: &[(&String, ObjectId)],
+) -> Vec<String> {
+    let mut specs = Vec::new();
+    for kind in ["issues/", "sessions/"] {
+        let mine: Vec<&(&String, ObjectId)> = outgoing
+            .iter()
+            .filter(|(path, _)| path.starts_with(kind))
+            .collect();
+        let all_records = ours
+            .iter()
+            .filter(|(path, _)| path.starts_with(kind))
+            .all(|(path, tip)| tip.is_some() && parse_record_path(path).is_ok());
+        if mine.len() > PUSH_WILDCARD_MIN && all_records {
+            specs.push(format!("refs/pm/{kind}*:refs/pm/{kind}*"));
+        } else {
+            specs.extend(
+                mine.iter()
+                    .map(|(path, tip)| format!("{tip}:refs/pm/{path}")),
+            );
+        }
+    }
+    specs
 }
 
 fn tracking_edit(name: &str, tip: ObjectId) -> Result<gix::refs::transaction::RefEdit> {

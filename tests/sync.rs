@@ -1867,3 +1867,64 @@ fn unknown_remotes_fail_with_one_line() {
     let line = net.pm(0, &["sync", "gone"]).fails_with(1);
     assert!(line.contains("gone"), "{line}");
 }
+
+/// A valid id for the `n`th bulk record (time part from 2016, so pm never makes it).
+fn bulk_id(n: usize) -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let tail: String = (0..5)
+        .rev()
+        .map(|i| ALPHABET[(n >> (5 * i)) & 31] as char)
+        .collect();
+    format!("01ARZ3NDEKTSV4RRFFQ69{tail}")
+}
+
+/// Records `ids` written into clone `i` with plain git, as fast-import makes them.
+fn bulk_issues(net: &Net, i: usize, ids: &[String]) {
+    let stream: String = ids
+        .iter()
+        .map(|id| {
+            let text = record_toml(id, "\"Bulk\"", "");
+            format!(
+                "commit refs/pm/issues/{id}\ncommitter A <a@example.com> 1600000000 +0000\n\
+                 data 5\nbulk\nM 100644 inline issue.toml\ndata {}\n{text}\n",
+                text.len()
+            )
+        })
+        .collect();
+    net.repo
+        .git_run(
+            net.c(i),
+            &["fast-import", "--quiet"],
+            Some(stream.as_bytes()),
+        )
+        .ok();
+}
+
+#[test]
+fn many_records_are_pushed_at_once_and_a_ref_that_is_no_record_stays_home() {
+    let net = Net::new(2);
+    // Many new records of one kind: one wildcard refspec pushes them (see `push_specs`).
+    let first: Vec<String> = (0..70).map(bulk_id).collect();
+    bulk_issues(&net, 0, &first);
+    let doc = net.sync(0);
+    assert_eq!(doc["pushed"], 70, "{doc}");
+    assert!(rejected_refs(&doc).is_empty(), "{doc}");
+    assert_eq!(net.remote_refs(), net.refs(0));
+    assert_eq!(net.sync(0)["pushed"], 0, "up to date");
+
+    // A local ref under refs/pm/issues/ that is no record is never pushed, however many
+    // records go with it.
+    let second: Vec<String> = (100..170).map(bulk_id).collect();
+    bulk_issues(&net, 0, &second);
+    let tip = net.tip(0, &format!("refs/pm/issues/{}", second[0]));
+    net.git(0, &["update-ref", "refs/pm/issues/not-a-record", &tip]);
+    let doc = net.sync(0);
+    assert_eq!(doc["pushed"], 70, "{doc}");
+    let remote = net.remote_refs();
+    assert!(!remote.contains("not-a-record"), "{remote}");
+    assert_eq!(remote.lines().count(), 140, "{remote}");
+
+    let doc = net.sync(1);
+    assert_eq!(doc["created"], 140, "{doc}");
+    assert_eq!(net.remote_refs(), net.refs(1));
+}
