@@ -243,3 +243,117 @@ fn sessions_that_finish_or_wake_behind_pms_back_are_seen() {
     repo.git(&["update-ref", "-d", &format!("refs/pm/sessions/{a}")]);
     assert_eq!(sessions(&repo, "list"), vec![]);
 }
+
+/// A session record `id` with `status`, written with git plumbing on top of `parent`.
+fn crafted_session(repo: &Repo, id: &str, status: &str, parent: Option<&str>) -> String {
+    let ended = if status == "active" || status == "idle" {
+        String::new()
+    } else {
+        "ended = \"2020-01-02T04:00:00Z\"\n".to_string()
+    };
+    let text = format!(
+        "schema = 1\nid = \"{id}\"\nbranch = \"b/{}\"\nbase = \"{}\"\nbase_ref = \"main\"\n\
+         status = \"{status}\"\nagent = \"x\"\nrole = \"\"\nprompt = \"\"\nactor = \"a <a@x>\"\n\
+         owner = \"01ARZ3NDEKTSV4RRFFQ69G5FAV\"\nstarted = \"2020-01-02T03:04:05Z\"\n\
+         updated = \"2020-01-02T03:04:05Z\"\n{ended}epoch = 0\ncommits = 0\n",
+        id.to_lowercase(),
+        "0123456789abcdef0123456789abcdef01234567",
+    );
+    let blob = repo.write_blob(&text);
+    let tree = repo.git_stdin(
+        &["mktree"],
+        format!("100644 blob {blob}\tsession.toml\n").as_bytes(),
+    );
+    let mut args = vec!["commit-tree", "-m", "crafted", tree.trim()];
+    if let Some(parent) = parent {
+        args.extend_from_slice(&["-p", parent]);
+    }
+    repo.git(&args).trim().to_string()
+}
+
+/// Every session id and status, as git sees the refs.
+fn sessions_in_git(repo: &Repo) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let listing = repo.git(&[
+        "for-each-ref",
+        "--format=%(refname:lstrip=3) %(objectname)",
+        "refs/pm/sessions",
+    ]);
+    for line in listing.lines() {
+        let (id, tip) = line.split_once(' ').expect("id and tip");
+        let text = repo.git(&["show", &format!("{tip}:session.toml")]);
+        let record: toml::Table = toml::from_str(&text).expect("record");
+        let status = record["status"].as_str().expect("status").to_string();
+        out.push((id.to_string(), status));
+    }
+    out.sort();
+    out
+}
+
+/// Random moves of session refs with plain git — new status on top, deletion, packing, ref files
+/// aged so that their times are trusted — each followed by `list` or `history`, which must show
+/// exactly what git shows.
+#[test]
+fn random_moves_behind_pms_back_never_show_a_stale_session() {
+    const STATUSES: [&str; 4] = ["active", "idle", "completed", "abandoned"];
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let repo = Repo::new();
+    let git_dir = repo.path().join(".git");
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |n: usize| -> usize {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((seed >> 33) as usize) % n
+    };
+    let mut made = 0usize;
+    let mut add = |repo: &Repo, status: &str| {
+        let tail: String = (0..5)
+            .rev()
+            .map(|i| ALPHABET[(made >> (5 * i)) & 31] as char)
+            .collect();
+        made += 1;
+        let id = format!("01ARZ3NDEKTSV4RRFFQ69{tail}");
+        let commit = crafted_session(repo, &id, status, None);
+        repo.git(&["update-ref", &format!("refs/pm/sessions/{id}"), &commit]);
+    };
+    for i in 0..6 {
+        add(&repo, STATUSES[i % 4]);
+    }
+    for step in 0..60 {
+        let truth = sessions_in_git(&repo);
+        match next(8) {
+            0..=2 => {
+                let (id, _) = &truth[next(truth.len())];
+                let name = format!("refs/pm/sessions/{id}");
+                let tip = repo.git(&["rev-parse", &name]).trim().to_string();
+                let commit = crafted_session(&repo, id, STATUSES[next(4)], Some(&tip));
+                repo.git(&["update-ref", &name, &commit, &tip]);
+            }
+            3 => {
+                repo.git(&["pack-refs", "--all"]);
+            }
+            4 if truth.len() > 3 => {
+                let (id, _) = &truth[next(truth.len())];
+                repo.git(&["update-ref", "-d", &format!("refs/pm/sessions/{id}")]);
+            }
+            5 => add(&repo, STATUSES[next(4)]),
+            _ => age_ref_files(&git_dir),
+        }
+        let truth = sessions_in_git(&repo);
+        if next(2) == 0 {
+            let live: Vec<(String, String)> = truth
+                .iter()
+                .filter(|(_, s)| s == "active" || s == "idle")
+                .cloned()
+                .collect();
+            assert_eq!(sessions(&repo, "list"), live, "list after step {step}");
+        } else {
+            assert_eq!(
+                sessions(&repo, "history"),
+                truth,
+                "history after step {step}"
+            );
+        }
+    }
+}
