@@ -1410,3 +1410,108 @@ fn packed_record_refs_are_read_and_updated() {
     assert_eq!(repo.ref_ids().len(), 2);
     repo.assert_fsck_clean();
 }
+
+// ---- ref and object files, as git writes them ---------------------------------------------
+
+/// The loose object file of `object` (a commit id or `<rev>:<path>`).
+fn loose_object_file(repo: &Repo, object: &str) -> Vec<u8> {
+    let id = repo.git(&["rev-parse", object]).trim().to_string();
+    let path = repo
+        .path()
+        .join(".git/objects")
+        .join(&id[..2])
+        .join(&id[2..]);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{object} ({id}) is not loose: {e}"))
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle.as_bytes())
+}
+
+#[test]
+fn records_are_written_uncompressed_unless_the_configuration_asks_for_compression() {
+    let repo = Repo::new();
+    let plain = repo.add("Stored as it is", &[]);
+    let reference = format!("refs/pm/issues/{plain}");
+    let blob = loose_object_file(&repo, &format!("{reference}:issue.toml"));
+    assert!(contains(&blob, "title = \"Stored as it is\""));
+    assert!(contains(&loose_object_file(&repo, &reference), "create"));
+
+    repo.git(&["config", "core.looseCompression", "9"]);
+    let packed = repo.add("Squeezed by zlib", &[]);
+    repo.pm_ok(&["issue", "update", &plain, "--tag", "squeezed"]);
+    for object in [
+        format!("refs/pm/issues/{packed}:issue.toml"),
+        format!("{reference}:issue.toml"),
+    ] {
+        let file = loose_object_file(&repo, &object);
+        assert!(!contains(&file, "title = "), "{object} is compressed");
+        assert!(repo.git(&["cat-file", "-p", &object]).contains("title = "));
+    }
+    assert_eq!(
+        repo.pm_json(&["issue", "show", &plain])["issue"]["tags"],
+        serde_json::json!(["squeezed"])
+    );
+    repo.assert_fsck_clean();
+}
+
+#[test]
+fn a_ref_lock_left_behind_fails_the_update_with_one_line_and_changes_nothing() {
+    let repo = Repo::new();
+    let id = repo.add("Locked out", &[]);
+    let before = repo.tip(&id);
+    let lock = repo
+        .path()
+        .join(".git/refs/pm/issues")
+        .join(format!("{id}.lock"));
+    std::fs::write(&lock, "").expect("write a lock file");
+
+    let started = std::time::Instant::now();
+    let line = repo
+        .pm(&["issue", "update", &id, "--tag", "blocked"])
+        .fails_with(1);
+    assert!(line.contains("is locked"), "{line}");
+    assert!(line.contains(&format!("{id}.lock")), "{line}");
+    // Not retried for long: git gives up on a taken lock after 100 ms, pm after about 1 s.
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    assert_eq!(repo.tip(&id), before);
+    assert!(lock.exists(), "another writer's lock is not pm's to remove");
+
+    std::fs::remove_file(&lock).expect("remove the lock");
+    repo.pm_ok(&["issue", "update", &id, "--tag", "free"]);
+    assert_eq!(repo.commit_count(&id), 2);
+}
+
+#[test]
+fn a_reflog_that_is_kept_gets_every_update() {
+    let repo = Repo::new();
+    let kept = repo.add("With a reflog", &[]);
+    let reference = format!("refs/pm/issues/{kept}");
+    // An empty log file is a reflog that git keeps and appends to.
+    let logs = repo.path().join(".git/logs/refs/pm/issues");
+    std::fs::create_dir_all(&logs).expect("create the log folder");
+    std::fs::write(logs.join(&kept), "").expect("start a reflog");
+    repo.pm_ok(&["issue", "update", &kept, "--tag", "logged"]);
+    let log = repo.git(&["reflog", "show", "--format=%H %gs", &reference]);
+    assert!(
+        log.starts_with(&format!("{} pm: update: tags +logged", repo.tip(&kept))),
+        "{log}"
+    );
+
+    // Without a reflog and without core.logAllRefUpdates=always, none is started.
+    let plain = repo.add("Without one", &[]);
+    repo.pm_ok(&["issue", "update", &plain, "--tag", "quiet"]);
+    let reflog = format!("refs/pm/issues/{plain}");
+    assert!(
+        !repo
+            .git_run(repo.path(), &["reflog", "exists", &reflog], None)
+            .success()
+    );
+    repo.git(&["config", "core.logAllRefUpdates", "always"]);
+    repo.pm_ok(&["issue", "update", &plain, "--tag", "loud"]);
+    let log = repo.git(&["reflog", "show", "--format=%gs", &reflog]);
+    assert_eq!(log.lines().next(), Some("pm: update: tags +loud"), "{log}");
+    repo.assert_fsck_clean();
+}

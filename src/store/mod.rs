@@ -14,6 +14,8 @@
 mod index;
 mod integrate;
 pub mod local;
+mod loose_object;
+mod loose_ref;
 mod open;
 
 use crate::error::{Context, Error, Result};
@@ -24,14 +26,20 @@ use gix::bstr::ByteSlice;
 use gix::refs::Target;
 use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use index::Scope;
 pub use integrate::Integrated;
+use loose_ref::RefError;
 pub use open::open_repository;
 
 /// How many times an update is re-applied after losing a race before giving up.
 const MAX_ATTEMPTS: u32 = 200;
+
+/// How long a ref's lock may stay taken, over the attempts of one update, before the update
+/// gives up. A write holds it for well under a millisecond; a lock held longer was most likely
+/// left by a crashed process, and waiting on will not free it.
+const LOCK_PATIENCE: Duration = Duration::from_secs(1);
 
 /// The record store of one repository (shared by all of its worktrees).
 pub struct Store {
@@ -447,6 +455,8 @@ impl Store {
     ) -> Result<Outcome<T>> {
         let name = Self::ref_name(T::KIND, id);
         let mut last_error = String::new();
+        // When the ref's lock was first found taken, in the run of attempts that found it so.
+        let mut locked_since: Option<Instant> = None;
         for attempt in 0..MAX_ATTEMPTS {
             let current = self.read::<T>(id)?;
             let mut next = current.record.clone();
@@ -483,7 +493,17 @@ impl Store {
                         message,
                     });
                 }
-                Err(e) => {
+                Err(RefError::Failed(e)) => return Err(Error::failed(e)),
+                Err(RefError::Locked(e)) => {
+                    let since = *locked_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() > LOCK_PATIENCE {
+                        return Err(Error::failed(e));
+                    }
+                    last_error = e;
+                    std::thread::sleep(backoff(attempt));
+                }
+                Err(RefError::Moved(e)) => {
+                    locked_since = None;
                     last_error = e;
                     std::thread::sleep(backoff(attempt));
                 }
@@ -560,11 +580,7 @@ impl Store {
 
     /// Write the blob and the one-file tree of a record's text.
     fn write_tree(&self, kind: RecordKind, id: &str, text: &str) -> Result<ObjectId> {
-        let blob = self
-            .repo
-            .write_blob(text.as_bytes())
-            .context(|| write_failed(kind, id))?
-            .detach();
+        let blob = self.write_raw(kind, id, gix::objs::Kind::Blob, text.as_bytes())?;
         let tree = gix::objs::Tree {
             entries: vec![gix::objs::tree::Entry {
                 mode: gix::objs::tree::EntryKind::Blob.into(),
@@ -581,11 +597,32 @@ impl Store {
         id: &str,
         object: impl gix::objs::WriteTo,
     ) -> Result<ObjectId> {
-        Ok(self
-            .repo
-            .write_object(object)
-            .context(|| write_failed(kind, id))?
-            .detach())
+        let mut data = Vec::with_capacity(object.size() as usize);
+        object
+            .write_to(&mut data)
+            .context(|| write_failed(kind, id))?;
+        self.write_raw(kind, id, object.kind(), &data)
+    }
+
+    /// Write one object: uncompressed, unless the configuration asks for compression.
+    fn write_raw(
+        &self,
+        kind: RecordKind,
+        id: &str,
+        object_kind: gix::objs::Kind,
+        data: &[u8],
+    ) -> Result<ObjectId> {
+        if self.repo.object_hash() == gix::hash::Kind::Sha1
+            && loose_object::uncompressed_allowed(&self.repo)
+        {
+            return loose_object::write(self.repo.objects.store_ref().path(), object_kind, data)
+                .map_err(|e| Error::failed(format!("{}: {e}", write_failed(kind, id))));
+        }
+        use gix::objs::Write;
+        self.repo
+            .objects
+            .write_buf(object_kind, data)
+            .map_err(|e| Error::failed(format!("{}: {e}", write_failed(kind, id))))
     }
 
     /// The configured author or committer identity (or pm's fallback), as git
@@ -610,10 +647,15 @@ impl Store {
         new: ObjectId,
         expected: PreviousValue,
         message: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), RefError> {
+        if let PreviousValue::MustExistAndMatch(Target::Object(old)) = &expected
+            && loose_ref::update(&self.repo, name, new, *old)? == loose_ref::Updated::Done
+        {
+            return Ok(());
+        }
         let name: gix::refs::FullName = name
             .try_into()
-            .map_err(|e| format!("invalid ref name {name}: {e}"))?;
+            .map_err(|e| RefError::Failed(format!("invalid ref name {name}: {e}")))?;
         let edit = RefEdit {
             change: Change::Update {
                 log: LogChange {
@@ -638,7 +680,8 @@ impl Store {
         self.repo
             .edit_references_as([edit], committer.as_ref().map(|c| c.to_ref(&mut time)))
             .map(|_| ())
-            .map_err(|e| crate::error::one_line(&e.to_string()))
+            // gix's errors do not say whether the value moved: treat them as a race, retried.
+            .map_err(|e| RefError::Moved(crate::error::one_line(&e.to_string())))
     }
 }
 

@@ -1,0 +1,178 @@
+//! Moving an existing record ref the way `git update-ref <ref> <new> <old>` does.
+//!
+//! gix's ref transaction also locks `packed-refs` whenever that file exists and reads it again
+//! after the write, which made it most of the cost of `pm agent close`. git's own protocol needs
+//! neither for an update: lock `<ref>.lock` (create-exclusive), check the current value (the
+//! loose file, else `packed-refs`) against the expected one, write the new id into the lock and
+//! rename it over the ref. Every git and gix writer takes the same lock, so the compare-and-swap
+//! holds against all of them. Cases this does not cover (a reflog to append, a ref namespace)
+//! are left to gix.
+
+use gix::ObjectId;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// What [`update`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Updated {
+    /// The ref now points at the new commit.
+    Done,
+    /// This needs more than a loose ref write; nothing was touched.
+    NotHandled,
+}
+
+/// Why a ref was not moved. Each holds one line naming the ref.
+#[derive(Debug)]
+pub enum RefError {
+    /// Another writer moved it first: read again and retry.
+    Moved(String),
+    /// Another writer holds its lock (or a crashed one left it).
+    Locked(String),
+    /// Anything else (permissions, a full disk): retrying will not help.
+    Failed(String),
+}
+
+impl std::fmt::Display for RefError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RefError::Moved(text) | RefError::Locked(text) | RefError::Failed(text) => {
+                f.write_str(text)
+            }
+        }
+    }
+}
+
+/// Point the existing ref `name` (under the common git dir) at `new` if it still points at
+/// `old`. The error is one line naming the ref and why.
+pub fn update(
+    repo: &gix::Repository,
+    name: &str,
+    new: ObjectId,
+    old: ObjectId,
+) -> Result<Updated, RefError> {
+    let refs = &repo.refs;
+    if refs.namespace.is_some() || refs.write_reflog == gix::refs::store::WriteReflog::Always {
+        return Ok(Updated::NotHandled);
+    }
+    let common = repo.common_dir();
+    let path = common.join(name);
+    if refs.write_reflog == gix::refs::store::WriteReflog::Normal
+        && common.join("logs").join(name).exists()
+    {
+        return Ok(Updated::NotHandled);
+    }
+    let lock = Lock::take(&path, name)?;
+    let current = match std::fs::read(&path) {
+        Ok(bytes) => loose_target(&bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => packed_target(repo, name)?,
+        Err(e) => return Err(RefError::Failed(format!("could not read {name}: {e}"))),
+    };
+    if current != Some(old) {
+        return Err(RefError::Moved(match current {
+            Some(now) => format!("{name} moved to {now} (expected {old})"),
+            None => format!("{name} no longer points at {old}"),
+        }));
+    }
+    lock.commit(&path, name, new)
+}
+
+/// The object a loose ref file names, or `None` for a symbolic or malformed one.
+fn loose_target(bytes: &[u8]) -> Option<ObjectId> {
+    let hex = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    ObjectId::from_hex(hex.trim_ascii_end()).ok()
+}
+
+fn packed_target(repo: &gix::Repository, name: &str) -> Result<Option<ObjectId>, RefError> {
+    let packed = repo
+        .refs
+        .cached_packed_buffer()
+        .map_err(|e| RefError::Failed(format!("could not read packed-refs: {e}")))?;
+    let Some(packed) = packed else {
+        return Ok(None);
+    };
+    Ok(packed.try_find(name).ok().flatten().map(|r| r.target()))
+}
+
+/// `<ref>.lock`, removed again unless it was renamed over the ref.
+struct Lock {
+    path: Option<PathBuf>,
+    file: std::fs::File,
+}
+
+impl Lock {
+    fn take(path: &Path, name: &str) -> Result<Lock, RefError> {
+        let mut lock = path.as_os_str().to_owned();
+        lock.push(".lock");
+        let lock = PathBuf::from(lock);
+        let open = || {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&lock)
+        };
+        // A ref that is only in packed-refs may have no folder yet.
+        let opened = match open() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match path.parent() {
+                Some(parent) => std::fs::create_dir_all(parent).and_then(|()| open()),
+                None => Err(e),
+            },
+            other => other,
+        };
+        match opened {
+            Ok(file) => Ok(Lock {
+                path: Some(lock),
+                file,
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(RefError::Locked(format!(
+                    "{name} is locked: {} exists (another writer is at work, or one crashed and left it)",
+                    lock.display()
+                )))
+            }
+            Err(e) => Err(RefError::Failed(format!("could not lock {name}: {e}"))),
+        }
+    }
+
+    fn commit(mut self, path: &Path, name: &str, new: ObjectId) -> Result<Updated, RefError> {
+        let failed = |e: std::io::Error| RefError::Failed(format!("could not write {name}: {e}"));
+        let Some(lock) = self.path.as_deref() else {
+            return Err(RefError::Failed(format!(
+                "could not write {name}: lock already released"
+            )));
+        };
+        let line = format!("{new}\n");
+        self.file.write_all(line.as_bytes()).map_err(failed)?;
+        std::fs::rename(lock, path).map_err(failed)?;
+        self.path = None;
+        Ok(Updated::Done)
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        if let Some(path) = self.path.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loose_target;
+
+    #[test]
+    fn loose_files_name_an_object_or_nothing() {
+        let id = "72d4aea8f292ca247701d5557970a7257debc408";
+        assert_eq!(
+            loose_target(format!("{id}\n").as_bytes()).map(|o| o.to_string()),
+            Some(id.to_string())
+        );
+        assert_eq!(
+            loose_target(id.as_bytes()).map(|o| o.to_string()),
+            Some(id.to_string())
+        );
+        assert_eq!(loose_target(b"ref: refs/heads/main\n"), None);
+        assert_eq!(loose_target(b"72d4aea8\n"), None);
+        assert_eq!(loose_target(b""), None);
+    }
+}
