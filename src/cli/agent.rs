@@ -16,6 +16,7 @@ use serde::Serialize;
 use std::io::IsTerminal;
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum AgentCommand {
     /// Start an agent session on a new branch and worktree (or resume the branch's idle session)
     Launch(LaunchArgs),

@@ -14,6 +14,7 @@ use clap_complete::engine::ArgValueCompleter;
 use serde_json::{Value, json};
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum IssueCommand {
     /// Create an issue
     Add(AddArgs),

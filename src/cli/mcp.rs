@@ -13,6 +13,7 @@ pub struct McpArgs {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum McpCommand {
     /// Add pm to the MCP client configuration without touching other servers
     Install(InstallArgs),

@@ -50,6 +50,7 @@ pub struct GlobalArgs {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Create, list, show and change issues
     #[command(subcommand, arg_required_else_help = true)]
