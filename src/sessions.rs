@@ -817,7 +817,7 @@ pub fn reconcile(store: &Store, mode: Mode) -> Result<Reconciled> {
 /// Build the list view of one session.
 fn view(
     repo: &gix::Repository,
-    tips: &mut worktree::BranchTips,
+    tips: &worktree::BranchTips,
     local: &LocalData,
     me: Option<&str>,
     session: Session,
@@ -899,10 +899,10 @@ fn newest_views(
     let repo = store.repo();
     let local = LocalData::new(repo);
     let me = local.clone_id();
-    let mut tips = worktree::BranchTips::expecting(repo, sessions.len());
+    let tips = worktree::BranchTips::expecting(repo, sessions.len());
     sessions
         .into_iter()
-        .map(|s| view(repo, &mut tips, &local, me.as_deref(), s))
+        .map(|s| view(repo, &tips, &local, me.as_deref(), s))
         .collect()
 }
 
@@ -925,7 +925,7 @@ pub fn show(store: &Store, id: &str) -> Result<SessionDetails> {
         .filter(|_| me.as_deref() == Some(session.owner.as_str()));
     let view = view(
         repo,
-        &mut worktree::BranchTips::new(repo),
+        &worktree::BranchTips::new(repo),
         &local,
         me.as_deref(),
         session,

@@ -33,23 +33,18 @@ pub fn branch_tip(repo: &gix::Repository, branch: &str) -> Result<Option<ObjectI
     BranchTips::new(repo).tip(branch)
 }
 
-/// Exact lookups of branch tips that read `packed-refs` at most once. (gix's lookup of a name
-/// also tries it below refs/tags/, refs/heads/ and refs/remotes/: five file lookups and five
-/// searches of packed-refs for a missing branch.)
+/// Exact lookups of branch tips. (gix's lookup of a name also tries it below refs/tags/,
+/// refs/heads/ and refs/remotes/: five file lookups and five searches of packed-refs for a
+/// missing branch.)
 pub struct BranchTips<'r> {
     repo: &'r gix::Repository,
-    packed: Option<Option<gix::refs::file::packed::SharedBufferSnapshot>>,
     /// Every branch's tip, when many lookups are expected.
     all: Option<std::collections::HashMap<String, ObjectId>>,
 }
 
 impl<'r> BranchTips<'r> {
     pub fn new(repo: &'r gix::Repository) -> Self {
-        BranchTips {
-            repo,
-            packed: None,
-            all: None,
-        }
+        BranchTips { repo, all: None }
     }
 
     /// For `lookups` lookups to come: with many, reading every branch once is cheaper than
@@ -62,36 +57,19 @@ impl<'r> BranchTips<'r> {
         tips
     }
 
-    pub fn tip(&mut self, branch: &str) -> Result<Option<ObjectId>> {
+    pub fn tip(&self, branch: &str) -> Result<Option<ObjectId>> {
+        use crate::store::loose_ref::{packed_target, read_loose};
         if let Some(all) = &self.all {
             return Ok(all.get(branch).copied());
         }
         let name = format!("refs/heads/{branch}");
-        match std::fs::read(self.repo.common_dir().join(&name)) {
-            Ok(bytes) => {
-                if let Ok(tip) = ObjectId::from_hex(bytes.strip_suffix(b"\n").unwrap_or(&bytes)) {
-                    return Ok(Some(tip));
-                }
-            }
+        match read_loose(&self.repo.common_dir().join(&name)) {
+            Ok(Some(tip)) => return Ok(Some(tip)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if self.packed.is_none() {
-                    let packed = self
-                        .repo
-                        .refs
-                        .cached_packed_buffer()
-                        .context(|| "could not read packed-refs".into())?;
-                    self.packed = Some(packed);
-                }
-                let Some(Some(packed)) = &self.packed else {
-                    return Ok(None);
-                };
-                return Ok(packed
-                    .try_find(name.as_str())
-                    .context(|| format!("could not read branch {branch}"))?
-                    .map(|r| r.target()));
+                return packed_target(self.repo, &name).map_err(Error::failed);
             }
-            // A folder, a symbolic ref, an unreadable file: let gix say what it is.
-            Err(_) => {}
+            // A symbolic ref, a folder, an unreadable file: let gix say what it is.
+            Ok(None) | Err(_) => {}
         }
         let reference = self
             .repo

@@ -25,6 +25,7 @@
 //! failing that they write nothing. Correctness never depends on the cache: whatever state it is
 //! in, a listing returns the records the refs point at.
 
+use super::loose_ref::read_loose;
 use gix::ObjectId;
 use std::collections::{HashMap, HashSet};
 use std::io::Write as _;
@@ -301,7 +302,7 @@ impl Index {
                 continue;
             }
             racy |= stamp.secs >= racy_after;
-            let tip = read_loose_ref(&common_dir.join(prefix).join(name))?;
+            let tip = read_loose(&common_dir.join(prefix).join(name)).ok()??;
             let moved = match before.get(name.as_str()) {
                 Some((_, was)) => *was != tip,
                 None => self.get(name, tip).is_none(),
@@ -630,13 +631,6 @@ fn write_file(dir: &Path, path: &Path, bytes: &[u8]) -> bool {
     }
     let _ = std::fs::remove_file(&tmp);
     false
-}
-
-/// The object a loose ref file names, if it holds exactly an object id.
-fn read_loose_ref(path: &Path) -> Option<ObjectId> {
-    let bytes = std::fs::read(path).ok()?;
-    let hex = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
-    ObjectId::from_hex(hex).ok()
 }
 
 fn write_entry(out: &mut String, id: &str, tip: Option<ObjectId>, text: &str) {

@@ -62,9 +62,11 @@ pub fn update(
         return Ok(Updated::NotHandled);
     }
     let lock = Lock::take(&path, name)?;
-    let current = match std::fs::read(&path) {
-        Ok(bytes) => loose_target(&bytes),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => packed_target(repo, name)?,
+    let current = match read_loose(&path) {
+        Ok(tip) => tip,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            packed_target(repo, name).map_err(RefError::Failed)?
+        }
         Err(e) => return Err(RefError::Failed(format!("could not read {name}: {e}"))),
     };
     if current != Some(old) {
@@ -76,21 +78,31 @@ pub fn update(
     lock.commit(&path, name, new)
 }
 
-/// The object a loose ref file names, or `None` for a symbolic or malformed one.
-fn loose_target(bytes: &[u8]) -> Option<ObjectId> {
-    let hex = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-    ObjectId::from_hex(hex.trim_ascii_end()).ok()
+/// The loose ref file at `path`: `Ok(Some(id))` when it holds an object id (with or without
+/// its newline), `Ok(None)` when it holds anything else (a symbolic ref), and the error of
+/// reading it (`NotFound`: the ref is not loose).
+pub fn read_loose(path: &Path) -> std::io::Result<Option<ObjectId>> {
+    std::fs::read(path).map(|bytes| loose_target(&bytes))
 }
 
-fn packed_target(repo: &gix::Repository, name: &str) -> Result<Option<ObjectId>, RefError> {
+fn loose_target(bytes: &[u8]) -> Option<ObjectId> {
+    let hex = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    ObjectId::from_hex(hex).ok()
+}
+
+/// The object `packed-refs` gives for the full ref `name`, if it lists it.
+pub fn packed_target(repo: &gix::Repository, name: &str) -> Result<Option<ObjectId>, String> {
     let packed = repo
         .refs
         .cached_packed_buffer()
-        .map_err(|e| RefError::Failed(format!("could not read packed-refs: {e}")))?;
+        .map_err(|e| format!("could not read packed-refs: {e}"))?;
     let Some(packed) = packed else {
         return Ok(None);
     };
-    Ok(packed.try_find(name).ok().flatten().map(|r| r.target()))
+    packed
+        .try_find(name)
+        .map(|found| found.map(|r| r.target()))
+        .map_err(|e| format!("could not read {name} in packed-refs: {e}"))
 }
 
 /// `<ref>.lock`, removed again unless it was renamed over the ref.

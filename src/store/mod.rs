@@ -15,7 +15,7 @@ mod index;
 mod integrate;
 pub mod local;
 mod loose_object;
-mod loose_ref;
+pub mod loose_ref;
 mod open;
 
 use crate::error::{Context, Error, Result};
