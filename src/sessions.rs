@@ -10,7 +10,7 @@ use crate::model::{
     Issue, IssueStatus, RecordKind, SCHEMA_VERSION, Session, SessionStatus, Timestamp, new_id,
 };
 use crate::store::local::{LocalData, LocalSession, host_name};
-use crate::store::{Broken, Event, Mode, Outcome, Scope, Store};
+use crate::store::{Broken, Event, Listing, Mode, Outcome, Scope, Store};
 use crate::worktree;
 use std::path::{Path, PathBuf};
 
@@ -102,6 +102,29 @@ fn live(session: &Session) -> bool {
     session.status.is_live() && session.purged.is_none()
 }
 
+/// Session records read as `V` (a view of [`Session`]), skipping unread those whose status is
+/// not one of `statuses` (any when empty) or whose JSON text fails `also`, a cheap test that
+/// must pass every record wanted. Others may still be returned: filter them after reading.
+/// When only live statuses are wanted, finished sessions (settled in the cache) are not read.
+pub fn list_by_status<V: serde::de::DeserializeOwned + Send>(
+    store: &Store,
+    statuses: &[SessionStatus],
+    also: impl Fn(&str) -> bool,
+) -> Result<Listing<V>> {
+    let wanted: Vec<String> = statuses
+        .iter()
+        .map(|s| format!("\"status\":\"{}\"", s.as_str()))
+        .collect();
+    let scope = if !statuses.is_empty() && statuses.iter().all(|s| s.is_live()) {
+        Scope::Live
+    } else {
+        Scope::All
+    };
+    store.list_where::<Session, V>(scope, |text| {
+        (wanted.is_empty() || wanted.iter().any(|w| text.contains(w))) && also(text)
+    })
+}
+
 /// All sessions that are not purged, plus the broken records.
 fn all_sessions(store: &Store) -> Result<(Vec<Session>, Vec<Broken>)> {
     sessions_with(store, &[])
@@ -110,19 +133,7 @@ fn all_sessions(store: &Store) -> Result<(Vec<Session>, Vec<Broken>)> {
 /// The sessions with one of `statuses` (any when empty) that are not purged, plus the broken
 /// records. Cached records of other statuses are skipped without being parsed.
 fn sessions_with(store: &Store, statuses: &[SessionStatus]) -> Result<(Vec<Session>, Vec<Broken>)> {
-    let wanted: Vec<String> = statuses
-        .iter()
-        .map(|s| format!("\"status\":\"{}\"", s.as_str()))
-        .collect();
-    // Finished sessions are settled: a listing of live ones need not read them.
-    let scope = if !statuses.is_empty() && statuses.iter().all(|s| s.is_live()) {
-        Scope::Live
-    } else {
-        Scope::All
-    };
-    let listing = store.list_where::<Session, Session>(scope, |text| {
-        wanted.is_empty() || wanted.iter().any(|w| text.contains(w))
-    })?;
+    let listing = list_by_status::<Session>(store, statuses, |_| true)?;
     let sessions = listing
         .records
         .into_iter()

@@ -3,9 +3,9 @@
 //! their branch, status and title, branches, remotes). They run in the shell's current folder,
 //! never print, and answer nothing rather than fail.
 
-use crate::model::{Issue, Session, SessionStatus};
+use crate::model::{Issue, SessionStatus};
 use crate::render::{clean_line, truncate};
-use crate::store::{Scope, Store};
+use crate::store::Store;
 use clap::builder::StyledStr;
 use clap_complete::engine::CompletionCandidate;
 use std::collections::HashMap;
@@ -71,19 +71,9 @@ fn sessions(current: &OsStr, statuses: &[SessionStatus]) -> Vec<CompletionCandid
         "\"id\":\"{}",
         current.to_string_lossy().to_ascii_uppercase()
     );
-    let wanted: Vec<String> = statuses
-        .iter()
-        .map(|s| format!("\"status\":\"{}\"", s.as_str()))
-        .collect();
-    let prefilter = |text: &str| {
-        text.contains(&typed) && (wanted.is_empty() || wanted.iter().any(|w| text.contains(w)))
-    };
-    let scope = if !statuses.is_empty() && statuses.iter().all(|s| s.is_live()) {
-        Scope::Live
-    } else {
-        Scope::All
-    };
-    let Ok(listing) = store.list_where::<Session, BriefSession>(scope, prefilter) else {
+    let Ok(listing) = crate::sessions::list_by_status::<BriefSession>(&store, statuses, |text| {
+        text.contains(&typed)
+    }) else {
         return Vec::new();
     };
     let keep = |s: &BriefSession| statuses.is_empty() || statuses.contains(&s.status);
