@@ -310,11 +310,10 @@ fn parse_record_path(path: &str) -> std::result::Result<(RecordKind, &str), Stri
     let (kind, id) = path
         .split_once('/')
         .ok_or_else(|| "is not a record this pm knows".to_string())?;
-    let kind = match kind {
-        "issues" => RecordKind::Issue,
-        "sessions" => RecordKind::Session,
-        _ => return Err("is not a record this pm knows".into()),
-    };
+    let kind = RecordKind::ALL
+        .into_iter()
+        .find(|k| k.plural() == kind)
+        .ok_or_else(|| "is not a record this pm knows".to_string())?;
     if !is_canonical_id(id) {
         return Err("is not named by a valid id".into());
     }
@@ -469,14 +468,15 @@ fn push_specs(
     outgoing: &[(&String, ObjectId)],
 ) -> Vec<String> {
     let mut specs = Vec::new();
-    for kind in ["issues/", "sessions/"] {
+    for kind in RecordKind::ALL {
+        let kind = format!("{}/", kind.plural());
         let mine: Vec<&(&String, ObjectId)> = outgoing
             .iter()
-            .filter(|(path, _)| path.starts_with(kind))
+            .filter(|(path, _)| path.starts_with(kind.as_str()))
             .collect();
         let all_records = ours
             .iter()
-            .filter(|(path, _)| path.starts_with(kind))
+            .filter(|(path, _)| path.starts_with(kind.as_str()))
             .all(|(path, tip)| tip.is_some() && parse_record_path(path).is_ok());
         if mine.len() > PUSH_WILDCARD_MIN && all_records {
             specs.push(format!("refs/pm/{kind}*:refs/pm/{kind}*"));

@@ -28,6 +28,15 @@ pub enum RecordKind {
 }
 
 impl RecordKind {
+    pub const ALL: [RecordKind; 2] = [RecordKind::Issue, RecordKind::Session];
+
+    /// The folder below `refs/pm/`: `issues`, `sessions`.
+    pub fn plural(self) -> &'static str {
+        match self {
+            RecordKind::Issue => "issues",
+            RecordKind::Session => "sessions",
+        }
+    }
     /// The ref namespace, e.g. `refs/pm/issues/`.
     pub fn ref_prefix(self) -> &'static str {
         match self {

@@ -246,7 +246,7 @@ impl Store {
         // Taken before the refs are read: a change made while they are read makes the next
         // run see other files and read the refs again.
         let files = index::ref_files(common_dir, prefix);
-        let mut index = index::Index::load(&self.index_dir(), kind_name(kind));
+        let mut index = index::Index::load(&self.index_dir(), kind.plural());
         if let Some(files) = &files
             && let Some((state, changed)) = index.changes(files, common_dir, prefix)
             && (scope == Scope::Live || index.load_settled())
@@ -685,7 +685,6 @@ impl Store {
     }
 }
 
-/// Jittered exponential backoff: up to 1, 2, 4 … 32 ms, never the same across processes.
 /// Cached records read as `V`; `None` if one of them cannot be (then the refs are read).
 /// Thousands of them are read on several threads.
 fn parse_cached<V: serde::de::DeserializeOwned + Send>(
@@ -744,14 +743,7 @@ pub fn identity(repo: &gix::Repository, role: &str) -> Option<(String, String)> 
     Some((name, email))
 }
 
-/// The cache files' name for records of `kind`.
-fn kind_name(kind: RecordKind) -> &'static str {
-    match kind {
-        RecordKind::Issue => "issues",
-        RecordKind::Session => "sessions",
-    }
-}
-
+/// Jittered exponential backoff: up to 1, 2, 4 … 32 ms, never the same across processes.
 fn backoff(attempt: u32) -> Duration {
     let cap_ms = 1u64 << attempt.min(5);
     let noise = u64::from(ulid::Ulid::new().random() as u32) ^ u64::from(std::process::id());
