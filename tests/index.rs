@@ -5,22 +5,28 @@ mod common;
 
 use common::{Repo, record_toml};
 
-/// The titles `pm issue list --all --json` shows, by id.
-fn titles(repo: &Repo) -> Vec<(String, String)> {
-    let doc = repo.pm_json(&["issue", "list", "--all"]);
-    let mut out: Vec<(String, String)> = doc["issues"]
+/// `(id, <field>)` of every element of the array `key` in the JSON that `pm <args>` prints,
+/// sorted.
+fn ids_with(repo: &Repo, args: &[&str], key: &str, field: &str) -> Vec<(String, String)> {
+    let doc = repo.pm_json(args);
+    let mut out: Vec<(String, String)> = doc[key]
         .as_array()
-        .expect("issues")
+        .unwrap_or_else(|| panic!("no {key} in {doc}"))
         .iter()
-        .map(|i| {
+        .map(|item| {
             (
-                i["id"].as_str().expect("id").to_string(),
-                i["title"].as_str().expect("title").to_string(),
+                item["id"].as_str().expect("id").to_string(),
+                item[field].as_str().expect(field).to_string(),
             )
         })
         .collect();
     out.sort();
     out
+}
+
+/// The titles `pm issue list --all --json` shows, by id.
+fn titles(repo: &Repo) -> Vec<(String, String)> {
+    ids_with(repo, &["issue", "list", "--all"], "issues", "title")
 }
 
 /// Point `refs/pm/issues/<id>` at a new commit whose title is `title`, with plain git.
@@ -157,20 +163,7 @@ fn age_ref_files(git_dir: &std::path::Path) {
 
 /// The ids and statuses `pm agent <command> --json` shows.
 fn sessions(repo: &Repo, command: &str) -> Vec<(String, String)> {
-    let doc = repo.pm_json(&["agent", command]);
-    let mut out: Vec<(String, String)> = doc["sessions"]
-        .as_array()
-        .expect("sessions")
-        .iter()
-        .map(|s| {
-            (
-                s["id"].as_str().expect("id").to_string(),
-                s["status"].as_str().expect("status").to_string(),
-            )
-        })
-        .collect();
-    out.sort();
-    out
+    ids_with(repo, &["agent", command], "sessions", "status")
 }
 
 #[test]
