@@ -25,7 +25,7 @@
 //! failing that they write nothing. Correctness never depends on the cache: whatever state it is
 //! in, a listing returns the records the refs point at.
 
-use super::loose_ref::read_loose;
+use super::loose_ref::{LockFile, read_loose};
 use gix::ObjectId;
 use std::collections::{HashMap, HashSet};
 use std::io::Write as _;
@@ -425,7 +425,7 @@ impl Index {
         if std::fs::create_dir_all(&dir).is_err() {
             return;
         }
-        let Some(_lock) = Lock::take(&self.lock_path) else {
+        let Some(_lock) = take_lock(&self.lock_path) else {
             return;
         };
         // Another writer may have replaced the head since it was loaded.
@@ -577,36 +577,21 @@ impl Index {
     }
 }
 
-/// The cache's lock file, removed when dropped.
-struct Lock(PathBuf);
-
-impl Lock {
-    fn take(path: &Path) -> Option<Lock> {
-        let create = || {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(path)
-        };
-        if create().is_ok() {
-            return Some(Lock(path.to_path_buf()));
-        }
-        let stale = std::fs::metadata(path)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age.as_secs() > STALE_LOCK_SECS);
-        if stale && std::fs::remove_file(path).is_ok() && create().is_ok() {
-            return Some(Lock(path.to_path_buf()));
-        }
-        None
+/// Take the cache's lock; one older than [`STALE_LOCK_SECS`] was left by a crashed writer and
+/// is taken over.
+fn take_lock(path: &Path) -> Option<LockFile> {
+    if let Ok(lock) = LockFile::create(path) {
+        return Some(lock);
     }
-}
-
-impl Drop for Lock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+    let stale = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age.as_secs() > STALE_LOCK_SECS);
+    if stale && std::fs::remove_file(path).is_ok() {
+        return LockFile::create(path).ok();
     }
+    None
 }
 
 #[cfg(unix)]

@@ -61,7 +61,7 @@ pub fn update(
     {
         return Ok(Updated::NotHandled);
     }
-    let lock = Lock::take(&path, name)?;
+    let lock = lock_ref(&path, name)?;
     let current = match read_loose(&path) {
         Ok(tip) => tip,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -75,7 +75,9 @@ pub fn update(
             None => format!("{name} no longer points at {old}"),
         }));
     }
-    lock.commit(&path, name, new)
+    lock.commit(&path, format!("{new}\n").as_bytes())
+        .map_err(|e| RefError::Failed(format!("could not write {name}: {e}")))?;
+    Ok(Updated::Done)
 }
 
 /// The loose ref file at `path`: `Ok(Some(id))` when it holds an object id (with or without
@@ -105,67 +107,69 @@ pub fn packed_target(repo: &gix::Repository, name: &str) -> Result<Option<Object
         .map_err(|e| format!("could not read {name} in packed-refs: {e}"))
 }
 
-/// `<ref>.lock`, removed again unless it was renamed over the ref.
-struct Lock {
+/// A lock file, created exclusively (with its folder, if missing) and removed when dropped
+/// unless it was renamed into place. Used for refs (`<ref>.lock`) and for pm's own cache.
+pub(super) struct LockFile {
     path: Option<PathBuf>,
     file: std::fs::File,
 }
 
-impl Lock {
-    fn take(path: &Path, name: &str) -> Result<Lock, RefError> {
-        let mut lock = path.as_os_str().to_owned();
-        lock.push(".lock");
-        let lock = PathBuf::from(lock);
+impl LockFile {
+    pub(super) fn create(lock: &Path) -> std::io::Result<LockFile> {
         let open = || {
             std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
-                .open(&lock)
+                .open(lock)
         };
-        // A ref that is only in packed-refs may have no folder yet.
-        let opened = match open() {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match path.parent() {
+        let file = match open() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match lock.parent() {
                 Some(parent) => std::fs::create_dir_all(parent).and_then(|()| open()),
                 None => Err(e),
             },
             other => other,
-        };
-        match opened {
-            Ok(file) => Ok(Lock {
-                path: Some(lock),
-                file,
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                Err(RefError::Locked(format!(
-                    "{name} is locked: {} exists (another writer is at work, or one crashed and left it)",
-                    lock.display()
-                )))
-            }
-            Err(e) => Err(RefError::Failed(format!("could not lock {name}: {e}"))),
-        }
+        }?;
+        Ok(LockFile {
+            path: Some(lock.to_path_buf()),
+            file,
+        })
     }
 
-    fn commit(mut self, path: &Path, name: &str, new: ObjectId) -> Result<Updated, RefError> {
-        let failed = |e: std::io::Error| RefError::Failed(format!("could not write {name}: {e}"));
-        let Some(lock) = self.path.as_deref() else {
-            return Err(RefError::Failed(format!(
-                "could not write {name}: lock already released"
-            )));
-        };
-        let line = format!("{new}\n");
-        self.file.write_all(line.as_bytes()).map_err(failed)?;
-        std::fs::rename(lock, path).map_err(failed)?;
+    /// Write `bytes` into the lock and rename it to `target`.
+    fn commit(mut self, target: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        self.file.write_all(bytes)?;
+        if let Some(lock) = &self.path {
+            std::fs::rename(lock, target)?;
+        }
         self.path = None;
-        Ok(Updated::Done)
+        Ok(())
     }
 }
 
-impl Drop for Lock {
+impl Drop for LockFile {
     fn drop(&mut self) {
         if let Some(path) = self.path.take() {
             let _ = std::fs::remove_file(path);
         }
     }
+}
+
+/// Take `<ref>.lock` for the ref file at `path` (a ref only in packed-refs may have no folder
+/// yet: it is made).
+fn lock_ref(path: &Path, name: &str) -> Result<LockFile, RefError> {
+    let mut lock = path.as_os_str().to_owned();
+    lock.push(".lock");
+    let lock = PathBuf::from(lock);
+    LockFile::create(&lock).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            RefError::Locked(format!(
+                "{name} is locked: {} exists (another writer is at work, or one crashed and left it)",
+                lock.display()
+            ))
+        } else {
+            RefError::Failed(format!("could not lock {name}: {e}"))
+        }
+    })
 }
 
 #[cfg(test)]
