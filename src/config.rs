@@ -23,6 +23,9 @@ pub struct Config {
     pub agent: String,
     /// The git remote `pm sync` and `pm agent resume` use when none is named.
     pub remote: String,
+    /// `worktree_dir` came from the repository's `.pm.toml`: the folders it gives must stay
+    /// inside the folder that holds the main worktree, symbolic links resolved.
+    pub worktree_dir_from_repo: bool,
 }
 
 impl Default for Config {
@@ -32,6 +35,7 @@ impl Default for Config {
             worktree_dir: DEFAULT_WORKTREE_DIR.into(),
             agent: "claude".into(),
             remote: "origin".into(),
+            worktree_dir_from_repo: false,
         }
     }
 }
@@ -92,6 +96,7 @@ impl Config {
                 ))
             })?;
             self.worktree_dir = template;
+            self.worktree_dir_from_repo = !trusted;
         }
         if let Some(agent) = file.agent {
             self.agent = agent;
@@ -117,7 +122,22 @@ impl Config {
             None => PathBuf::from(expanded),
         };
         let base = main_workdir.parent().unwrap_or(main_workdir);
-        Ok(base.join(expanded))
+        let path = base.join(expanded);
+        if self.worktree_dir_from_repo {
+            // A committed symbolic link on the way must not lead out of the allowed folder.
+            let allowed = crate::worktree::resolve_existing(base);
+            let real = crate::worktree::resolve_existing(&path);
+            if !real.starts_with(&allowed) {
+                return Err(Error::invalid(format!(
+                    "the worktree folder {} given by the repository's .pm.toml resolves to {}, \
+                     outside {}; a repository's setting may only place worktrees inside it",
+                    path.display(),
+                    real.display(),
+                    allowed.display()
+                )));
+            }
+        }
+        Ok(path)
     }
 }
 

@@ -9,7 +9,7 @@ use crate::model::session::{branch_from_title, worktree_dir_name, worktree_dir_n
 use crate::model::{
     Issue, IssueStatus, RecordKind, SCHEMA_VERSION, Session, SessionStatus, Timestamp, new_id,
 };
-use crate::store::local::{LocalData, LocalSession, host_name};
+use crate::store::local::{LocalData, LocalSession, PendingLaunch, WorktreeMutex, host_name};
 use crate::store::{Broken, Event, Listing, Mode, Outcome, Scope, Store};
 use crate::worktree;
 use std::path::{Path, PathBuf};
@@ -167,6 +167,10 @@ pub fn launch(store: &Store, request: LaunchRequest, mode: Mode) -> Result<Launc
         (None, None) => return Err(Error::usage("give --issue or --branch")),
     };
     worktree::check_branch_name(&branch)?;
+    let local = LocalData::new(repo);
+    // From here to the last write, no other pm makes or removes a branch or worktree, so the
+    // checks below still hold when the branch and worktree are made.
+    let (_mutex, mut warnings) = hold_worktrees(store, &local, mode)?;
     let (sessions, _) = all_sessions(store)?;
     if let Some(existing) = sessions.iter().find(|s| s.branch == branch && live(s)) {
         if existing.status == SessionStatus::Active {
@@ -181,10 +185,12 @@ pub fn launch(store: &Store, request: LaunchRequest, mode: Mode) -> Result<Launc
                 existing.id
             )));
         }
-        return resume(store, &config, &main, existing.clone(), mode);
+        let mut resumed = resume(store, &config, &main, existing.clone(), mode)?;
+        warnings.append(&mut resumed.warnings);
+        resumed.warnings = warnings;
+        return Ok(resumed);
     }
 
-    let local = LocalData::new(repo);
     let existing_tip = worktree::branch_tip(repo, &branch)?;
     let (base, base_ref) = match (&request.base, existing_tip) {
         (Some(_), Some(_)) => {
@@ -261,29 +267,35 @@ pub fn launch(store: &Store, request: LaunchRequest, mode: Mode) -> Result<Launc
         worktree: path.clone(),
         resumed: false,
         recreated_worktree: false,
-        warnings: Vec::new(),
+        warnings,
     };
     if mode == Mode::DryRun {
         return Ok(launched);
     }
 
-    // Each step undoes the ones before it when it fails, so nothing is left half-made.
-    let mut undo = Undo::new(repo, &path);
-    if existing_tip.is_none() {
-        worktree::create_branch(repo, &branch, base, &launched.session.base_ref)?;
-        undo.branch = Some((branch.clone(), base));
-    }
-    worktree::add(repo, &path, &branch).inspect_err(|_| undo.run(false))?;
-    undo.worktree = true;
-    let message = format!("launch: active on {branch}");
-    store
-        .create(&launched.session, &message, now)
-        .inspect_err(|_| undo.run(true))?;
-    let local_session = LocalSession {
+    // The journal comes first, so that a launch killed part-way is finished or undone by the
+    // next run; then each step undoes the ones before it when it fails.
+    let id = launched.session.id.clone();
+    let pending = PendingLaunch {
         worktree: path.clone(),
+        branch: branch.clone(),
+        creates_branch: existing_tip.is_none(),
+        base: base.to_string(),
         host: host_name(),
     };
-    if let Err(e) = local.save_session(&launched.session.id, &local_session) {
+    local.begin_launch(&id, &pending)?;
+    let mut undo = Undo::new(repo, &path);
+    let made =
+        make_worktree(repo, &pending, &launched.session.base_ref, &mut undo).and_then(|()| {
+            let message = format!("launch: active on {branch}");
+            store.create(&launched.session, &message, now).map(|_| ())
+        });
+    if let Err(e) = made {
+        undo.run();
+        let _ = local.end_launch(&id);
+        return Err(e);
+    }
+    if let Err(e) = finish_launch(&local, &id, &pending) {
         launched
             .warnings
             .push(format!("could not record the worktree path locally: {e}"));
@@ -350,6 +362,7 @@ pub fn resume_session(
     let main = worktree::main_workdir(repo)?;
     let config = Config::load(&main)?;
     let local = LocalData::new(repo);
+    let (_mutex, _) = hold_worktrees(store, &local, mode)?;
     let me = match mode {
         Mode::Write => local.ensure_clone_id()?,
         Mode::DryRun => local.clone_id().unwrap_or_default(),
@@ -415,21 +428,27 @@ pub fn resume_session(
             warnings: changed.warnings,
         });
     }
-    let mut undo = Undo::new(repo, &path);
-    if local_tip.is_none() {
-        worktree::create_branch(repo, &branch, tip, &format!("{remote}/{branch}"))?;
-        undo.branch = Some((branch.clone(), tip));
-    }
-    worktree::add(repo, &path, &branch).inspect_err(|_| undo.run(false))?;
-    undo.worktree = true;
-    let changed = apply_event_as(store, &id, SessionEvent::TakeOver, mode, Some(&me))
-        .inspect_err(|_| undo.run(true))?;
-    let mut warnings = changed.warnings;
-    let local_session = LocalSession {
+    let pending = PendingLaunch {
         worktree: path.clone(),
+        branch: branch.clone(),
+        creates_branch: local_tip.is_none(),
+        base: tip.to_string(),
         host: host_name(),
     };
-    if let Err(e) = local.save_session(&id, &local_session) {
+    local.begin_launch(&id, &pending)?;
+    let mut undo = Undo::new(repo, &path);
+    let made = make_worktree(repo, &pending, &format!("{remote}/{branch}"), &mut undo)
+        .and_then(|()| apply_event_as(store, &id, SessionEvent::TakeOver, mode, Some(&me)));
+    let changed = match made {
+        Ok(changed) => changed,
+        Err(e) => {
+            undo.run();
+            let _ = local.end_launch(&id);
+            return Err(e);
+        }
+    };
+    let mut warnings = changed.warnings;
+    if let Err(e) = finish_launch(&local, &id, &pending) {
         warnings.push(format!("could not record the worktree path locally: {e}"));
     }
     Ok(Launched {
@@ -501,20 +520,184 @@ fn recreate_worktree(
             at.display()
         )));
     }
+    let creates_branch = worktree::branch_tip(repo, &session.branch)?.is_none();
+    let base = if creates_branch {
+        worktree::resolve_commit(repo, &session.base)?
+    } else {
+        gix::ObjectId::null(repo.object_hash())
+    };
+    // A branch this clone made for the session earlier stays noted as made by it.
+    let made_before = local
+        .session(&session.id)
+        .and_then(|l| l.created_branch)
+        .filter(|b| *b == session.branch)
+        .is_some();
+    let pending = PendingLaunch {
+        worktree: path.to_path_buf(),
+        branch: session.branch.clone(),
+        creates_branch: creates_branch || made_before,
+        base: base.to_string(),
+        host: host_name(),
+    };
+    local.begin_launch(&session.id, &pending)?;
     let mut undo = Undo::new(repo, path);
-    if worktree::branch_tip(repo, &session.branch)?.is_none() {
-        let base = worktree::resolve_commit(repo, &session.base)?;
-        worktree::create_branch(repo, &session.branch, base, &session.base_ref)?;
-        undo.branch = Some((session.branch.clone(), base));
+    let made = if creates_branch {
+        make_worktree(repo, &pending, &session.base_ref, &mut undo)
+    } else {
+        worktree::add(repo, path, &session.branch)
+    };
+    if let Err(e) = made {
+        undo.run();
+        let _ = local.end_launch(&session.id);
+        return Err(e);
     }
-    worktree::add(repo, path, &session.branch).inspect_err(|_| undo.run(false))?;
+    finish_launch(local, &session.id, &pending)
+}
+
+/// Hold the worktree mutex (when writing) and finish or undo launches that died part-way.
+/// Returns the hold and what recovery did, as warnings.
+fn hold_worktrees(
+    store: &Store,
+    local: &LocalData,
+    mode: Mode,
+) -> Result<(Option<WorktreeMutex>, Vec<String>)> {
+    if mode == Mode::DryRun {
+        return Ok((None, Vec::new()));
+    }
+    let mutex = local.lock_worktrees()?;
+    let warnings = recover_launches(store, local);
+    Ok((Some(mutex), warnings))
+}
+
+/// Create the branch of `pending` (when it creates one) and its worktree. Each step made is
+/// noted in `undo`.
+fn make_worktree(
+    repo: &gix::Repository,
+    pending: &PendingLaunch,
+    base_name: &str,
+    undo: &mut Undo<'_>,
+) -> Result<()> {
+    if pending.creates_branch {
+        let base = gix::ObjectId::from_hex(pending.base.as_bytes())
+            .map_err(|_| Error::failed(format!("invalid base commit {}", pending.base)))?;
+        worktree::create_branch(repo, &pending.branch, base, base_name)?;
+        undo.branch = Some((pending.branch.clone(), base));
+    }
+    worktree::add(repo, &pending.worktree, &pending.branch)?;
+    undo.worktree = true;
+    Ok(())
+}
+
+/// The launch journaled as `pending` reached its record: note locally what it made, then close
+/// the journal.
+fn finish_launch(local: &LocalData, id: &str, pending: &PendingLaunch) -> Result<()> {
     local.save_session(
-        &session.id,
+        id,
         &LocalSession {
-            worktree: path.to_path_buf(),
-            host: host_name(),
+            worktree: pending.worktree.clone(),
+            host: pending.host.clone(),
+            created_branch: pending.creates_branch.then(|| pending.branch.clone()),
         },
-    )
+    )?;
+    local.end_launch(id)
+}
+
+/// Finish or undo every launch whose journal is still here: the process that wrote it died
+/// (the caller holds the worktree mutex, so none is running). A launch that reached its record
+/// is finished (its local note written); one that did not is undone: git's entry for its
+/// worktree, the folder it made and the branch it made (still at its base and checked out
+/// nowhere) are removed. Nothing else is touched. Returns what was done, as warnings.
+fn recover_launches(store: &Store, local: &LocalData) -> Vec<String> {
+    let repo = store.repo();
+    let mut said = Vec::new();
+    for (id, pending) in local.pending_launches() {
+        let pending = match pending {
+            Ok(pending) => pending,
+            Err(why) => {
+                said.push(format!(
+                    "an interrupted launch's journal is unreadable ({why})"
+                ));
+                continue;
+            }
+        };
+        let has_record = store
+            .resolve(RecordKind::Session, &id)
+            .is_ok_and(|found| found == id);
+        if has_record && !worktree::is_complete(repo, &pending.worktree) {
+            // A worktree made again for an existing session, cut short: remove the half-made
+            // worktree; the next resume makes it again.
+            match undo_worktree(repo, &pending).and_then(|()| local.end_launch(&id)) {
+                Ok(()) => said.push(format!(
+                    "removed the half-made worktree {} of session {id}",
+                    pending.worktree.display()
+                )),
+                Err(e) => said.push(format!(
+                    "could not remove the half-made worktree of session {id}: {e}"
+                )),
+            }
+            continue;
+        }
+        if has_record {
+            match finish_launch(local, &id, &pending) {
+                Ok(()) => said.push(format!("finished the interrupted launch of session {id}")),
+                Err(e) => said.push(format!(
+                    "could not finish the interrupted launch of session {id}: {e}"
+                )),
+            }
+            continue;
+        }
+        let undone = undo_launch(repo, &pending);
+        match undone.and_then(|()| local.end_launch(&id)) {
+            Ok(()) => said.push(format!(
+                "undid an interrupted launch on {} (its worktree {} and what it made are removed)",
+                pending.branch,
+                pending.worktree.display()
+            )),
+            Err(e) => said.push(format!(
+                "could not undo the interrupted launch on {}: {e}",
+                pending.branch
+            )),
+        }
+    }
+    said
+}
+
+/// Remove what the journaled launch `pending` made (see [`recover_launches`]).
+fn undo_launch(repo: &gix::Repository, pending: &PendingLaunch) -> Result<()> {
+    undo_worktree(repo, pending)?;
+    if pending.creates_branch {
+        // The launch died while creating the branch: its lock files are its own.
+        worktree::remove_branch_locks(repo, &pending.branch)?;
+    }
+    if pending.creates_branch
+        && let Ok(base) = gix::ObjectId::from_hex(pending.base.as_bytes())
+        && worktree::branch_tip(repo, &pending.branch)? == Some(base)
+        && worktree::checked_out_at(repo, &pending.branch)?.is_none()
+    {
+        worktree::delete_branch(repo, &pending.branch, base)?;
+    }
+    Ok(())
+}
+
+/// Remove git's entry and the folder of the worktree the journaled launch `pending` made.
+fn undo_worktree(repo: &gix::Repository, pending: &PendingLaunch) -> Result<()> {
+    let admin = worktree::remove_entries_for(repo, &pending.worktree)?;
+    if worktree::is_our_worktree_folder(repo, &pending.worktree) {
+        fs_err::remove_dir_all(&pending.worktree).map_err(|e| {
+            Error::failed(format!(
+                "could not remove {}: {e}",
+                pending.worktree.display()
+            ))
+        })?;
+    } else if worktree::is_missing_or_empty(&pending.worktree) {
+        let _ = std::fs::remove_dir(&pending.worktree);
+    } else if admin {
+        return Err(Error::invalid(format!(
+            "{} holds files pm did not make; it is left alone",
+            pending.worktree.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Rolls back a launch that failed part-way.
@@ -544,11 +727,15 @@ impl<'a> Undo<'a> {
         }
     }
 
-    fn run(&self, remove_worktree: bool) {
-        if remove_worktree && self.worktree {
+    fn run(&self) {
+        if self.worktree {
             let _ = worktree::remove(self.repo, &self.path, true);
         }
-        if let Some((branch, tip)) = &self.branch {
+        // The branch this launch created goes too, unless something else checked it out since
+        // (the worktree mutex keeps other pm processes away; git could still have done it).
+        if let Some((branch, tip)) = &self.branch
+            && !matches!(worktree::checked_out_at(self.repo, branch), Ok(Some(_)))
+        {
             let _ = worktree::delete_branch(self.repo, branch, *tip);
         }
         if worktree::is_missing_or_empty(&self.path) {
@@ -778,6 +965,7 @@ pub fn reactivate(store: &Store, id: &str, mode: Mode) -> Result<Changed> {
     let local = LocalData::new(repo);
     let mine = local.clone_id().as_deref() == Some(session.owner.as_str());
     if mine && mode == Mode::Write {
+        let _mutex = hold_worktrees(store, &local, mode)?;
         let main = worktree::main_workdir(repo)?;
         let config = Config::load(&main)?;
         let path = match local.session(&id) {
@@ -797,6 +985,13 @@ pub fn reconcile(store: &Store, mode: Mode) -> Result<Reconciled> {
     let repo = store.repo();
     let local = LocalData::new(repo);
     let mut report = Reconciled::default();
+    // A launch that died part-way is finished or undone here, unless another pm is at work on
+    // worktrees right now (then a later run does it).
+    if mode == Mode::Write
+        && let Some(_mutex) = local.try_lock_worktrees()?
+    {
+        report.warnings.extend(recover_launches(store, &local));
+    }
     let Some(me) = local.clone_id() else {
         report.pruned = worktree::prune(repo, mode == Mode::DryRun)?;
         return Ok(report);
@@ -1000,13 +1195,16 @@ pub fn purge(
         warnings: Vec::new(),
     };
     let mut branch_tip = None;
+    let _mutex = if delete_files {
+        hold_worktrees(store, &local, mode)?.0
+    } else {
+        None
+    };
     if delete_files {
-        let created = if mine {
-            local.session(&id).map(|l| l.worktree)
-        } else {
-            None
-        };
-        match created {
+        // Only what this clone noted as made for the session is deleted: the record's own
+        // word (its branch, its owner) may come from anyone.
+        let note = if mine { local.session(&id) } else { None };
+        match note.as_ref().map(|n| n.worktree.clone()) {
             Some(path) if path.exists() => {
                 if !force && worktree::is_dirty(&path)? {
                     return Err(Error::invalid(format!(
@@ -1021,16 +1219,37 @@ pub fn purge(
                 "the worktree of session {id} was not created by this clone; its files are left alone"
             )),
         }
-        if mine && let Some(tip) = worktree::branch_tip(repo, &session.branch)? {
-            let unique = commits_on_no_other_branch(repo, &session.branch, tip)?;
-            if unique > 0 && !force {
-                return Err(Error::invalid(format!(
-                    "branch {} has {unique} commit(s) that are on no other branch; merge them or use --force",
-                    session.branch
-                )));
+        let created = note.as_ref().and_then(|n| n.created_branch.clone());
+        if note.is_some() && created.is_none() {
+            purged.warnings.push(format!(
+                "branch {} was not created by pm for session {id}; it is kept",
+                session.branch
+            ));
+        }
+        if let Some(branch) = created
+            && let Some(tip) = worktree::branch_tip(repo, &branch)?
+        {
+            let elsewhere = worktree::checked_out_at(repo, &branch)?.filter(|at| {
+                !purged
+                    .removed_worktree
+                    .as_ref()
+                    .is_some_and(|own| same_path(at, own))
+            });
+            if let Some(at) = elsewhere {
+                purged.warnings.push(format!(
+                    "branch {branch} is checked out at {}; it is kept",
+                    at.display()
+                ));
+            } else {
+                let unique = commits_on_no_other_branch(repo, &branch, tip)?;
+                if unique > 0 && !force {
+                    return Err(Error::invalid(format!(
+                        "branch {branch} has {unique} commit(s) that are on no other branch; merge them or use --force"
+                    )));
+                }
+                branch_tip = Some(tip);
+                purged.deleted_branch = Some(branch);
             }
-            branch_tip = Some(tip);
-            purged.deleted_branch = Some(session.branch.clone());
         }
     }
     if mode == Mode::DryRun {
@@ -1040,7 +1259,14 @@ pub fn purge(
         worktree::remove(repo, path, force)?;
     }
     if let (Some(branch), Some(tip)) = (&purged.deleted_branch, branch_tip) {
-        worktree::delete_branch(repo, branch, tip)?;
+        if worktree::checked_out_at(repo, branch)?.is_some() {
+            purged
+                .warnings
+                .push(format!("branch {branch} is checked out; it is kept"));
+            purged.deleted_branch = None;
+        } else {
+            worktree::delete_branch(repo, branch, tip)?;
+        }
     }
     let now = Timestamp::now();
     let outcome = store.update::<Session>(&id, mode, now, |s| {

@@ -197,12 +197,42 @@ pub fn add(repo: &gix::Repository, path: &Path, branch: &str) -> Result<()> {
     )
     .map(|_| ())
     .map_err(|e| {
+        let why = match broken_entries(repo).first() {
+            Some((entry, problem)) => format!(
+                "the worktree entry {} is broken ({problem}); remove that folder if no git or pm \
+                 process is adding a worktree",
+                entry.display()
+            ),
+            None => crate::error::one_line(&e.to_string()),
+        };
         Error::failed(format!(
-            "could not add a worktree for {branch} at {}: {}",
-            path.display(),
-            crate::error::one_line(&e.to_string())
+            "could not add a worktree for {branch} at {}: {why}",
+            path.display()
         ))
     })
+}
+
+/// git's worktree entries that git itself cannot read (a creation cut short by a crash): each
+/// with what is wrong with it.
+pub fn broken_entries(repo: &gix::Repository) -> Vec<(PathBuf, &'static str)> {
+    let Ok(entries) = std::fs::read_dir(repo.common_dir().join("worktrees")) else {
+        return Vec::new();
+    };
+    let mut broken = Vec::new();
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        let read = |file: &str| std::fs::read_to_string(dir.join(file)).unwrap_or_default();
+        let problem = if read("gitdir").trim().is_empty() {
+            "its gitdir file is empty or missing"
+        } else if read("commondir").trim().is_empty() {
+            "its commondir file is empty or missing"
+        } else {
+            continue;
+        };
+        broken.push((dir, problem));
+    }
+    broken.sort();
+    broken
 }
 
 /// Remove the linked worktree at `path`; refuses one with changes or untracked files unless `force`.
@@ -280,4 +310,121 @@ pub fn is_missing_or_empty(path: &Path) -> bool {
         Ok(mut entries) => entries.next().is_none(),
         Err(e) => e.kind() == std::io::ErrorKind::NotFound,
     }
+}
+
+/// `path` with symbolic links resolved as far as it exists: the deepest existing ancestor is
+/// canonicalized and the rest appended as written.
+pub fn resolve_existing(path: &Path) -> PathBuf {
+    let mut rest = Vec::new();
+    let mut current = path;
+    loop {
+        if let Ok(real) = current.canonicalize() {
+            return rest.iter().rev().fold(real, |acc, part| acc.join(part));
+        }
+        match (current.parent(), current.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                current = parent;
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
+}
+
+/// git's administrative entries (`<common dir>/worktrees/<id>`) of the worktree folder `path`:
+/// those whose `gitdir` file names `path/.git`, and those whose creation was cut short (still
+/// marked as initializing, with an empty or missing `gitdir`) under the folder's name.
+fn entries_for(repo: &gix::Repository, path: &Path) -> Vec<PathBuf> {
+    let dot_git = resolve_existing(path).join(".git");
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let Ok(entries) = std::fs::read_dir(repo.common_dir().join("worktrees")) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        let gitdir = std::fs::read_to_string(dir.join("gitdir")).unwrap_or_default();
+        let gitdir = gitdir.trim();
+        let names_it = !gitdir.is_empty() && resolve_existing(Path::new(gitdir)) == dot_git;
+        let cut_short = gitdir.is_empty()
+            && std::fs::read_to_string(dir.join("locked"))
+                .is_ok_and(|why| why.trim() == "initializing")
+            && entry.file_name().to_string_lossy().starts_with(&name);
+        if names_it || cut_short {
+            found.push(dir);
+        }
+    }
+    found
+}
+
+/// Remove git's entries of the worktree folder `path` (see [`entries_for`]), even broken ones
+/// that git itself cannot read. Returns whether there were any.
+pub fn remove_entries_for(repo: &gix::Repository, path: &Path) -> Result<bool> {
+    let entries = entries_for(repo, path);
+    for dir in &entries {
+        fs_err::remove_dir_all(dir).context(|| {
+            format!(
+                "could not remove the worktree entry {} of {}",
+                dir.display(),
+                path.display()
+            )
+        })?;
+    }
+    Ok(!entries.is_empty())
+}
+
+/// Whether `path` is a worktree folder of this repository: its `.git` file points into the
+/// repository's `worktrees/` folder (or the folder holds nothing but an empty `.git` file, as
+/// git's worktree step leaves it when it is killed between creating and writing that file).
+pub fn is_our_worktree_folder(repo: &gix::Repository, path: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(path.join(".git")) else {
+        return false;
+    };
+    // Cut short right after the link was created: an empty `.git` file and nothing else.
+    if text.is_empty() {
+        return std::fs::read_dir(path).is_ok_and(|entries| entries.count() == 1);
+    }
+    let Some(target) = text.trim().strip_prefix("gitdir: ") else {
+        return false;
+    };
+    let target = if Path::new(target).is_absolute() {
+        PathBuf::from(target)
+    } else {
+        path.join(target)
+    };
+    resolve_existing(&target).starts_with(resolve_existing(&repo.common_dir().join("worktrees")))
+}
+
+/// Whether the worktree at `path` was completely made: its folder links to an entry of this
+/// repository that is no longer marked as initializing.
+pub fn is_complete(repo: &gix::Repository, path: &Path) -> bool {
+    is_our_worktree_folder(repo, path)
+        && entries_for(repo, path)
+            .iter()
+            .any(|dir| !dir.join("locked").exists() && dir.join("commondir").exists())
+}
+
+/// Remove the lock files of `branch` (the ref's and its reflog's) that a process killed while
+/// creating it left behind. Only for a branch whose creation pm itself journaled.
+pub fn remove_branch_locks(repo: &gix::Repository, branch: &str) -> Result<()> {
+    let common = repo.common_dir();
+    for lock in [
+        common.join(format!("refs/heads/{branch}.lock")),
+        common.join(format!("logs/refs/heads/{branch}.lock")),
+    ] {
+        match std::fs::remove_file(&lock) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(Error::failed(format!(
+                    "could not remove {}: {e}",
+                    lock.display()
+                )));
+            }
+        }
+    }
+    Ok(())
 }

@@ -324,6 +324,16 @@ impl Repo {
         self.git(&["show", &format!("refs/pm/issues/{id}:issue.toml")])
     }
 
+    /// `git show refs/pm/<kind>/<id>:<file>` for `kind` `issues` or `sessions`.
+    pub fn record_text_of(&self, kind: &str, id: &str) -> String {
+        let file = if kind == "sessions" {
+            "session.toml"
+        } else {
+            "issue.toml"
+        };
+        self.git(&["show", &format!("refs/pm/{kind}/{id}:{file}")])
+    }
+
     /// The record at the tip, parsed by the `toml` crate (not by pm).
     pub fn record(&self, id: &str) -> toml::Table {
         let text = self.record_text(id);
@@ -376,11 +386,22 @@ impl Repo {
 
     /// Build a record commit by hand (blob, tree with `issue.toml`, commit) without any ref.
     pub fn craft_commit(&self, text: &str, message: &str, parent: Option<&str>) -> String {
+        self.craft_commit_named(text, "issue.toml", message, parent)
+    }
+
+    /// Build a record commit whose tree holds `text` as `file` (`issue.toml`, `session.toml`).
+    pub fn craft_commit_named(
+        &self,
+        text: &str,
+        file: &str,
+        message: &str,
+        parent: Option<&str>,
+    ) -> String {
         let blob = self.write_blob(text);
         let tree = self
             .git_stdin(
                 &["mktree"],
-                format!("100644 blob {blob}\tissue.toml\n").as_bytes(),
+                format!("100644 blob {blob}\t{file}\n").as_bytes(),
             )
             .trim()
             .to_string();

@@ -1,0 +1,372 @@
+//! pm never loses a branch and never deletes what it did not make: concurrent launches, purge of
+//! branches that are checked out or named by a hostile record, worktree folders that a committed
+//! symlink would move outside the allowed base, and recovery from a launch killed part-way.
+//! Git (`for-each-ref`, `worktree list --porcelain`, `rev-parse`, `fsck`) is the witness.
+
+mod common;
+
+use common::Repo;
+use std::path::{Path, PathBuf};
+
+/// A repository whose base commit holds a tracked file.
+fn repo_with_file() -> Repo {
+    let repo = Repo::new();
+    std::fs::write(repo.path().join("README.txt"), "base\n").unwrap();
+    repo.git(&["add", "README.txt"]);
+    repo.git(&["commit", "-q", "-m", "add README"]);
+    repo
+}
+
+/// `(branch, worktree path)` of every worktree git knows, main included.
+fn git_worktrees(repo: &Repo) -> Vec<(String, PathBuf)> {
+    let text = repo.git(&["worktree", "list", "--porcelain"]);
+    let mut out = Vec::new();
+    let mut path = None;
+    for line in text.lines() {
+        if let Some(p) = line.strip_prefix("worktree ") {
+            path = Some(PathBuf::from(p));
+        } else if let Some(b) = line.strip_prefix("branch refs/heads/") {
+            out.push((b.to_string(), path.clone().unwrap()));
+        }
+    }
+    out
+}
+
+fn branch_exists(repo: &Repo, branch: &str) -> bool {
+    repo.git_run(
+        repo.path(),
+        &[
+            "rev-parse",
+            "--verify",
+            "-q",
+            &format!("refs/heads/{branch}"),
+        ],
+        None,
+    )
+    .success()
+}
+
+fn live_sessions_on(repo: &Repo, branch: &str) -> usize {
+    let doc = repo.pm_json(&["agent", "list"]);
+    doc["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["branch"] == branch)
+        .count()
+}
+
+// ---- point 1: concurrent launches ------------------------------------------------------
+
+#[test]
+fn two_launches_of_one_new_branch_leave_exactly_one_session_and_its_branch() {
+    let repo = repo_with_file();
+    for round in 0..30 {
+        let branch = format!("race/r{round}");
+        let children: Vec<_> = (0..2)
+            .map(|_| {
+                repo.pm_std_command(repo.path())
+                    .args(["agent", "launch", "--branch", &branch])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let outputs: Vec<_> = children
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap())
+            .collect();
+        let won = outputs.iter().filter(|o| o.status.success()).count();
+        assert_eq!(
+            won, 1,
+            "round {round}: exactly one launch wins: {outputs:?}"
+        );
+        let lost = outputs.iter().find(|o| !o.status.success()).unwrap();
+        let err = String::from_utf8_lossy(&lost.stderr);
+        assert_eq!(lost.status.code(), Some(1), "round {round}: {err}");
+        assert!(
+            err.starts_with("error: ") && err.trim_end().lines().count() == 1,
+            "round {round}: one line: {err}"
+        );
+        assert!(branch_exists(&repo, &branch), "round {round}: branch kept");
+        let wts: Vec<_> = git_worktrees(&repo)
+            .into_iter()
+            .filter(|(b, _)| *b == branch)
+            .collect();
+        assert_eq!(wts.len(), 1, "round {round}: one worktree on {branch}");
+        let status = repo.git_in(&wts[0].1, &["status", "--porcelain"]);
+        assert_eq!(status, "", "round {round}: the worktree is clean");
+        assert_eq!(live_sessions_on(&repo, &branch), 1, "round {round}");
+    }
+    repo.assert_fsck_clean();
+}
+
+#[test]
+fn eight_launches_of_eight_branches_at_once_all_succeed() {
+    let repo = repo_with_file();
+    for round in 0..4 {
+        let children: Vec<_> = (0..8)
+            .map(|i| {
+                repo.pm_std_command(repo.path())
+                    .args(["agent", "launch", "--branch", &format!("many/{round}-{i}")])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "round {round}: {out:?}");
+        }
+        for i in 0..8 {
+            let branch = format!("many/{round}-{i}");
+            assert!(branch_exists(&repo, &branch));
+            assert_eq!(live_sessions_on(&repo, &branch), 1);
+        }
+    }
+    assert_eq!(git_worktrees(&repo).len(), 1 + 32);
+    repo.assert_fsck_clean();
+}
+
+// ---- point 2: purge deletes only what this clone made -----------------------------------
+
+#[test]
+fn purge_never_deletes_a_branch_that_is_checked_out() {
+    let repo = repo_with_file();
+    let doc = repo.pm_json(&["agent", "launch", "--branch", "feature/shown"]);
+    let id = doc["id"].as_str().unwrap().to_string();
+    let worktree = PathBuf::from(doc["worktree"].as_str().unwrap());
+    repo.pm_ok(&["agent", "close", &id, "--done"]);
+    // The user checks the branch out in a worktree of their own, after removing pm's.
+    repo.git(&["worktree", "remove", worktree.to_str().unwrap()]);
+    let mine = repo.scratch_dir("mine");
+    let mine = mine.join("checkout");
+    repo.git(&[
+        "worktree",
+        "add",
+        "-q",
+        mine.to_str().unwrap(),
+        "feature/shown",
+    ]);
+    let tip_before = repo.git(&["rev-parse", "refs/heads/feature/shown"]);
+    let run = repo.pm(&["agent", "purge", &id, "--delete-files", "--force"]);
+    assert!(branch_exists(&repo, "feature/shown"), "{run:?}");
+    assert_eq!(
+        repo.git(&["rev-parse", "refs/heads/feature/shown"]),
+        tip_before
+    );
+    assert!(mine.join("README.txt").exists());
+    assert!(
+        git_worktrees(&repo)
+            .iter()
+            .any(|(b, p)| b == "feature/shown" && p == &mine)
+    );
+}
+
+#[test]
+fn purge_of_a_record_naming_main_deletes_nothing_of_the_users() {
+    let repo = repo_with_file();
+    // A real launch gives this clone its id.
+    let doc = repo.pm_json(&["agent", "launch", "--branch", "feature/real"]);
+    let real = doc["id"].as_str().unwrap().to_string();
+    let clone_id = std::fs::read_to_string(repo.path().join(".git/pm/clone-id")).unwrap();
+    let clone_id = clone_id.trim();
+    let base = repo.git(&["rev-parse", "HEAD"]);
+    // A record "from a remote" claiming this clone and the branch main.
+    let hostile = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
+    let text = format!(
+        "schema = 1\nid = \"{hostile}\"\nbranch = \"main\"\nbase = \"{base}\"\nbase_ref = \"main\"\n\
+         status = \"idle\"\nowner = \"{clone_id}\"\nstarted = \"2026-01-01T00:00:00Z\"\n\
+         updated = \"2026-01-01T00:00:00Z\"\n"
+    );
+    let commit = repo.craft_commit_named(&text, "session.toml", "launch: idle on main", None);
+    let commit = commit.trim();
+    repo.git(&["update-ref", &format!("refs/pm/sessions/{hostile}"), commit]);
+    let main_tip = repo.git(&["rev-parse", "refs/heads/main"]);
+    // Even forced, pm deletes no branch or folder it did not create for this session.
+    let run = repo.pm(&["agent", "purge", hostile, "--delete-files", "--force"]);
+    assert!(branch_exists(&repo, "main"), "{run:?}");
+    assert_eq!(repo.git(&["rev-parse", "refs/heads/main"]), main_tip);
+    assert!(repo.path().join("README.txt").exists());
+    // Even in this clone's own session: the branch in the record changes, pm keeps main.
+    let text = repo
+        .record_text_of("sessions", &real)
+        .replace("branch = \"feature/real\"", "branch = \"main\"");
+    let tip = repo.git(&["rev-parse", &format!("refs/pm/sessions/{real}")]);
+    let tip = tip.trim();
+    let commit = repo.craft_commit_named(&text, "session.toml", "close: active -> idle", Some(tip));
+    repo.git(&["update-ref", &format!("refs/pm/sessions/{real}"), &commit]);
+    let run = repo.pm(&["agent", "purge", &real, "--delete-files", "--force"]);
+    assert!(branch_exists(&repo, "main"), "{run:?}");
+    assert_eq!(repo.git(&["rev-parse", "refs/heads/main"]), main_tip);
+    repo.assert_fsck_clean();
+}
+
+// ---- point 3: a committed symlink cannot move worktrees outside the allowed base ---------
+
+#[test]
+fn a_committed_symlink_cannot_move_worktrees_outside_the_base() {
+    let repo = repo_with_file();
+    let outside = repo.scratch_dir("outside");
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(elsewhere.path(), repo.path().join("escape")).unwrap();
+    std::fs::write(
+        repo.path().join(".pm.toml"),
+        "worktree_dir = \"repo/escape/{branch}\"\n",
+    )
+    .unwrap();
+    repo.git(&["add", "escape", ".pm.toml"]);
+    repo.git(&["commit", "-q", "-m", "hostile config"]);
+    let err = repo
+        .pm(&["agent", "launch", "--branch", "feature/out"])
+        .fails_with(1);
+    assert!(err.contains("outside"), "{err}");
+    assert!(!branch_exists(&repo, "feature/out"));
+    assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+    assert_eq!(git_worktrees(&repo).len(), 1);
+    let _ = outside;
+    // The same template without the symlink stays inside and works.
+    std::fs::write(
+        repo.path().join(".pm.toml"),
+        "worktree_dir = \"repo.wt/{branch}\"\n",
+    )
+    .unwrap();
+    let doc = repo.pm_json(&["agent", "launch", "--branch", "feature/in"]);
+    let path = Path::new(doc["worktree"].as_str().unwrap()).to_path_buf();
+    assert!(path.starts_with(repo.root()), "{path:?}");
+}
+
+// ---- point 8: a launch killed part-way -------------------------------------------------
+
+/// What a launch killed inside git's worktree step leaves: the branch, the folder, and git's
+/// entry for it still marked as initializing with an empty `gitdir`; plus pm's journal.
+fn leave_a_killed_launch(repo: &Repo, branch: &str, with_journal: bool) -> PathBuf {
+    let base = repo.git(&["rev-parse", "HEAD"]).trim().to_string();
+    repo.git(&["branch", branch, &base]);
+    let folder = repo
+        .root()
+        .join("repo.worktrees")
+        .join(branch.replace('/', "-"));
+    std::fs::create_dir_all(&folder).unwrap();
+    let entry = repo
+        .path()
+        .join(".git/worktrees")
+        .join(branch.replace('/', "-"));
+    std::fs::create_dir_all(&entry).unwrap();
+    std::fs::write(entry.join("locked"), "initializing\n").unwrap();
+    std::fs::write(entry.join("gitdir"), "").unwrap();
+    std::fs::write(entry.join("commondir"), "").unwrap();
+    if with_journal {
+        let pending = repo.path().join(".git/pm/pending");
+        std::fs::create_dir_all(&pending).unwrap();
+        std::fs::write(
+            pending.join("01ARZ3NDEKTSV4RRFFQ69G5FAV.toml"),
+            format!(
+                "worktree = {:?}\nbranch = {branch:?}\ncreates_branch = true\nbase = \"{base}\"\n",
+                folder.to_str().unwrap()
+            ),
+        )
+        .unwrap();
+    }
+    folder
+}
+
+#[test]
+fn a_relaunch_cleans_up_what_a_killed_launch_of_its_own_left() {
+    let repo = repo_with_file();
+    let folder = leave_a_killed_launch(&repo, "feature/killed", true);
+    let doc = repo.pm_json(&["agent", "launch", "--branch", "feature/killed"]);
+    assert_eq!(doc["worktree"], folder.to_str().unwrap());
+    let wts = git_worktrees(&repo);
+    assert_eq!(wts.len(), 2, "{wts:?}");
+    assert!(
+        wts.iter()
+            .any(|(b, p)| b == "feature/killed" && p == &folder)
+    );
+    assert_eq!(repo.git_in(&folder, &["status", "--porcelain"]), "");
+    assert!(
+        !repo
+            .path()
+            .join(".git/pm/pending/01ARZ3NDEKTSV4RRFFQ69G5FAV.toml")
+            .exists()
+    );
+    repo.assert_fsck_clean();
+}
+
+#[test]
+fn a_listing_undoes_a_killed_launch_and_a_foreign_broken_entry_is_named() {
+    let repo = repo_with_file();
+    let folder = leave_a_killed_launch(&repo, "feature/gone", true);
+    repo.pm_ok(&["agent", "list"]);
+    assert!(!folder.exists());
+    assert!(!branch_exists(&repo, "feature/gone"));
+    assert_eq!(git_worktrees(&repo).len(), 1);
+    // A broken entry pm did not make is never removed, but named.
+    let entry = repo.path().join(".git/worktrees/other");
+    std::fs::create_dir_all(&entry).unwrap();
+    std::fs::write(entry.join("gitdir"), "").unwrap();
+    let err = repo
+        .pm(&["agent", "launch", "--branch", "feature/next"])
+        .fails_with(1);
+    assert!(
+        err.contains(".git/worktrees/other") && err.contains("gitdir"),
+        "{err}"
+    );
+    assert!(entry.exists());
+    assert!(!branch_exists(&repo, "feature/next"));
+}
+
+#[test]
+fn launches_killed_at_random_moments_leave_nothing_that_blocks_the_next() {
+    use std::time::Duration;
+    let repo = repo_with_file();
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    for round in 0..24 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let branch = format!("kill/r{round}");
+        let mut child = repo
+            .pm_std_command(repo.path())
+            .args(["agent", "launch", "--branch", &branch])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_micros(seed % 40_000));
+        let _ = child.kill();
+        let _ = child.wait();
+        // The next command sees a consistent repository and the branch can be launched.
+        repo.pm_ok(&["agent", "list"]);
+        assert!(
+            repo.git_run(repo.path(), &["worktree", "list"], None)
+                .success(),
+            "round {round}"
+        );
+        let live = live_sessions_on(&repo, &branch);
+        if live == 0 {
+            repo.pm_ok(&["agent", "launch", "--branch", &branch]);
+        }
+        assert_eq!(live_sessions_on(&repo, &branch), 1, "round {round}");
+        let wts: Vec<_> = git_worktrees(&repo)
+            .into_iter()
+            .filter(|(b, _)| *b == branch)
+            .collect();
+        assert_eq!(wts.len(), 1, "round {round}");
+        assert_eq!(repo.git_in(&wts[0].1, &["status", "--porcelain"]), "");
+    }
+    let journals = std::fs::read_dir(repo.path().join(".git/pm/pending"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".toml"))
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(
+        journals, 0,
+        "every interrupted launch was finished or undone"
+    );
+    repo.assert_fsck_clean();
+}
