@@ -60,6 +60,8 @@ pub struct SessionDetails {
     pub dirty: Option<bool>,
     /// (ahead, behind) of the branch against its base.
     pub ahead_behind: Option<(u32, u32)>,
+    /// This clone owns the session but its branch is gone (deleted outside pm).
+    pub branch_missing: bool,
     pub host: Option<String>,
 }
 
@@ -192,6 +194,15 @@ pub fn launch(store: &Store, request: LaunchRequest, mode: Mode) -> Result<Launc
     }
 
     let existing_tip = worktree::branch_tip(repo, &branch)?;
+    if existing_tip.is_none() && worktree::remote_tracking_tip(repo, &branch)?.is_some() {
+        // A local branch named like the remote-tracking one would shadow it.
+        let own = branch.split_once('/').map_or(branch.as_str(), |(_, b)| b);
+        return Err(Error::usage(format!(
+            "{branch} is a remote-tracking branch; name the branch to work on without the \
+             remote ({own}): it starts from {branch} and tracks it"
+        )));
+    }
+    let mut tracks = None;
     let (base, base_ref) = match (&request.base, existing_tip) {
         (Some(_), Some(_)) => {
             return Err(Error::usage(format!(
@@ -199,7 +210,15 @@ pub fn launch(store: &Store, request: LaunchRequest, mode: Mode) -> Result<Launc
             )));
         }
         (Some(rev), None) => (worktree::resolve_commit(repo, rev)?, rev.clone()),
-        (None, _) => main_head(repo)?,
+        (None, None) => match worktree::remote_branch_to_track(repo, &branch, &config.remote)? {
+            // Only the remote has the branch: start from it and track it, as git does.
+            Some((remote, tip)) => {
+                tracks = Some(remote.clone());
+                (tip, format!("{remote}/{branch}"))
+            }
+            None => main_head(repo)?,
+        },
+        (None, Some(_)) => main_head(repo)?,
     };
     if existing_tip.is_some()
         && let Some(at) = worktree::checked_out_at(repo, &branch)?
@@ -262,6 +281,19 @@ pub fn launch(store: &Store, request: LaunchRequest, mode: Mode) -> Result<Launc
         purged: None,
         unknown: toml::Table::new(),
     };
+    if let Some(tip) = existing_tip {
+        warnings.push(format!(
+            "branch {branch} already exists (at {}); the session works on it as it is",
+            &tip.to_string()[..12]
+        ));
+    }
+    if let Some(issue) = issue.as_ref().filter(|i| i.status.is_finished()) {
+        warnings.push(format!(
+            "issue {} was {}; it is in progress again",
+            issue.id,
+            issue.status.as_str()
+        ));
+    }
     let mut launched = Launched {
         session,
         worktree: path.clone(),
@@ -299,6 +331,11 @@ pub fn launch(store: &Store, request: LaunchRequest, mode: Mode) -> Result<Launc
         launched
             .warnings
             .push(format!("could not record the worktree path locally: {e}"));
+    }
+    if let Some(remote) = tracks
+        && let Err(e) = worktree::set_upstream(repo, &branch, &remote)
+    {
+        launched.warnings.push(e.to_string());
     }
     if let Some(warning) = cascade(
         store,
@@ -942,7 +979,65 @@ pub fn locate(store: &Store, dir: &Path) -> Result<Located> {
 /// Close a session: idle by default, or completed / abandoned.
 pub fn close(store: &Store, id: &str, event: SessionEvent, mode: Mode) -> Result<Changed> {
     let id = store.resolve(RecordKind::Session, id)?;
-    apply_event(store, &id, event, mode)
+    let mut changed = apply_event(store, &id, event, mode)?;
+    if changed.written && matches!(event, SessionEvent::Complete | SessionEvent::Abandon) {
+        changed
+            .warnings
+            .extend(stranded_work(store, &changed.after));
+    }
+    Ok(changed)
+}
+
+/// What a session that ends leaves where nobody may look again: a branch deleted behind pm's
+/// back, uncommitted changes in its worktree, commits that are on no remote. Said, never
+/// refused: ending a session deletes nothing.
+fn stranded_work(store: &Store, session: &Session) -> Vec<String> {
+    let repo = store.repo();
+    let local = LocalData::new(repo);
+    let mut said = Vec::new();
+    let mine = local.clone_id().as_deref() == Some(session.owner.as_str());
+    let tip = worktree::branch_tip(repo, &session.branch).ok().flatten();
+    let worktree = local
+        .session(&session.id)
+        .filter(|_| mine)
+        .map(|l| l.worktree)
+        .filter(|p| p.exists());
+    if mine && tip.is_none() {
+        said.push(format!(
+            "branch {} no longer exists (deleted outside pm); commits made only on it are gone \
+             from the branch list",
+            session.branch
+        ));
+    } else if let Some(path) = &worktree
+        && worktree::is_dirty(path).unwrap_or(false)
+    {
+        said.push(format!(
+            "the worktree {} has uncommitted changes; they are in no commit",
+            path.display()
+        ));
+    }
+    let Some(tip) = tip else { return said };
+    let has_remote = !repo.remote_names().is_empty();
+    let (prefixes, where_not): (&[&str], &str) = if has_remote {
+        (
+            &["refs/remotes/"],
+            "on no remote; push the branch to keep them safe",
+        )
+    } else {
+        (
+            &["refs/heads/", "refs/remotes/"],
+            "on no other branch (this repository has no remote)",
+        )
+    };
+    if let Ok(n) = commits_not_under(repo, &session.branch, tip, prefixes)
+        && n > 0
+    {
+        said.push(format!(
+            "branch {} has {n} commit(s) {where_not}",
+            session.branch
+        ));
+    }
+    said
 }
 
 /// Resolve `id` and read the session, refusing a purged one and one that `event` cannot move,
@@ -1136,8 +1231,12 @@ pub fn show(store: &Store, id: &str) -> Result<SessionDetails> {
         me.as_deref(),
         session,
     );
+    let branch_missing = view.mine
+        && view.session.status.is_live()
+        && worktree::branch_tip(repo, &view.session.branch)?.is_none();
+    // Without its branch, a worktree's HEAD is unborn and every file would look changed.
     let dirty = match &view.worktree {
-        Some(path) if view.worktree_exists => worktree::is_dirty(path).ok(),
+        Some(path) if view.worktree_exists && !branch_missing => worktree::is_dirty(path).ok(),
         _ => None,
     };
     let ahead_behind = ahead_behind(repo, &view.session);
@@ -1145,6 +1244,7 @@ pub fn show(store: &Store, id: &str) -> Result<SessionDetails> {
         view,
         dirty,
         ahead_behind,
+        branch_missing,
         host,
     })
 }
@@ -1290,12 +1390,22 @@ fn commits_on_no_other_branch(
     branch: &str,
     tip: gix::ObjectId,
 ) -> Result<u32> {
+    commits_not_under(repo, branch, tip, &["refs/heads/", "refs/remotes/"])
+}
+
+/// Commits on `branch` (at `tip`) that no ref under `prefixes` other than the branch contains.
+fn commits_not_under(
+    repo: &gix::Repository,
+    branch: &str,
+    tip: gix::ObjectId,
+    prefixes: &[&str],
+) -> Result<u32> {
     let own = format!("refs/heads/{branch}");
     let mut others = Vec::new();
     let refs = repo
         .references()
         .map_err(|e| Error::failed(format!("could not read refs: {e}")))?;
-    for prefix in ["refs/heads/", "refs/remotes/"] {
+    for &prefix in prefixes {
         let iter = refs
             .prefixed(prefix)
             .map_err(|e| Error::failed(format!("could not read refs: {e}")))?;

@@ -428,3 +428,59 @@ pub fn remove_branch_locks(repo: &gix::Repository, branch: &str) -> Result<()> {
     }
     Ok(())
 }
+
+/// The commit of `refs/remotes/<name>` when `name` is the short name of a remote-tracking
+/// branch (`origin/main`).
+pub fn remote_tracking_tip(repo: &gix::Repository, name: &str) -> Result<Option<ObjectId>> {
+    let full = format!("refs/remotes/{name}");
+    let Ok(full) = gix::refs::FullName::try_from(full.as_str()) else {
+        return Ok(None);
+    };
+    let reference = repo
+        .try_find_reference(full.as_ref())
+        .context(|| format!("could not read {}", full.as_bstr()))?;
+    Ok(reference.and_then(|r| r.target().try_id().map(ToOwned::to_owned)))
+}
+
+/// Where a new local `branch` would start from a remote as `git worktree add` guesses it: the
+/// remote-tracking branch `<remote>/<branch>` of `preferred`, else of the one remote that has
+/// it. Returns the remote and the commit.
+pub fn remote_branch_to_track(
+    repo: &gix::Repository,
+    branch: &str,
+    preferred: &str,
+) -> Result<Option<(String, ObjectId)>> {
+    if let Some(tip) = remote_tracking_tip(repo, &format!("{preferred}/{branch}"))? {
+        return Ok(Some((preferred.to_string(), tip)));
+    }
+    let mut found = Vec::new();
+    for remote in repo.remote_names() {
+        let remote = remote.to_string();
+        if let Some(tip) = remote_tracking_tip(repo, &format!("{remote}/{branch}"))? {
+            found.push((remote, tip));
+        }
+    }
+    Ok(if found.len() == 1 { found.pop() } else { None })
+}
+
+/// Make `remote`'s `branch` the upstream of the local `branch` (`branch.<b>.remote` and
+/// `branch.<b>.merge`, as `git branch --set-upstream-to` writes them).
+pub fn set_upstream(repo: &gix::Repository, branch: &str, remote: &str) -> Result<()> {
+    let merge = format!("refs/heads/{branch}");
+    for (key, value) in [("remote", remote), ("merge", merge.as_str())] {
+        let output = std::process::Command::new("git")
+            .arg("--git-dir")
+            .arg(repo.common_dir())
+            .args(["config", &format!("branch.{branch}.{key}"), value])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .context(|| "could not run git config".into())?;
+        if !output.status.success() {
+            return Err(Error::failed(format!(
+                "could not set the upstream of {branch}: {}",
+                crate::error::one_line(&String::from_utf8_lossy(&output.stderr))
+            )));
+        }
+    }
+    Ok(())
+}

@@ -370,3 +370,122 @@ fn launches_killed_at_random_moments_leave_nothing_that_blocks_the_next() {
     );
     repo.assert_fsck_clean();
 }
+
+// ---- points 11-14: what a new user found ------------------------------------------------
+
+/// A bare remote `origin` of `repo` holding `branch` one commit ahead of main; the repository
+/// has fetched it but has no local branch of that name.
+fn remote_with_branch(repo: &Repo, branch: &str) -> String {
+    let remote = repo.root().join("remote.git");
+    repo.git_in(
+        repo.root(),
+        &["init", "-q", "--bare", remote.to_str().unwrap()],
+    );
+    repo.git(&["remote", "add", "origin", remote.to_str().unwrap()]);
+    repo.git(&["switch", "-q", "-c", branch]);
+    repo.git(&["commit", "-q", "--allow-empty", "-m", "remote work"]);
+    repo.git(&["push", "-q", "origin", branch, "main"]);
+    repo.git(&["switch", "-q", "main"]);
+    repo.git(&["branch", "-q", "-D", branch]);
+    repo.git(&["fetch", "-q", "origin"]);
+    repo.git(&["rev-parse", &format!("refs/remotes/origin/{branch}")])
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn a_remote_tracking_name_is_refused_and_a_remote_only_branch_is_tracked() {
+    let repo = repo_with_file();
+    let tip = remote_with_branch(&repo, "feature/shared");
+    let err = repo
+        .pm(&["agent", "launch", "--branch", "origin/feature/shared"])
+        .fails_with(2);
+    assert!(err.contains("remote-tracking"), "{err}");
+    assert!(!branch_exists(&repo, "origin/feature/shared"));
+    assert_eq!(git_worktrees(&repo).len(), 1);
+
+    repo.pm_ok(&["agent", "launch", "--branch", "feature/shared"]);
+    assert_eq!(
+        repo.git(&["rev-parse", "refs/heads/feature/shared"]).trim(),
+        tip
+    );
+    assert_eq!(
+        repo.git(&["rev-parse", "--abbrev-ref", "feature/shared@{upstream}"])
+            .trim(),
+        "origin/feature/shared"
+    );
+}
+
+#[test]
+fn titles_in_other_scripts_keep_their_letters_and_folders_stay_readable() {
+    let repo = repo_with_file();
+    let issue = repo.add("Ünïcödé ログイン", &[]);
+    let doc = repo.pm_json(&["agent", "launch", "--issue", &issue]);
+    assert_eq!(doc["branch"], "feature/unicode-roguin");
+    let doc = repo.pm_json(&["agent", "launch", "--branch", "ünï/x"]);
+    let path = PathBuf::from(doc["worktree"].as_str().unwrap());
+    assert_eq!(path.file_name().unwrap().to_str().unwrap(), "ünï-x");
+    assert!(
+        git_worktrees(&repo)
+            .iter()
+            .any(|(b, p)| b == "ünï/x" && p == &path)
+    );
+}
+
+#[test]
+fn a_branch_deleted_behind_pms_back_is_shown_and_warned_about() {
+    let repo = repo_with_file();
+    let doc = repo.pm_json(&["agent", "launch", "--branch", "feature/lost"]);
+    let id = doc["id"].as_str().unwrap().to_string();
+    let worktree = PathBuf::from(doc["worktree"].as_str().unwrap());
+    // Delete the branch under the worktree, as `git update-ref -d` from anywhere would.
+    repo.git(&["update-ref", "-d", "refs/heads/feature/lost"]);
+    let show = repo.pm_json(&["agent", "show", &id]);
+    assert_eq!(show["branch_missing"], true, "{show}");
+    assert_eq!(show["dirty"], serde_json::Value::Null, "{show}");
+    let text = repo.pm_ok(&["agent", "show", &id]);
+    assert!(text.contains("branch missing"), "{text}");
+    let run = repo.pm(&["agent", "close", &id, "--done"]).ok();
+    assert!(
+        run.stderr.contains("feature/lost") && run.stderr.contains("no longer exists"),
+        "{}",
+        run.stderr
+    );
+    assert!(worktree.exists());
+}
+
+#[test]
+fn ending_a_session_warns_of_uncommitted_and_unpushed_work_and_launch_of_reuse() {
+    let repo = repo_with_file();
+    remote_with_branch(&repo, "feature/other");
+    let issue = repo.add("Finish the thing", &[]);
+    repo.pm_ok(&["issue", "close", &issue]);
+    repo.git(&["branch", "feature/finish-the-thing"]);
+    let run = repo
+        .pm(&["--json", "agent", "launch", "--issue", &issue])
+        .ok();
+    assert!(
+        run.stderr.contains("already exists") && run.stderr.contains("in progress again"),
+        "{}",
+        run.stderr
+    );
+    let doc = run.json();
+    let id = doc["id"].as_str().unwrap().to_string();
+    let worktree = PathBuf::from(doc["worktree"].as_str().unwrap());
+    std::fs::write(worktree.join("work.txt"), "one\n").unwrap();
+    repo.git_in(&worktree, &["add", "work.txt"]);
+    repo.git_in(&worktree, &["commit", "-q", "-m", "work"]);
+    std::fs::write(worktree.join("README.txt"), "changed\n").unwrap();
+    let run = repo.pm(&["agent", "close", &id, "--done"]).ok();
+    assert!(run.stderr.contains("uncommitted"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("1 commit(s) on no remote"),
+        "{}",
+        run.stderr
+    );
+    // The worktree and its changes are untouched.
+    assert_eq!(
+        std::fs::read_to_string(worktree.join("README.txt")).unwrap(),
+        "changed\n"
+    );
+}

@@ -331,6 +331,7 @@ fn show(ctx: &Ctx, store: &Store, id: &str) -> Result<()> {
         struct ShowJson<'a> {
             session: SessionJson<'a>,
             dirty: Option<bool>,
+            branch_missing: bool,
             ahead: Option<u32>,
             behind: Option<u32>,
             host: Option<&'a str>,
@@ -339,6 +340,7 @@ fn show(ctx: &Ctx, store: &Store, id: &str) -> Result<()> {
         return print_json(&ShowJson {
             session: SessionJson::from(view),
             dirty: details.dirty,
+            branch_missing: details.branch_missing,
             ahead: details.ahead_behind.map(|(a, _)| a),
             behind: details.ahead_behind.map(|(_, b)| b),
             host: details.host.as_deref(),
@@ -388,6 +390,7 @@ fn session_text(details: &sessions::SessionDetails, style: &Style) -> String {
         Some(path) => {
             let state = match (view.worktree_exists, details.dirty) {
                 (false, _) => "missing",
+                (true, _) if details.branch_missing => "branch missing",
                 (true, Some(true)) => "dirty",
                 (true, Some(false)) => "clean",
                 (true, None) => "exists",

@@ -296,6 +296,7 @@ fn session(store: &Store, args: &Args) -> Reply {
             let mut structured = json!({
                 "session": session,
                 "dirty": details.dirty,
+                "branch_missing": details.branch_missing,
                 "ahead": details.ahead_behind.map(|a| a.0),
                 "behind": details.ahead_behind.map(|a| a.1),
             });

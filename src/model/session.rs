@@ -139,12 +139,14 @@ impl Session {
 /// Longest branch name derived from a title, prefix excluded.
 pub const MAX_SLUG_BYTES: usize = 50;
 
-/// Turn an issue title into a branch name: lower-case, `[a-z0-9-]` kept, spaces to `-`,
-/// runs of `-` collapsed and trimmed, at most 50 bytes, then `prefix` in front.
+/// Turn an issue title into a branch name: transliterated to ASCII (`Ünïcödé ログイン` ->
+/// `unicode-roguin`), lower-case, `[a-z0-9-]` kept, spaces to `-`, runs of `-` collapsed and
+/// trimmed, at most 50 bytes, then `prefix` in front.
 /// Returns `None` when nothing usable is left of the title.
 pub fn branch_from_title(prefix: &str, title: &str) -> Option<String> {
+    let ascii = deunicode::deunicode_with_tofu(title, " ");
     let mut slug = String::new();
-    for c in title.chars().flat_map(char::to_lowercase) {
+    for c in ascii.chars().flat_map(char::to_lowercase) {
         match c {
             'a'..='z' | '0'..='9' => slug.push(c),
             '-' | ' ' | '_' | '\t' | '/' | '.' if !slug.is_empty() && !slug.ends_with('-') => {
@@ -165,19 +167,27 @@ pub fn branch_from_title(prefix: &str, title: &str) -> Option<String> {
     }
 }
 
-/// The folder name for a branch inside the worktrees directory: `/` becomes `-`; any byte that is
-/// not `[A-Za-z0-9._-]` is escaped as `%XX`, so the name is always one safe path component.
+/// The folder name for a branch inside the worktrees directory: `/` becomes `-`; letters and
+/// digits of any script and `._-` are kept as they are (a folder name stays readable); any
+/// other character (controls, format and bidi characters, punctuation) is escaped as `%XX` per
+/// byte, so the name is always one safe path component.
 ///
 /// `feature/a-b` and `feature-a/b` give the same name; [`worktree_dir_name_unique`] is used
 /// instead when the plain name is already taken by another branch, so two branches never share
 /// a folder.
 pub fn worktree_dir_name(branch: &str) -> String {
     let mut out = String::new();
-    for b in branch.bytes() {
-        match b {
-            b'/' => out.push('-'),
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'_' | b'-' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
+    for c in branch.chars() {
+        match c {
+            '/' => out.push('-'),
+            '.' | '_' | '-' => out.push(c),
+            c if c.is_alphanumeric() => out.push(c),
+            c => {
+                let mut buf = [0; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    out.push_str(&format!("%{b:02X}"));
+                }
+            }
         }
     }
     if out.starts_with('.') {
@@ -218,7 +228,15 @@ mod tests {
         assert_eq!(branch_from_title("feature/", "!!!"), None);
         assert_eq!(
             branch_from_title("", "Ünïcode — dash").as_deref(),
-            Some("ncode-dash")
+            Some("unicode-dash")
+        );
+        assert_eq!(
+            branch_from_title("feature/", "Ünïcödé ログイン").as_deref(),
+            Some("feature/unicode-roguin")
+        );
+        assert_eq!(
+            branch_from_title("", "Добавить вход").as_deref(),
+            Some("dobavit-vkhod")
         );
     }
 
@@ -236,6 +254,8 @@ mod tests {
         assert_eq!(worktree_dir_name("feature/add-login"), "feature-add-login");
         assert_eq!(worktree_dir_name("../x"), "%2E.-x");
         assert_eq!(worktree_dir_name("a b"), "a%20b");
+        assert_eq!(worktree_dir_name("ünï/x"), "ünï-x");
+        assert_eq!(worktree_dir_name("a\u{202e}b"), "a%E2%80%AEb");
         assert_ne!(
             worktree_dir_name_unique("a/b"),
             worktree_dir_name_unique("a-b")
