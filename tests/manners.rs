@@ -310,3 +310,85 @@ fn every_subcommand_has_a_man_page() {
         assert!(man.join(page).is_file(), "{page} is missing");
     }
 }
+
+/// The Unicode bidi controls: embeddings and overrides, isolates, and the marks.
+const BIDI: [char; 12] = [
+    '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}', '\u{202e}', '\u{2066}', '\u{2067}', '\u{2068}',
+    '\u{2069}', '\u{200e}', '\u{200f}', '\u{61c}',
+];
+
+/// Bidi controls from records (U+202E, RIGHT-TO-LEFT OVERRIDE, turns `login` into `nigol` on
+/// the screen and can reorder the columns after it) never reach the terminal; their text does.
+/// `--json` escapes them and still holds exactly what the record holds.
+#[test]
+fn bidi_controls_from_records_never_reach_the_terminal() {
+    let repo = Repo::new();
+    let title = "Fix \u{202e}nigol\u{202c} now \u{2066}x\u{2069} \u{200e}\u{200f}\u{61c}\u{202a}\u{202b}\u{202d}\u{2067}\u{2068}end";
+    let issue = repo.add(title, &[]);
+    let launched = repo
+        .pm(&[
+            "--json",
+            "agent",
+            "launch",
+            "--issue",
+            &issue,
+            "--branch",
+            "fix/\u{202e}nigol",
+            "--prompt",
+            "do \u{202e}this",
+            "--agent",
+            "agent\u{202e}",
+            "--role",
+            "role\u{202e}",
+        ])
+        .ok()
+        .json();
+    let session = launched["id"].as_str().expect("launch prints the id");
+    for args in [
+        vec!["issue", "list"],
+        vec!["issue", "show", &issue],
+        vec!["agent", "list"],
+        vec!["agent", "show", session],
+        vec!["agent", "history"],
+        vec![],
+    ] {
+        for color in ["never", "always"] {
+            let mut all = vec!["--color", color];
+            all.extend_from_slice(&args);
+            let text = repo.pm_ok(&all);
+            assert!(
+                !text.contains(BIDI),
+                "pm {all:?} printed a bidi control:\n{text}"
+            );
+            assert!(text.contains("nigol"), "pm {all:?} lost the text:\n{text}");
+        }
+    }
+    let show = repo.pm_ok(&["agent", "show", session]);
+    assert!(
+        show.contains("  agent\n") && show.contains("  role\n"),
+        "{show}"
+    );
+    assert!(show.contains("do this"), "{show}");
+    // JSON: escaped as \uXXXX, so the document is safe to print and reads back the same.
+    for args in [
+        vec!["--json", "issue", "show", &issue],
+        vec!["--json", "issue", "list"],
+        vec!["--json", "agent", "list"],
+    ] {
+        let run = repo.pm(&args).ok();
+        assert!(!run.stdout.contains(BIDI), "pm {args:?}:\n{}", run.stdout);
+        assert!(
+            run.stdout.contains("\\u202e"),
+            "pm {args:?}:\n{}",
+            run.stdout
+        );
+        run.json();
+    }
+    let doc = repo.pm_json(&["issue", "show", &issue]);
+    assert_eq!(doc["issue"]["title"], title);
+    let doc = repo.pm_json(&["agent", "show", session]);
+    assert_eq!(doc["session"]["prompt"], "do \u{202e}this");
+    assert_eq!(doc["session"]["branch"], "fix/\u{202e}nigol");
+    // git, the witness, holds the title as given.
+    assert!(repo.record_text(&issue).contains('\u{202e}'));
+}
