@@ -4,8 +4,10 @@
 //! document through [`EscapeControls`].
 
 pub mod json;
+mod table;
 
 use std::io::IsTerminal;
+pub use table::{Cell, Column, IdPrefixes, Paint, Table};
 
 /// `--color` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -15,37 +17,61 @@ pub enum ColorChoice {
     Never,
 }
 
-/// Whether output gets ANSI colour.
+/// How output is presented: whether it gets ANSI colour, and whether and how wide tables are
+/// laid out for a terminal.
 #[derive(Debug, Clone, Copy)]
 pub struct Style {
     color: bool,
     /// Tables are aligned for a terminal; elsewhere they are tab-separated rows for scripts.
     aligned: bool,
+    /// The terminal's width in columns, when known: aligned tables are fitted to it.
+    width: Option<usize>,
 }
 
 impl Style {
     /// `auto` colours only a terminal, and only when `NO_COLOR` is unset or empty.
     pub fn resolve(choice: ColorChoice) -> Self {
+        let terminal = std::io::stdout().is_terminal();
         let color = match choice {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
             ColorChoice::Auto => {
-                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                    && std::io::stdout().is_terminal()
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && terminal
             }
         };
         Style {
             color,
-            aligned: std::io::stdout().is_terminal(),
+            aligned: terminal,
+            width: if terminal { terminal_width() } else { None },
         }
     }
 
-    /// No colour, aligned tables.
+    /// No colour, aligned tables of any width.
     pub fn plain() -> Self {
         Style {
             color: false,
             aligned: true,
+            width: None,
         }
+    }
+
+    /// The same, for text indented by `by` columns.
+    pub fn indented(&self, by: usize) -> Self {
+        Style {
+            width: self.width.map(|w| w.saturating_sub(by)),
+            ..*self
+        }
+    }
+
+    /// An id shown by a prefix whose first `unique` characters tell it apart: those bold and
+    /// coloured, the rest dim.
+    pub fn id(&self, shown: &str, unique: usize) -> String {
+        let split = shown
+            .char_indices()
+            .nth(unique)
+            .map_or(shown.len(), |(at, _)| at);
+        let (unique, rest) = shown.split_at(split);
+        format!("{}{}", self.paint("1;36", unique), self.dim(rest))
     }
 
     fn paint(&self, code: &str, text: &str) -> String {
@@ -73,6 +99,38 @@ impl Style {
     pub fn cyan(&self, text: &str) -> String {
         self.paint("36", text)
     }
+}
+
+/// The width of the terminal on stdout: `COLUMNS` when it is set to a number, else what the
+/// terminal says.
+fn terminal_width() -> Option<usize> {
+    if let Some(columns) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|c| *c > 0)
+    {
+        return Some(columns);
+    }
+    window_columns()
+}
+
+#[cfg(unix)]
+fn window_columns() -> Option<usize> {
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `winsize` through the pointer, which is valid for writes
+    // for the duration of the call; on error it writes nothing and returns -1.
+    let status = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) };
+    (status == 0 && size.ws_col > 0).then_some(usize::from(size.ws_col))
+}
+
+#[cfg(not(unix))]
+fn window_columns() -> Option<usize> {
+    None
 }
 
 /// One line of untrusted text: escape sequences, control characters and bidi controls removed,
@@ -252,102 +310,6 @@ pub fn truncate(text: &str, max: usize) -> String {
     cut
 }
 
-/// A left-aligned table. `cells` hold plain text; `paint` may colour a cell after padding, so
-/// escape codes never disturb the alignment.
-/// Colours a cell after it has been padded.
-pub type Paint = fn(&Style, &str) -> String;
-
-/// One table cell: plain text and an optional colour.
-pub type Cell = (String, Option<Paint>);
-
-pub struct Table {
-    headers: Vec<&'static str>,
-    rows: Vec<Vec<Cell>>,
-}
-
-impl Table {
-    pub fn new(headers: Vec<&'static str>) -> Self {
-        Table {
-            headers,
-            rows: Vec::new(),
-        }
-    }
-
-    pub fn row(&mut self, cells: Vec<Cell>) {
-        self.rows.push(cells);
-    }
-
-    /// Aligned columns for a terminal; a header and tab-separated rows otherwise.
-    pub fn render(&self, style: &Style) -> String {
-        if !style.aligned {
-            let mut out = self.headers.join("\t");
-            out.push('\n');
-            for row in &self.rows {
-                let cells: Vec<String> = row
-                    .iter()
-                    .map(|(cell, paint)| {
-                        let cell = cell.replace('\t', " ");
-                        match paint {
-                            Some(paint) => paint(style, &cell),
-                            None => cell,
-                        }
-                    })
-                    .collect();
-                out.push_str(&cells.join("\t"));
-                out.push('\n');
-            }
-            return out;
-        }
-        let columns = self.headers.len();
-        let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
-        for row in &self.rows {
-            for (i, (cell, _)) in row.iter().enumerate().take(columns) {
-                widths[i] = widths[i].max(cell.chars().count());
-            }
-        }
-        let mut out = String::new();
-        let header: Vec<String> = self.headers.iter().map(|h| h.to_string()).collect();
-        push_line(
-            &mut out,
-            &header
-                .iter()
-                .map(|h| (h.clone(), Some(bold as Paint)))
-                .collect::<Vec<_>>(),
-            &widths,
-            style,
-        );
-        for row in &self.rows {
-            push_line(&mut out, row, &widths, style);
-        }
-        out
-    }
-}
-
-fn bold(style: &Style, text: &str) -> String {
-    style.bold(text)
-}
-
-fn push_line(out: &mut String, cells: &[Cell], widths: &[usize], style: &Style) {
-    let last = cells.len().saturating_sub(1);
-    let mut line = String::new();
-    for (i, (cell, paint)) in cells.iter().enumerate() {
-        let pad = if i == last {
-            0
-        } else {
-            widths[i].saturating_sub(cell.chars().count())
-        };
-        match paint {
-            Some(paint) => line.push_str(&paint(style, cell)),
-            None => line.push_str(cell),
-        }
-        if i != last {
-            line.push_str(&" ".repeat(pad + 2));
-        }
-    }
-    out.push_str(line.trim_end());
-    out.push('\n');
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -371,28 +333,6 @@ mod tests {
             clean_line("\u{61b}\u{61d}שלום\u{2065}\u{2010}"),
             "\u{61b}\u{61d}שלום\u{2065}\u{2010}"
         );
-    }
-
-    #[test]
-    fn tables_align_plain_cells() {
-        let mut table = Table::new(vec!["ID", "TITLE"]);
-        table.row(vec![("1".into(), None), ("first".into(), None)]);
-        table.row(vec![("100".into(), None), ("x".into(), None)]);
-        assert_eq!(
-            table.render(&Style::plain()),
-            "ID   TITLE\n1    first\n100  x\n"
-        );
-    }
-
-    #[test]
-    fn tables_off_a_terminal_are_tab_separated() {
-        let mut table = Table::new(vec!["ID", "TITLE"]);
-        table.row(vec![("1".into(), None), ("two\twords".into(), None)]);
-        let style = Style {
-            color: false,
-            aligned: false,
-        };
-        assert_eq!(table.render(&style), "ID\tTITLE\n1\ttwo words\n");
     }
 
     /// `text` as JSON through [`EscapeControls`], written whole and one byte at a time (so every
