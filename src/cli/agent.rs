@@ -5,14 +5,15 @@ use super::{Ctx, print, print_json};
 use crate::error::{Error, Result};
 use crate::lifecycle::SessionEvent;
 use crate::model::time::format_duration;
-use crate::model::{Session, SessionStatus, Timestamp};
+use crate::model::{Issue, RecordKind, Session, SessionStatus, Timestamp};
 use crate::render::json::SessionJson;
-use crate::render::{Paint, Style, Table, clean_line, clean_text, truncate};
+use crate::render::{Column, IdPrefixes, Paint, Style, Table, clean_line, clean_text};
 use crate::sessions::{self, Changed, LaunchRequest, ListFilter, Located, SessionView};
 use crate::store::{Broken, Event, Store};
 use clap::{Args, Subcommand};
 use clap_complete::engine::ArgValueCompleter;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::io::IsTerminal;
 
 #[derive(Debug, Subcommand)]
@@ -248,14 +249,17 @@ fn list(ctx: &Ctx, store: &Store, args: ListArgs) -> Result<()> {
         };
         return print(&format!("No sessions{hint}.\n"));
     }
-    let mut table = Table::new(vec![
-        "ID",
-        "BRANCH",
-        "STATUS",
-        "ISSUE",
-        "WORKTREE",
-        "STARTED",
-        "LAST ACTIVITY",
+    let ids = IdPrefixes::new(store.ids(RecordKind::Session)?);
+    let titles = issue_titles(store, &views)?;
+    // At 80 columns the start time goes first, then the worktree (`agent show` has both).
+    let mut table = Table::with_columns(vec![
+        Column::id("ID", &ids),
+        Column::text("BRANCH", 12),
+        Column::keep("STATUS"),
+        Column::text("ISSUE", 12),
+        Column::path("WORKTREE", 20).optional(2),
+        Column::keep("STARTED").optional(1),
+        Column::keep("LAST ACTIVITY").optional(3),
     ]);
     for view in &views {
         let s = &view.session;
@@ -269,7 +273,7 @@ fn list(ctx: &Ctx, store: &Store, args: ListArgs) -> Result<()> {
             (s.id.clone(), Some(cyan as Paint)),
             (clean_line(&s.branch), None),
             (s.status.as_str().to_string(), Some(status_color(s.status))),
-            (s.issue.clone().unwrap_or_else(|| "-".into()), None),
+            (issue_cell(s, &titles), None),
             (worktree, None),
             (s.started.to_string(), Some(dim as Paint)),
             (view.last_activity.to_string(), Some(dim as Paint)),
@@ -288,14 +292,16 @@ fn history(ctx: &Ctx, store: &Store, args: HistoryArgs) -> Result<()> {
         return print("No sessions.\n");
     }
     let now = Timestamp::now();
-    let mut table = Table::new(vec![
-        "ID",
-        "BRANCH",
-        "STATUS",
-        "ISSUE",
-        "COMMITS",
-        "DURATION",
-        "LAST COMMIT",
+    let ids = IdPrefixes::new(store.ids(RecordKind::Session)?);
+    let titles = issue_titles(store, &views)?;
+    let mut table = Table::with_columns(vec![
+        Column::id("ID", &ids),
+        Column::text("BRANCH", 12),
+        Column::keep("STATUS"),
+        Column::text("ISSUE", 12),
+        Column::keep("COMMITS"),
+        Column::keep("DURATION"),
+        Column::text("LAST COMMIT", 36).optional(1),
     ]);
     for view in &views {
         let s = &view.session;
@@ -305,7 +311,7 @@ fn history(ctx: &Ctx, store: &Store, args: HistoryArgs) -> Result<()> {
                     "{} {} {}",
                     time,
                     &commit[..commit.len().min(8)],
-                    truncate(&clean_line(subject), 40)
+                    clean_line(subject)
                 )
             }
             None => "-".to_string(),
@@ -314,7 +320,7 @@ fn history(ctx: &Ctx, store: &Store, args: HistoryArgs) -> Result<()> {
             (s.id.clone(), Some(cyan as Paint)),
             (clean_line(&s.branch), None),
             (s.status.as_str().to_string(), Some(status_color(s.status))),
-            (s.issue.clone().unwrap_or_else(|| "-".into()), None),
+            (issue_cell(s, &titles), None),
             (view.commits.to_string(), None),
             (format_duration(s.duration(now)), None),
             (last, Some(dim as Paint)),
@@ -347,10 +353,48 @@ fn show(ctx: &Ctx, store: &Store, id: &str) -> Result<()> {
             purged: view.session.purged,
         });
     }
-    print(&session_text(&details, &ctx.style))
+    let title = view
+        .session
+        .issue
+        .as_deref()
+        .and_then(|id| store.read::<Issue>(id).ok())
+        .map(|issue| issue.record.title);
+    print(&session_text(&details, title.as_deref(), &ctx.style))
 }
 
-fn session_text(details: &sessions::SessionDetails, style: &Style) -> String {
+/// The titles of the issues that `views` work on, by id (issues are listed only if one does).
+fn issue_titles(store: &Store, views: &[SessionView]) -> Result<HashMap<String, String>> {
+    if views.iter().all(|v| v.session.issue.is_none()) {
+        return Ok(HashMap::new());
+    }
+    #[derive(serde::Deserialize)]
+    struct Titled {
+        id: String,
+        title: String,
+    }
+    let issues = store.list_as::<Issue, Titled>()?;
+    Ok(issues
+        .records
+        .into_iter()
+        .map(|issue| (issue.record.id, issue.record.title))
+        .collect())
+}
+
+/// A session's issue in a table: its title, or its id when the issue is not here.
+fn issue_cell(session: &Session, titles: &HashMap<String, String>) -> String {
+    match &session.issue {
+        Some(id) => titles
+            .get(id)
+            .map_or_else(|| id.clone(), |title| clean_line(title)),
+        None => "-".into(),
+    }
+}
+
+fn session_text(
+    details: &sessions::SessionDetails,
+    issue_title: Option<&str>,
+    style: &Style,
+) -> String {
     let view = &details.view;
     let s = &view.session;
     let mut out = format!(
@@ -364,7 +408,12 @@ fn session_text(details: &sessions::SessionDetails, style: &Style) -> String {
         }
     };
     field("status", status_color(s.status)(style, s.status.as_str()));
-    field("issue", s.issue.clone().unwrap_or_default());
+    let issue = match (&s.issue, issue_title) {
+        (Some(id), Some(title)) => format!("{id}  {}", clean_line(title)),
+        (Some(id), None) => id.clone(),
+        (None, _) => String::new(),
+    };
+    field("issue", issue);
     field("agent", clean_line(&s.agent));
     field("role", clean_line(&s.role));
     field("actor", clean_line(&s.actor));

@@ -5,9 +5,9 @@ use super::{Ctx, print, print_json};
 use crate::error::Result;
 use crate::issues::{self, Changes, Filter};
 use crate::model::issue::NewIssue;
-use crate::model::{Issue, IssueStatus, IssueType, Priority};
+use crate::model::{Issue, IssueStatus, IssueType, Priority, RecordKind};
 use crate::render::json::IssueJson;
-use crate::render::{Paint, Style, Table, clean_line, clean_text, truncate};
+use crate::render::{Column, IdPrefixes, Paint, Style, Table, clean_line, clean_text};
 use crate::store::Outcome;
 use clap::{Args, Subcommand};
 use clap_complete::engine::ArgValueCompleter;
@@ -194,7 +194,15 @@ fn list(ctx: &Ctx, args: ListArgs) -> Result<()> {
         };
         return print(&format!("No issues{hint}.\n"));
     }
-    let mut table = Table::new(vec!["ID", "STATUS", "PRIORITY", "TYPE", "TITLE", "TAGS"]);
+    let ids = IdPrefixes::new(store.ids(RecordKind::Issue)?);
+    let mut table = Table::with_columns(vec![
+        Column::id("ID", &ids),
+        Column::keep("STATUS"),
+        Column::keep("PRIORITY"),
+        Column::keep("TYPE"),
+        Column::text("TITLE", 20),
+        Column::text("TAGS", 8).optional(1),
+    ]);
     for issue in &found {
         table.row(vec![
             (issue.id.clone(), Some(cyan)),
@@ -207,7 +215,7 @@ fn list(ctx: &Ctx, args: ListArgs) -> Result<()> {
                 Some(priority_color(issue.priority)),
             ),
             (issue.kind.as_str().to_string(), None),
-            (truncate(&clean_line(&issue.title), 60), None),
+            (clean_line(&issue.title), None),
             (clean_line(&issue.tags.join(",")), Some(dim)),
         ]);
     }

@@ -170,8 +170,12 @@ pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
 
 /// A record's history as a table: time, who, what.
 pub fn print_events(events: &[crate::store::Event], style: &Style) -> Result<()> {
-    use crate::render::{Table, clean_line};
-    let mut table = Table::new(vec!["TIME", "WHO", "WHAT"]);
+    use crate::render::{Column, Table, clean_line};
+    let mut table = Table::with_columns(vec![
+        Column::keep("TIME"),
+        Column::text("WHO", 12),
+        Column::text("WHAT", 20),
+    ]);
     for event in events {
         table.row(vec![
             (event.time.to_string(), Some(|s: &Style, t: &str| s.dim(t))),

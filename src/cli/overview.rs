@@ -3,8 +3,8 @@
 use super::{Ctx, print, print_json};
 use crate::config::Config;
 use crate::error::Result;
-use crate::model::{Issue, IssueStatus, Session, SessionStatus};
-use crate::render::{Table, clean_line, truncate};
+use crate::model::{Issue, IssueStatus, RecordKind, Session, SessionStatus};
+use crate::render::{Column, IdPrefixes, Table, clean_line};
 use crate::store::Store;
 use gix::bstr::ByteSlice;
 use serde::Serialize;
@@ -131,7 +131,12 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     if ctx.global.json {
         return print_json(&overview);
     }
-    print(&render(ctx, &overview))
+    let ids = if overview.live.is_empty() {
+        IdPrefixes::new(Vec::new())
+    } else {
+        IdPrefixes::new(store.ids(RecordKind::Session)?)
+    };
+    print(&render(ctx, &overview, &ids))
 }
 
 fn sync_state(store: &Store) -> Result<SyncState> {
@@ -174,7 +179,7 @@ fn sync_state(store: &Store) -> Result<SyncState> {
     })
 }
 
-fn render(ctx: &Ctx, o: &Overview) -> String {
+fn render(ctx: &Ctx, o: &Overview, ids: &IdPrefixes) -> String {
     let style = &ctx.style;
     let s = &o.sessions;
     let mut out = format!(
@@ -182,7 +187,12 @@ fn render(ctx: &Ctx, o: &Overview) -> String {
         s.active, s.idle, s.completed, s.abandoned
     );
     if !o.live.is_empty() {
-        let mut table = Table::new(vec!["ID", "BRANCH", "STATUS", "ISSUE"]);
+        let mut table = Table::with_columns(vec![
+            Column::id("ID", ids),
+            Column::text("BRANCH", 12),
+            Column::keep("STATUS"),
+            Column::text("ISSUE", 12),
+        ]);
         for l in o.live.iter().take(SHOWN) {
             table.row(vec![
                 (l.id.clone(), None),
@@ -194,13 +204,13 @@ fn render(ctx: &Ctx, o: &Overview) -> String {
                 (
                     l.issue_title
                         .as_deref()
-                        .map(|t| truncate(&clean_line(t), 50))
+                        .map(clean_line)
                         .unwrap_or_else(|| "-".into()),
                     None,
                 ),
             ]);
         }
-        for line in table.render(style).lines() {
+        for line in table.render(&style.indented(2)).lines() {
             out.push_str(&format!("  {line}\n"));
         }
         if o.live.len() > SHOWN {

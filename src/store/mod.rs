@@ -41,6 +41,12 @@ const MAX_ATTEMPTS: u32 = 200;
 /// left by a crashed process, and waiting on will not free it.
 const LOCK_PATIENCE: Duration = Duration::from_secs(1);
 
+/// Whether a ref name below a kind's prefix has the shape of an id (checked in full when the
+/// record is read): cheap enough for a listing of many thousands of names.
+fn could_be_id(name: &str) -> bool {
+    name.len() == 26 && name.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
 /// The record store of one repository (shared by all of its worktrees).
 pub struct Store {
     repo: gix::Repository,
@@ -148,14 +154,54 @@ impl Store {
         Ok(out)
     }
 
-    /// The ids of all records of `kind`, sorted.
+    /// The ids of all records of `kind`, sorted: the names of the loose ref files and of the
+    /// `packed-refs` lines under the kind's prefix, with no ref read or parsed, so that it stays
+    /// cheap with many thousands of records. Names that cannot be ids (`*.lock`) are left out.
     pub fn ids(&self, kind: RecordKind) -> Result<Vec<String>> {
-        let mut ids: Vec<String> = self
-            .refs(kind)?
-            .into_iter()
-            .map(|(name, _)| name[kind.ref_prefix().len()..].to_string())
-            .collect();
-        ids.sort();
+        let prefix = kind.ref_prefix();
+        let dir = self.repo.common_dir().join(prefix.trim_end_matches('/'));
+        let mut ids = Vec::new();
+        match std::fs::read_dir(&dir) {
+            Ok(entries) => {
+                for entry in entries {
+                    let entry = entry.context(|| format!("could not list {}", dir.display()))?;
+                    if let Some(name) = entry.file_name().to_str()
+                        && could_be_id(name)
+                    {
+                        ids.push(name.to_string());
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(Error::failed(format!(
+                    "could not list {}: {e}",
+                    dir.display()
+                )));
+            }
+        }
+        let packed = self
+            .repo
+            .refs
+            .cached_packed_buffer()
+            .context(|| "could not read packed-refs".into())?;
+        if let Some(packed) = packed {
+            // A line is `<object id> <name>`; a name holds no space, so the prefix after a
+            // space starts a name.
+            let bytes: &[u8] = (**packed).as_ref();
+            let start = format!(" {prefix}");
+            for at in memchr::memmem::find_iter(bytes, start.as_bytes()) {
+                let rest = &bytes[at + start.len()..];
+                let name = &rest[..memchr::memchr(b'\n', rest).unwrap_or(rest.len())];
+                if let Ok(id) = std::str::from_utf8(name)
+                    && could_be_id(id)
+                {
+                    ids.push(id.to_string());
+                }
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
         Ok(ids)
     }
 
