@@ -1779,6 +1779,101 @@ fn launch_refusals_leave_nothing_behind() {
     assert_eq!(status_porcelain(&repo, &folder), "");
 }
 
+/// Issue 14 point 16: a branch whose ref file name or worktree folder name would be too long
+/// is refused up front with the reason, not an internal failure of the ref or worktree step.
+#[test]
+fn over_long_branch_names_are_refused_as_file_names_too_long() {
+    let repo = Repo::new();
+    let long_part = format!("x/{}", "a".repeat(300));
+    let line = refused(&repo, &["agent", "launch", "--branch", &long_part], 2);
+    assert!(
+        line.contains("invalid branch name") && line.contains("file name too long"),
+        "{line}"
+    );
+    // Every part fits, but the folder name (parts joined by `-`) would not.
+    let long_folder = format!("{}/{}", "a".repeat(200), "b".repeat(200));
+    let line = refused(&repo, &["agent", "launch", "--branch", &long_folder], 2);
+    assert!(
+        line.contains("file name too long") && line.contains("worktree folder"),
+        "{line}"
+    );
+    assert!(!branch_exists(&repo, &long_folder));
+    assert!(!repo.root().join("repo.worktrees").exists());
+    assert!(session_ids(&repo).is_empty());
+    // The longest part git can lock (250 bytes) still works, as it does with git.
+    let longest = format!("x/{}", "a".repeat(250));
+    let (_, worktree) = launch_branch(&repo, &longest);
+    let entry = worktree_at(&repo, &worktree).expect("git lists the worktree");
+    assert_eq!(entry.branch, Some(format!("refs/heads/{longest}")));
+}
+
+/// Issue 14 point 16: a misspelt key in `.pm.toml` or the user's config is not dropped
+/// silently: each is named once on stderr, with its file and the closest known key.
+#[test]
+fn unknown_config_keys_are_named_once_with_the_closest_key() {
+    let repo = Repo::new();
+    std::fs::write(
+        repo.path().join(".pm.toml"),
+        "worktree_dirr = \"trees/{branch}\"\ncolour = \"blue\"\n",
+    )
+    .unwrap();
+    let user = repo.home().join(".config/pm/config.toml");
+    std::fs::create_dir_all(user.parent().unwrap()).unwrap();
+    std::fs::write(&user, "branch-prefix = \"agent/\"\n").unwrap();
+    let issue = repo.add("Configured", &[]);
+
+    let run = repo
+        .pm(&["--json", "agent", "launch", "--issue", &issue])
+        .ok();
+    let warnings: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(
+        warnings.len(),
+        3,
+        "one line per unknown key:\n{}",
+        run.stderr
+    );
+    let pm_toml = repo.path().join(".pm.toml");
+    let expect = [
+        (
+            "\"worktree_dirr\"",
+            pm_toml.display().to_string(),
+            "did you mean \"worktree_dir\"",
+        ),
+        (
+            "\"colour\"",
+            pm_toml.display().to_string(),
+            "known keys are",
+        ),
+        (
+            "\"branch-prefix\"",
+            user.display().to_string(),
+            "did you mean \"branch_prefix\"",
+        ),
+    ];
+    for (key, file, hint) in expect {
+        let line = warnings
+            .iter()
+            .find(|l| l.contains(key))
+            .unwrap_or_else(|| panic!("no warning names {key}:\n{}", run.stderr));
+        assert!(line.starts_with("warning: unknown key"), "{line}");
+        assert!(line.contains(&file) && line.contains(hint), "{line}");
+    }
+    // The misspelt settings had no effect: default branch prefix and worktree folder.
+    let doc = run.json();
+    assert_eq!(doc["branch"], "feature/configured");
+    let wt = default_worktree(&repo, "feature/configured");
+    assert_eq!(doc["worktree"], wt.to_str().unwrap());
+    assert!(worktree_at(&repo, &wt).is_some());
+    // Any command warns, once.
+    let run = repo.pm(&["issue", "list"]).ok();
+    assert_eq!(
+        run.stderr.matches("worktree_dirr").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+}
+
 #[test]
 fn a_launch_that_fails_part_way_rolls_back_the_branch_and_folders() {
     let repo = Repo::new();

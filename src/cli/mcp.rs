@@ -36,6 +36,10 @@ pub fn run(ctx: &Ctx, args: McpArgs) -> Result<()> {
     match args.command {
         None => {
             let dir = ctx.dir()?;
+            // Config warnings go to stderr, the client's log; stdout carries only protocol.
+            if let Ok(store) = crate::store::Store::open(&dir) {
+                ctx.warn_config(&store);
+            }
             let stdin = std::io::stdin().lock();
             let stdout = std::io::stdout().lock();
             // A closed stdout means the client is gone: that ends the session, it is no error.
