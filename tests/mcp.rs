@@ -367,6 +367,156 @@ fn sessions_launch_inspect_and_close_through_the_tools() {
     repo.assert_fsck_clean();
 }
 
+/// Issue 14 point 15: a dry run of `launch_task` says it would launch, and makes nothing.
+#[test]
+fn launch_task_dry_run_says_would_launch_and_makes_nothing() {
+    let repo = Repo::new();
+    let issue = repo.add("Only looking", &[]);
+    let refs = repo.git(&["for-each-ref"]);
+    let worktrees = repo.git(&["worktree", "list", "--porcelain"]);
+    let result = call(
+        &repo,
+        repo.path(),
+        "pm_session",
+        json!({"action": "launch_task", "taskKey": issue, "dryRun": true}),
+    );
+    let structured = ok(&result);
+    assert_eq!(structured["dry_run"], true);
+    let text = result["content"][0]["text"].as_str().expect("text");
+    assert!(text.starts_with("Would launch session "), "{text}");
+    assert!(!text.contains("Launched"), "{text}");
+    assert_eq!(repo.git(&["for-each-ref"]), refs, "nothing was written");
+    assert_eq!(repo.git(&["worktree", "list", "--porcelain"]), worktrees);
+    assert!(!repo.root().join("repo.worktrees").exists());
+}
+
+/// Issue 14 point 15: `purge` deletes the worktree and branch this clone made unless
+/// `deleteFiles` is false, and still refuses uncommitted changes.
+#[test]
+fn purge_deletes_files_by_default_but_never_uncommitted_work() {
+    let repo = Repo::new();
+    std::fs::write(repo.path().join("README"), "base\n").expect("write");
+    repo.git(&["add", "README"]);
+    repo.git(&["commit", "-q", "-m", "readme"]);
+    let mut launched = Vec::new();
+    for branch in ["feature/kept", "feature/gone", "feature/dirty"] {
+        let doc = repo.pm_json(&["agent", "launch", "--branch", branch]);
+        let id = doc["id"].as_str().expect("id").to_string();
+        repo.pm_ok(&["agent", "close", &id]);
+        launched.push((id, doc["worktree"].as_str().expect("worktree").to_string()));
+    }
+    let purge = |id: &str, extra: Value| {
+        let mut args = json!({"action": "purge", "sessionUlid": id});
+        args.as_object_mut()
+            .expect("object")
+            .extend(extra.as_object().expect("object").clone());
+        call(&repo, repo.path(), "pm_session", args)
+    };
+    let worktree_listed = |path: &str| {
+        repo.git(&["worktree", "list", "--porcelain"])
+            .contains(&format!("worktree {path}\n"))
+    };
+    let has_branch = |branch: &str| {
+        repo.git_run(
+            repo.path(),
+            &[
+                "rev-parse",
+                "--verify",
+                "-q",
+                &format!("refs/heads/{branch}"),
+            ],
+            None,
+        )
+        .success()
+    };
+
+    // Explicitly false: the record goes, the files stay.
+    let (id, path) = &launched[0];
+    ok(&purge(id, json!({"deleteFiles": false})));
+    assert!(worktree_listed(path) && has_branch("feature/kept"));
+
+    // Not given: worktree and branch are deleted.
+    let (id, path) = &launched[1];
+    let structured = ok(&purge(id, json!({}))).clone();
+    assert_eq!(structured["removed_worktree"], path.as_str());
+    assert_eq!(structured["deleted_branch"], "feature/gone");
+    assert!(!worktree_listed(path) && !Path::new(path).exists());
+    assert!(!has_branch("feature/gone"));
+
+    // Not given, but the worktree has uncommitted changes: refused, nothing changes.
+    let (id, path) = &launched[2];
+    std::fs::write(Path::new(path).join("README"), "unsaved\n").expect("write");
+    let refs = repo.git(&["for-each-ref"]);
+    let message = failed(&purge(id, json!({})));
+    assert!(message.contains("uncommitted"), "{message}");
+    assert_eq!(repo.git(&["for-each-ref"]), refs);
+    assert!(worktree_listed(path) && has_branch("feature/dirty"));
+    assert_eq!(
+        std::fs::read_to_string(Path::new(path).join("README")).expect("kept"),
+        "unsaved\n"
+    );
+    repo.assert_fsck_clean();
+}
+
+/// Issue 14 point 15: `list` returns at most 200 sessions (the newest) unless `limit` says
+/// otherwise. The 205 records are written with `git fast-import`, as another clone's.
+#[test]
+fn list_returns_the_newest_200_sessions_by_default() {
+    const CROCKFORD: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let repo = Repo::new();
+    let mut stream = String::new();
+    let mut ids = Vec::new();
+    for n in 0..205usize {
+        let suffix: String = [n / 1024, (n / 32) % 32, n % 32]
+            .iter()
+            .map(|d| CROCKFORD[*d] as char)
+            .collect();
+        let id = format!("01ARZ3NDEKTSV4RRFFQ69G5{suffix}");
+        let text = format!(
+            "schema = 1\nid = \"{id}\"\nbranch = \"b/{n}\"\n\
+             base = \"{}\"\nbase_ref = \"main\"\nstatus = \"idle\"\nagent = \"claude\"\n\
+             role = \"\"\nprompt = \"\"\nactor = \"\"\nowner = \"01BX5ZZKBKACTAV9WEVGEMMVR1\"\n\
+             started = \"2020-01-01T00:{:02}:{:02}Z\"\nupdated = \"2020-01-01T00:00:00Z\"\n\
+             epoch = 0\ncommits = 0\n",
+            "0".repeat(40),
+            n / 60,
+            n % 60
+        );
+        stream.push_str(&format!(
+            "commit refs/pm/sessions/{id}\ncommitter T <t@e> 1577836800 +0000\n\
+             data 6\nlaunch\nM 100644 inline session.toml\ndata {}\n{text}\n",
+            text.len()
+        ));
+        ids.push(id);
+    }
+    repo.git_stdin(&["fast-import", "--quiet"], stream.as_bytes());
+    let count = repo
+        .git(&["for-each-ref", "refs/pm/sessions/"])
+        .lines()
+        .count();
+    assert_eq!(count, 205);
+
+    let listed = |arguments: Value| -> Vec<String> {
+        let result = call(&repo, repo.path(), "pm_session", arguments);
+        ok(&result)["sessions"]
+            .as_array()
+            .expect("sessions")
+            .iter()
+            .map(|s| s["id"].as_str().expect("id").to_string())
+            .collect()
+    };
+    let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
+    assert_eq!(listed(json!({"action": "list"})), newest_first[..200]);
+    assert_eq!(
+        listed(json!({"action": "list", "limit": 300})),
+        newest_first
+    );
+    assert_eq!(
+        listed(json!({"action": "list", "limit": 3})),
+        newest_first[..3]
+    );
+}
+
 #[test]
 fn garbage_never_breaks_the_server() {
     let repo = Repo::new();
