@@ -367,6 +367,47 @@ fn sessions_launch_inspect_and_close_through_the_tools() {
     repo.assert_fsck_clean();
 }
 
+/// Issue 14 point 17: the tools that take a session take its branch too, through the same
+/// resolution as the CLI.
+#[test]
+fn tools_name_a_session_by_its_branch() {
+    let repo = Repo::new();
+    let issue = repo.add("By branch", &[]);
+    let doc = repo.pm_json(&["agent", "launch", "--issue", &issue]);
+    let id = doc["id"].as_str().expect("id").to_string();
+    let branch = "feature/by-branch";
+    assert_eq!(doc["branch"], branch);
+    for action in ["get", "events", "prompt", "config", "spec"] {
+        let result = call(
+            &repo,
+            repo.path(),
+            "pm_session",
+            json!({"action": action, "sessionUlid": branch}),
+        );
+        let structured = ok(&result);
+        let named = structured["id"]
+            .as_str()
+            .or(structured["session"]["id"].as_str());
+        assert_eq!(named, Some(id.as_str()), "{action}: {result}");
+    }
+    let closed = call(
+        &repo,
+        repo.path(),
+        "pm_close_agent",
+        json!({"session_id": branch, "status": "completed"}),
+    );
+    assert_eq!(ok(&closed)["id"], id.as_str());
+    let record = repo.git(&["show", &format!("refs/pm/sessions/{id}:session.toml")]);
+    assert!(record.contains("status = \"completed\""), "{record}");
+    let unknown = failed(&call(
+        &repo,
+        repo.path(),
+        "pm_session",
+        json!({"action": "get", "sessionUlid": "feature/nobody"}),
+    ));
+    assert!(unknown.contains("feature/nobody"), "{unknown}");
+}
+
 /// Issue 14 point 15: a dry run of `launch_task` says it would launch, and makes nothing.
 #[test]
 fn launch_task_dry_run_says_would_launch_and_makes_nothing() {

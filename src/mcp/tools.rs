@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::issues::{self, Changes, Filter};
 use crate::lifecycle::SessionEvent;
 use crate::model::issue::NewIssue;
-use crate::model::{IssueStatus, IssueType, Priority, RecordKind, SessionStatus};
+use crate::model::{IssueStatus, IssueType, Priority, SessionStatus};
 use crate::render::json::{IssueJson, SessionJson};
 use crate::sessions::{self, LaunchRequest, ListFilter, Located};
 use crate::store::{Event, Mode, Outcome, Store};
@@ -56,7 +56,7 @@ pub fn definitions() -> Value {
                 "type": "object",
                 "properties": {
                     "action": {"type": "string", "enum": SESSION_ACTIONS},
-                    "sessionUlid": {"type": "string", "description": "Session id or unique prefix (get, events, prompt, config, spec, close, reactivate, purge)"},
+                    "sessionUlid": {"type": "string", "description": "Session id, unique prefix or branch (get, events, prompt, config, spec, close, reactivate, purge)"},
                     "limit": {"type": "integer", "minimum": 1, "default": DEFAULT_LIST_LIMIT, "description": "list: at most this many sessions, newest first (default 200)"},
                     "status": {"type": "string", "description": "list: active, idle, completed, abandoned or all (default: live ones); close: idle, completed or abandoned (default idle)"},
                     "contextRef": {"type": "string", "description": "list: only sessions of this issue"},
@@ -79,7 +79,7 @@ pub fn definitions() -> Value {
             "inputSchema": {
                 "type": "object",
                 "properties": {
-                    "session_id": {"type": "string"},
+                    "session_id": {"type": "string", "description": "Session id, unique prefix or branch (default: the session whose worktree holds the server's working directory)"},
                     "status": {"type": "string", "enum": ["idle", "completed", "abandoned"]}
                 }
             }
@@ -265,11 +265,8 @@ fn session(store: &Store, args: &Args) -> Reply {
                     filter.statuses = vec![status];
                 }
             }
+            filter.issue = args.str("contextRef")?.map(str::to_string);
             let (mut views, broken, _) = sessions::list(store, &filter, Mode::Write)?;
-            if let Some(issue) = args.str("contextRef")? {
-                let issue = store.resolve(RecordKind::Issue, issue)?;
-                views.retain(|v| v.session.issue.as_deref() == Some(issue.as_str()));
-            }
             let total = views.len();
             views.truncate(args.limit()?.unwrap_or(DEFAULT_LIST_LIMIT));
             let mut text = if views.is_empty() {
