@@ -17,6 +17,8 @@ pub struct McpArgs {
 pub enum McpCommand {
     /// Add pm to the MCP client configuration without touching other servers
     Install(InstallArgs),
+    /// Where pm is registered (.mcp.json, ~/.claude.json), with which command, and whether it runs
+    Status,
 }
 
 #[derive(Debug, Args)]
@@ -47,6 +49,7 @@ pub fn run(ctx: &Ctx, args: McpArgs) -> Result<()> {
             Ok(())
         }
         Some(McpCommand::Install(install_args)) => install(ctx, install_args.scope),
+        Some(McpCommand::Status) => super::mcp_status::run(ctx),
     }
 }
 

@@ -5,6 +5,7 @@ mod agent;
 mod complete;
 mod issue;
 mod mcp;
+mod mcp_status;
 mod overview;
 mod sync;
 
