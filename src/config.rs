@@ -46,20 +46,33 @@ struct ConfigFile {
     worktree_dir: Option<String>,
     agent: Option<String>,
     remote: Option<String>,
+    /// Every key not named above: reported, never an error (a newer pm may know it).
+    #[serde(flatten)]
+    unknown: toml::Table,
 }
+
+/// The keys a config file may hold, for "did you mean" (the fields of `ConfigFile`).
+const KEYS: &[&str] = &["branch_prefix", "worktree_dir", "agent", "remote"];
 
 impl Config {
     /// Load the user's file and the repository's `.pm.toml` (in `main_workdir`).
     pub fn load(main_workdir: &Path) -> Result<Self> {
-        let mut config = Config::default();
-        if let Some(path) = user_config_path() {
-            config.apply(&path, true)?;
-        }
-        config.apply(&main_workdir.join(".pm.toml"), false)?;
-        Ok(config)
+        Self::load_with_warnings(main_workdir).map(|(config, _)| config)
     }
 
-    fn apply(&mut self, path: &Path, trusted: bool) -> Result<()> {
+    /// [`load`](Self::load), with one warning per key that no setting uses (a misspelt key
+    /// would otherwise be dropped silently). Front ends print them once per run.
+    pub fn load_with_warnings(main_workdir: &Path) -> Result<(Self, Vec<String>)> {
+        let mut config = Config::default();
+        let mut warnings = Vec::new();
+        if let Some(path) = user_config_path() {
+            config.apply(&path, true, &mut warnings)?;
+        }
+        config.apply(&main_workdir.join(".pm.toml"), false, &mut warnings)?;
+        Ok((config, warnings))
+    }
+
+    fn apply(&mut self, path: &Path, trusted: bool, warnings: &mut Vec<String>) -> Result<()> {
         let text = match fs_err::read_to_string(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -77,6 +90,9 @@ impl Config {
                 e.message()
             ))
         })?;
+        for key in file.unknown.keys() {
+            warnings.push(unknown_key_warning(key, path));
+        }
         if let Some(prefix) = file.branch_prefix {
             if !prefix.is_empty() {
                 crate::worktree::check_branch_name(&format!("{prefix}x")).map_err(|_| {
@@ -121,6 +137,7 @@ impl Config {
             Some(rest) => home_dir().context(|| "HOME is not set".into())?.join(rest),
             None => PathBuf::from(expanded),
         };
+        check_name_lengths(&expanded)?;
         let base = main_workdir.parent().unwrap_or(main_workdir);
         let path = base.join(expanded);
         if self.worktree_dir_from_repo {
@@ -139,6 +156,65 @@ impl Config {
         }
         Ok(path)
     }
+}
+
+/// A folder name longer than a file system allows would fail deep inside the worktree step.
+fn check_name_lengths(path: &Path) -> Result<()> {
+    const NAME_MAX: usize = 255;
+    match path
+        .components()
+        .map(|c| c.as_os_str().len())
+        .find(|len| *len > NAME_MAX)
+    {
+        Some(len) => Err(Error::usage(format!(
+            "the worktree folder would have a name of {len} bytes, more than the {NAME_MAX} \
+             a file name may have (file name too long); use a shorter branch name"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// `unknown key "worktree_dirr" in /r/.pm.toml is ignored; did you mean "worktree_dir"?`
+fn unknown_key_warning(key: &str, path: &Path) -> String {
+    let hint = match closest_key(key) {
+        Some(known) => format!("did you mean {known:?}?"),
+        None => format!("the known keys are {}", KEYS.join(", ")),
+    };
+    format!(
+        "unknown key {key:?} in {} is ignored; {hint}",
+        path.display()
+    )
+}
+
+/// The known key nearest to `key` (case, `-` and `_` aside, at most a third of it changed).
+fn closest_key(key: &str) -> Option<&'static str> {
+    let folded = |s: &str| s.to_ascii_lowercase().replace('-', "_");
+    let key = folded(key);
+    KEYS.iter()
+        .map(|known| (edit_distance(&key, known), *known))
+        .filter(|(distance, known)| *distance <= (known.len() / 3).max(1))
+        .min()
+        .map(|(_, known)| known)
+}
+
+/// Levenshtein distance between two strings, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                diagonal
+            } else {
+                1 + diagonal.min(above).min(row[j])
+            };
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 fn check_template(template: &str, trusted: bool) -> std::result::Result<(), &'static str> {
@@ -183,6 +259,21 @@ mod tests {
             .worktree_path(Path::new("/src/app"), "feature-x")
             .unwrap();
         assert_eq!(path, Path::new("/src/app.worktrees/feature-x"));
+    }
+
+    #[test]
+    fn every_key_is_read_and_misspelt_ones_find_their_setting() {
+        let text: String = KEYS
+            .iter()
+            .map(|k| format!("{k} = \"x{{branch}}\"\n"))
+            .collect();
+        let file: ConfigFile = toml::from_str(&text).unwrap();
+        assert!(file.unknown.is_empty(), "{:?}", file.unknown);
+        assert_eq!(closest_key("worktree_dirr"), Some("worktree_dir"));
+        assert_eq!(closest_key("Branch-Prefix"), Some("branch_prefix"));
+        assert_eq!(closest_key("remotes"), Some("remote"));
+        assert_eq!(closest_key("colour"), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 
     #[test]

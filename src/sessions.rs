@@ -945,6 +945,68 @@ fn counted_commits(repo: &gix::Repository, session: &Session) -> Option<u32> {
     worktree::count_commits(repo, tip, base).ok()
 }
 
+/// The full id of the session `text` names, wherever a session is asked for: the branch of a
+/// session (its live session, else the newest one on it), or a full id or unique prefix of
+/// one, in any case. A text that is both a branch and an id prefix names the branch's session;
+/// a full id of an existing session names that session without looking at branches.
+pub fn resolve_session(store: &Store, text: &str) -> Result<String> {
+    let id_like = crate::model::id::normalize_prefix(text);
+    if let Some(id) = &id_like
+        && crate::model::id::is_canonical_id(id)
+        && let Ok(Some(_)) = store
+            .repo()
+            .try_find_reference(format!("{}{id}", RecordKind::Session.ref_prefix()).as_str())
+    {
+        return Ok(id.clone());
+    }
+    let branch_like = crate::model::session::branch_name_problem(text).is_none();
+    if branch_like && let Some(id) = session_on_branch(store, text)? {
+        return Ok(id);
+    }
+    let Some(prefix) = id_like else {
+        return Err(if branch_like {
+            Error::not_found(format!("no session with id or branch {text}"))
+        } else {
+            Error::usage(format!(
+                "{text:?} is neither a session id nor a branch name"
+            ))
+        });
+    };
+    let resolved = store.resolve(RecordKind::Session, text);
+    if resolved.is_err()
+        && branch_like
+        && !store
+            .ids(RecordKind::Session)?
+            .iter()
+            .any(|id| id.starts_with(&prefix))
+    {
+        return Err(Error::not_found(format!(
+            "no session with id or branch {text}"
+        )));
+    }
+    resolved
+}
+
+/// The session on `branch`: a live one if there is one, else the one started last (purged
+/// ones only when nothing else used the branch).
+fn session_on_branch(store: &Store, branch: &str) -> Result<Option<String>> {
+    // The cached JSON of a record on this branch holds exactly this text: others stay unread.
+    let needle = serde_json::to_string(branch)
+        .map(|quoted| format!("\"branch\":{quoted}"))
+        .map_err(|e| Error::failed(format!("cannot encode a branch name: {e}")))?;
+    let listing = list_by_status::<Session>(store, &[], |json| json.contains(&needle))?;
+    Ok(listing
+        .records
+        .into_iter()
+        .map(|stored| stored.record)
+        .filter(|s| s.branch == branch)
+        .max_by(|a, b| {
+            let rank = |s: &Session| (s.purged.is_none(), live(s), s.started);
+            rank(a).cmp(&rank(b)).then_with(|| a.id.cmp(&b.id))
+        })
+        .map(|s| s.id))
+}
+
 /// Find the session whose worktree contains `dir` (symlinks resolved). Live sessions win over
 /// finished ones that used the same folder earlier.
 pub fn locate(store: &Store, dir: &Path) -> Result<Located> {
@@ -978,7 +1040,7 @@ pub fn locate(store: &Store, dir: &Path) -> Result<Located> {
 
 /// Close a session: idle by default, or completed / abandoned.
 pub fn close(store: &Store, id: &str, event: SessionEvent, mode: Mode) -> Result<Changed> {
-    let id = store.resolve(RecordKind::Session, id)?;
+    let id = resolve_session(store, id)?;
     let mut changed = apply_event(store, &id, event, mode)?;
     if changed.written && matches!(event, SessionEvent::Complete | SessionEvent::Abandon) {
         changed
@@ -1043,7 +1105,7 @@ fn stranded_work(store: &Store, session: &Session) -> Vec<String> {
 /// Resolve `id` and read the session, refusing a purged one and one that `event` cannot move,
 /// before anything is made for it.
 fn read_for(store: &Store, id: &str, event: SessionEvent) -> Result<(String, Session)> {
-    let id = store.resolve(RecordKind::Session, id)?;
+    let id = resolve_session(store, id)?;
     let session = store.read::<Session>(&id)?.record;
     if session.purged.is_some() {
         return Err(Error::invalid(format!("session {id} was purged")));
@@ -1165,6 +1227,8 @@ pub struct ListFilter {
     /// Only these statuses; empty means live ones (or all with `all`).
     pub statuses: Vec<SessionStatus>,
     pub all: bool,
+    /// Only sessions of this issue (an id or unique prefix).
+    pub issue: Option<String>,
 }
 
 /// Sessions for `list`, newest first. Reconciles this clone's sessions first (unless dry run).
@@ -1173,6 +1237,10 @@ pub fn list(
     filter: &ListFilter,
     mode: Mode,
 ) -> Result<(Vec<SessionView>, Vec<Broken>, Reconciled)> {
+    let issue = match &filter.issue {
+        Some(text) => Some(store.resolve(RecordKind::Issue, text)?),
+        None => None,
+    };
     let reconciled = if mode == Mode::Write {
         reconcile(store, mode)?
     } else {
@@ -1183,7 +1251,10 @@ pub fn list(
         (true, true) => &[],
         (true, false) => LIVE,
     };
-    let (sessions, broken) = sessions_with(store, statuses)?;
+    let (mut sessions, broken) = sessions_with(store, statuses)?;
+    if let Some(issue) = issue {
+        sessions.retain(|s| s.issue.as_deref() == Some(issue.as_str()));
+    }
     Ok((newest_views(store, sessions, None), broken, reconciled))
 }
 
@@ -1207,6 +1278,20 @@ fn newest_views(
         .collect()
 }
 
+/// The sessions of issue `issue` (its full id), newest first; purged ones are left out.
+pub fn of_issue(store: &Store, issue: &str) -> Result<Vec<Session>> {
+    let needle = format!("\"issue\":\"{issue}\"");
+    let listing = list_by_status::<Session>(store, &[], |json| json.contains(&needle))?;
+    let mut sessions: Vec<Session> = listing
+        .records
+        .into_iter()
+        .map(|stored| stored.record)
+        .filter(|s| s.issue.as_deref() == Some(issue) && s.purged.is_none())
+        .collect();
+    sessions.sort_by(|a, b| b.started.cmp(&a.started).then(b.id.cmp(&a.id)));
+    Ok(sessions)
+}
+
 /// Every session, newest first, at most `limit`.
 pub fn history(store: &Store, limit: Option<usize>) -> Result<(Vec<SessionView>, Vec<Broken>)> {
     let (sessions, broken) = all_sessions(store)?;
@@ -1215,7 +1300,7 @@ pub fn history(store: &Store, limit: Option<usize>) -> Result<(Vec<SessionView>,
 
 /// One session with everything this clone knows about it.
 pub fn show(store: &Store, id: &str) -> Result<SessionDetails> {
-    let id = store.resolve(RecordKind::Session, id)?;
+    let id = resolve_session(store, id)?;
     let session = store.read::<Session>(&id)?.record;
     let repo = store.repo();
     let local = LocalData::new(repo);
@@ -1262,7 +1347,7 @@ fn ahead_behind(repo: &gix::Repository, session: &Session) -> Option<(u32, u32)>
 
 /// The history of a session, newest first, with its full id.
 pub fn events(store: &Store, id: &str) -> Result<(String, Vec<Event>)> {
-    let id = store.resolve(RecordKind::Session, id)?;
+    let id = resolve_session(store, id)?;
     let events = store.history(RecordKind::Session, &id)?;
     Ok((id, events))
 }
@@ -1275,7 +1360,7 @@ pub fn purge(
     force: bool,
     mode: Mode,
 ) -> Result<Purged> {
-    let id = store.resolve(RecordKind::Session, id)?;
+    let id = resolve_session(store, id)?;
     let session = store.read::<Session>(&id)?.record;
     if session.purged.is_some() {
         return Err(Error::invalid(format!("session {id} is already purged")));

@@ -909,8 +909,15 @@ fn close_with_an_unknown_or_ambiguous_id_fails() {
         assert!(line.contains("ambiguous"), "{line}");
         assert!(line.contains(&a) && line.contains(&b), "{line}");
     }
-    let line = refused(&repo, &["agent", "close", "not-an-id!"], 2);
-    assert!(line.contains("not-an-id!"), "{line}");
+    // A text that could be a branch but names no session is not found; one that can be
+    // neither an id nor a branch is a usage error.
+    let line = refused(&repo, &["agent", "close", "not-an-id!"], 1);
+    assert!(
+        line.contains("no session with id or branch not-an-id!"),
+        "{line}"
+    );
+    let line = refused(&repo, &["agent", "close", "not an id"], 2);
+    assert!(line.contains("not an id"), "{line}");
 
     // A longer, unique prefix (any case) works.
     let unique = &b[..prefix.len() + 1];
@@ -1011,6 +1018,129 @@ fn close_in_the_main_worktree_lists_the_candidates_and_fails() {
     assert_eq!(session_status(&repo, &a), "active");
     assert_eq!(session_status(&repo, &b), "active");
     assert_eq!(session_status(&repo, &c), "idle");
+}
+
+/// Issue 14 point 17: every command that takes a session takes its branch too; a live session
+/// on the branch wins, else the newest one; an exact branch wins over an id prefix.
+#[test]
+fn a_session_is_named_by_its_branch_everywhere() {
+    let repo = Repo::new();
+    let (id, worktree) = launch_branch(&repo, "feature/x");
+    let shown = repo.pm_json(&["agent", "show", "feature/x"]);
+    assert_eq!(shown["session"]["id"], id.as_str());
+    assert_eq!(
+        repo.pm_json(&["agent", "events", "feature/x"])["id"],
+        id.as_str()
+    );
+
+    assert_eq!(close(&repo, &["feature/x"])["id"], id.as_str());
+    assert_eq!(session_status(&repo, &id), "idle");
+    repo.pm_ok(&["agent", "resume", "feature/x"]);
+    assert_eq!(session_status(&repo, &id), "active");
+    close(&repo, &["--done", "feature/x"]);
+    assert_eq!(session_status(&repo, &id), "completed");
+    repo.pm_ok(&["agent", "reactivate", "feature/x"]);
+    assert_eq!(session_status(&repo, &id), "idle");
+    let purged = repo.pm_json(&["agent", "purge", "feature/x", "--delete-files"]);
+    assert_eq!(purged["id"], id.as_str());
+    assert!(session_record(&repo, &id).contains_key("purged"));
+    assert!(!branch_exists(&repo, "feature/x"));
+    assert!(worktree_at(&repo, &worktree).is_none());
+
+    // A new session on the branch is the one the branch names now.
+    let (second, _) = launch_branch(&repo, "feature/x");
+    close(&repo, &["--done", "feature/x"]);
+    assert_eq!(session_status(&repo, &second), "completed");
+    assert_eq!(
+        session_status(&repo, &id),
+        "idle",
+        "the purged one is left alone"
+    );
+    repo.git(&["worktree", "remove", worktree.to_str().unwrap()]);
+    let (third, _) = launch_branch(&repo, "feature/x");
+    close(&repo, &["--done", &third]);
+    // Two finished sessions on the branch (and a purged one): the newest is named.
+    let shown = repo.pm_json(&["agent", "show", "feature/x"]);
+    assert_eq!(shown["session"]["id"], third.as_str());
+
+    // A branch spelt like a prefix of another session's id names its own session.
+    let prefix = third[..10].to_lowercase();
+    let (on_prefix, _) = launch_branch(&repo, &prefix);
+    assert_ne!(on_prefix, third);
+    let shown = repo.pm_json(&["agent", "show", &prefix]);
+    assert_eq!(shown["session"]["id"], on_prefix.as_str());
+    // ... while the upper-case prefix (no such branch) still names the session by id.
+    let shown = repo.pm_json(&["agent", "show", &third[..10]]);
+    assert_eq!(shown["session"]["id"], third.as_str());
+
+    let line = refused(&repo, &["agent", "show", "no/such-branch"], 1);
+    assert!(
+        line.contains("no session with id or branch no/such-branch"),
+        "{line}"
+    );
+    repo.assert_fsck_clean();
+}
+
+/// Issue 14 point 17: `show` and `events` inside a session's worktree need no id, as `close`.
+#[test]
+fn show_and_events_inside_a_worktree_default_to_its_session() {
+    let repo = Repo::new();
+    let (a, wt_a) = launch_branch(&repo, "feature/here");
+    let (b, _) = launch_branch(&repo, "feature/there");
+    let nested = wt_a.join("src/deep");
+    std::fs::create_dir_all(&nested).unwrap();
+    let shown = repo
+        .pm_in(&nested, &["--json", "agent", "show"])
+        .ok()
+        .json();
+    assert_eq!(shown["session"]["id"], a.as_str());
+    assert_eq!(shown["session"]["worktree"], wt_a.to_str().unwrap());
+    let events = repo
+        .pm_in(&nested, &["--json", "agent", "events"])
+        .ok()
+        .json();
+    assert_eq!(events["id"], a.as_str());
+    let subjects = repo.git(&["log", "--format=%s", &session_ref(&a)]);
+    assert_eq!(
+        events["events"].as_array().unwrap().len(),
+        subjects.lines().count()
+    );
+    // In the main worktree no session is chosen silently.
+    for command in ["show", "events"] {
+        let line = refused(&repo, &["agent", command], 1);
+        assert!(line.contains(&a) && line.contains(&b), "{line}");
+    }
+}
+
+/// Issue 14 point 17: `pm agent list --issue ID` lists only that issue's sessions.
+#[test]
+fn list_filters_by_issue() {
+    let repo = Repo::new();
+    let first = repo.add("First issue", &[]);
+    let second = repo.add("Second issue", &[]);
+    let one = str_of(&launch(&repo, &["--issue", &first])["id"]);
+    let two = str_of(&launch(&repo, &["--issue", &second])["id"]);
+    let free = launch_branch(&repo, "no-issue").0;
+    let done = str_of(&launch(&repo, &["--issue", &first, "--branch", "first-again"])["id"]);
+    close(&repo, &["--done", &done]);
+
+    let prefix = first[..first.len() - 4].to_lowercase();
+    assert_eq!(list_ids(&repo, &["--issue", &prefix]), vec![one.clone()]);
+    assert_eq!(
+        list_ids(&repo, &["--issue", &first, "--all"]),
+        vec![done, one]
+    );
+    assert_eq!(list_ids(&repo, &["-i", &second]), vec![two]);
+    assert_eq!(
+        list_ids(&repo, &[]).len(),
+        3,
+        "{free} is listed without a filter"
+    );
+    let line = refused(&repo, &["agent", "list", "--issue", UNKNOWN_ID], 1);
+    assert!(
+        line.contains("no issue") && line.contains(UNKNOWN_ID),
+        "{line}"
+    );
 }
 
 // ---- reactivate ------------------------------------------------------------------------
@@ -1777,6 +1907,101 @@ fn launch_refusals_leave_nothing_behind() {
     let doc = launch(&repo, &["--issue", &issue]);
     assert_eq!(doc["worktree"], folder.to_str().unwrap());
     assert_eq!(status_porcelain(&repo, &folder), "");
+}
+
+/// Issue 14 point 16: a branch whose ref file name or worktree folder name would be too long
+/// is refused up front with the reason, not an internal failure of the ref or worktree step.
+#[test]
+fn over_long_branch_names_are_refused_as_file_names_too_long() {
+    let repo = Repo::new();
+    let long_part = format!("x/{}", "a".repeat(300));
+    let line = refused(&repo, &["agent", "launch", "--branch", &long_part], 2);
+    assert!(
+        line.contains("invalid branch name") && line.contains("file name too long"),
+        "{line}"
+    );
+    // Every part fits, but the folder name (parts joined by `-`) would not.
+    let long_folder = format!("{}/{}", "a".repeat(200), "b".repeat(200));
+    let line = refused(&repo, &["agent", "launch", "--branch", &long_folder], 2);
+    assert!(
+        line.contains("file name too long") && line.contains("worktree folder"),
+        "{line}"
+    );
+    assert!(!branch_exists(&repo, &long_folder));
+    assert!(!repo.root().join("repo.worktrees").exists());
+    assert!(session_ids(&repo).is_empty());
+    // The longest part git can lock (250 bytes) still works, as it does with git.
+    let longest = format!("x/{}", "a".repeat(250));
+    let (_, worktree) = launch_branch(&repo, &longest);
+    let entry = worktree_at(&repo, &worktree).expect("git lists the worktree");
+    assert_eq!(entry.branch, Some(format!("refs/heads/{longest}")));
+}
+
+/// Issue 14 point 16: a misspelt key in `.pm.toml` or the user's config is not dropped
+/// silently: each is named once on stderr, with its file and the closest known key.
+#[test]
+fn unknown_config_keys_are_named_once_with_the_closest_key() {
+    let repo = Repo::new();
+    std::fs::write(
+        repo.path().join(".pm.toml"),
+        "worktree_dirr = \"trees/{branch}\"\ncolour = \"blue\"\n",
+    )
+    .unwrap();
+    let user = repo.home().join(".config/pm/config.toml");
+    std::fs::create_dir_all(user.parent().unwrap()).unwrap();
+    std::fs::write(&user, "branch-prefix = \"agent/\"\n").unwrap();
+    let issue = repo.add("Configured", &[]);
+
+    let run = repo
+        .pm(&["--json", "agent", "launch", "--issue", &issue])
+        .ok();
+    let warnings: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(
+        warnings.len(),
+        3,
+        "one line per unknown key:\n{}",
+        run.stderr
+    );
+    let pm_toml = repo.path().join(".pm.toml");
+    let expect = [
+        (
+            "\"worktree_dirr\"",
+            pm_toml.display().to_string(),
+            "did you mean \"worktree_dir\"",
+        ),
+        (
+            "\"colour\"",
+            pm_toml.display().to_string(),
+            "known keys are",
+        ),
+        (
+            "\"branch-prefix\"",
+            user.display().to_string(),
+            "did you mean \"branch_prefix\"",
+        ),
+    ];
+    for (key, file, hint) in expect {
+        let line = warnings
+            .iter()
+            .find(|l| l.contains(key))
+            .unwrap_or_else(|| panic!("no warning names {key}:\n{}", run.stderr));
+        assert!(line.starts_with("warning: unknown key"), "{line}");
+        assert!(line.contains(&file) && line.contains(hint), "{line}");
+    }
+    // The misspelt settings had no effect: default branch prefix and worktree folder.
+    let doc = run.json();
+    assert_eq!(doc["branch"], "feature/configured");
+    let wt = default_worktree(&repo, "feature/configured");
+    assert_eq!(doc["worktree"], wt.to_str().unwrap());
+    assert!(worktree_at(&repo, &wt).is_some());
+    // Any command warns, once.
+    let run = repo.pm(&["issue", "list"]).ok();
+    assert_eq!(
+        run.stderr.matches("worktree_dirr").count(),
+        1,
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

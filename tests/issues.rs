@@ -662,6 +662,189 @@ fn unknown_id_is_refused_with_one_line() {
     assert!(line.contains("not a valid issue id"), "{line}");
 }
 
+/// Run pm in the repository with `input` on stdin.
+fn pm_with_stdin(repo: &Repo, args: &[&str], input: &[u8]) -> common::Run {
+    let output = repo
+        .pm_command(repo.path(), true)
+        .args(args)
+        .write_stdin(input)
+        .output()
+        .expect("pm can be started");
+    common::Run::new(args.join(" "), output)
+}
+
+/// Issue 14 point 17: `--body -` and `--description -` take the text from stdin.
+#[test]
+fn body_and_description_read_stdin() {
+    let repo = Repo::new();
+    let body = "# Steps\r\n\r\n1. open the page\r\n2. log in\r\n\r\n";
+    let doc = pm_with_stdin(
+        &repo,
+        &[
+            "--json",
+            "issue",
+            "add",
+            "--title",
+            "From stdin",
+            "--body",
+            "-",
+        ],
+        body.as_bytes(),
+    )
+    .ok()
+    .json();
+    let id = common::id_of(&doc);
+    let record = repo.record(&id);
+    assert_eq!(
+        record["body"].as_str(),
+        Some("# Steps\n\n1. open the page\n2. log in")
+    );
+    assert_eq!(record["description"].as_str(), Some(""));
+
+    pm_with_stdin(
+        &repo,
+        &["issue", "update", &id, "--description", "-"],
+        b"Short one\n",
+    )
+    .ok();
+    let record = repo.record(&id);
+    assert_eq!(record["description"].as_str(), Some("Short one"));
+    assert_eq!(
+        repo.subject(&format!("refs/pm/issues/{id}")),
+        "update: description"
+    );
+
+    // Only one of them can have stdin; a text that is not UTF-8 is refused.
+    let before = repo.refs();
+    let both = pm_with_stdin(
+        &repo,
+        &["issue", "update", &id, "--body", "-", "-d", "-"],
+        b"x",
+    );
+    let line = both.fails_with(2);
+    assert!(
+        line.contains("--description") && line.contains("--body"),
+        "{line}"
+    );
+    let line =
+        pm_with_stdin(&repo, &["issue", "update", &id, "--body", "-"], b"\xff\xfe").fails_with(2);
+    assert!(line.contains("UTF-8"), "{line}");
+    assert_eq!(repo.refs(), before);
+}
+
+/// Issue 14 point 17: `pm issue close A B C` closes each; a failure is reported by id, the
+/// others are still closed, and the exit status is 1.
+#[test]
+fn close_takes_several_ids_and_reports_each_failure() {
+    let repo = Repo::new();
+    let a = repo.add("First", &[]);
+    let b = repo.add("Second", &[]);
+    let c = repo.add("Third", &[]);
+    let out = repo.pm(&["issue", "close", &a, UNKNOWN_ID, &b.to_lowercase()]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(out.stdout.lines().count(), 2, "{}", out.stdout);
+    assert!(
+        out.stdout.contains(&a) && out.stdout.contains(&b),
+        "{}",
+        out.stdout
+    );
+    let errors: Vec<&str> = out.stderr.lines().collect();
+    assert!(
+        errors.iter().all(|l| l.starts_with("error: ")),
+        "{}",
+        out.stderr
+    );
+    assert!(errors[0].contains(UNKNOWN_ID), "{}", out.stderr);
+    for (id, status) in [(&a, "closed"), (&b, "closed"), (&c, "open")] {
+        assert_eq!(repo.record(id)["status"].as_str(), Some(status), "{id}");
+    }
+
+    // All good: exit 0; JSON lists each closed issue and each error.
+    let d = repo.add("Fourth", &[]);
+    let doc = repo.pm_json(&["issue", "close", &c, &d]);
+    assert_eq!(doc["errors"], serde_json::json!([]));
+    let closed: Vec<&str> = doc["closed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["issue"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(closed, [c.as_str(), d.as_str()]);
+    let out = repo.pm(&["--json", "issue", "close", &a, &c]);
+    assert_eq!(out.code, Some(1));
+    let doc = out.json();
+    assert_eq!(doc["errors"].as_array().unwrap().len(), 2, "{doc}");
+    assert_eq!(doc["errors"][0]["id"], a.as_str());
+    assert!(
+        doc["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("already closed")
+    );
+    assert_eq!(repo.commit_count(&a), 2, "closing again wrote nothing");
+}
+
+/// Issue 14 point 17: `pm issue show` lists the issue's sessions (id, status, branch), and
+/// its JSON holds them.
+#[test]
+fn show_lists_the_sessions_of_the_issue() {
+    let repo = Repo::new();
+    let issue = repo.add("Login page", &[]);
+    let other = repo.add("Other", &[]);
+    let launch = |args: &[&str]| {
+        let mut all = vec!["--json", "agent", "launch"];
+        all.extend_from_slice(args);
+        repo.pm(&all).ok().json()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let first = launch(&["--issue", &issue]);
+    repo.pm(&["agent", "close", "--done", &first]).ok();
+    let second = launch(&["--issue", &issue, "--branch", "login-2"]);
+    launch(&["--issue", &other]);
+
+    let doc = repo.pm_json(&["issue", "show", &issue]);
+    let sessions = doc["sessions"].as_array().expect("sessions");
+    let rows: Vec<(&str, &str, &str)> = sessions
+        .iter()
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap(),
+                s["status"].as_str().unwrap(),
+                s["branch"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (second.as_str(), "active", "login-2"),
+            (first.as_str(), "completed", "feature/login-page"),
+        ]
+    );
+    // git agrees on which records name the issue.
+    for id in [&first, &second] {
+        let text = repo.git(&["show", &format!("refs/pm/sessions/{id}:session.toml")]);
+        assert!(text.contains(&format!("issue = \"{issue}\"")), "{text}");
+    }
+    let text = repo.pm_ok(&["issue", "show", &issue]);
+    for (id, status, branch) in &rows {
+        let line = text
+            .lines()
+            .find(|l| l.contains(id))
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(line.contains(status) && line.contains(branch), "{line}");
+    }
+    assert_eq!(
+        repo.pm_json(&["issue", "show", &other])["sessions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
 #[test]
 fn ambiguous_id_is_refused_with_one_line_naming_the_candidates() {
     let repo = Repo::new();

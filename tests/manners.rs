@@ -296,6 +296,34 @@ fn close_without_id_and_without_a_terminal_lists_candidates_and_fails() {
     assert_eq!(f.repo.refs(), before, "nothing was written");
 }
 
+/// Issue 14 point 16: a mistyped subcommand, option or value gets clap's suggestion, still on
+/// the one error line, with the usage exit status.
+#[test]
+fn mistyped_commands_get_a_did_you_mean() {
+    let repo = Repo::new();
+    for (args, typed, meant) in [
+        (vec!["isue", "list"], "'isue'", "did you mean 'issue'?"),
+        (vec!["agent", "lunch"], "'lunch'", "did you mean 'launch'?"),
+        (
+            vec!["agent", "list", "--stauts", "idle"],
+            "'--stauts'",
+            "did you mean '--status'?",
+        ),
+        (
+            vec!["issue", "list", "--status", "opn"],
+            "'opn'",
+            "did you mean 'open'?",
+        ),
+    ] {
+        let line = repo.pm(&args).fails_with(2);
+        assert!(
+            line.contains(typed) && line.contains(meant),
+            "{args:?}: {line}"
+        );
+    }
+    assert_eq!(repo.refs(), "");
+}
+
 /// `man` finds the page by path and it documents the flags.
 #[test]
 fn every_subcommand_has_a_man_page() {

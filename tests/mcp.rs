@@ -6,7 +6,7 @@ mod common;
 use common::Repo;
 use serde_json::{Value, json};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 /// Send `messages` (one per line) to `pm mcp` in `dir`; return the replies and the exit code.
@@ -367,6 +367,197 @@ fn sessions_launch_inspect_and_close_through_the_tools() {
     repo.assert_fsck_clean();
 }
 
+/// Issue 14 point 17: the tools that take a session take its branch too, through the same
+/// resolution as the CLI.
+#[test]
+fn tools_name_a_session_by_its_branch() {
+    let repo = Repo::new();
+    let issue = repo.add("By branch", &[]);
+    let doc = repo.pm_json(&["agent", "launch", "--issue", &issue]);
+    let id = doc["id"].as_str().expect("id").to_string();
+    let branch = "feature/by-branch";
+    assert_eq!(doc["branch"], branch);
+    for action in ["get", "events", "prompt", "config", "spec"] {
+        let result = call(
+            &repo,
+            repo.path(),
+            "pm_session",
+            json!({"action": action, "sessionUlid": branch}),
+        );
+        let structured = ok(&result);
+        let named = structured["id"]
+            .as_str()
+            .or(structured["session"]["id"].as_str());
+        assert_eq!(named, Some(id.as_str()), "{action}: {result}");
+    }
+    let closed = call(
+        &repo,
+        repo.path(),
+        "pm_close_agent",
+        json!({"session_id": branch, "status": "completed"}),
+    );
+    assert_eq!(ok(&closed)["id"], id.as_str());
+    let record = repo.git(&["show", &format!("refs/pm/sessions/{id}:session.toml")]);
+    assert!(record.contains("status = \"completed\""), "{record}");
+    let unknown = failed(&call(
+        &repo,
+        repo.path(),
+        "pm_session",
+        json!({"action": "get", "sessionUlid": "feature/nobody"}),
+    ));
+    assert!(unknown.contains("feature/nobody"), "{unknown}");
+}
+
+/// Issue 14 point 15: a dry run of `launch_task` says it would launch, and makes nothing.
+#[test]
+fn launch_task_dry_run_says_would_launch_and_makes_nothing() {
+    let repo = Repo::new();
+    let issue = repo.add("Only looking", &[]);
+    let refs = repo.git(&["for-each-ref"]);
+    let worktrees = repo.git(&["worktree", "list", "--porcelain"]);
+    let result = call(
+        &repo,
+        repo.path(),
+        "pm_session",
+        json!({"action": "launch_task", "taskKey": issue, "dryRun": true}),
+    );
+    let structured = ok(&result);
+    assert_eq!(structured["dry_run"], true);
+    let text = result["content"][0]["text"].as_str().expect("text");
+    assert!(text.starts_with("Would launch session "), "{text}");
+    assert!(!text.contains("Launched"), "{text}");
+    assert_eq!(repo.git(&["for-each-ref"]), refs, "nothing was written");
+    assert_eq!(repo.git(&["worktree", "list", "--porcelain"]), worktrees);
+    assert!(!repo.root().join("repo.worktrees").exists());
+}
+
+/// Issue 14 point 15: `purge` deletes the worktree and branch this clone made unless
+/// `deleteFiles` is false, and still refuses uncommitted changes.
+#[test]
+fn purge_deletes_files_by_default_but_never_uncommitted_work() {
+    let repo = Repo::new();
+    std::fs::write(repo.path().join("README"), "base\n").expect("write");
+    repo.git(&["add", "README"]);
+    repo.git(&["commit", "-q", "-m", "readme"]);
+    let mut launched = Vec::new();
+    for branch in ["feature/kept", "feature/gone", "feature/dirty"] {
+        let doc = repo.pm_json(&["agent", "launch", "--branch", branch]);
+        let id = doc["id"].as_str().expect("id").to_string();
+        repo.pm_ok(&["agent", "close", &id]);
+        launched.push((id, doc["worktree"].as_str().expect("worktree").to_string()));
+    }
+    let purge = |id: &str, extra: Value| {
+        let mut args = json!({"action": "purge", "sessionUlid": id});
+        args.as_object_mut()
+            .expect("object")
+            .extend(extra.as_object().expect("object").clone());
+        call(&repo, repo.path(), "pm_session", args)
+    };
+    let worktree_listed = |path: &str| {
+        repo.git(&["worktree", "list", "--porcelain"])
+            .contains(&format!("worktree {path}\n"))
+    };
+    let has_branch = |branch: &str| {
+        repo.git_run(
+            repo.path(),
+            &[
+                "rev-parse",
+                "--verify",
+                "-q",
+                &format!("refs/heads/{branch}"),
+            ],
+            None,
+        )
+        .success()
+    };
+
+    // Explicitly false: the record goes, the files stay.
+    let (id, path) = &launched[0];
+    ok(&purge(id, json!({"deleteFiles": false})));
+    assert!(worktree_listed(path) && has_branch("feature/kept"));
+
+    // Not given: worktree and branch are deleted.
+    let (id, path) = &launched[1];
+    let structured = ok(&purge(id, json!({}))).clone();
+    assert_eq!(structured["removed_worktree"], path.as_str());
+    assert_eq!(structured["deleted_branch"], "feature/gone");
+    assert!(!worktree_listed(path) && !Path::new(path).exists());
+    assert!(!has_branch("feature/gone"));
+
+    // Not given, but the worktree has uncommitted changes: refused, nothing changes.
+    let (id, path) = &launched[2];
+    std::fs::write(Path::new(path).join("README"), "unsaved\n").expect("write");
+    let refs = repo.git(&["for-each-ref"]);
+    let message = failed(&purge(id, json!({})));
+    assert!(message.contains("uncommitted"), "{message}");
+    assert_eq!(repo.git(&["for-each-ref"]), refs);
+    assert!(worktree_listed(path) && has_branch("feature/dirty"));
+    assert_eq!(
+        std::fs::read_to_string(Path::new(path).join("README")).expect("kept"),
+        "unsaved\n"
+    );
+    repo.assert_fsck_clean();
+}
+
+/// Issue 14 point 15: `list` returns at most 200 sessions (the newest) unless `limit` says
+/// otherwise. The 205 records are written with `git fast-import`, as another clone's.
+#[test]
+fn list_returns_the_newest_200_sessions_by_default() {
+    const CROCKFORD: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let repo = Repo::new();
+    let mut stream = String::new();
+    let mut ids = Vec::new();
+    for n in 0..205usize {
+        let suffix: String = [n / 1024, (n / 32) % 32, n % 32]
+            .iter()
+            .map(|d| CROCKFORD[*d] as char)
+            .collect();
+        let id = format!("01ARZ3NDEKTSV4RRFFQ69G5{suffix}");
+        let text = format!(
+            "schema = 1\nid = \"{id}\"\nbranch = \"b/{n}\"\n\
+             base = \"{}\"\nbase_ref = \"main\"\nstatus = \"idle\"\nagent = \"claude\"\n\
+             role = \"\"\nprompt = \"\"\nactor = \"\"\nowner = \"01BX5ZZKBKACTAV9WEVGEMMVR1\"\n\
+             started = \"2020-01-01T00:{:02}:{:02}Z\"\nupdated = \"2020-01-01T00:00:00Z\"\n\
+             epoch = 0\ncommits = 0\n",
+            "0".repeat(40),
+            n / 60,
+            n % 60
+        );
+        stream.push_str(&format!(
+            "commit refs/pm/sessions/{id}\ncommitter T <t@e> 1577836800 +0000\n\
+             data 6\nlaunch\nM 100644 inline session.toml\ndata {}\n{text}\n",
+            text.len()
+        ));
+        ids.push(id);
+    }
+    repo.git_stdin(&["fast-import", "--quiet"], stream.as_bytes());
+    let count = repo
+        .git(&["for-each-ref", "refs/pm/sessions/"])
+        .lines()
+        .count();
+    assert_eq!(count, 205);
+
+    let listed = |arguments: Value| -> Vec<String> {
+        let result = call(&repo, repo.path(), "pm_session", arguments);
+        ok(&result)["sessions"]
+            .as_array()
+            .expect("sessions")
+            .iter()
+            .map(|s| s["id"].as_str().expect("id").to_string())
+            .collect()
+    };
+    let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
+    assert_eq!(listed(json!({"action": "list"})), newest_first[..200]);
+    assert_eq!(
+        listed(json!({"action": "list", "limit": 300})),
+        newest_first
+    );
+    assert_eq!(
+        listed(json!({"action": "list", "limit": 3})),
+        newest_first[..3]
+    );
+}
+
 #[test]
 fn garbage_never_breaks_the_server() {
     let repo = Repo::new();
@@ -510,6 +701,211 @@ fn the_python_sdk_closes_a_session_from_its_worktree() {
         repo.pm_json(&["issue", "show", &issue])["issue"]["status"],
         "done"
     );
+}
+
+/// Issue 14 point 19: `pm mcp status` says where pm is registered (.mcp.json, ~/.claude.json
+/// and its per-folder entries), with which command, and whether that command runs; it never
+/// runs a program of the repository named by a committed file.
+#[test]
+fn status_says_where_pm_is_registered_and_whether_its_command_runs() {
+    let repo = Repo::new();
+    let bin = repo.scratch_dir("bin");
+    std::os::unix::fs::symlink(common::pm_bin(), bin.join("pm")).expect("symlink");
+    let empty_bin = repo.scratch_dir("empty-bin");
+    let status_in = |dir: &Path, path: &Path| {
+        let path = path.to_str().expect("UTF-8 path");
+        let run = repo
+            .pm_full(dir, &[("PATH", path)], &["--json", "mcp", "status"])
+            .ok();
+        run.json()
+    };
+    let status = |path: &Path| status_in(repo.path(), path);
+    let place = |doc: &Value, scope: &str, n: usize| -> Value {
+        doc["places"]
+            .as_array()
+            .expect("places")
+            .iter()
+            .filter(|p| p["scope"] == scope)
+            .nth(n)
+            .unwrap_or_else(|| panic!("no place {scope} #{n} in {doc}"))
+            .clone()
+    };
+
+    // Nowhere yet.
+    let doc = status(&bin);
+    assert_eq!(doc["registered"], false);
+    assert_eq!(doc["works"], false);
+    let scopes: Vec<&str> = doc["places"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["scope"].as_str().unwrap())
+        .collect();
+    assert_eq!(scopes, ["project", "user", "local"]);
+    assert_eq!(place(&doc, "project", 0)["state"], "no_file");
+    let claude = repo.home().join(".claude.json");
+    assert_eq!(place(&doc, "user", 0)["file"], claude.to_str().unwrap());
+    let text = repo
+        .pm_full(repo.path(), &[], &["mcp", "status"])
+        .ok()
+        .stdout;
+    assert!(
+        text.contains("not registered") && text.contains("pm mcp install"),
+        "{text}"
+    );
+
+    // `pm mcp install` writes .mcp.json; `pm` on PATH runs, and is found there.
+    repo.pm_ok(&["mcp", "install"]);
+    let doc = status(&bin);
+    let project = place(&doc, "project", 0);
+    assert_eq!(project["state"], "registered");
+    assert_eq!(
+        project["file"],
+        repo.path().join(".mcp.json").to_str().unwrap()
+    );
+    assert_eq!(project["command"], "pm");
+    assert_eq!(project["args"], json!(["mcp"]));
+    assert_eq!(project["check"]["path"], bin.join("pm").to_str().unwrap());
+    assert_eq!(project["check"]["runs"], true);
+    assert_eq!(
+        project["check"]["version"],
+        format!("pm {}", env!("CARGO_PKG_VERSION"))
+    );
+    assert_eq!(
+        (doc["registered"].clone(), doc["works"].clone()),
+        (json!(true), json!(true))
+    );
+    // Without pm on PATH the same registration does not work.
+    let doc = status(&empty_bin);
+    let project = place(&doc, "project", 0);
+    assert_eq!(project["check"]["runs"], false);
+    assert!(
+        project["check"]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("not found on PATH")
+    );
+    assert_eq!(doc["works"], false);
+
+    // The user file: a command that hangs is stopped, a missing one is named; the per-folder
+    // entry is read too.
+    let tools = repo.scratch_dir("tools");
+    let slow = tools.join("slow-pm");
+    let sleep = std::env::split_paths(&std::env::var_os("PATH").expect("PATH"))
+        .map(|dir| dir.join("sleep"))
+        .find(|p| p.is_file())
+        .expect("sleep is installed");
+    std::fs::write(&slow, format!("#!/bin/sh\nexec {} 30\n", sleep.display())).expect("write");
+    std::fs::set_permissions(&slow, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let user = json!({
+        "mcpServers": {"pm": {"command": slow, "args": ["mcp"]}, "other": {"command": "x"}},
+        "projects": {repo.path().to_str().unwrap(): {"mcpServers": {"pm": {"command": "/no/such/pm"}}}},
+    });
+    std::fs::write(&claude, user.to_string()).expect("write");
+    let started = std::time::Instant::now();
+    let doc = status(&bin);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "not bounded"
+    );
+    let user = place(&doc, "user", 0);
+    assert_eq!(user["state"], "registered");
+    assert_eq!(user["check"]["runs"], false);
+    assert!(
+        user["check"]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("did not finish"),
+        "{user}"
+    );
+    let local = place(&doc, "local", 0);
+    assert_eq!(local["project"], repo.path().to_str().unwrap());
+    assert_eq!(local["command"], "/no/such/pm");
+    assert!(
+        local["check"]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("not an executable"),
+        "{local}"
+    );
+    assert_eq!(doc["works"], false);
+    let text = repo
+        .pm_full(
+            repo.path(),
+            &[("PATH", bin.to_str().unwrap())],
+            &["mcp", "status"],
+        )
+        .ok()
+        .stdout;
+    assert!(
+        text.contains("registered in 3 places") && text.contains("of 2 does not run"),
+        "{text}"
+    );
+
+    // A committed .mcp.json naming a program of the repository: found, never run.
+    let marker = repo.root().join("it-ran");
+    std::fs::write(
+        repo.path().join("evil.sh"),
+        format!("#!/bin/sh\ntouch {}\n", marker.display()),
+    )
+    .expect("write");
+    std::fs::set_permissions(
+        repo.path().join("evil.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    std::fs::write(
+        repo.path().join(".mcp.json"),
+        r#"{"mcpServers": {"pm": {"command": "./evil.sh", "args": ["mcp"]}}}"#,
+    )
+    .expect("write");
+    repo.git(&["add", ".mcp.json", "evil.sh"]);
+    repo.git(&["commit", "-q", "-m", "register"]);
+    std::fs::write(&claude, "{not json").expect("write");
+    let doc = status(&bin);
+    let project = place(&doc, "project", 0);
+    assert!(
+        project["check"]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("not run"),
+        "{project}"
+    );
+    assert!(
+        !marker.exists(),
+        "pm ran a program named by a committed file"
+    );
+    let user = place(&doc, "user", 0);
+    assert_eq!(user["state"], "unreadable");
+    assert!(
+        user["problem"].as_str().unwrap().contains("not valid JSON"),
+        "{user}"
+    );
+
+    // Inside a session's worktree: its own .mcp.json is reported (committed, so it is there).
+    std::fs::remove_file(&claude).expect("remove");
+    repo.pm_ok(&["mcp", "install"]);
+    let doc = repo.pm_json(&["agent", "launch", "--branch", "feature/tool"]);
+    let worktree = PathBuf::from(doc["worktree"].as_str().unwrap());
+    let doc = status_in(&worktree, &bin);
+    let here = place(&doc, "worktree", 0);
+    assert_eq!(here["file"], worktree.join(".mcp.json").to_str().unwrap());
+    assert_eq!(
+        here["command"], "./evil.sh",
+        "the committed file, not the one just installed"
+    );
+    assert_eq!(
+        repo.git_in(&worktree, &["ls-files", ".mcp.json"]),
+        ".mcp.json\n"
+    );
+    assert_eq!(place(&doc, "project", 0)["command"], "pm");
+    assert_eq!(place(&doc, "project", 0)["check"]["runs"], true);
+    assert_eq!(
+        place(&doc, "local", 1)["project"],
+        worktree.to_str().unwrap()
+    );
+    assert!(!marker.exists());
 }
 
 #[test]

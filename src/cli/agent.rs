@@ -27,9 +27,9 @@ pub enum AgentCommand {
     /// Every session, newest first, with commit counts and durations
     History(HistoryArgs),
     /// Show one session and its local state
-    Show(IdArg),
+    Show(SessionArg),
     /// Show the history of a session's record, newest first
-    Events(IdArg),
+    Events(SessionArg),
     /// Close a session: idle by default, or --done / --abandon
     Close(CloseArgs),
     /// Make an idle session active again here; take over another clone's session
@@ -66,14 +66,14 @@ pub struct LaunchArgs {
 
 #[derive(Debug, Args)]
 pub struct ReactivateArgs {
-    /// Session id (full or unique prefix)
+    /// Session id (full or unique prefix) or branch
     #[arg(add = ArgValueCompleter::new(complete::finished_sessions))]
     id: String,
 }
 
 #[derive(Debug, Args)]
 pub struct ResumeArgs {
-    /// Session id (full or unique prefix)
+    /// Session id (full or unique prefix) or branch
     #[arg(add = ArgValueCompleter::new(complete::live_sessions))]
     id: String,
     /// Take over a session that is active in another clone
@@ -92,6 +92,9 @@ pub struct ListArgs {
     /// Only these statuses (comma-separated)
     #[arg(long, short, value_enum, value_delimiter = ',')]
     status: Vec<SessionStatus>,
+    /// Only sessions of this issue (full id or unique prefix)
+    #[arg(add = ArgValueCompleter::new(complete::issues), long, short, value_name = "ID")]
+    issue: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -102,15 +105,16 @@ pub struct HistoryArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct IdArg {
-    /// Session id: the full id or any unique prefix, in any case
+pub struct SessionArg {
+    /// Session id (full or unique prefix, any case) or branch (default: the session whose
+    /// worktree contains the current directory)
     #[arg(add = ArgValueCompleter::new(complete::any_session))]
-    id: String,
+    id: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct CloseArgs {
-    /// Session id (default: the session whose worktree contains the current directory)
+    /// Session id or branch (default: the session whose worktree contains the current directory)
     #[arg(add = ArgValueCompleter::new(complete::live_sessions))]
     id: Option<String>,
     /// The work is finished: the session is completed and its issue done
@@ -123,7 +127,7 @@ pub struct CloseArgs {
 
 #[derive(Debug, Args)]
 pub struct PurgeArgs {
-    /// Session id: the full id or any unique prefix, in any case
+    /// Session id (full or unique prefix, any case) or branch
     #[arg(add = ArgValueCompleter::new(complete::any_session))]
     id: String,
     /// Also delete the worktree and branch this clone created for the session
@@ -140,8 +144,8 @@ pub fn run(ctx: &Ctx, command: AgentCommand) -> Result<()> {
         AgentCommand::Launch(args) => launch(ctx, &store, args),
         AgentCommand::List(args) => list(ctx, &store, args),
         AgentCommand::History(args) => history(ctx, &store, args),
-        AgentCommand::Show(args) => show(ctx, &store, &args.id),
-        AgentCommand::Events(args) => events(ctx, &store, &args.id),
+        AgentCommand::Show(args) => show(ctx, &store, &session_or_here(ctx, &store, args.id)?),
+        AgentCommand::Events(args) => events(ctx, &store, &session_or_here(ctx, &store, args.id)?),
         AgentCommand::Close(args) => close(ctx, &store, args),
         AgentCommand::Resume(args) => resume(ctx, &store, args),
         AgentCommand::Reactivate(args) => {
@@ -227,6 +231,7 @@ fn list(ctx: &Ctx, store: &Store, args: ListArgs) -> Result<()> {
     let filter = ListFilter {
         statuses: args.status,
         all: args.all,
+        issue: args.issue,
     };
     let (views, broken, reconciled) = sessions::list(store, &filter, ctx.mode())?;
     warn_broken(ctx, &broken);
@@ -492,15 +497,21 @@ fn close(ctx: &Ctx, store: &Store, args: CloseArgs) -> Result<()> {
         (_, true) => SessionEvent::Abandon,
         _ => SessionEvent::Close,
     };
-    let id = match args.id {
-        Some(id) => id,
-        None => match sessions::locate(store, &ctx.dir()?)? {
-            Located::Here(id) => id,
-            Located::Candidates(candidates) => pick(&candidates)?,
-        },
-    };
+    let id = session_or_here(ctx, store, args.id)?;
     let changed = sessions::close(store, &id, event, ctx.mode())?;
     report_change(ctx, &changed)
+}
+
+/// The session named on the command line (id or branch), else the one whose worktree
+/// contains the current directory, else one picked from the live sessions.
+fn session_or_here(ctx: &Ctx, store: &Store, named: Option<String>) -> Result<String> {
+    match named {
+        Some(text) => Ok(text),
+        None => match sessions::locate(store, &ctx.dir()?)? {
+            Located::Here(id) => Ok(id),
+            Located::Candidates(candidates) => pick(&candidates),
+        },
+    }
 }
 
 /// Choose among live sessions: a numbered prompt on a terminal, otherwise a one-line error

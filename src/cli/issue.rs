@@ -25,8 +25,8 @@ pub enum IssueCommand {
     Show(IdArg),
     /// Change fields of an issue (one commit per update)
     Update(UpdateArgs),
-    /// Close an issue
-    Close(IdArg),
+    /// Close one or more issues
+    Close(CloseArgs),
     /// Reopen a done or closed issue
     Reopen(IdArg),
     /// Show the history of an issue, newest first
@@ -38,10 +38,10 @@ pub struct AddArgs {
     /// One-line title
     #[arg(long, short)]
     title: String,
-    /// Short description
+    /// Short description (`-` reads it from stdin)
     #[arg(long, short, default_value = "")]
     description: String,
-    /// Longer text (markdown)
+    /// Longer text, markdown (`-` reads it from stdin)
     #[arg(long, short, default_value = "")]
     body: String,
     #[arg(long, short, value_enum, default_value_t = Priority::Medium)]
@@ -77,14 +77,23 @@ pub struct IdArg {
 }
 
 #[derive(Debug, Args)]
+pub struct CloseArgs {
+    /// Issue ids: full ids or unique prefixes, in any case; each is closed on its own
+    #[arg(add = ArgValueCompleter::new(complete::issues), required = true, value_name = "ID")]
+    ids: Vec<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct UpdateArgs {
     /// Issue id: the full id or any unique prefix, in any case
     #[arg(add = ArgValueCompleter::new(complete::issues))]
     id: String,
     #[arg(long, short)]
     title: Option<String>,
+    /// New description (`-` reads it from stdin)
     #[arg(long, short)]
     description: Option<String>,
+    /// New body (`-` reads it from stdin)
     #[arg(long, short)]
     body: Option<String>,
     #[arg(long, short, value_enum)]
@@ -106,7 +115,11 @@ pub fn run(ctx: &Ctx, command: IssueCommand) -> Result<()> {
         IssueCommand::Add(args) => add(ctx, args),
         IssueCommand::List(args) => list(ctx, args),
         IssueCommand::Show(args) => show(ctx, &args.id),
-        IssueCommand::Update(args) => {
+        IssueCommand::Update(mut args) => {
+            read_stdin_into([
+                ("--description", args.description.as_mut()),
+                ("--body", args.body.as_mut()),
+            ])?;
             let changes = Changes {
                 title: args.title,
                 description: args.description,
@@ -121,10 +134,7 @@ pub fn run(ctx: &Ctx, command: IssueCommand) -> Result<()> {
             let outcome = issues::update(&store, &args.id, changes, ctx.mode())?;
             report_outcome(ctx, &outcome)
         }
-        IssueCommand::Close(args) => {
-            let store = ctx.store()?;
-            report_outcome(ctx, &issues::close(&store, &args.id, ctx.mode())?)
-        }
+        IssueCommand::Close(args) => close(ctx, &args.ids),
         IssueCommand::Reopen(args) => {
             let store = ctx.store()?;
             report_outcome(ctx, &issues::reopen(&store, &args.id, ctx.mode())?)
@@ -133,7 +143,11 @@ pub fn run(ctx: &Ctx, command: IssueCommand) -> Result<()> {
     }
 }
 
-fn add(ctx: &Ctx, args: AddArgs) -> Result<()> {
+fn add(ctx: &Ctx, mut args: AddArgs) -> Result<()> {
+    read_stdin_into([
+        ("--description", Some(&mut args.description)),
+        ("--body", Some(&mut args.body)),
+    ])?;
     let store = ctx.store()?;
     let new = NewIssue {
         title: args.title,
@@ -225,10 +239,93 @@ fn list(ctx: &Ctx, args: ListArgs) -> Result<()> {
 fn show(ctx: &Ctx, id: &str) -> Result<()> {
     let store = ctx.store()?;
     let issue = issues::show(&store, id)?;
+    let sessions = crate::sessions::of_issue(&store, &issue.id)?;
     if ctx.global.json {
-        return print_json(&json!({ "issue": issue_json(&issue) }));
+        let sessions: Vec<Value> = sessions
+            .iter()
+            .map(|s| {
+                json!({
+                    "id": s.id, "status": s.status, "branch": s.branch,
+                    "started": s.started, "ended": s.ended,
+                })
+            })
+            .collect();
+        return print_json(&json!({ "issue": issue_json(&issue), "sessions": sessions }));
     }
-    print(&issue_text(&issue, &ctx.style))
+    print(&issue_text(&issue, &sessions, &ctx.style))
+}
+
+/// `issue close A B C`: each issue is closed on its own; a failure is reported and the others
+/// still closed. One id prints as before; several print a line (or JSON entry) each.
+fn close(ctx: &Ctx, ids: &[String]) -> Result<()> {
+    let store = ctx.store()?;
+    if let [id] = ids {
+        return report_outcome(ctx, &issues::close(&store, id, ctx.mode())?);
+    }
+    let mut closed = Vec::new();
+    let mut failed = Vec::new();
+    for id in ids {
+        match issues::close(&store, id, ctx.mode()) {
+            Ok(outcome) => closed.push(outcome),
+            Err(e) => failed.push((id, e)),
+        }
+    }
+    for (_, e) in &failed {
+        eprintln!("error: {}", clean_line(e.message()));
+    }
+    if ctx.global.json {
+        let closed: Vec<Value> = closed.iter().map(outcome_json).collect();
+        let errors: Vec<Value> = failed
+            .iter()
+            .map(|(id, e)| json!({ "id": id, "message": e.message() }))
+            .collect();
+        print_json(&json!({ "dry_run": ctx.global.dry_run, "closed": closed, "errors": errors }))?;
+    } else {
+        for outcome in &closed {
+            report_outcome(ctx, outcome)?;
+        }
+    }
+    match failed.len() {
+        0 => Ok(()),
+        n => Err(crate::error::Error::failed(format!(
+            "{n} of {} issues could not be closed",
+            ids.len()
+        ))),
+    }
+}
+
+/// Replace a `-` among `fields` (flag name, value) with the text read from stdin: line
+/// endings made `\n`, trailing newlines removed. Only one field can read stdin.
+fn read_stdin_into<const N: usize>(fields: [(&str, Option<&mut String>); N]) -> Result<()> {
+    use crate::error::Error;
+    use std::io::Read;
+    let mut reader: Option<&str> = None;
+    for (flag, value) in fields {
+        let Some(value) = value.filter(|v| v.as_str() == "-") else {
+            continue;
+        };
+        if let Some(first) = reader {
+            return Err(Error::usage(format!(
+                "{first} and {flag} cannot both read stdin"
+            )));
+        }
+        reader = Some(flag);
+        // More than any field may hold (the core says how much that is), without reading
+        // an endless stream to the end.
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .lock()
+            .take(1024 * 1024 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::failed(format!("cannot read {flag} from stdin: {e}")))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| Error::usage(format!("{flag} from stdin is not UTF-8 text")))?;
+        *value = text
+            .replace("\r\n", "\n")
+            .trim_end_matches('\n')
+            .to_string();
+    }
+    Ok(())
 }
 
 fn events(ctx: &Ctx, id: &str) -> Result<()> {
@@ -272,12 +369,21 @@ fn report_outcome(ctx: &Ctx, outcome: &Outcome<Issue>) -> Result<()> {
     print(&text)
 }
 
+/// `{"changed", "message", "issue"}` of one update.
+fn outcome_json(outcome: &Outcome<Issue>) -> Value {
+    let (issue, message, changed) = match outcome {
+        Outcome::Changed { after, message, .. } => (&after.record, Some(message.as_str()), true),
+        Outcome::Unchanged(stored) => (&stored.record, None, false),
+    };
+    json!({ "changed": changed, "message": message, "issue": issue_json(issue) })
+}
+
 /// An issue as a JSON value (see `render::json`).
 fn issue_json(issue: &Issue) -> Value {
     serde_json::to_value(IssueJson::from(issue)).unwrap_or(Value::Null)
 }
 
-fn issue_text(issue: &Issue, style: &Style) -> String {
+fn issue_text(issue: &Issue, sessions: &[crate::model::Session], style: &Style) -> String {
     let mut out = format!(
         "{}  {}\n",
         style.cyan(&issue.id),
@@ -305,6 +411,16 @@ fn issue_text(issue: &Issue, style: &Style) -> String {
         issue.closed.map(|t| t.to_string()).unwrap_or_default(),
     );
     field("description", clean_line(&issue.description));
+    for (n, s) in sessions.iter().enumerate() {
+        let label = if n == 0 { "sessions" } else { "" };
+        out.push_str(&format!(
+            "{}  {}  {}  {}\n",
+            style.dim(&format!("{label:<11}")),
+            style.cyan(&s.id),
+            super::agent::status_color(s.status)(style, &format!("{:<9}", s.status.as_str())),
+            clean_line(&s.branch)
+        ));
+    }
     if !issue.body.trim().is_empty() {
         out.push('\n');
         out.push_str(clean_text(&issue.body).trim_end());

@@ -17,6 +17,8 @@ pub struct McpArgs {
 pub enum McpCommand {
     /// Add pm to the MCP client configuration without touching other servers
     Install(InstallArgs),
+    /// Where pm is registered (.mcp.json, ~/.claude.json), with which command, and whether it runs
+    Status,
 }
 
 #[derive(Debug, Args)]
@@ -36,6 +38,10 @@ pub fn run(ctx: &Ctx, args: McpArgs) -> Result<()> {
     match args.command {
         None => {
             let dir = ctx.dir()?;
+            // Config warnings go to stderr, the client's log; stdout carries only protocol.
+            if let Ok(store) = crate::store::Store::open(&dir) {
+                ctx.warn_config(&store);
+            }
             let stdin = std::io::stdin().lock();
             let stdout = std::io::stdout().lock();
             // A closed stdout means the client is gone: that ends the session, it is no error.
@@ -43,6 +49,7 @@ pub fn run(ctx: &Ctx, args: McpArgs) -> Result<()> {
             Ok(())
         }
         Some(McpCommand::Install(install_args)) => install(ctx, install_args.scope),
+        Some(McpCommand::Status) => super::mcp_status::run(ctx),
     }
 }
 

@@ -5,6 +5,7 @@ mod agent;
 mod complete;
 mod issue;
 mod mcp;
+mod mcp_status;
 mod overview;
 mod sync;
 
@@ -79,6 +80,8 @@ pub struct CompletionsArgs {
 pub struct Ctx {
     pub global: GlobalArgs,
     pub style: Style,
+    /// The config files were checked for unknown keys (done once per run).
+    config_checked: std::cell::Cell<bool>,
 }
 
 impl Ctx {
@@ -101,7 +104,24 @@ impl Ctx {
             "repository: {}",
             store.repo().common_dir().display()
         ));
+        self.warn_config(&store);
         Ok(store)
+    }
+
+    /// Name the keys of the config files that no setting uses, once per run. A file that
+    /// cannot be read is left to the commands that need it to report.
+    pub fn warn_config(&self, store: &Store) {
+        if self.config_checked.replace(true) {
+            return;
+        }
+        let Ok(main) = crate::worktree::main_workdir(store.repo()) else {
+            return;
+        };
+        if let Ok((_, warnings)) = crate::config::Config::load_with_warnings(&main) {
+            for warning in warnings {
+                self.warn(&crate::render::clean_line(&warning));
+            }
+        }
     }
 
     pub fn mode(&self) -> Mode {
@@ -206,6 +226,7 @@ pub fn main() -> ExitCode {
     let ctx = Ctx {
         style: Style::resolve(cli.global.color),
         global: cli.global,
+        config_checked: std::cell::Cell::new(false),
     };
     let result = match cli.command {
         Some(Command::Issue(command)) => issue::run(&ctx, command),
@@ -250,8 +271,35 @@ fn usage_exit(err: clap::Error) -> ExitCode {
                 .collect();
             let line = first_block.join(" ");
             let line = line.strip_prefix("error: ").unwrap_or(&line);
-            eprintln!("error: {line} (see pm --help)");
+            // clap's "tip: a similar subcommand exists" is a block of its own: keep it.
+            let tip = match suggestion(&err) {
+                Some(names) => format!("; did you mean {names}?"),
+                None => String::new(),
+            };
+            eprintln!("error: {line}{tip} (see pm --help)");
             ExitCode::from(2)
         }
     }
+}
+
+/// What clap suggests for a mistyped subcommand, option or value: `'list'`, or `'a' or 'b'`.
+fn suggestion(err: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    [
+        ContextKind::SuggestedSubcommand,
+        ContextKind::SuggestedArg,
+        ContextKind::SuggestedValue,
+    ]
+    .into_iter()
+    .find_map(|kind| match err.get(kind)? {
+        ContextValue::String(name) => Some(format!("'{name}'")),
+        ContextValue::Strings(names) if !names.is_empty() => Some(
+            names
+                .iter()
+                .map(|n| format!("'{n}'"))
+                .collect::<Vec<_>>()
+                .join(" or "),
+        ),
+        _ => None,
+    })
 }

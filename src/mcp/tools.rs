@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::issues::{self, Changes, Filter};
 use crate::lifecycle::SessionEvent;
 use crate::model::issue::NewIssue;
-use crate::model::{IssueStatus, IssueType, Priority, RecordKind, SessionStatus};
+use crate::model::{IssueStatus, IssueType, Priority, SessionStatus};
 use crate::render::json::{IssueJson, SessionJson};
 use crate::sessions::{self, LaunchRequest, ListFilter, Located};
 use crate::store::{Event, Mode, Outcome, Store};
@@ -22,6 +22,9 @@ const TOOLS: &[&str] = &[
     "pm_create_issue",
     "pm_update_issue",
 ];
+
+/// How many sessions `list` returns when no `limit` is given (as the tool pm replaces).
+const DEFAULT_LIST_LIMIT: usize = 200;
 
 const SESSION_ACTIONS: &[&str] = &[
     "list",
@@ -53,8 +56,8 @@ pub fn definitions() -> Value {
                 "type": "object",
                 "properties": {
                     "action": {"type": "string", "enum": SESSION_ACTIONS},
-                    "sessionUlid": {"type": "string", "description": "Session id or unique prefix (get, events, prompt, config, spec, close, reactivate, purge)"},
-                    "limit": {"type": "integer", "minimum": 1, "description": "list: at most this many sessions"},
+                    "sessionUlid": {"type": "string", "description": "Session id, unique prefix or branch (get, events, prompt, config, spec, close, reactivate, purge)"},
+                    "limit": {"type": "integer", "minimum": 1, "default": DEFAULT_LIST_LIMIT, "description": "list: at most this many sessions, newest first (default 200)"},
                     "status": {"type": "string", "description": "list: active, idle, completed, abandoned or all (default: live ones); close: idle, completed or abandoned (default idle)"},
                     "contextRef": {"type": "string", "description": "list: only sessions of this issue"},
                     "taskKey": {"type": "string", "description": "launch_task: the issue to work on"},
@@ -62,7 +65,7 @@ pub fn definitions() -> Value {
                     "base": {"type": "string", "description": "launch_task: where a new branch starts"},
                     "agent": {"type": "string", "description": "launch_task: agent name"},
                     "prompt": {"type": "string", "description": "launch_task: the agent's prompt"},
-                    "deleteFiles": {"type": "boolean", "description": "purge: also delete the worktree and branch"},
+                    "deleteFiles": {"type": "boolean", "default": true, "description": "purge: also delete the worktree and branch this clone created (default true; a worktree with uncommitted changes or a branch with unmerged commits is still refused without force)"},
                     "force": {"type": "boolean", "description": "purge: even with uncommitted changes or unmerged commits"},
                     "dryRun": {"type": "boolean", "description": "launch_task, close, reactivate, purge: show what would change, write nothing"}
                 },
@@ -76,7 +79,7 @@ pub fn definitions() -> Value {
             "inputSchema": {
                 "type": "object",
                 "properties": {
-                    "session_id": {"type": "string"},
+                    "session_id": {"type": "string", "description": "Session id, unique prefix or branch (default: the session whose worktree holds the server's working directory)"},
                     "status": {"type": "string", "enum": ["idle", "completed", "abandoned"]}
                 }
             }
@@ -177,8 +180,11 @@ impl Args {
             .ok_or_else(|| Error::usage(format!("argument {key} is required")))
     }
     fn bool(&self, key: &str) -> Result<bool> {
+        self.bool_or(key, false)
+    }
+    fn bool_or(&self, key: &str, default: bool) -> Result<bool> {
         match self.0.get(key) {
-            None | Some(Value::Null) => Ok(false),
+            None | Some(Value::Null) => Ok(default),
             Some(Value::Bool(b)) => Ok(*b),
             Some(_) => Err(Error::usage(format!(
                 "argument {key} must be true or false"
@@ -259,15 +265,11 @@ fn session(store: &Store, args: &Args) -> Reply {
                     filter.statuses = vec![status];
                 }
             }
+            filter.issue = args.str("contextRef")?.map(str::to_string);
             let (mut views, broken, _) = sessions::list(store, &filter, Mode::Write)?;
-            if let Some(issue) = args.str("contextRef")? {
-                let issue = store.resolve(RecordKind::Issue, issue)?;
-                views.retain(|v| v.session.issue.as_deref() == Some(issue.as_str()));
-            }
-            if let Some(limit) = args.limit()? {
-                views.truncate(limit);
-            }
-            let text = if views.is_empty() {
+            let total = views.len();
+            views.truncate(args.limit()?.unwrap_or(DEFAULT_LIST_LIMIT));
+            let mut text = if views.is_empty() {
                 "No sessions.".to_string()
             } else {
                 views
@@ -284,6 +286,12 @@ fn session(store: &Store, args: &Args) -> Reply {
                     .collect::<Vec<_>>()
                     .join("\n")
             };
+            if total > views.len() {
+                text.push_str(&format!(
+                    "\n({} more; pass a larger limit to see them)",
+                    total - views.len()
+                ));
+            }
             let sessions: Vec<SessionJson> = views.iter().map(SessionJson::from).collect();
             Ok((
                 text,
@@ -350,16 +358,18 @@ fn session(store: &Store, args: &Args) -> Reply {
                 prompt: args.str("prompt")?.unwrap_or_default().to_string(),
                 role: String::new(),
             };
-            let launched = sessions::launch(store, request, args.mode()?)?;
+            let mode = args.mode()?;
+            let launched = sessions::launch(store, request, mode)?;
             let s = &launched.session;
+            let verb = match (mode == Mode::DryRun, launched.resumed) {
+                (true, false) => "Would launch",
+                (true, true) => "Would resume",
+                (false, false) => "Launched",
+                (false, true) => "Resumed",
+            };
             Ok((
                 format!(
-                    "{} session {} on {} in {}",
-                    if launched.resumed {
-                        "Resumed"
-                    } else {
-                        "Launched"
-                    },
+                    "{verb} session {} on {} in {}",
                     s.id,
                     s.branch,
                     launched.worktree.display()
@@ -367,7 +377,7 @@ fn session(store: &Store, args: &Args) -> Reply {
                 json!({
                     "id": s.id, "branch": s.branch, "worktree": launched.worktree,
                     "status": s.status, "issue": s.issue, "resumed": launched.resumed,
-                    "dry_run": args.mode()? == Mode::DryRun, "warnings": launched.warnings,
+                    "dry_run": mode == Mode::DryRun, "warnings": launched.warnings,
                 }),
             ))
         }
@@ -381,7 +391,7 @@ fn session(store: &Store, args: &Args) -> Reply {
             let purged = sessions::purge(
                 store,
                 id()?,
-                args.bool("deleteFiles")?,
+                args.bool_or("deleteFiles", true)?,
                 args.bool("force")?,
                 mode,
             )?;
@@ -413,7 +423,8 @@ fn session(store: &Store, args: &Args) -> Reply {
 }
 
 const HELP: &str = "pm_session actions:
-  list [status, limit, contextRef]  sessions (live ones unless status is given; status all for every one)
+  list [status, limit, contextRef]  sessions, newest first (live ones unless status is given; status all
+                                    for every one; at most limit, default 200)
   get sessionUlid                   the session and its local state (worktree, dirty, ahead/behind)
   events sessionUlid                the record's history, newest first
   prompt sessionUlid                the prompt the agent was given
@@ -422,7 +433,9 @@ const HELP: &str = "pm_session actions:
   launch_task taskKey [branch, base, agent, prompt, dryRun]  start a session on an issue
   close sessionUlid [status]        idle (default), completed (issue done) or abandoned (issue open)
   reactivate sessionUlid            a completed or abandoned session back to idle
-  purge sessionUlid [deleteFiles, force, dryRun]  remove the session (a tombstone that syncs)
+  purge sessionUlid [deleteFiles, force, dryRun]  remove the session (a tombstone that syncs) and,
+                                    unless deleteFiles is false, the worktree and branch this clone
+                                    created (refused when dirty or unmerged unless force)
 To close your own session from its worktree, call pm_close_agent.";
 
 fn close_event(status: Option<&str>) -> Result<SessionEvent> {

@@ -126,8 +126,19 @@ pub fn branch_name_problem(branch: &str) -> Option<&'static str> {
     if gix::refs::FullName::try_from(full.as_str()).is_err() {
         return Some("it is not a valid git ref name");
     }
+    // Each part is a file name in .git/refs, and git locks it as `<part>.lock`.
+    if branch
+        .split('/')
+        .any(|part| part.len() > MAX_REF_PART_BYTES)
+    {
+        return Some("a part of it is longer than 250 bytes (file name too long)");
+    }
     None
 }
+
+/// The longest part of a branch name between slashes: a file name has at most 255 bytes,
+/// and git's lock file adds `.lock` to it.
+pub const MAX_REF_PART_BYTES: usize = 255 - ".lock".len();
 
 impl Session {
     /// Seconds from start to end (or to `now` while running).
