@@ -1484,6 +1484,66 @@ fn a_ref_lock_left_behind_fails_the_update_with_one_line_and_changes_nothing() {
     assert_eq!(repo.commit_count(&id), 2);
 }
 
+/// Text that TOML stores two bytes for each character: backslashes, after a `'''` that
+/// rules out a literal string.
+fn escaped_text(len: usize) -> String {
+    format!("'''{}", "\\".repeat(len - 3))
+}
+
+#[test]
+fn an_update_that_would_outgrow_the_record_limit_is_refused_naming_the_field() {
+    let repo = Repo::new();
+    // Each text is inside its own 64 KiB limit; together, stored, they take more than the
+    // 256 KiB a record may hold (and pm reads back).
+    let description = escaped_text(64 * 1024 - 16);
+    let body = escaped_text(64 * 1024);
+    let id = repo.add("Grows", &["--description", &description]);
+    let refs = repo.git(&["for-each-ref"]);
+
+    for dry_run in [true, false] {
+        let mut args = vec!["issue", "update", &id, "--body", &body];
+        if dry_run {
+            args.push("--dry-run");
+        }
+        let line = repo.pm(&args).fails_with(1);
+        assert!(
+            line.starts_with(&format!("error: cannot store issue {id}: it would take ")),
+            "{line}"
+        );
+        assert!(
+            line.contains("more than the 256 KiB a record may hold"),
+            "{line}"
+        );
+        assert!(line.contains("its largest field is body"), "{line}");
+        assert_eq!(repo.git(&["for-each-ref"]), refs, "nothing was written");
+    }
+
+    // Every record stays readable, by pm and by git.
+    let listed = repo.pm_json(&["issue", "list"]);
+    assert_eq!(listed["errors"], serde_json::json!([]), "{listed}");
+    assert_eq!(repo.commit_count(&id), 1);
+    repo.assert_fsck_clean();
+
+    // A body that fits is taken.
+    repo.pm_ok(&["issue", "update", &id, "--body", &escaped_text(60 * 1024)]);
+    assert_eq!(repo.commit_count(&id), 2);
+    let stored = repo.git(&["cat-file", "-s", &format!("refs/pm/issues/{id}:issue.toml")]);
+    assert!(stored.trim().parse::<usize>().expect("a size") <= 256 * 1024);
+
+    // So is a new issue: refused before anything is written, in a dry run too.
+    for dry_run in [true, false] {
+        let mut args = vec!["issue", "add", "--title", "Too big"];
+        args.extend(["--description", &description, "--body", &body]);
+        if dry_run {
+            args.push("--dry-run");
+        }
+        let line = repo.pm(&args).fails_with(1);
+        assert!(line.contains("its largest field is body"), "{line}");
+    }
+    assert_eq!(repo.ref_ids(), vec![id.clone()]);
+    repo.assert_fsck_clean();
+}
+
 #[test]
 fn a_reflog_that_is_kept_gets_every_update() {
     let repo = Repo::new();

@@ -170,6 +170,9 @@ impl Store {
         }
         let text = toml::to_string(&record)
             .context(|| format!("could not serialise the merge of {name}"))?;
+        if let Some(reason) = super::oversize(&record, text.len()) {
+            return Ok(Err(format!("the merged record is too large: {reason}")));
+        }
         let tree = self.write_tree(T::KIND, id, &text)?;
         let time = self.commit_time(ours)?.max(self.commit_time(theirs)?);
         let signature = gix::actor::Signature {

@@ -411,7 +411,8 @@ impl Store {
         now: Timestamp,
     ) -> Result<Stored<T>> {
         let name = Self::ref_name(T::KIND, record.id());
-        let tip = self.write_commit(record, message, None, now)?;
+        let text = encode(record)?;
+        let tip = self.write_commit(record.id(), T::KIND, &text, message, None, now)?;
         self.set_ref(&name, tip, PreviousValue::MustNotExist, message)
             .map_err(|e| Error::failed(format!("could not create {name}: {e}")))?;
         self.maintain_if_needed();
@@ -466,6 +467,8 @@ impl Store {
             if next == current.record {
                 return Ok(Outcome::Unchanged(current));
             }
+            // Refused before anything is written, and in a dry run as well.
+            let text = encode(&next)?;
             if mode == Mode::DryRun {
                 let after = Stored {
                     record: next,
@@ -477,7 +480,7 @@ impl Store {
                     message,
                 });
             }
-            let tip = self.write_commit(&next, &message, Some(current.tip), now)?;
+            let tip = self.write_commit(id, T::KIND, &text, &message, Some(current.tip), now)?;
             match self.set_ref(
                 &name,
                 tip,
@@ -555,17 +558,18 @@ impl Store {
         Ok(events)
     }
 
-    /// Write blob, tree and commit for `record`; no ref is touched.
-    fn write_commit<T: Record>(
+    /// Write blob, tree and commit for the record file `text` (from [`encode`]) of record `id`;
+    /// no ref is touched.
+    fn write_commit(
         &self,
-        record: &T,
+        id: &str,
+        kind: RecordKind,
+        text: &str,
         message: &str,
         parent: Option<ObjectId>,
         now: Timestamp,
     ) -> Result<ObjectId> {
-        let text = toml::to_string(record)
-            .context(|| format!("could not serialise {} {}", T::KIND.noun(), record.id()))?;
-        let tree = self.write_tree(T::KIND, record.id(), &text)?;
+        let tree = self.write_tree(kind, id, text)?;
         let commit = gix::objs::Commit {
             tree,
             parents: parent.into_iter().collect(),
@@ -575,7 +579,7 @@ impl Store {
             message: format!("{message}\n").into(),
             extra_headers: Vec::new(),
         };
-        self.write_object(T::KIND, record.id(), &commit)
+        self.write_object(kind, id, &commit)
     }
 
     /// Write the blob and the one-file tree of a record's text.
@@ -683,6 +687,48 @@ impl Store {
             // gix's errors do not say whether the value moved: treat them as a race, retried.
             .map_err(|e| RefError::Moved(crate::error::one_line(&e.to_string())))
     }
+}
+
+/// The record file of `record`. A text larger than readers accept ([`MAX_RECORD_BYTES`]) is
+/// refused, naming the record and its largest field, so that nothing is ever written that
+/// could not be read back.
+pub fn encode<T: Record>(record: &T) -> Result<String> {
+    let kind = T::KIND;
+    let text = toml::to_string(record)
+        .context(|| format!("could not serialise {} {}", kind.noun(), record.id()))?;
+    match oversize(record, text.len()) {
+        None => Ok(text),
+        Some(reason) => Err(Error::invalid(format!(
+            "cannot store {} {}: {reason}",
+            kind.noun(),
+            record.id()
+        ))),
+    }
+}
+
+/// Why a record whose file takes `len` bytes is too large, or `None` when it fits: its size,
+/// the limit and its largest field (the one to shorten).
+fn oversize<T: Record>(record: &T, len: usize) -> Option<String> {
+    if len <= MAX_RECORD_BYTES {
+        return None;
+    }
+    let limit = MAX_RECORD_BYTES / 1024;
+    let largest = toml::Table::try_from(record).ok().and_then(|table| {
+        table
+            .into_iter()
+            .filter_map(|(key, value)| {
+                let one = toml::Table::from_iter([(key.clone(), value)]);
+                Some((toml::to_string(&one).ok()?.len(), key))
+            })
+            .max()
+    });
+    let largest = match largest {
+        Some((bytes, field)) => format!("; its largest field is {field} ({bytes} bytes stored)"),
+        None => String::new(),
+    };
+    Some(format!(
+        "it would take {len} bytes, more than the {limit} KiB a record may hold{largest}"
+    ))
 }
 
 /// Cached records read as `V`; `None` if one of them cannot be (then the refs are read).
