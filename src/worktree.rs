@@ -133,10 +133,8 @@ pub fn create_branch(
         deref: false,
     };
     repo.edit_reference(edit).map(|_| ()).map_err(|e| {
-        Error::failed(format!(
-            "could not create branch {branch}: {}",
-            crate::error::one_line(&e.to_string())
-        ))
+        let action = format!("could not create branch {branch}");
+        crate::error::ref_edit_failed(repo.common_dir(), &[&name], &action, &e)
     })
 }
 
@@ -155,10 +153,8 @@ pub fn delete_branch(repo: &gix::Repository, branch: &str, expected: ObjectId) -
         deref: false,
     };
     repo.edit_reference(edit).map(|_| ()).map_err(|e| {
-        Error::failed(format!(
-            "could not delete branch {branch}: {}",
-            crate::error::one_line(&e.to_string())
-        ))
+        let action = format!("could not delete branch {branch}");
+        crate::error::ref_edit_failed(repo.common_dir(), &[&name], &action, &e)
     })
 }
 
@@ -200,7 +196,7 @@ pub fn add(repo: &gix::Repository, path: &Path, branch: &str) -> Result<()> {
         Error::failed(format!(
             "could not add a worktree for {branch} at {}: {}",
             path.display(),
-            crate::error::one_line(&e.to_string())
+            crate::error::gix_write_reason(path, &e)
         ))
     })
 }

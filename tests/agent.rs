@@ -644,6 +644,58 @@ fn a_prompt_too_large_for_a_record_is_refused_before_anything_is_made() {
 }
 
 #[test]
+fn a_branch_lock_left_behind_fails_a_launch_with_one_line_and_changes_nothing() {
+    let repo = Repo::new();
+    let lock = repo.path().join(".git/refs/heads/feature/locked.lock");
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    std::fs::write(&lock, "").unwrap();
+    let line = refused(&repo, &["agent", "launch", "--branch", "feature/locked"], 1);
+    assert_eq!(
+        line,
+        format!(
+            "error: could not create branch feature/locked: refs/heads/feature/locked is locked: \
+             {} exists (a git or pm process is writing it, or one that crashed left it behind); \
+             remove that file if no git or pm process is running",
+            lock.display()
+        )
+    );
+    assert!(
+        lock.exists(),
+        "a lock pm did not take is not pm's to remove"
+    );
+    assert_launch_left_nothing(&repo, "feature/locked");
+
+    std::fs::remove_file(&lock).unwrap();
+    launch_branch(&repo, "feature/locked");
+    assert!(branch_exists(&repo, "feature/locked"));
+}
+
+#[test]
+fn a_packed_refs_lock_left_behind_fails_a_launch_with_one_line_and_changes_nothing() {
+    let repo = Repo::new();
+    repo.add("Something packed", &[]);
+    repo.git(&["pack-refs", "--all"]);
+    let lock = repo.path().join(".git/packed-refs.lock");
+    std::fs::write(&lock, "").unwrap();
+    let line = refused(&repo, &["agent", "launch", "--branch", "fresh"], 1);
+    assert!(
+        line.starts_with("error: could not create branch fresh: packed-refs is locked: "),
+        "{line}"
+    );
+    assert!(
+        line.contains(&format!("{} exists", lock.display())),
+        "{line}"
+    );
+    assert!(line.contains("crashed"), "{line}");
+    assert!(
+        line.ends_with("remove that file if no git or pm process is running"),
+        "{line}"
+    );
+    assert!(lock.exists());
+    assert_launch_left_nothing(&repo, "fresh");
+}
+
+#[test]
 fn launch_on_a_branch_with_an_active_session_fails() {
     let repo = Repo::new();
     let issue = repo.add("Busy", &[]);

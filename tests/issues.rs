@@ -1472,16 +1472,68 @@ fn a_ref_lock_left_behind_fails_the_update_with_one_line_and_changes_nothing() {
     let line = repo
         .pm(&["issue", "update", &id, "--tag", "blocked"])
         .fails_with(1);
-    assert!(line.contains("is locked"), "{line}");
-    assert!(line.contains(&format!("{id}.lock")), "{line}");
+    assert_names_a_stale_lock(&line, &format!("refs/pm/issues/{id}"), &lock);
     // Not retried for long: git gives up on a taken lock after 100 ms, pm after about 1 s.
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
     assert_eq!(repo.tip(&id), before);
     assert!(lock.exists(), "another writer's lock is not pm's to remove");
 
+    // The same through gix's ref transaction (taken when a reflog is kept).
+    repo.git(&["config", "core.logAllRefUpdates", "always"]);
+    let line = repo
+        .pm(&["issue", "update", &id, "--tag", "blocked"])
+        .fails_with(1);
+    assert_names_a_stale_lock(&line, &format!("refs/pm/issues/{id}"), &lock);
+    assert_eq!(repo.tip(&id), before);
+    repo.git(&["config", "--unset", "core.logAllRefUpdates"]);
+
     std::fs::remove_file(&lock).expect("remove the lock");
     repo.pm_ok(&["issue", "update", &id, "--tag", "free"]);
     assert_eq!(repo.commit_count(&id), 2);
+}
+
+/// The error line names what is locked and the lock file, says a crashed process may have
+/// left it, and when to remove it.
+#[track_caller]
+fn assert_names_a_stale_lock(line: &str, what: &str, lock: &std::path::Path) {
+    let expected = format!(
+        "{what} is locked: {} exists (a git or pm process is writing it, or one that crashed \
+         left it behind); remove that file if no git or pm process is running",
+        lock.display()
+    );
+    assert!(line.ends_with(&expected), "{line}");
+}
+
+#[test]
+fn a_packed_refs_lock_left_behind_fails_a_create_with_one_line_and_changes_nothing() {
+    let repo = Repo::new();
+    let id = repo.add("Packed away", &[]);
+    repo.git(&["pack-refs", "--all"]);
+    let lock = repo.path().join(".git/packed-refs.lock");
+    std::fs::write(&lock, "").expect("write a lock file");
+    let refs = repo.git(&["for-each-ref"]);
+
+    // A new record needs packed-refs (is the name free?): refused, naming the lock.
+    let line = repo.pm(&["issue", "add", "--title", "New"]).fails_with(1);
+    assert!(
+        line.starts_with("error: could not create refs/pm/issues/"),
+        "{line}"
+    );
+    assert_names_a_stale_lock(&line, "packed-refs", &lock);
+    assert_eq!(repo.git(&["for-each-ref"]), refs);
+    assert!(
+        lock.exists(),
+        "a lock pm did not take is not pm's to remove"
+    );
+
+    // An update of an existing record takes only the record's own lock, as git does.
+    repo.pm_ok(&["issue", "update", &id, "--tag", "still-fine"]);
+    assert_eq!(repo.commit_count(&id), 2);
+
+    std::fs::remove_file(&lock).expect("remove the lock");
+    repo.add("New", &[]);
+    assert_eq!(repo.ref_ids().len(), 2);
+    repo.assert_fsck_clean();
 }
 
 /// Text that TOML stores two bytes for each character: backslashes, after a `'''` that

@@ -18,7 +18,7 @@ mod loose_object;
 pub mod loose_ref;
 mod open;
 
-use crate::error::{Context, Error, Result};
+use crate::error::{Blocked, Context, Error, Result};
 use crate::model::id::{is_canonical_id, normalize_prefix};
 use crate::model::{MAX_RECORD_BYTES, Record, RecordKind, SCHEMA_VERSION, Timestamp};
 use gix::ObjectId;
@@ -623,10 +623,11 @@ impl Store {
                 .map_err(|e| Error::failed(format!("{}: {e}", write_failed(kind, id))));
         }
         use gix::objs::Write;
-        self.repo
-            .objects
-            .write_buf(object_kind, data)
-            .map_err(|e| Error::failed(format!("{}: {e}", write_failed(kind, id))))
+        self.repo.objects.write_buf(object_kind, data).map_err(|e| {
+            let folder = self.repo.objects.store_ref().path();
+            let reason = crate::error::gix_write_reason(folder, &e);
+            Error::failed(format!("{}: {reason}", write_failed(kind, id)))
+        })
     }
 
     /// The configured author or committer identity (or pm's fallback), as git
@@ -657,7 +658,7 @@ impl Store {
         {
             return Ok(());
         }
-        let name: gix::refs::FullName = name
+        let full_name: gix::refs::FullName = name
             .try_into()
             .map_err(|e| RefError::Failed(format!("invalid ref name {name}: {e}")))?;
         let edit = RefEdit {
@@ -674,7 +675,7 @@ impl Store {
                 expected,
                 new: Target::Object(new),
             },
-            name,
+            name: full_name,
             deref: false,
         };
         // Our own committer for a reflog, if one is kept: gix's would make it work out the
@@ -684,8 +685,15 @@ impl Store {
         self.repo
             .edit_references_as([edit], committer.as_ref().map(|c| c.to_ref(&mut time)))
             .map(|_| ())
-            // gix's errors do not say whether the value moved: treat them as a race, retried.
-            .map_err(|e| RefError::Moved(crate::error::one_line(&e.to_string())))
+            .map_err(|e| {
+                let reason = crate::error::ref_edit_reason(self.repo.common_dir(), &[name], &e);
+                match crate::error::blocked_by(&e) {
+                    Some(Blocked::Locked) => RefError::Locked(reason),
+                    Some(Blocked::DiskFull) => RefError::Failed(reason),
+                    // Whatever else gix reports is treated as a race, and retried.
+                    None => RefError::Moved(reason),
+                }
+            })
     }
 }
 
