@@ -1536,6 +1536,62 @@ fn a_packed_refs_lock_left_behind_fails_a_create_with_one_line_and_changes_nothi
     repo.assert_fsck_clean();
 }
 
+/// Set the modification time of `path` back to 2001, as if written long ago.
+fn make_old(path: &std::path::Path) {
+    let status = std::process::Command::new("touch")
+        .args(["-d", "2001-01-01 00:00:00"])
+        .arg(path)
+        .status()
+        .expect("touch runs");
+    assert!(status.success());
+}
+
+#[test]
+fn temporary_files_that_a_killed_run_left_are_removed_by_the_next_write() {
+    let repo = Repo::new();
+    let id = repo.add("Tidy up", &[]);
+    let git = repo.path().join(".git");
+    std::fs::create_dir_all(git.join("pm/index")).unwrap();
+    // Left by a pm that was killed between writing a temporary file and renaming it.
+    let left = [
+        git.join("pm/.tmp-4242-01ARZ3NDEKTSV4RRFFQ69G5FAV"),
+        git.join("pm/index/.tmp-index-4242-01ARZ3NDEKTSV4RRFFQ69G5FAV"),
+        git.join("objects/tmp_obj_pm-4242-01ARZ3NDEKTSV4RRFFQ69G5FAV"),
+    ];
+    // Not pm's to remove: other names (git's own temporary object among them), and a
+    // temporary file of pm's that is being written right now.
+    let kept = [
+        git.join("pm/.tmp-notes"),
+        git.join("pm/index/.tmp-4242-01ARZ3NDEKTSV4RRFFQ69G5FAV"),
+        git.join("pm/keep.toml"),
+        git.join("objects/tmp_obj_Xq3z9A"),
+        git.join("objects/tmp_obj_4242_1f"),
+    ];
+    let young = git.join("pm/.tmp-4343-01ARZ3NDEKTSV4RRFFQ69G5FAW");
+    for path in left.iter().chain(&kept).chain([&young]) {
+        std::fs::write(path, "partial").unwrap();
+    }
+    for path in left.iter().chain(&kept) {
+        make_old(path);
+    }
+
+    // A dry run, which writes nothing, leaves them; the next write clears pm's old ones.
+    repo.pm_ok(&["--dry-run", "issue", "update", &id, "--tag", "tidy"]);
+    assert!(left.iter().all(|p| p.exists()), "a dry run deletes nothing");
+    repo.pm_ok(&["issue", "update", &id, "--tag", "tidy"]);
+    for path in &left {
+        assert!(!path.exists(), "{} is still there", path.display());
+    }
+    for path in kept.iter().chain([&young]) {
+        assert!(path.exists(), "{} was removed", path.display());
+    }
+    assert_eq!(repo.commit_count(&id), 2);
+    for path in &kept[3..] {
+        std::fs::remove_file(path).unwrap();
+    }
+    repo.assert_fsck_clean();
+}
+
 /// Text that TOML stores two bytes for each character: backslashes, after a `'''` that
 /// rules out a literal string.
 fn escaped_text(len: usize) -> String {

@@ -266,6 +266,7 @@ impl Store {
             )
         {
             if self.cache_writes {
+                self.sweep_temp_files();
                 index.save(Some(state));
             }
             return Ok(Listing {
@@ -315,6 +316,7 @@ impl Store {
             }
         }
         if self.cache_writes {
+            self.sweep_temp_files();
             let present: Vec<&str> = refs.iter().map(|(name, _)| &name[prefix.len()..]).collect();
             index.retain(&present);
             let tips: HashMap<&str, ObjectId> = refs
@@ -343,6 +345,12 @@ impl Store {
 
     fn index_dir(&self) -> std::path::PathBuf {
         local::LocalData::new(&self.repo).dir().join("index")
+    }
+
+    /// Before this process first writes: remove the temporary files that killed runs left in
+    /// the clone's `pm` folder.
+    fn sweep_temp_files(&self) {
+        local::sweep_once(local::LocalData::new(&self.repo).dir());
     }
 
     /// Load and check the record at `tip`. The error is a reason without the record's name.
@@ -412,6 +420,7 @@ impl Store {
     ) -> Result<Stored<T>> {
         let name = Self::ref_name(T::KIND, record.id());
         let text = encode(record)?;
+        self.sweep_temp_files();
         let tip = self.write_commit(record.id(), T::KIND, &text, message, None, now)?;
         self.set_ref(&name, tip, PreviousValue::MustNotExist, message)
             .map_err(|e| Error::failed(format!("could not create {name}: {e}")))?;
@@ -480,6 +489,7 @@ impl Store {
                     message,
                 });
             }
+            self.sweep_temp_files();
             let tip = self.write_commit(id, T::KIND, &text, &message, Some(current.tip), now)?;
             match self.set_ref(
                 &name,
