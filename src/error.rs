@@ -87,3 +87,243 @@ impl<T, E: fmt::Display> Context<T> for std::result::Result<T, E> {
         self.map_err(|err| Error::failed(format!("{}: {}", what(), err)))
     }
 }
+
+/// Whether an I/O error means the file system (or the user's quota on it) has no room left.
+pub fn is_disk_full(err: &std::io::Error) -> bool {
+    const ENOSPC: i32 = 28;
+    err.kind() == std::io::ErrorKind::StorageFull || err.raw_os_error() == Some(ENOSPC)
+}
+
+/// One line for a failed write of `path`: "disk full while writing …" when there is no room,
+/// otherwise the I/O error itself.
+pub fn write_failed(path: &std::path::Path, err: &std::io::Error) -> String {
+    if is_disk_full(err) {
+        format!("disk full while writing {}", path.display())
+    } else {
+        format!("could not write {}: {err}", path.display())
+    }
+}
+
+/// Why `label` (a ref, or `packed-refs`) cannot be written: its lock file `lock` exists. Says
+/// who may have left it and when it is safe to remove.
+pub fn locked_message(label: &str, lock: &std::path::Path) -> String {
+    format!(
+        "{label} is locked: {} exists (a git or pm process is writing it, or one that crashed \
+         left it behind); remove that file if no git or pm process is running",
+        lock.display()
+    )
+}
+
+/// What stopped a git write, read from the typed causes of a gix error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blocked {
+    /// A lock file was already there (gix could not create it exclusively).
+    Locked,
+    /// The file system had no room left.
+    DiskFull,
+}
+
+/// The cause among `err`'s that a user can act on, if any: a taken lock or a full disk.
+pub fn blocked_by(err: &gix::Error) -> Option<Blocked> {
+    let io_errors = || {
+        err.iter_errors()
+            .filter_map(|e| e.downcast_ref::<std::io::Error>())
+    };
+    if io_errors().any(is_disk_full) {
+        return Some(Blocked::DiskFull);
+    }
+    // gix_lock reports a lock file that exists as the `AlreadyExists` of its exclusive create.
+    io_errors()
+        .any(|e| e.kind() == std::io::ErrorKind::AlreadyExists)
+        .then_some(Blocked::Locked)
+}
+
+/// The one-line error of a failed gix ref edit: `action` ("could not create branch x"), then
+/// [`ref_edit_reason`].
+pub fn ref_edit_failed(
+    common_dir: &std::path::Path,
+    refs: &[&str],
+    action: &str,
+    err: &gix::Error,
+) -> Error {
+    Error::failed(format!(
+        "{action}: {}",
+        ref_edit_reason(common_dir, refs, err)
+    ))
+}
+
+/// Why a gix edit of `refs` (full ref names under `common_dir`; a name ending in `/` stands
+/// for every ref below it) failed, in words a user can act on: a lock in the way is named by
+/// its path (found among the lock files of `refs` and `packed-refs.lock`), a full disk is
+/// called so. Anything else keeps gix's own words.
+pub fn ref_edit_reason(common_dir: &std::path::Path, refs: &[&str], err: &gix::Error) -> String {
+    let first = refs.first().copied().unwrap_or("packed-refs");
+    match blocked_by(err) {
+        Some(Blocked::DiskFull) => format!(
+            "disk full while writing {}",
+            common_dir.join(first.trim_end_matches('/')).display()
+        ),
+        Some(Blocked::Locked) => match find_lock(common_dir, refs) {
+            Some((label, lock)) => locked_message(&label, &lock),
+            None => format!("{first} was locked by another git or pm process; try again"),
+        },
+        None => one_line(&err.to_string()),
+    }
+}
+
+/// Why a gix write into `path` failed: "disk full while writing <path>" when there was no
+/// room, otherwise gix's own words on one line.
+pub fn gix_write_reason(path: &std::path::Path, err: &gix::Error) -> String {
+    match blocked_by(err) {
+        Some(Blocked::DiskFull) => format!("disk full while writing {}", path.display()),
+        _ => one_line(&err.to_string()),
+    }
+}
+
+/// The first lock file that exists among those of `refs` (see [`ref_edit_failed`]) and
+/// `packed-refs.lock`, with the name of what it locks.
+fn find_lock(common_dir: &std::path::Path, refs: &[&str]) -> Option<(String, std::path::PathBuf)> {
+    for name in refs {
+        if let Some(folder) = name.strip_suffix('/') {
+            if let Some(lock) = lock_below(&common_dir.join(folder), 8) {
+                let label = lock
+                    .strip_prefix(common_dir)
+                    .unwrap_or(&lock)
+                    .to_string_lossy()
+                    .trim_end_matches(".lock")
+                    .to_string();
+                return Some((label, lock));
+            }
+        } else {
+            let lock = common_dir.join(format!("{name}.lock"));
+            if lock.is_file() {
+                return Some((name.to_string(), lock));
+            }
+        }
+    }
+    let packed = common_dir.join("packed-refs.lock");
+    packed
+        .is_file()
+        .then(|| ("packed-refs".to_string(), packed))
+}
+
+/// A `*.lock` file in `folder` or below it (at most `depth` levels down).
+fn lock_below(folder: &std::path::Path, depth: usize) -> Option<std::path::PathBuf> {
+    let mut entries: Vec<_> = std::fs::read_dir(folder).ok()?.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in &entries {
+        let path = entry.path();
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if !is_dir && path.extension().is_some_and(|x| x == "lock") {
+            return Some(path);
+        }
+    }
+    if depth == 0 {
+        return None;
+    }
+    entries
+        .iter()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .find_map(|e| lock_below(&e.path(), depth - 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gix::error::ErrorExt;
+
+    #[test]
+    fn a_full_disk_is_called_so_with_the_path_being_written() {
+        let enospc = std::io::Error::from_raw_os_error(28);
+        assert!(is_disk_full(&enospc));
+        assert!(is_disk_full(&std::io::Error::from(
+            std::io::ErrorKind::StorageFull
+        )));
+        assert!(!is_disk_full(&std::io::Error::from(
+            std::io::ErrorKind::PermissionDenied
+        )));
+        let path = std::path::Path::new("/repo/.git/refs/pm/issues/X.lock");
+        assert_eq!(
+            write_failed(path, &enospc),
+            "disk full while writing /repo/.git/refs/pm/issues/X.lock"
+        );
+
+        // Deep inside a gix error, as a ref transaction reports it.
+        let err: gix::Error = std::io::Error::from_raw_os_error(28)
+            .and_raise(gix::error::message("Could not write reference"));
+        assert_eq!(blocked_by(&err), Some(Blocked::DiskFull));
+        let common = std::path::Path::new("/repo/.git");
+        assert_eq!(
+            ref_edit_failed(common, &["refs/heads/x"], "could not create branch x", &err).message(),
+            "could not create branch x: disk full while writing /repo/.git/refs/heads/x"
+        );
+    }
+
+    #[test]
+    fn a_lock_in_the_way_is_named_with_how_to_clear_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let common = dir.path();
+        std::fs::create_dir_all(common.join("refs/heads")).expect("folders");
+        let lock = common.join("refs/heads/topic.lock");
+        std::fs::write(&lock, "").expect("a stale lock");
+        // gix's own lock, failing as it does inside a ref transaction.
+        let err: gix::Error = gix::lock::File::acquire_to_update_resource(
+            common.join("refs/heads/topic"),
+            gix::lock::acquire::Fail::Immediately,
+            None,
+            0,
+        )
+        .map(|_| ())
+        .expect_err("the lock is taken");
+        assert_eq!(blocked_by(&err), Some(Blocked::Locked));
+        let line = ref_edit_failed(
+            common,
+            &["refs/heads/topic"],
+            "could not create branch topic",
+            &err,
+        )
+        .message()
+        .to_string();
+        assert_eq!(
+            line,
+            format!(
+                "could not create branch topic: refs/heads/topic is locked: {} exists (a git or \
+                 pm process is writing it, or one that crashed left it behind); remove that file \
+                 if no git or pm process is running",
+                lock.display()
+            )
+        );
+
+        // A lock somewhere below a folder of refs, and packed-refs' lock.
+        std::fs::remove_file(&lock).expect("clear it");
+        let deep = common.join("refs/pm-remote/origin/issues");
+        std::fs::create_dir_all(&deep).expect("folders");
+        std::fs::write(deep.join("01ARZ3NDEKTSV4RRFFQ69G5FAV.lock"), "").expect("lock");
+        let reason = ref_edit_reason(common, &["refs/pm-remote/origin/"], &err);
+        assert!(
+            reason.starts_with("refs/pm-remote/origin/issues/01ARZ3NDEKTSV4RRFFQ69G5FAV is locked"),
+            "{reason}"
+        );
+        std::fs::write(common.join("packed-refs.lock"), "").expect("lock");
+        let reason = ref_edit_reason(common, &["refs/heads/topic"], &err);
+        assert!(reason.starts_with("packed-refs is locked: "), "{reason}");
+
+        // Released meanwhile: no file to name.
+        let empty = tempfile::tempdir().expect("temp dir");
+        let reason = ref_edit_reason(empty.path(), &["refs/heads/topic"], &err);
+        assert_eq!(
+            reason,
+            "refs/heads/topic was locked by another git or pm process; try again"
+        );
+    }
+
+    #[test]
+    fn other_failures_keep_gix_s_words_on_one_line() {
+        let err: gix::Error = std::io::Error::from(std::io::ErrorKind::PermissionDenied)
+            .and_raise(gix::error::message("Could not write reference"));
+        assert_eq!(blocked_by(&err), None);
+        let line = ref_edit_reason(std::path::Path::new("/r"), &["refs/heads/x"], &err);
+        assert!(line.contains("Could not write reference"), "{line}");
+        assert!(!line.contains('\n'));
+    }
+}

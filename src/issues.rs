@@ -153,6 +153,8 @@ pub fn add(store: &Store, new: NewIssue, mode: Mode) -> Result<Issue> {
     let now = Timestamp::now();
     let issue = Issue::new(new_id(), new, now)?;
     if mode == Mode::DryRun {
+        // Refused as the write would be.
+        crate::store::encode(&issue)?;
         return Ok(issue);
     }
     let message = format!("create: {}", issue.title);

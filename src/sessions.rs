@@ -149,6 +149,11 @@ const LIVE: &[SessionStatus] = &[SessionStatus::Active, SessionStatus::Idle];
 
 /// Launch an agent session: a new branch and worktree, or the idle session already on the branch.
 pub fn launch(store: &Store, request: LaunchRequest, mode: Mode) -> Result<Launched> {
+    crate::model::session::check_launch_text(
+        &request.prompt,
+        &request.role,
+        request.agent.as_deref(),
+    )?;
     let repo = store.repo();
     let main = worktree::main_workdir(repo)?;
     let config = Config::load(&main)?;

@@ -287,7 +287,19 @@ pub fn fetch_refs(
         .with_write_packed_refs_only(true)
         .with_dry_run(dry_run)
         .receive(gix::progress::Discard, &AtomicBool::new(false))
-        .map_err(|e| fetch_failed(remote_name, &e))
+        .map_err(|e| {
+            // The refs a fetch writes are the destinations of its refspecs: a lock in the way
+            // (or a full disk) is named by its path.
+            let targets: Vec<&str> = refspecs
+                .iter()
+                .filter_map(|spec| {
+                    spec.split_once(':')
+                        .map(|(_, dst)| dst.trim_end_matches('*'))
+                })
+                .collect();
+            let action = format!("could not fetch from remote {remote_name}");
+            crate::error::ref_edit_failed(repo.common_dir(), &targets, &action, &e)
+        })
 }
 
 /// Direct refs under `prefix`, keyed by the rest of their name.
@@ -450,8 +462,10 @@ fn push(store: &Store, remote: &str) -> Result<Pushed> {
         .map(|(path, tip)| tracking_edit(&format!("{prefix}{path}"), tip))
         .collect::<Result<Vec<_>>>()?;
     let count = edits.len();
-    repo.edit_references(edits)
-        .map_err(|e| Error::failed(format!("could not record what was pushed: {e}")))?;
+    repo.edit_references(edits).map_err(|e| {
+        let action = "could not record what was pushed";
+        crate::error::ref_edit_failed(repo.common_dir(), &[prefix.as_str()], action, &e)
+    })?;
     Ok(Pushed {
         pushed: count,
         rejected,

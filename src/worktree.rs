@@ -133,10 +133,8 @@ pub fn create_branch(
         deref: false,
     };
     repo.edit_reference(edit).map(|_| ()).map_err(|e| {
-        Error::failed(format!(
-            "could not create branch {branch}: {}",
-            crate::error::one_line(&e.to_string())
-        ))
+        let action = format!("could not create branch {branch}");
+        crate::error::ref_edit_failed(repo.common_dir(), &[&name], &action, &e)
     })
 }
 
@@ -155,10 +153,8 @@ pub fn delete_branch(repo: &gix::Repository, branch: &str, expected: ObjectId) -
         deref: false,
     };
     repo.edit_reference(edit).map(|_| ()).map_err(|e| {
-        Error::failed(format!(
-            "could not delete branch {branch}: {}",
-            crate::error::one_line(&e.to_string())
-        ))
+        let action = format!("could not delete branch {branch}");
+        crate::error::ref_edit_failed(repo.common_dir(), &[&name], &action, &e)
     })
 }
 
@@ -203,7 +199,7 @@ pub fn add(repo: &gix::Repository, path: &Path, branch: &str) -> Result<()> {
                  process is adding a worktree",
                 entry.display()
             ),
-            None => crate::error::one_line(&e.to_string()),
+            None => crate::error::gix_write_reason(path, &e),
         };
         Error::failed(format!(
             "could not add a worktree for {branch} at {}: {why}",

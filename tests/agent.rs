@@ -567,6 +567,134 @@ fn launch_dry_run_changes_nothing() {
     assert!(session_ids(&repo).is_empty());
 }
 
+/// Nothing of a refused launch on `branch` is left: no branch, no worktree in git's list nor
+/// its folder, no record ref, no local note of the clone; and git finds the repository sound.
+#[track_caller]
+fn assert_launch_left_nothing(repo: &Repo, branch: &str) {
+    assert!(!branch_exists(repo, branch));
+    assert_eq!(worktrees(repo).len(), 1, "only the main worktree");
+    assert!(!default_worktree(repo, branch).exists());
+    assert!(!repo.root().join("repo.worktrees").exists());
+    assert!(session_ids(repo).is_empty());
+    let notes = repo.path().join(".git/pm/sessions");
+    assert!(
+        std::fs::read_dir(&notes).map_or(true, |mut d| d.next().is_none()),
+        "a local note was written in {}",
+        notes.display()
+    );
+    repo.assert_fsck_clean();
+}
+
+#[test]
+fn a_prompt_too_large_for_a_record_is_refused_before_anything_is_made() {
+    let repo = Repo::new();
+    let issue = repo.add("Huge prompt", &[]);
+    let branch = "feature/huge-prompt";
+    // About as large as one command-line argument may be (MCP takes larger ones).
+    let prompt = "p".repeat(100 * 1024);
+    let line = refused(
+        &repo,
+        &["agent", "launch", "--issue", &issue, "--prompt", &prompt],
+        2,
+    );
+    assert_eq!(
+        line,
+        "error: the prompt is 102400 bytes; a session holds at most 64 KiB of prompt"
+    );
+    assert_launch_left_nothing(&repo, branch);
+    assert_eq!(issue_status(&repo, &issue), "open");
+
+    // The same for a dry run, a role and an agent name beyond theirs.
+    let long_name = "r".repeat(201);
+    for args in [
+        vec![
+            "--dry-run",
+            "agent",
+            "launch",
+            "--issue",
+            &issue,
+            "--prompt",
+            &prompt,
+        ],
+        vec!["agent", "launch", "--issue", &issue, "--role", &long_name],
+        vec!["agent", "launch", "--issue", &issue, "--agent", &long_name],
+        vec![
+            "agent",
+            "launch",
+            "--issue",
+            &issue,
+            "--prompt",
+            "ring \u{7} bell",
+        ],
+    ] {
+        let line = refused(&repo, &args, 2);
+        assert!(line.starts_with("error: the "), "{line}");
+    }
+    assert_launch_left_nothing(&repo, branch);
+
+    // The largest prompt kept is stored whole.
+    let prompt = "p".repeat(64 * 1024);
+    let doc = launch(&repo, &["--issue", &issue, "--prompt", &prompt]);
+    let id = str_of(&doc["id"]);
+    assert_eq!(
+        session_record(&repo, &id)["prompt"].as_str(),
+        Some(prompt.as_str())
+    );
+    repo.assert_fsck_clean();
+}
+
+#[test]
+fn a_branch_lock_left_behind_fails_a_launch_with_one_line_and_changes_nothing() {
+    let repo = Repo::new();
+    let lock = repo.path().join(".git/refs/heads/feature/locked.lock");
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    std::fs::write(&lock, "").unwrap();
+    let line = refused(&repo, &["agent", "launch", "--branch", "feature/locked"], 1);
+    assert_eq!(
+        line,
+        format!(
+            "error: could not create branch feature/locked: refs/heads/feature/locked is locked: \
+             {} exists (a git or pm process is writing it, or one that crashed left it behind); \
+             remove that file if no git or pm process is running",
+            lock.display()
+        )
+    );
+    assert!(
+        lock.exists(),
+        "a lock pm did not take is not pm's to remove"
+    );
+    assert_launch_left_nothing(&repo, "feature/locked");
+
+    std::fs::remove_file(&lock).unwrap();
+    launch_branch(&repo, "feature/locked");
+    assert!(branch_exists(&repo, "feature/locked"));
+}
+
+#[test]
+fn a_packed_refs_lock_left_behind_fails_a_launch_with_one_line_and_changes_nothing() {
+    let repo = Repo::new();
+    repo.add("Something packed", &[]);
+    repo.git(&["pack-refs", "--all"]);
+    let lock = repo.path().join(".git/packed-refs.lock");
+    std::fs::write(&lock, "").unwrap();
+    let line = refused(&repo, &["agent", "launch", "--branch", "fresh"], 1);
+    assert!(
+        line.starts_with("error: could not create branch fresh: packed-refs is locked: "),
+        "{line}"
+    );
+    assert!(
+        line.contains(&format!("{} exists", lock.display())),
+        "{line}"
+    );
+    assert!(line.contains("crashed"), "{line}");
+    assert!(
+        line.ends_with("remove that file if no git or pm process is running"),
+        "{line}"
+    );
+    assert!(lock.exists());
+    assert_launch_left_nothing(&repo, "fresh");
+}
+
 #[test]
 fn launch_on_a_branch_with_an_active_session_fails() {
     let repo = Repo::new();

@@ -611,6 +611,42 @@ fn garbage_never_breaks_the_server() {
     assert_eq!(replies[11]["id"], 6);
 }
 
+/// A prompt larger than a session record may hold is refused before a branch, a worktree or
+/// a record is made (it used to make all three, and a record that could not be read back).
+#[test]
+fn launch_task_with_a_prompt_too_large_for_a_record_makes_nothing() {
+    let repo = Repo::new();
+    let issue = repo.add("Enormous prompt", &[]);
+    let refs = repo.git(&["for-each-ref"]);
+    let worktrees = repo.git(&["worktree", "list", "--porcelain"]);
+    let result = call(
+        &repo,
+        repo.path(),
+        "pm_session",
+        json!({"action": "launch_task", "taskKey": issue, "prompt": "p".repeat(400 * 1024)}),
+    );
+    let message = failed(&result);
+    assert!(
+        message.contains("the prompt is 409600 bytes; a session holds at most 64 KiB of prompt"),
+        "{message}"
+    );
+    assert_eq!(repo.git(&["for-each-ref"]), refs, "no branch, no record");
+    assert_eq!(repo.git(&["worktree", "list", "--porcelain"]), worktrees);
+    assert!(
+        !repo.root().join("repo.worktrees").exists(),
+        "no worktree folder"
+    );
+    assert!(
+        !repo.path().join(".git/pm/sessions").exists(),
+        "no local note"
+    );
+    assert_eq!(
+        repo.pm_json(&["issue", "show", &issue])["issue"]["status"],
+        "open"
+    );
+    repo.assert_fsck_clean();
+}
+
 /// The client goes away in the middle of a call: the server finishes the write or never starts
 /// it, exits cleanly, and the record is whole.
 #[test]

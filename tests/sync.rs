@@ -1868,6 +1868,50 @@ fn unknown_remotes_fail_with_one_line() {
     assert!(line.contains("gone"), "{line}");
 }
 
+/// A lock file a crashed process left on a tracking ref, then on `packed-refs`: the sync fails
+/// with one line naming the file and how to clear it, and leaves every ref as it was.
+#[test]
+fn a_lock_left_behind_fails_sync_with_one_line_naming_it() {
+    let net = Net::new(2);
+    let id = net.add(0, "Locked tracking", &[]);
+    net.sync(0);
+    net.sync(1);
+    net.pm_ok(0, &["issue", "update", &id, "--title", "Moved on"]);
+    net.sync(0);
+
+    let git_dir = net.c(1).join(".git");
+    let tracking = git_dir.join(format!("refs/pm-remote/origin/issues/{id}.lock"));
+    let packed = git_dir.join("packed-refs.lock");
+    for (lock, what) in [
+        (&tracking, format!("refs/pm-remote/origin/issues/{id}")),
+        (&packed, "packed-refs".to_string()),
+    ] {
+        std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+        std::fs::write(lock, "").unwrap();
+        let refs = net.all_refs(1);
+        let line = net.pm(1, &["sync"]).fails_with(1);
+        assert_eq!(
+            line,
+            format!(
+                "error: could not fetch from remote origin: {what} is locked: {} exists (a git \
+                 or pm process is writing it, or one that crashed left it behind); remove that \
+                 file if no git or pm process is running",
+                lock.display()
+            )
+        );
+        assert_eq!(net.all_refs(1), refs, "nothing changed");
+        assert!(
+            lock.exists(),
+            "a lock pm did not take is not pm's to remove"
+        );
+        std::fs::remove_file(lock).unwrap();
+    }
+
+    net.sync(1);
+    assert_eq!(net.issue(1, &id)["title"], "Moved on");
+    net.fsck(Some(1));
+}
+
 /// A valid id for the `n`th bulk record (time part from 2016, so pm never makes it).
 fn bulk_id(n: usize) -> String {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";

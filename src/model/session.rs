@@ -147,6 +147,93 @@ impl Session {
     }
 }
 
+/// The longest prompt a session keeps, in bytes. With the other fields it leaves the record
+/// well inside [`MAX_RECORD_BYTES`](super::MAX_RECORD_BYTES), even when every character of it
+/// is one that TOML escapes (a backslash or a quote takes two bytes once stored).
+pub const MAX_PROMPT_BYTES: usize = 64 * 1024;
+
+/// The longest role and agent name, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// Check what a launch would store before anything is made: the prompt (at most
+/// [`MAX_PROMPT_BYTES`], no control characters but newlines, carriage returns and tabs, which
+/// TOML would store six bytes wide), the role and the agent name (one line of at most
+/// [`MAX_NAME_CHARS`] characters each).
+pub fn check_launch_text(
+    prompt: &str,
+    role: &str,
+    agent: Option<&str>,
+) -> crate::error::Result<()> {
+    use crate::error::Error;
+    if prompt.len() > MAX_PROMPT_BYTES {
+        return Err(Error::usage(format!(
+            "the prompt is {} bytes; a session holds at most {} KiB of prompt",
+            prompt.len(),
+            MAX_PROMPT_BYTES / 1024
+        )));
+    }
+    if prompt
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(Error::usage(
+            "the prompt contains control characters (only newlines, carriage returns and tabs may be)",
+        ));
+    }
+    for (what, text) in [("role", Some(role)), ("agent name", agent)] {
+        let Some(text) = text else { continue };
+        if text.chars().count() > MAX_NAME_CHARS {
+            return Err(Error::usage(format!(
+                "the {what} is longer than {MAX_NAME_CHARS} characters"
+            )));
+        }
+        if text.chars().any(char::is_control) {
+            return Err(Error::usage(format!(
+                "the {what} must be one line without control characters"
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod launch_text_tests {
+    use super::*;
+
+    #[test]
+    fn prompts_roles_and_agent_names_have_limits() {
+        assert!(check_launch_text("", "", None).is_ok());
+        let longest = "x".repeat(MAX_PROMPT_BYTES);
+        assert!(check_launch_text(&longest, "reviewer", Some("claude")).is_ok());
+        let too_long = check_launch_text(&format!("{longest}y"), "", None).unwrap_err();
+        assert_eq!(
+            too_long.message(),
+            "the prompt is 65537 bytes; a session holds at most 64 KiB of prompt"
+        );
+        assert!(check_launch_text("line\r\nnext\tcell", "", None).is_ok());
+        assert!(check_launch_text("bell\u{7}", "", None).is_err());
+        assert!(check_launch_text("", &"r".repeat(MAX_NAME_CHARS + 1), None).is_err());
+        assert!(check_launch_text("", "two\nlines", None).is_err());
+        assert!(check_launch_text("", "", Some(&"a".repeat(MAX_NAME_CHARS + 1))).is_err());
+    }
+
+    #[test]
+    fn the_largest_prompt_fits_in_a_record_even_when_escaped() {
+        let worst = "\\\"\r\t\n'".repeat(MAX_PROMPT_BYTES / 6);
+        assert!(check_launch_text(&worst, "", None).is_ok());
+        let stored = toml::to_string(&toml::Table::from_iter([(
+            "prompt".to_string(),
+            toml::Value::String(worst),
+        )]))
+        .expect("encodes");
+        assert!(
+            stored.len() < super::super::MAX_RECORD_BYTES / 2,
+            "{}",
+            stored.len()
+        );
+    }
+}
+
 /// Longest branch name derived from a title, prefix excluded.
 pub const MAX_SLUG_BYTES: usize = 50;
 

@@ -606,11 +606,7 @@ fn stamp_of(_meta: &std::fs::Metadata) -> Option<Stamp> {
 
 /// Write `bytes` to `path` through a temporary file renamed into place.
 fn write_file(dir: &Path, path: &Path, bytes: &[u8]) -> bool {
-    let tmp = dir.join(format!(
-        ".tmp-index-{}-{}",
-        std::process::id(),
-        crate::model::new_id()
-    ));
+    let tmp = dir.join(super::local::temp_name(super::local::INDEX_TEMP_PREFIX));
     if std::fs::write(&tmp, bytes).is_ok() && std::fs::rename(&tmp, path).is_ok() {
         return true;
     }

@@ -1,7 +1,7 @@
 //! Bringing another clone's version of a record into the local store: create, fast-forward,
 //! or a deterministic merge commit. The other version is untrusted data and is checked first.
 
-use super::{Store, parse_record};
+use super::{RefError, Store, parse_record};
 use crate::error::{Context, Error, Result};
 use crate::merge;
 use crate::model::Record;
@@ -48,7 +48,10 @@ impl Store {
     ) -> Result<Integrated> {
         let name = Self::ref_name(T::KIND, id);
         let mut their_record = None;
-        for _ in 0..MAX_ATTEMPTS {
+        // When the ref's lock was first found taken, in the run of attempts that found it so.
+        let mut locked_since: Option<std::time::Instant> = None;
+        let mut last_lock = None;
+        for attempt in 0..MAX_ATTEMPTS {
             let ours = self
                 .repo
                 .try_find_reference(name.as_str())
@@ -70,7 +73,10 @@ impl Store {
                 }
                 match self.set_ref(&name, theirs, PreviousValue::MustNotExist, "sync: new") {
                     Ok(()) => return Ok(Integrated::Created),
-                    Err(_) => continue,
+                    Err(e) => {
+                        wait_after(&name, e, attempt, &mut locked_since, &mut last_lock)?;
+                        continue;
+                    }
                 }
             };
             let base = self
@@ -103,13 +109,15 @@ impl Store {
                 _ => theirs,
             };
             let expected = PreviousValue::MustExistAndMatch(Target::Object(ours));
-            if self.set_ref(&name, new, expected, message).is_ok() {
-                return Ok(result);
+            match self.set_ref(&name, new, expected, message) {
+                Ok(()) => return Ok(result),
+                Err(e) => wait_after(&name, e, attempt, &mut locked_since, &mut last_lock)?,
             }
         }
-        Err(Error::failed(format!(
-            "could not update {name}: it kept changing while being merged"
-        )))
+        Err(Error::failed(match last_lock {
+            Some(reason) => format!("could not update {name}: {reason}"),
+            None => format!("could not update {name}: it kept changing while being merged"),
+        }))
     }
 
     /// Read and check the record at `commit`: its text and the record it holds.
@@ -170,6 +178,9 @@ impl Store {
         }
         let text = toml::to_string(&record)
             .context(|| format!("could not serialise the merge of {name}"))?;
+        if let Some(reason) = super::oversize(&record, text.len()) {
+            return Ok(Err(format!("the merged record is too large: {reason}")));
+        }
         let tree = self.write_tree(T::KIND, id, &text)?;
         let time = self.commit_time(ours)?.max(self.commit_time(theirs)?);
         let signature = gix::actor::Signature {
@@ -198,4 +209,34 @@ impl Store {
             .map_err(|e| Error::failed(format!("could not read commit {commit}: {e}")))?;
         Ok(object.time().map(|t| t.seconds).unwrap_or(0))
     }
+}
+
+/// After a failed write of ref `name` in attempt `attempt`: wait a little before the next one,
+/// or give up with the error when retrying cannot help (a failure other than a race, or a lock
+/// that stays taken for longer than [`LOCK_PATIENCE`](super::LOCK_PATIENCE)).
+fn wait_after(
+    name: &str,
+    error: RefError,
+    attempt: u32,
+    locked_since: &mut Option<std::time::Instant>,
+    last_lock: &mut Option<String>,
+) -> Result<()> {
+    match error {
+        RefError::Failed(reason) => {
+            return Err(Error::failed(format!("could not update {name}: {reason}")));
+        }
+        RefError::Locked(reason) => {
+            let since = *locked_since.get_or_insert_with(std::time::Instant::now);
+            if since.elapsed() > super::LOCK_PATIENCE {
+                return Err(Error::failed(format!("could not update {name}: {reason}")));
+            }
+            *last_lock = Some(reason);
+        }
+        RefError::Moved(_) => {
+            *locked_since = None;
+            *last_lock = None;
+        }
+    }
+    std::thread::sleep(super::backoff(attempt));
+    Ok(())
 }

@@ -37,34 +37,45 @@ pub fn write(objects: &Path, kind: Kind, data: &[u8]) -> Result<ObjectId, String
     }
     let header = format!("{kind} {}\0", data.len());
     let stream = zlib_stored(&[header.as_bytes(), data]);
-    let temp = folder.join(format!(
-        "tmp_obj_{}_{:x}",
-        std::process::id(),
-        ulid::Ulid::new().random()
-    ));
-    let create = || {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o444);
-        options.open(&temp)
+    sweep_once(objects);
+    let temp = objects.join(super::local::temp_name(TEMP_PREFIX));
+    let failed = |e: std::io::Error| {
+        let _ = std::fs::remove_file(&temp);
+        format!(
+            "could not write object {id}: {}",
+            crate::error::write_failed(&path, &e)
+        )
     };
-    let mut file = match create() {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o444);
+    let mut file = options.open(&temp).map_err(failed)?;
+    file.write_all(&stream)
+        .and_then(|()| read_only(&file))
+        .map_err(failed)?;
+    drop(file);
+    let moved = match std::fs::rename(&temp, &path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(&folder).and_then(|()| create())
+            std::fs::create_dir_all(&folder).and_then(|()| std::fs::rename(&temp, &path))
         }
         other => other,
-    }
-    .map_err(|e| format!("could not write object {id}: {e}"))?;
-    let written = file
-        .write_all(&stream)
-        .and_then(|()| read_only(&file))
-        .and_then(|()| std::fs::rename(&temp, &path));
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&temp);
-        return Err(format!("could not write object {id}: {e}"));
-    }
+    };
+    moved.map_err(failed)?;
     Ok(id)
+}
+
+/// How pm's own temporary objects are named (in the object folder itself, where a later run
+/// finds them in one look): git's `tmp_obj_` prefix, so `git gc` clears them too, then `pm-`,
+/// so that pm never mistakes one of git's for its own.
+const TEMP_PREFIX: &str = "tmp_obj_pm-";
+
+/// Remove the temporary objects that a killed pm left in `objects`, once per process.
+fn sweep_once(objects: &Path) {
+    static SWEPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !SWEPT.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        super::local::sweep_temp_files(objects, &[TEMP_PREFIX], super::local::STALE_TEMP_AGE);
+    }
 }
 
 /// Objects are read-only files, as git makes them (on Unix the file was created so).

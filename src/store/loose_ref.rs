@@ -76,7 +76,7 @@ pub fn update(
         }));
     }
     lock.commit(&path, format!("{new}\n").as_bytes())
-        .map_err(|e| RefError::Failed(format!("could not write {name}: {e}")))?;
+        .map_err(|e| RefError::Failed(crate::error::write_failed(&path, &e)))?;
     Ok(Updated::Done)
 }
 
@@ -162,10 +162,9 @@ fn lock_ref(path: &Path, name: &str) -> Result<LockFile, RefError> {
     let lock = PathBuf::from(lock);
     LockFile::create(&lock).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
-            RefError::Locked(format!(
-                "{name} is locked: {} exists (another writer is at work, or one crashed and left it)",
-                lock.display()
-            ))
+            RefError::Locked(crate::error::locked_message(name, &lock))
+        } else if crate::error::is_disk_full(&e) {
+            RefError::Failed(crate::error::write_failed(&lock, &e))
         } else {
             RefError::Failed(format!("could not lock {name}: {e}"))
         }

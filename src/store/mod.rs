@@ -18,7 +18,7 @@ mod loose_object;
 pub mod loose_ref;
 mod open;
 
-use crate::error::{Context, Error, Result};
+use crate::error::{Blocked, Context, Error, Result};
 use crate::model::id::{is_canonical_id, normalize_prefix};
 use crate::model::{MAX_RECORD_BYTES, Record, RecordKind, SCHEMA_VERSION, Timestamp};
 use gix::ObjectId;
@@ -312,6 +312,7 @@ impl Store {
             )
         {
             if self.cache_writes {
+                self.sweep_temp_files();
                 index.save(Some(state));
             }
             return Ok(Listing {
@@ -361,6 +362,7 @@ impl Store {
             }
         }
         if self.cache_writes {
+            self.sweep_temp_files();
             let present: Vec<&str> = refs.iter().map(|(name, _)| &name[prefix.len()..]).collect();
             index.retain(&present);
             let tips: HashMap<&str, ObjectId> = refs
@@ -389,6 +391,12 @@ impl Store {
 
     fn index_dir(&self) -> std::path::PathBuf {
         local::LocalData::new(&self.repo).dir().join("index")
+    }
+
+    /// Before this process first writes: remove the temporary files that killed runs left in
+    /// the clone's `pm` folder.
+    fn sweep_temp_files(&self) {
+        local::sweep_once(local::LocalData::new(&self.repo).dir());
     }
 
     /// Load and check the record at `tip`. The error is a reason without the record's name.
@@ -457,7 +465,9 @@ impl Store {
         now: Timestamp,
     ) -> Result<Stored<T>> {
         let name = Self::ref_name(T::KIND, record.id());
-        let tip = self.write_commit(record, message, None, now)?;
+        let text = encode(record)?;
+        self.sweep_temp_files();
+        let tip = self.write_commit(record.id(), T::KIND, &text, message, None, now)?;
         self.set_ref(&name, tip, PreviousValue::MustNotExist, message)
             .map_err(|e| Error::failed(format!("could not create {name}: {e}")))?;
         self.maintain_if_needed();
@@ -512,6 +522,8 @@ impl Store {
             if next == current.record {
                 return Ok(Outcome::Unchanged(current));
             }
+            // Refused before anything is written, and in a dry run as well.
+            let text = encode(&next)?;
             if mode == Mode::DryRun {
                 let after = Stored {
                     record: next,
@@ -523,7 +535,8 @@ impl Store {
                     message,
                 });
             }
-            let tip = self.write_commit(&next, &message, Some(current.tip), now)?;
+            self.sweep_temp_files();
+            let tip = self.write_commit(id, T::KIND, &text, &message, Some(current.tip), now)?;
             match self.set_ref(
                 &name,
                 tip,
@@ -601,17 +614,18 @@ impl Store {
         Ok(events)
     }
 
-    /// Write blob, tree and commit for `record`; no ref is touched.
-    fn write_commit<T: Record>(
+    /// Write blob, tree and commit for the record file `text` (from [`encode`]) of record `id`;
+    /// no ref is touched.
+    fn write_commit(
         &self,
-        record: &T,
+        id: &str,
+        kind: RecordKind,
+        text: &str,
         message: &str,
         parent: Option<ObjectId>,
         now: Timestamp,
     ) -> Result<ObjectId> {
-        let text = toml::to_string(record)
-            .context(|| format!("could not serialise {} {}", T::KIND.noun(), record.id()))?;
-        let tree = self.write_tree(T::KIND, record.id(), &text)?;
+        let tree = self.write_tree(kind, id, text)?;
         let commit = gix::objs::Commit {
             tree,
             parents: parent.into_iter().collect(),
@@ -621,7 +635,7 @@ impl Store {
             message: format!("{message}\n").into(),
             extra_headers: Vec::new(),
         };
-        self.write_object(T::KIND, record.id(), &commit)
+        self.write_object(kind, id, &commit)
     }
 
     /// Write the blob and the one-file tree of a record's text.
@@ -665,10 +679,11 @@ impl Store {
                 .map_err(|e| Error::failed(format!("{}: {e}", write_failed(kind, id))));
         }
         use gix::objs::Write;
-        self.repo
-            .objects
-            .write_buf(object_kind, data)
-            .map_err(|e| Error::failed(format!("{}: {e}", write_failed(kind, id))))
+        self.repo.objects.write_buf(object_kind, data).map_err(|e| {
+            let folder = self.repo.objects.store_ref().path();
+            let reason = crate::error::gix_write_reason(folder, &e);
+            Error::failed(format!("{}: {reason}", write_failed(kind, id)))
+        })
     }
 
     /// The configured author or committer identity (or pm's fallback), as git
@@ -699,7 +714,7 @@ impl Store {
         {
             return Ok(());
         }
-        let name: gix::refs::FullName = name
+        let full_name: gix::refs::FullName = name
             .try_into()
             .map_err(|e| RefError::Failed(format!("invalid ref name {name}: {e}")))?;
         let edit = RefEdit {
@@ -716,7 +731,7 @@ impl Store {
                 expected,
                 new: Target::Object(new),
             },
-            name,
+            name: full_name,
             deref: false,
         };
         // Our own committer for a reflog, if one is kept: gix's would make it work out the
@@ -726,9 +741,58 @@ impl Store {
         self.repo
             .edit_references_as([edit], committer.as_ref().map(|c| c.to_ref(&mut time)))
             .map(|_| ())
-            // gix's errors do not say whether the value moved: treat them as a race, retried.
-            .map_err(|e| RefError::Moved(crate::error::one_line(&e.to_string())))
+            .map_err(|e| {
+                let reason = crate::error::ref_edit_reason(self.repo.common_dir(), &[name], &e);
+                match crate::error::blocked_by(&e) {
+                    Some(Blocked::Locked) => RefError::Locked(reason),
+                    Some(Blocked::DiskFull) => RefError::Failed(reason),
+                    // Whatever else gix reports is treated as a race, and retried.
+                    None => RefError::Moved(reason),
+                }
+            })
     }
+}
+
+/// The record file of `record`. A text larger than readers accept ([`MAX_RECORD_BYTES`]) is
+/// refused, naming the record and its largest field, so that nothing is ever written that
+/// could not be read back.
+pub fn encode<T: Record>(record: &T) -> Result<String> {
+    let kind = T::KIND;
+    let text = toml::to_string(record)
+        .context(|| format!("could not serialise {} {}", kind.noun(), record.id()))?;
+    match oversize(record, text.len()) {
+        None => Ok(text),
+        Some(reason) => Err(Error::invalid(format!(
+            "cannot store {} {}: {reason}",
+            kind.noun(),
+            record.id()
+        ))),
+    }
+}
+
+/// Why a record whose file takes `len` bytes is too large, or `None` when it fits: its size,
+/// the limit and its largest field (the one to shorten).
+fn oversize<T: Record>(record: &T, len: usize) -> Option<String> {
+    if len <= MAX_RECORD_BYTES {
+        return None;
+    }
+    let limit = MAX_RECORD_BYTES / 1024;
+    let largest = toml::Table::try_from(record).ok().and_then(|table| {
+        table
+            .into_iter()
+            .filter_map(|(key, value)| {
+                let one = toml::Table::from_iter([(key.clone(), value)]);
+                Some((toml::to_string(&one).ok()?.len(), key))
+            })
+            .max()
+    });
+    let largest = match largest {
+        Some((bytes, field)) => format!("; its largest field is {field} ({bytes} bytes stored)"),
+        None => String::new(),
+    };
+    Some(format!(
+        "it would take {len} bytes, more than the {limit} KiB a record may hold{largest}"
+    ))
 }
 
 /// Cached records read as `V`; `None` if one of them cannot be (then the refs are read).
