@@ -7,9 +7,25 @@
 //! | active | idle | completed | abandoned | error: already active | abandoned |
 //! | idle | idle | completed | abandoned | active | abandoned |
 //! | completed, abandoned | error | error | error | reactivate: idle | stays |
+//!
+//! What a change does to the session's issue ([`issue_cascade`]):
+//!
+//! | change | issue |
+//! |---|---|
+//! | launch, resume, take over, reactivate | in progress |
+//! | close (idle) | unchanged |
+//! | completed | done, even while other sessions on it are live (they stay as they are) |
+//! | abandoned (closed so, or its worktree gone) | open, but only when no other live session remains on it and it is in progress (a done or closed issue stays so) |
+//!
+//! Several sessions on one issue ([`check_second_session`]): a session that starts working on an
+//! issue (launch, reactivate) while another live session holds it is refused unless forced, and
+//! the refusal names the sessions that hold it.
+//!
+//! Sessions of other clones ([`check_owner`]): a session that is active in another clone is that
+//! clone's; closing or purging it from here needs force.
 
 use crate::error::{Error, Result};
-use crate::model::{IssueStatus, SessionStatus};
+use crate::model::{IssueStatus, Session, SessionStatus};
 
 /// Something that happens to a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,23 +91,78 @@ pub fn next_status(from: SessionStatus, event: SessionEvent) -> Result<Option<Se
     Ok(Some(to))
 }
 
-/// What a session change does to its issue: completed -> done, abandoned -> open, going to
-/// work (launch, resume, reactivate) -> in_progress; idle changes nothing.
-pub fn issue_cascade(event: SessionEvent, to: SessionStatus) -> Option<IssueStatus> {
-    match (event, to) {
-        (_, SessionStatus::Completed) => Some(IssueStatus::Done),
-        (_, SessionStatus::Abandoned) => Some(IssueStatus::Open),
-        (SessionEvent::Resume | SessionEvent::TakeOver, SessionStatus::Active) => {
-            Some(IssueStatus::InProgress)
+/// What a session change does to its issue, whose status is `issue` now; `others_live` says
+/// whether another live session remains on it. `None`: the issue stays as it is.
+///
+/// Completed -> done (other live sessions on the issue stay as they are); abandoned -> open, but
+/// only when no other live session remains and the issue is in progress (a done or closed issue
+/// was finished by someone else and stays so); going to work (resume, take over, reactivate) ->
+/// in progress; idle changes nothing. A launch marks its issue in progress as well.
+pub fn issue_cascade(
+    event: SessionEvent,
+    to: SessionStatus,
+    others_live: bool,
+    issue: IssueStatus,
+) -> Option<IssueStatus> {
+    let target = match (event, to) {
+        (_, SessionStatus::Completed) => IssueStatus::Done,
+        (_, SessionStatus::Abandoned) if others_live || issue != IssueStatus::InProgress => {
+            return None;
         }
-        (SessionEvent::Reactivate, _) => Some(IssueStatus::InProgress),
-        _ => None,
+        (_, SessionStatus::Abandoned) => IssueStatus::Open,
+        (SessionEvent::Resume | SessionEvent::TakeOver, SessionStatus::Active) => {
+            IssueStatus::InProgress
+        }
+        (SessionEvent::Reactivate, _) => IssueStatus::InProgress,
+        _ => return None,
+    };
+    (target != issue).then_some(target)
+}
+
+/// Whether this change's cascade depends on the other live sessions of the issue.
+pub fn cascade_needs_others(to: SessionStatus) -> bool {
+    to == SessionStatus::Abandoned
+}
+
+/// A new live session on `issue` (a launch, a reactivation) while `holders`, other live sessions
+/// on it, exist: refused unless `force`, naming the sessions that hold the issue.
+pub fn check_second_session(issue: &str, holders: &[&Session], force: bool) -> Result<()> {
+    if force || holders.is_empty() {
+        return Ok(());
     }
+    let named: Vec<String> = holders
+        .iter()
+        .map(|s| format!("{} ({} on {})", s.id, s.status.as_str(), s.branch))
+        .collect();
+    let noun = if holders.len() == 1 {
+        "session"
+    } else {
+        "sessions"
+    };
+    Err(Error::invalid(format!(
+        "issue {issue} is already being worked on by {noun} {}; \
+         a second live session on one issue needs force",
+        named.join(", ")
+    )))
+}
+
+/// Closing or purging `session` from the clone `me` (`None`: a clone that has no id yet):
+/// a session that is active in another clone is that clone's, and is only touched when forced.
+/// `action` is the verb of the refusal ("closing", "purging").
+pub fn check_owner(session: &Session, me: Option<&str>, force: bool, action: &str) -> Result<()> {
+    if force || session.status != SessionStatus::Active || me == Some(session.owner.as_str()) {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "session {} is active in another clone, {}; {action} it from this clone needs force",
+        session.id, session.owner
+    )))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Timestamp;
     use SessionEvent as E;
     use SessionStatus as S;
 
@@ -141,26 +212,120 @@ mod tests {
 
     #[test]
     fn cascades_to_the_issue() {
+        use IssueStatus as I;
+        let progress = I::InProgress;
         assert_eq!(
-            issue_cascade(E::Complete, S::Completed),
-            Some(IssueStatus::Done)
+            issue_cascade(E::Complete, S::Completed, false, progress),
+            Some(I::Done)
         );
         assert_eq!(
-            issue_cascade(E::Abandon, S::Abandoned),
-            Some(IssueStatus::Open)
+            issue_cascade(E::Abandon, S::Abandoned, false, progress),
+            Some(I::Open)
         );
         assert_eq!(
-            issue_cascade(E::WorktreeGone, S::Abandoned),
-            Some(IssueStatus::Open)
+            issue_cascade(E::WorktreeGone, S::Abandoned, false, progress),
+            Some(I::Open)
         );
-        assert_eq!(issue_cascade(E::Close, S::Idle), None);
+        assert_eq!(issue_cascade(E::Close, S::Idle, false, progress), None);
         assert_eq!(
-            issue_cascade(E::Resume, S::Active),
-            Some(IssueStatus::InProgress)
+            issue_cascade(E::Resume, S::Active, false, I::Open),
+            Some(progress)
         );
         assert_eq!(
-            issue_cascade(E::Reactivate, S::Idle),
-            Some(IssueStatus::InProgress)
+            issue_cascade(E::TakeOver, S::Active, false, I::Done),
+            Some(progress)
         );
+        assert_eq!(
+            issue_cascade(E::Reactivate, S::Idle, false, I::Done),
+            Some(progress)
+        );
+        // Nothing to write when the issue is there already.
+        assert_eq!(issue_cascade(E::Resume, S::Active, false, progress), None);
+        assert_eq!(
+            issue_cascade(E::Complete, S::Completed, true, I::Done),
+            None
+        );
+    }
+
+    #[test]
+    fn several_sessions_on_one_issue() {
+        use IssueStatus as I;
+        // Abandoning one of several live sessions leaves the issue in progress.
+        assert_eq!(
+            issue_cascade(E::Abandon, S::Abandoned, true, I::InProgress),
+            None
+        );
+        assert_eq!(
+            issue_cascade(E::WorktreeGone, S::Abandoned, true, I::InProgress),
+            None
+        );
+        // Completing one marks the issue done although others are live.
+        assert_eq!(
+            issue_cascade(E::Complete, S::Completed, true, I::InProgress),
+            Some(I::Done)
+        );
+        // The last live session abandoned after another completed: the issue stays done.
+        assert_eq!(
+            issue_cascade(E::Abandon, S::Abandoned, false, I::Done),
+            None
+        );
+        assert_eq!(
+            issue_cascade(E::Abandon, S::Abandoned, false, I::Closed),
+            None
+        );
+    }
+
+    fn session(id: &str, status: S, started: i64, updated: i64) -> Session {
+        Session {
+            schema: 1,
+            id: id.to_string(),
+            issue: None,
+            branch: format!("feature/{id}"),
+            base: "0".repeat(40),
+            base_ref: "main".into(),
+            status,
+            agent: String::new(),
+            role: String::new(),
+            prompt: String::new(),
+            actor: String::new(),
+            owner: "CLONEA".into(),
+            started: Timestamp(started),
+            updated: Timestamp(updated),
+            ended: (!status.is_live()).then_some(Timestamp(updated)),
+            epoch: 0,
+            commits: 0,
+            purged: None,
+            unknown: toml::Table::new(),
+        }
+    }
+
+    #[test]
+    fn a_second_live_session_needs_force_and_names_the_holder() {
+        let holder = session("A", S::Idle, 10, 20);
+        let err = check_second_session("ISSUE", &[&holder], false).unwrap_err();
+        assert!(err.message().contains("issue ISSUE"), "{}", err.message());
+        assert!(
+            err.message().contains("session A (idle on feature/A)"),
+            "{}",
+            err.message()
+        );
+        assert!(check_second_session("ISSUE", &[&holder], true).is_ok());
+        assert!(check_second_session("ISSUE", &[], false).is_ok());
+    }
+
+    #[test]
+    fn only_the_owner_touches_an_active_session_without_force() {
+        let active = session("A", S::Active, 10, 10);
+        let err = check_owner(&active, Some("CLONEB"), false, "closing").unwrap_err();
+        assert!(err.message().contains("session A"));
+        assert!(err.message().contains("CLONEA"));
+        assert!(check_owner(&active, None, false, "closing").is_err());
+        assert!(check_owner(&active, Some("CLONEA"), false, "closing").is_ok());
+        assert!(check_owner(&active, Some("CLONEB"), true, "closing").is_ok());
+        // An idle or finished session of another clone is not at work there.
+        for status in [S::Idle, S::Completed, S::Abandoned] {
+            let s = session("A", status, 10, 10);
+            assert!(check_owner(&s, Some("CLONEB"), false, "purging").is_ok());
+        }
     }
 }

@@ -1794,3 +1794,79 @@ fn a_launch_that_fails_part_way_rolls_back_the_branch_and_folders() {
         "refs/heads/main\n"
     );
 }
+
+// ---- several sessions on one issue -----------------------------------------------------
+
+#[test]
+fn a_second_live_session_on_one_issue_needs_force_and_the_last_one_decides_the_issue() {
+    let repo = Repo::new();
+    let issue = repo.add("Shared work", &[]);
+    let first = str_of(&launch(&repo, &["--issue", &issue])["id"]);
+    let second_args = [
+        "agent",
+        "launch",
+        "--issue",
+        &issue,
+        "--branch",
+        "feature/second",
+    ];
+
+    // Refused, naming the session that holds the issue; nothing is made, not even in a dry run.
+    let line = refused(&repo, &second_args, 1);
+    assert!(
+        line.contains(&issue) && line.contains(&first) && line.contains("force"),
+        "{line}"
+    );
+    let mut dry = vec!["--dry-run"];
+    dry.extend_from_slice(&second_args);
+    assert!(refused(&repo, &dry, 1).contains(&first));
+    assert!(!branch_exists(&repo, "feature/second"));
+    assert_eq!(session_ids(&repo), vec![first.clone()]);
+
+    let mut forced = second_args.to_vec();
+    forced.push("--force");
+    let second = str_of(&repo.pm_json(&forced)["id"]);
+    assert_eq!(issue_status(&repo, &issue), "in_progress");
+
+    // Abandoning one while the other is live leaves the issue in progress; the last one
+    // abandoned reopens it.
+    close(&repo, &["--abandon", &first]);
+    assert_eq!(session_status(&repo, &first), "abandoned");
+    assert_eq!(issue_status(&repo, &issue), "in_progress");
+    close(&repo, &["--abandon", &second]);
+    assert_eq!(issue_status(&repo, &issue), "open");
+
+    // Reactivating follows the same rule as launching.
+    repo.pm_ok(&["agent", "reactivate", &first]);
+    assert_eq!(issue_status(&repo, &issue), "in_progress");
+    let line = refused(&repo, &["agent", "reactivate", &second], 1);
+    assert!(line.contains(&first) && line.contains("force"), "{line}");
+    assert_eq!(session_status(&repo, &second), "abandoned");
+    repo.pm_ok(&["agent", "reactivate", &second, "--force"]);
+    assert_eq!(session_status(&repo, &second), "idle");
+
+    // A worktree gone while the other session is live: abandoned, the issue stays in progress.
+    let second_wt = default_worktree(&repo, "feature/second");
+    std::fs::remove_dir_all(&second_wt).unwrap();
+    repo.pm_ok(&["agent", "list"]);
+    assert_eq!(session_status(&repo, &second), "abandoned");
+    assert_eq!(issue_status(&repo, &issue), "in_progress");
+    repo.pm_ok(&["agent", "reactivate", &second, "--force"]);
+    assert!(second_wt.exists());
+
+    // Completing one marks the issue done; the other stays as it is, and abandoning it
+    // afterwards does not reopen an issue that was finished.
+    close(&repo, &["--done", &first]);
+    assert_eq!(issue_status(&repo, &issue), "done");
+    assert_eq!(session_status(&repo, &second), "idle");
+    let issue_commits = repo.commit_count(&issue);
+    repo.pm_ok(&["agent", "list"]);
+    assert_eq!(
+        repo.commit_count(&issue),
+        issue_commits,
+        "list changed the issue"
+    );
+    close(&repo, &["--abandon", &second]);
+    assert_eq!(issue_status(&repo, &issue), "done");
+    repo.assert_fsck_clean();
+}
