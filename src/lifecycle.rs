@@ -23,9 +23,14 @@
 //!
 //! Sessions of other clones ([`check_owner`]): a session that is active in another clone is that
 //! clone's; closing or purging it from here needs force.
+//!
+//! Recovery ([`missing_cascade`]): a session change and its issue update are two writes, and a
+//! process that dies between them leaves the issue behind. The issue's status that its sessions
+//! imply is derived from the sessions alone, and repaired only when the issue last changed
+//! *before* the session change that implies it, so a status set by hand later always stays.
 
 use crate::error::{Error, Result};
-use crate::model::{IssueStatus, Session, SessionStatus};
+use crate::model::{IssueStatus, Session, SessionStatus, Timestamp};
 
 /// Something that happens to a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,10 +164,95 @@ pub fn check_owner(session: &Session, me: Option<&str>, force: bool, action: &st
     )))
 }
 
+/// The issue status that the cascades of one issue's sessions leave behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Implied {
+    pub status: IssueStatus,
+    /// When the session change that set it happened.
+    pub at: Timestamp,
+    /// Which of the sessions given made that change.
+    pub by: usize,
+}
+
+/// Replay the cascades of `sessions` (all sessions of one issue, purged ones left out) in time
+/// order, as [`issue_cascade`] applies them: each session goes to work when it started (an
+/// active one when it last changed, which was its launch, resume or take-over) and, when it is
+/// finished, ends when it ended. `None` when no session sets a status.
+///
+/// The time an idle session last went to work (a resume or reactivation later than its start)
+/// is not in the record; its start is used, which can only make a repair less likely, never
+/// make one fight a later change.
+pub fn implied_issue_status(sessions: &[&Session]) -> Option<Implied> {
+    #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+    enum Step {
+        Claim,
+        Complete,
+        Abandon,
+    }
+    let mut steps: Vec<(Timestamp, Step, usize)> = Vec::with_capacity(sessions.len() * 2);
+    for (n, s) in sessions.iter().enumerate() {
+        let claimed = if s.status == SessionStatus::Active {
+            s.updated
+        } else {
+            s.started
+        };
+        steps.push((claimed, Step::Claim, n));
+        let end = s.ended.unwrap_or(s.updated);
+        match s.status {
+            SessionStatus::Completed => steps.push((end, Step::Complete, n)),
+            SessionStatus::Abandoned => steps.push((end, Step::Abandon, n)),
+            SessionStatus::Active | SessionStatus::Idle => {}
+        }
+    }
+    // Within one second: going to work before ending, then by session.
+    steps.sort();
+    let mut live = 0usize;
+    let mut implied: Option<Implied> = None;
+    for (at, step, by) in steps {
+        let status = match step {
+            Step::Claim => {
+                live += 1;
+                IssueStatus::InProgress
+            }
+            Step::Complete => {
+                live = live.saturating_sub(1);
+                IssueStatus::Done
+            }
+            Step::Abandon => {
+                live = live.saturating_sub(1);
+                let now = implied.map(|i| i.status).unwrap_or(IssueStatus::InProgress);
+                match issue_cascade(
+                    SessionEvent::Abandon,
+                    SessionStatus::Abandoned,
+                    live > 0,
+                    now,
+                ) {
+                    Some(status) => status,
+                    None => continue,
+                }
+            }
+        };
+        implied = Some(Implied { status, at, by });
+    }
+    implied
+}
+
+/// The status an issue (now `status`, last changed at `updated`) must be moved to because the
+/// cascade of a session change is missing: only when its sessions imply another status *and*
+/// the issue last changed before the session change that implies it. A change made to the issue
+/// afterwards (by hand, or in the same second) is never undone.
+pub fn missing_cascade(
+    status: IssueStatus,
+    updated: Timestamp,
+    sessions: &[&Session],
+) -> Option<Implied> {
+    let implied = implied_issue_status(sessions)?;
+    (updated < implied.at && status != implied.status).then_some(implied)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Timestamp;
     use SessionEvent as E;
     use SessionStatus as S;
 
@@ -327,5 +417,94 @@ mod tests {
             let s = session("A", status, 10, 10);
             assert!(check_owner(&s, Some("CLONEB"), false, "purging").is_ok());
         }
+    }
+
+    fn implied(sessions: &[Session]) -> Option<(IssueStatus, i64)> {
+        let refs: Vec<&Session> = sessions.iter().collect();
+        implied_issue_status(&refs).map(|i| (i.status, i.at.0))
+    }
+
+    #[test]
+    fn the_implied_issue_status_replays_the_cascades() {
+        use IssueStatus as I;
+        assert_eq!(implied(&[]), None);
+        // One session: launched, then completed or abandoned.
+        assert_eq!(
+            implied(&[session("A", S::Active, 10, 10)]),
+            Some((I::InProgress, 10))
+        );
+        assert_eq!(
+            implied(&[session("A", S::Idle, 10, 30)]),
+            Some((I::InProgress, 10))
+        );
+        assert_eq!(
+            implied(&[session("A", S::Completed, 10, 30)]),
+            Some((I::Done, 30))
+        );
+        assert_eq!(
+            implied(&[session("A", S::Abandoned, 10, 30)]),
+            Some((I::Open, 30))
+        );
+        // Resumed (active again at 40) after another one completed.
+        let both = [
+            session("A", S::Completed, 10, 30),
+            session("B", S::Active, 20, 40),
+        ];
+        assert_eq!(implied(&both), Some((I::InProgress, 40)));
+        // Completed while another one is still live: done; that one stays as it is.
+        let both = [
+            session("A", S::Completed, 10, 30),
+            session("B", S::Idle, 20, 40),
+        ];
+        assert_eq!(implied(&both), Some((I::Done, 30)));
+        // Abandoned while another one is live: no change of its own.
+        let both = [
+            session("A", S::Abandoned, 10, 30),
+            session("B", S::Idle, 20, 40),
+        ];
+        assert_eq!(implied(&both), Some((I::InProgress, 20)));
+        // The last of two abandoned: open again.
+        let both = [
+            session("A", S::Abandoned, 10, 30),
+            session("B", S::Abandoned, 20, 40),
+        ];
+        assert_eq!(implied(&both), Some((I::Open, 40)));
+        // Abandoned after another completed: the issue stays done.
+        let both = [
+            session("A", S::Completed, 10, 30),
+            session("B", S::Abandoned, 20, 40),
+        ];
+        assert_eq!(implied(&both), Some((I::Done, 30)));
+        // A new session after an abandoned one: in progress.
+        let both = [
+            session("A", S::Abandoned, 10, 30),
+            session("B", S::Active, 50, 50),
+        ];
+        assert_eq!(implied(&both), Some((I::InProgress, 50)));
+    }
+
+    #[test]
+    fn a_missing_cascade_is_repaired_only_when_the_issue_is_older() {
+        use IssueStatus as I;
+        let done = session("A", S::Completed, 10, 30);
+        let refs = [&done];
+        // The issue last changed at the launch (10): the completion's update is missing.
+        let repair = missing_cascade(I::InProgress, Timestamp(10), &refs).unwrap();
+        assert_eq!(
+            (repair.status, repair.at, repair.by),
+            (I::Done, Timestamp(30), 0)
+        );
+        // Set by hand after the session ended: left alone, whatever it says.
+        assert_eq!(missing_cascade(I::InProgress, Timestamp(31), &refs), None);
+        assert_eq!(missing_cascade(I::Open, Timestamp(40), &refs), None);
+        // In the same second: the order is unknown, so it is left alone.
+        assert_eq!(missing_cascade(I::InProgress, Timestamp(30), &refs), None);
+        // Already right: nothing to do.
+        assert_eq!(missing_cascade(I::Done, Timestamp(5), &refs), None);
+        // A launch whose update is missing.
+        let active = session("B", S::Active, 50, 50);
+        let repair = missing_cascade(I::Done, Timestamp(30), &[&done, &active]).unwrap();
+        assert_eq!(repair.status, I::InProgress);
+        assert_eq!(repair.by, 1);
     }
 }

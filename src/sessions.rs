@@ -12,6 +12,7 @@ use crate::model::{
 use crate::store::local::{LocalData, LocalSession, host_name};
 use crate::store::{Broken, Event, Listing, Mode, Outcome, Scope, Store};
 use crate::worktree;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 /// What `launch` is asked to do.
@@ -80,9 +81,22 @@ pub struct Changed {
 pub struct Reconciled {
     pub abandoned: Vec<Session>,
     pub pruned: Vec<PathBuf>,
+    /// Issues whose status was repaired: the cascade of a session change was missing.
+    pub repaired: Vec<Repaired>,
     /// Worktrees this clone made for sessions that another clone owns now.
     pub handed_off: Vec<HandedOff>,
     pub warnings: Vec<String>,
+}
+
+/// An issue moved to the status its sessions imply, because the update that should have
+/// followed a session change is missing (the process making it died in between).
+#[derive(Debug, Clone)]
+pub struct Repaired {
+    pub issue: String,
+    pub from: IssueStatus,
+    pub to: IssueStatus,
+    /// The session whose change implies the new status.
+    pub session: String,
 }
 
 /// A worktree this clone created for a session that was handed over to another clone since.
@@ -872,14 +886,28 @@ pub fn reactivate(store: &Store, id: &str, force: bool, mode: Mode) -> Result<Ch
 
 /// Abandon this clone's live sessions whose worktree folder is gone, prune git's stale
 /// worktree entries, report (and with `remove_handed_off` remove) worktrees this clone made for
-/// sessions another clone took over. Other clones' sessions are never changed.
+/// sessions another clone took over, and re-apply issue status cascades that were lost.
+/// Other clones' sessions are never changed.
 pub fn reconcile(store: &Store, remove_handed_off: bool, mode: Mode) -> Result<Reconciled> {
     let repo = store.repo();
     let local = LocalData::new(repo);
     let mut report = Reconciled::default();
     let me = local.clone_id();
+    // What is needed: this clone's live sessions, and the live sessions that have an issue.
+    let wanted = |text: &str| {
+        me.as_deref().is_some_and(|me| text.contains(me)) || text.contains("\"issue\":\"")
+    };
+    let read_live = || -> Result<Vec<Session>> {
+        let listing = list_by_status::<Session>(store, LIVE, wanted)?;
+        Ok(listing
+            .records
+            .into_iter()
+            .map(|s| s.record)
+            .filter(live)
+            .collect())
+    };
+    let mut live = read_live()?;
     if let Some(me) = me.as_deref() {
-        let (live, _) = sessions_with(store, LIVE)?;
         for session in live.iter().filter(|s| s.owner == me) {
             let Some(l) = local.session(&session.id) else {
                 continue;
@@ -902,6 +930,10 @@ pub fn reconcile(store: &Store, remove_handed_off: bool, mode: Mode) -> Result<R
         report.handed_off = handed_off(store, &local, me, &live, remove_handed_off, mode);
     }
     report.pruned = worktree::prune(repo, mode == Mode::DryRun)?;
+    if !report.abandoned.is_empty() && mode == Mode::Write {
+        live = read_live()?;
+    }
+    report.repaired = repair_cascades(store, &live, mode, &mut report.warnings)?;
     Ok(report)
 }
 
@@ -1032,6 +1064,109 @@ fn commits_on_no_remote(repo: &gix::Repository, tips: Vec<gix::ObjectId>) -> Res
         .all()
         .map_err(|e| Error::failed(format!("could not walk the commits: {e}")))?;
     Ok(walk.count() as u32)
+}
+
+/// Re-apply the issue status cascades that a crash left out (see
+/// [`lifecycle::missing_cascade`]). `live` are the live sessions, read anyway by reconcile.
+///
+/// Finished sessions are read only for issues that may need it, so a listing stays as cheap
+/// as its live records: an issue with a live session whose implied status it lacks, and an
+/// issue in progress that no live session works on (the usual trace of a lost completion or
+/// abandonment).
+fn repair_cascades(
+    store: &Store,
+    live: &[Session],
+    mode: Mode,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Repaired>> {
+    let mut live_by_issue: BTreeMap<&str, Vec<&Session>> = BTreeMap::new();
+    for s in live.iter().filter(|s| s.purged.is_none()) {
+        if let Some(issue) = &s.issue {
+            live_by_issue.entry(issue).or_default().push(s);
+        }
+    }
+    let in_progress = format!("\"status\":\"{}\"", IssueStatus::InProgress.as_str());
+    let mut issues: HashMap<String, Issue> = store
+        .list_where::<Issue, Issue>(Scope::Live, |text| text.contains(&in_progress))?
+        .records
+        .into_iter()
+        .map(|stored| (stored.record.id.clone(), stored.record))
+        .collect();
+    let mut candidates = BTreeSet::new();
+    for (id, sessions) in &live_by_issue {
+        if !issues.contains_key(*id) {
+            let Ok(stored) = store.read::<Issue>(id) else {
+                continue;
+            };
+            issues.insert(id.to_string(), stored.record);
+        }
+        if let Some(issue) = issues.get(*id)
+            && lifecycle::missing_cascade(issue.status, issue.updated, sessions).is_some()
+        {
+            candidates.insert(id.to_string());
+        }
+    }
+    for issue in issues.values() {
+        if issue.status == IssueStatus::InProgress && !live_by_issue.contains_key(issue.id.as_str())
+        {
+            candidates.insert(issue.id.clone());
+        }
+    }
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Every session of the candidates, finished ones too.
+    let wanted: Vec<String> = candidates
+        .iter()
+        .map(|id| format!("\"issue\":\"{id}\""))
+        .collect();
+    let listing = store.list_where::<Session, Session>(Scope::All, |text| {
+        wanted.iter().any(|w| text.contains(w))
+    })?;
+    let mut by_issue: BTreeMap<String, Vec<Session>> = BTreeMap::new();
+    for s in listing.records.into_iter().map(|stored| stored.record) {
+        if s.purged.is_none()
+            && let Some(issue) = &s.issue
+            && candidates.contains(issue)
+        {
+            by_issue.entry(issue.clone()).or_default().push(s);
+        }
+    }
+    let mut repaired = Vec::new();
+    for (id, sessions) in &by_issue {
+        let sessions: Vec<&Session> = sessions.iter().collect();
+        let now = Timestamp::now();
+        let mut done = None;
+        let result = store.update::<Issue>(id, mode, now, |issue| {
+            let Some(implied) = lifecycle::missing_cascade(issue.status, issue.updated, &sessions)
+            else {
+                return Ok(None);
+            };
+            let session = &sessions[implied.by];
+            let from = issue.status;
+            issue.set_status(implied.status, now);
+            issue.updated = now;
+            done = Some(Repaired {
+                issue: id.clone(),
+                from,
+                to: implied.status,
+                session: session.id.clone(),
+            });
+            Ok(Some(format!(
+                "update: status {} -> {} (repaired: the update after session {} became {} was missing)",
+                from.as_str(),
+                implied.status.as_str(),
+                session.id,
+                session.status.as_str()
+            )))
+        });
+        match result {
+            Ok(Outcome::Changed { .. }) => repaired.extend(done),
+            Ok(Outcome::Unchanged(_)) => {}
+            Err(e) => warnings.push(format!("issue {id} was not repaired: {e}")),
+        }
+    }
+    Ok(repaired)
 }
 
 /// Build the list view of one session.

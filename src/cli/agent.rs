@@ -5,7 +5,7 @@ use super::{Ctx, print, print_json};
 use crate::error::{Error, Result};
 use crate::lifecycle::SessionEvent;
 use crate::model::time::format_duration;
-use crate::model::{Session, SessionStatus, Timestamp};
+use crate::model::{IssueStatus, Session, SessionStatus, Timestamp};
 use crate::render::json::SessionJson;
 use crate::render::{Paint, Style, Table, clean_line, clean_text, truncate};
 use crate::sessions::{self, Changed, LaunchRequest, ListFilter, Located, SessionView};
@@ -36,7 +36,7 @@ pub enum AgentCommand {
     /// Bring a completed or abandoned session back as idle
     Reactivate(ReactivateArgs),
     /// Abandon this clone's sessions whose worktree is gone; prune stale worktree entries;
-    /// report worktrees of sessions handed over to another clone
+    /// repair issue statuses; report worktrees of sessions handed over to another clone
     Reconcile(ReconcileArgs),
     /// Remove a session for good (a tombstone that syncs), optionally with its worktree and branch
     Purge(PurgeArgs),
@@ -257,6 +257,9 @@ fn list(ctx: &Ctx, store: &Store, args: ListArgs) -> Result<()> {
             s.id,
             clean_line(&s.branch)
         ));
+    }
+    for line in repaired_lines(&reconciled.repaired) {
+        ctx.warn(&line);
     }
     for h in &reconciled.handed_off {
         ctx.warn(&format!(
@@ -573,6 +576,13 @@ fn reconcile(ctx: &Ctx, store: &Store, args: ReconcileArgs) -> Result<()> {
     warn_all(ctx, &report.warnings);
     if ctx.global.json {
         #[derive(Serialize)]
+        struct RepairedJson<'a> {
+            issue: &'a str,
+            from: IssueStatus,
+            to: IssueStatus,
+            session: &'a str,
+        }
+        #[derive(Serialize)]
         struct HandedOffJson<'a> {
             id: &'a str,
             owner: &'a str,
@@ -585,12 +595,23 @@ fn reconcile(ctx: &Ctx, store: &Store, args: ReconcileArgs) -> Result<()> {
             dry_run: bool,
             abandoned: Vec<&'a str>,
             pruned: &'a [std::path::PathBuf],
+            repaired: Vec<RepairedJson<'a>>,
             handed_off: Vec<HandedOffJson<'a>>,
         }
         return print_json(&ReconcileJson {
             dry_run: ctx.global.dry_run,
             abandoned: report.abandoned.iter().map(|s| s.id.as_str()).collect(),
             pruned: &report.pruned,
+            repaired: report
+                .repaired
+                .iter()
+                .map(|r| RepairedJson {
+                    issue: &r.issue,
+                    from: r.from,
+                    to: r.to,
+                    session: &r.session,
+                })
+                .collect(),
             handed_off: report
                 .handed_off
                 .iter()
@@ -617,6 +638,13 @@ fn reconcile(ctx: &Ctx, store: &Store, args: ReconcileArgs) -> Result<()> {
     let verb = if dry { "Would prune" } else { "Pruned" };
     for path in &report.pruned {
         out.push_str(&format!("{verb} stale worktree entry {}\n", path.display()));
+    }
+    for line in repaired_lines(&report.repaired) {
+        out.push_str(&format!(
+            "{}{}\n",
+            if dry { "Would repair: " } else { "" },
+            line
+        ));
     }
     for h in &report.handed_off {
         let line = match (h.removed, &h.kept_because) {
@@ -647,6 +675,21 @@ fn handed_off_line(h: &sessions::HandedOff) -> String {
         h.owner,
         h.worktree.display()
     )
+}
+
+fn repaired_lines(repaired: &[sessions::Repaired]) -> Vec<String> {
+    repaired
+        .iter()
+        .map(|r| {
+            format!(
+                "issue {} moved from {} to {}, as its sessions imply: the update after a change of session {} was missing",
+                r.issue,
+                r.from.as_str(),
+                r.to.as_str(),
+                r.session
+            )
+        })
+        .collect()
 }
 
 fn purge(ctx: &Ctx, store: &Store, args: PurgeArgs) -> Result<()> {
