@@ -7,9 +7,30 @@
 //! | active | idle | completed | abandoned | error: already active | abandoned |
 //! | idle | idle | completed | abandoned | active | abandoned |
 //! | completed, abandoned | error | error | error | reactivate: idle | stays |
+//!
+//! What a change does to the session's issue ([`issue_cascade`]):
+//!
+//! | change | issue |
+//! |---|---|
+//! | launch, resume, take over, reactivate | in progress |
+//! | close (idle) | unchanged |
+//! | completed | done, even while other sessions on it are live (they stay as they are) |
+//! | abandoned (closed so, or its worktree gone) | open, but only when no other live session remains on it and it is in progress (a done or closed issue stays so) |
+//!
+//! Several sessions on one issue ([`check_second_session`]): a session that starts working on an
+//! issue (launch, reactivate) while another live session holds it is refused unless forced, and
+//! the refusal names the sessions that hold it.
+//!
+//! Sessions of other clones ([`check_owner`]): a session that is active in another clone is that
+//! clone's; closing or purging it from here needs force.
+//!
+//! Recovery ([`missing_cascade`]): a session change and its issue update are two writes, and a
+//! process that dies between them leaves the issue behind. The issue's status that its sessions
+//! imply is derived from the sessions alone, and repaired only when the issue last changed
+//! *before* the session change that implies it, so a status set by hand later always stays.
 
 use crate::error::{Error, Result};
-use crate::model::{IssueStatus, SessionStatus};
+use crate::model::{IssueStatus, Session, SessionStatus, Timestamp};
 
 /// Something that happens to a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,18 +96,158 @@ pub fn next_status(from: SessionStatus, event: SessionEvent) -> Result<Option<Se
     Ok(Some(to))
 }
 
-/// What a session change does to its issue: completed -> done, abandoned -> open, going to
-/// work (launch, resume, reactivate) -> in_progress; idle changes nothing.
-pub fn issue_cascade(event: SessionEvent, to: SessionStatus) -> Option<IssueStatus> {
-    match (event, to) {
-        (_, SessionStatus::Completed) => Some(IssueStatus::Done),
-        (_, SessionStatus::Abandoned) => Some(IssueStatus::Open),
-        (SessionEvent::Resume | SessionEvent::TakeOver, SessionStatus::Active) => {
-            Some(IssueStatus::InProgress)
+/// What a session change does to its issue, whose status is `issue` now; `others_live` says
+/// whether another live session remains on it. `None`: the issue stays as it is.
+///
+/// Completed -> done (other live sessions on the issue stay as they are); abandoned -> open, but
+/// only when no other live session remains and the issue is in progress (a done or closed issue
+/// was finished by someone else and stays so); going to work (resume, take over, reactivate) ->
+/// in progress; idle changes nothing. A launch marks its issue in progress as well.
+pub fn issue_cascade(
+    event: SessionEvent,
+    to: SessionStatus,
+    others_live: bool,
+    issue: IssueStatus,
+) -> Option<IssueStatus> {
+    let target = match (event, to) {
+        (_, SessionStatus::Completed) => IssueStatus::Done,
+        (_, SessionStatus::Abandoned) if others_live || issue != IssueStatus::InProgress => {
+            return None;
         }
-        (SessionEvent::Reactivate, _) => Some(IssueStatus::InProgress),
-        _ => None,
+        (_, SessionStatus::Abandoned) => IssueStatus::Open,
+        (SessionEvent::Resume | SessionEvent::TakeOver, SessionStatus::Active) => {
+            IssueStatus::InProgress
+        }
+        (SessionEvent::Reactivate, _) => IssueStatus::InProgress,
+        _ => return None,
+    };
+    (target != issue).then_some(target)
+}
+
+/// Whether this change's cascade depends on the other live sessions of the issue.
+pub fn cascade_needs_others(to: SessionStatus) -> bool {
+    to == SessionStatus::Abandoned
+}
+
+/// A new live session on `issue` (a launch, a reactivation) while `holders`, other live sessions
+/// on it, exist: refused unless `force`, naming the sessions that hold the issue.
+pub fn check_second_session(issue: &str, holders: &[&Session], force: bool) -> Result<()> {
+    if force || holders.is_empty() {
+        return Ok(());
     }
+    let named: Vec<String> = holders
+        .iter()
+        .map(|s| format!("{} ({} on {})", s.id, s.status.as_str(), s.branch))
+        .collect();
+    let noun = if holders.len() == 1 {
+        "session"
+    } else {
+        "sessions"
+    };
+    Err(Error::invalid(format!(
+        "issue {issue} is already being worked on by {noun} {}; \
+         a second live session on one issue needs force",
+        named.join(", ")
+    )))
+}
+
+/// Closing or purging `session` from the clone `me` (`None`: a clone that has no id yet):
+/// a session that is active in another clone is that clone's, and is only touched when forced.
+/// `action` is the verb of the refusal ("closing", "purging").
+pub fn check_owner(session: &Session, me: Option<&str>, force: bool, action: &str) -> Result<()> {
+    if force || session.status != SessionStatus::Active || me == Some(session.owner.as_str()) {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "session {} is active in another clone, {}; {action} it from this clone needs force",
+        session.id, session.owner
+    )))
+}
+
+/// The issue status that the cascades of one issue's sessions leave behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Implied {
+    pub status: IssueStatus,
+    /// When the session change that set it happened.
+    pub at: Timestamp,
+    /// Which of the sessions given made that change.
+    pub by: usize,
+}
+
+/// Replay the cascades of `sessions` (all sessions of one issue, purged ones left out) in time
+/// order, as [`issue_cascade`] applies them: each session goes to work when it started (an
+/// active one when it last changed, which was its launch, resume or take-over) and, when it is
+/// finished, ends when it ended. `None` when no session sets a status.
+///
+/// The time an idle session last went to work (a resume or reactivation later than its start)
+/// is not in the record; its start is used, which can only make a repair less likely, never
+/// make one fight a later change.
+pub fn implied_issue_status(sessions: &[&Session]) -> Option<Implied> {
+    #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+    enum Step {
+        Claim,
+        Complete,
+        Abandon,
+    }
+    let mut steps: Vec<(Timestamp, Step, usize)> = Vec::with_capacity(sessions.len() * 2);
+    for (n, s) in sessions.iter().enumerate() {
+        let claimed = if s.status == SessionStatus::Active {
+            s.updated
+        } else {
+            s.started
+        };
+        steps.push((claimed, Step::Claim, n));
+        let end = s.ended.unwrap_or(s.updated);
+        match s.status {
+            SessionStatus::Completed => steps.push((end, Step::Complete, n)),
+            SessionStatus::Abandoned => steps.push((end, Step::Abandon, n)),
+            SessionStatus::Active | SessionStatus::Idle => {}
+        }
+    }
+    // Within one second: going to work before ending, then by session.
+    steps.sort();
+    let mut live = 0usize;
+    let mut implied: Option<Implied> = None;
+    for (at, step, by) in steps {
+        let status = match step {
+            Step::Claim => {
+                live += 1;
+                IssueStatus::InProgress
+            }
+            Step::Complete => {
+                live = live.saturating_sub(1);
+                IssueStatus::Done
+            }
+            Step::Abandon => {
+                live = live.saturating_sub(1);
+                let now = implied.map(|i| i.status).unwrap_or(IssueStatus::InProgress);
+                match issue_cascade(
+                    SessionEvent::Abandon,
+                    SessionStatus::Abandoned,
+                    live > 0,
+                    now,
+                ) {
+                    Some(status) => status,
+                    None => continue,
+                }
+            }
+        };
+        implied = Some(Implied { status, at, by });
+    }
+    implied
+}
+
+/// The status an issue (now `status`, last changed at `updated`) must be moved to because the
+/// cascade of a session change is missing: only when its sessions imply another status *and*
+/// the issue last changed before the session change that implies it. A change made to the issue
+/// afterwards (by hand, or in the same second) is never undone.
+pub fn missing_cascade(
+    status: IssueStatus,
+    updated: Timestamp,
+    sessions: &[&Session],
+) -> Option<Implied> {
+    let implied = implied_issue_status(sessions)?;
+    (updated < implied.at && status != implied.status).then_some(implied)
 }
 
 #[cfg(test)]
@@ -141,26 +302,209 @@ mod tests {
 
     #[test]
     fn cascades_to_the_issue() {
+        use IssueStatus as I;
+        let progress = I::InProgress;
         assert_eq!(
-            issue_cascade(E::Complete, S::Completed),
-            Some(IssueStatus::Done)
+            issue_cascade(E::Complete, S::Completed, false, progress),
+            Some(I::Done)
         );
         assert_eq!(
-            issue_cascade(E::Abandon, S::Abandoned),
-            Some(IssueStatus::Open)
+            issue_cascade(E::Abandon, S::Abandoned, false, progress),
+            Some(I::Open)
         );
         assert_eq!(
-            issue_cascade(E::WorktreeGone, S::Abandoned),
-            Some(IssueStatus::Open)
+            issue_cascade(E::WorktreeGone, S::Abandoned, false, progress),
+            Some(I::Open)
         );
-        assert_eq!(issue_cascade(E::Close, S::Idle), None);
+        assert_eq!(issue_cascade(E::Close, S::Idle, false, progress), None);
         assert_eq!(
-            issue_cascade(E::Resume, S::Active),
-            Some(IssueStatus::InProgress)
+            issue_cascade(E::Resume, S::Active, false, I::Open),
+            Some(progress)
         );
         assert_eq!(
-            issue_cascade(E::Reactivate, S::Idle),
-            Some(IssueStatus::InProgress)
+            issue_cascade(E::TakeOver, S::Active, false, I::Done),
+            Some(progress)
         );
+        assert_eq!(
+            issue_cascade(E::Reactivate, S::Idle, false, I::Done),
+            Some(progress)
+        );
+        // Nothing to write when the issue is there already.
+        assert_eq!(issue_cascade(E::Resume, S::Active, false, progress), None);
+        assert_eq!(
+            issue_cascade(E::Complete, S::Completed, true, I::Done),
+            None
+        );
+    }
+
+    #[test]
+    fn several_sessions_on_one_issue() {
+        use IssueStatus as I;
+        // Abandoning one of several live sessions leaves the issue in progress.
+        assert_eq!(
+            issue_cascade(E::Abandon, S::Abandoned, true, I::InProgress),
+            None
+        );
+        assert_eq!(
+            issue_cascade(E::WorktreeGone, S::Abandoned, true, I::InProgress),
+            None
+        );
+        // Completing one marks the issue done although others are live.
+        assert_eq!(
+            issue_cascade(E::Complete, S::Completed, true, I::InProgress),
+            Some(I::Done)
+        );
+        // The last live session abandoned after another completed: the issue stays done.
+        assert_eq!(
+            issue_cascade(E::Abandon, S::Abandoned, false, I::Done),
+            None
+        );
+        assert_eq!(
+            issue_cascade(E::Abandon, S::Abandoned, false, I::Closed),
+            None
+        );
+    }
+
+    fn session(id: &str, status: S, started: i64, updated: i64) -> Session {
+        Session {
+            schema: 1,
+            id: id.to_string(),
+            issue: None,
+            branch: format!("feature/{id}"),
+            base: "0".repeat(40),
+            base_ref: "main".into(),
+            status,
+            agent: String::new(),
+            role: String::new(),
+            prompt: String::new(),
+            actor: String::new(),
+            owner: "CLONEA".into(),
+            started: Timestamp(started),
+            updated: Timestamp(updated),
+            ended: (!status.is_live()).then_some(Timestamp(updated)),
+            epoch: 0,
+            commits: 0,
+            purged: None,
+            unknown: toml::Table::new(),
+        }
+    }
+
+    #[test]
+    fn a_second_live_session_needs_force_and_names_the_holder() {
+        let holder = session("A", S::Idle, 10, 20);
+        let err = check_second_session("ISSUE", &[&holder], false).unwrap_err();
+        assert!(err.message().contains("issue ISSUE"), "{}", err.message());
+        assert!(
+            err.message().contains("session A (idle on feature/A)"),
+            "{}",
+            err.message()
+        );
+        assert!(check_second_session("ISSUE", &[&holder], true).is_ok());
+        assert!(check_second_session("ISSUE", &[], false).is_ok());
+    }
+
+    #[test]
+    fn only_the_owner_touches_an_active_session_without_force() {
+        let active = session("A", S::Active, 10, 10);
+        let err = check_owner(&active, Some("CLONEB"), false, "closing").unwrap_err();
+        assert!(err.message().contains("session A"));
+        assert!(err.message().contains("CLONEA"));
+        assert!(check_owner(&active, None, false, "closing").is_err());
+        assert!(check_owner(&active, Some("CLONEA"), false, "closing").is_ok());
+        assert!(check_owner(&active, Some("CLONEB"), true, "closing").is_ok());
+        // An idle or finished session of another clone is not at work there.
+        for status in [S::Idle, S::Completed, S::Abandoned] {
+            let s = session("A", status, 10, 10);
+            assert!(check_owner(&s, Some("CLONEB"), false, "purging").is_ok());
+        }
+    }
+
+    fn implied(sessions: &[Session]) -> Option<(IssueStatus, i64)> {
+        let refs: Vec<&Session> = sessions.iter().collect();
+        implied_issue_status(&refs).map(|i| (i.status, i.at.0))
+    }
+
+    #[test]
+    fn the_implied_issue_status_replays_the_cascades() {
+        use IssueStatus as I;
+        assert_eq!(implied(&[]), None);
+        // One session: launched, then completed or abandoned.
+        assert_eq!(
+            implied(&[session("A", S::Active, 10, 10)]),
+            Some((I::InProgress, 10))
+        );
+        assert_eq!(
+            implied(&[session("A", S::Idle, 10, 30)]),
+            Some((I::InProgress, 10))
+        );
+        assert_eq!(
+            implied(&[session("A", S::Completed, 10, 30)]),
+            Some((I::Done, 30))
+        );
+        assert_eq!(
+            implied(&[session("A", S::Abandoned, 10, 30)]),
+            Some((I::Open, 30))
+        );
+        // Resumed (active again at 40) after another one completed.
+        let both = [
+            session("A", S::Completed, 10, 30),
+            session("B", S::Active, 20, 40),
+        ];
+        assert_eq!(implied(&both), Some((I::InProgress, 40)));
+        // Completed while another one is still live: done; that one stays as it is.
+        let both = [
+            session("A", S::Completed, 10, 30),
+            session("B", S::Idle, 20, 40),
+        ];
+        assert_eq!(implied(&both), Some((I::Done, 30)));
+        // Abandoned while another one is live: no change of its own.
+        let both = [
+            session("A", S::Abandoned, 10, 30),
+            session("B", S::Idle, 20, 40),
+        ];
+        assert_eq!(implied(&both), Some((I::InProgress, 20)));
+        // The last of two abandoned: open again.
+        let both = [
+            session("A", S::Abandoned, 10, 30),
+            session("B", S::Abandoned, 20, 40),
+        ];
+        assert_eq!(implied(&both), Some((I::Open, 40)));
+        // Abandoned after another completed: the issue stays done.
+        let both = [
+            session("A", S::Completed, 10, 30),
+            session("B", S::Abandoned, 20, 40),
+        ];
+        assert_eq!(implied(&both), Some((I::Done, 30)));
+        // A new session after an abandoned one: in progress.
+        let both = [
+            session("A", S::Abandoned, 10, 30),
+            session("B", S::Active, 50, 50),
+        ];
+        assert_eq!(implied(&both), Some((I::InProgress, 50)));
+    }
+
+    #[test]
+    fn a_missing_cascade_is_repaired_only_when_the_issue_is_older() {
+        use IssueStatus as I;
+        let done = session("A", S::Completed, 10, 30);
+        let refs = [&done];
+        // The issue last changed at the launch (10): the completion's update is missing.
+        let repair = missing_cascade(I::InProgress, Timestamp(10), &refs).unwrap();
+        assert_eq!(
+            (repair.status, repair.at, repair.by),
+            (I::Done, Timestamp(30), 0)
+        );
+        // Set by hand after the session ended: left alone, whatever it says.
+        assert_eq!(missing_cascade(I::InProgress, Timestamp(31), &refs), None);
+        assert_eq!(missing_cascade(I::Open, Timestamp(40), &refs), None);
+        // In the same second: the order is unknown, so it is left alone.
+        assert_eq!(missing_cascade(I::InProgress, Timestamp(30), &refs), None);
+        // Already right: nothing to do.
+        assert_eq!(missing_cascade(I::Done, Timestamp(5), &refs), None);
+        // A launch whose update is missing.
+        let active = session("B", S::Active, 50, 50);
+        let repair = missing_cascade(I::Done, Timestamp(30), &[&done, &active]).unwrap();
+        assert_eq!(repair.status, I::InProgress);
+        assert_eq!(repair.by, 1);
     }
 }

@@ -12,6 +12,7 @@ use crate::model::{
 use crate::store::local::{LocalData, LocalSession, PendingLaunch, WorktreeMutex, host_name};
 use crate::store::{Broken, Event, Listing, Mode, Outcome, Scope, Store};
 use crate::worktree;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 /// What `launch` is asked to do.
@@ -23,6 +24,8 @@ pub struct LaunchRequest {
     pub agent: Option<String>,
     pub prompt: String,
     pub role: String,
+    /// Launch even when another live session holds the issue.
+    pub force: bool,
 }
 
 /// What `launch` did.
@@ -80,7 +83,35 @@ pub struct Changed {
 pub struct Reconciled {
     pub abandoned: Vec<Session>,
     pub pruned: Vec<PathBuf>,
+    /// Issues whose status was repaired: the cascade of a session change was missing.
+    pub repaired: Vec<Repaired>,
+    /// Worktrees this clone made for sessions that another clone owns now.
+    pub handed_off: Vec<HandedOff>,
     pub warnings: Vec<String>,
+}
+
+/// An issue moved to the status its sessions imply, because the update that should have
+/// followed a session change is missing (the process making it died in between).
+#[derive(Debug, Clone)]
+pub struct Repaired {
+    pub issue: String,
+    pub from: IssueStatus,
+    pub to: IssueStatus,
+    /// The session whose change implies the new status.
+    pub session: String,
+}
+
+/// A worktree this clone created for a session that was handed over to another clone since.
+#[derive(Debug, Clone)]
+pub struct HandedOff {
+    pub session: String,
+    /// The clone that owns the session now.
+    pub owner: String,
+    pub worktree: PathBuf,
+    /// The worktree was removed (in a dry run: would be), and the local note of it dropped.
+    pub removed: bool,
+    /// Why it was kept although its removal was asked for.
+    pub kept_because: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -102,6 +133,18 @@ pub enum Located {
 
 fn live(session: &Session) -> bool {
     session.status.is_live() && session.purged.is_none()
+}
+
+/// The live sessions among `sessions` that work on `issue`, except session `except`.
+fn live_on_issue<'a>(
+    sessions: &'a [Session],
+    issue: &str,
+    except: Option<&str>,
+) -> Vec<&'a Session> {
+    sessions
+        .iter()
+        .filter(|s| live(s) && s.issue.as_deref() == Some(issue) && Some(s.id.as_str()) != except)
+        .collect()
 }
 
 /// Session records read as `V` (a view of [`Session`]), skipping unread those whose status is
@@ -196,6 +239,10 @@ pub fn launch(store: &Store, request: LaunchRequest, mode: Mode) -> Result<Launc
         warnings.append(&mut resumed.warnings);
         resumed.warnings = warnings;
         return Ok(resumed);
+    }
+    if let Some(issue) = &issue {
+        let holders = live_on_issue(&sessions, &issue.id, None);
+        lifecycle::check_second_session(&issue.id, &holders, request.force)?;
     }
 
     let existing_tip = worktree::branch_tip(repo, &branch)?;
@@ -846,12 +893,25 @@ fn cascade(
     why: &str,
     mode: Mode,
 ) -> Option<String> {
+    cascade_with(store, session, why, mode, |now| {
+        (now != status).then_some(status)
+    })
+}
+
+/// Move the linked issue to the status `decide` picks from its current one (`None`: leave it).
+fn cascade_with(
+    store: &Store,
+    session: &Session,
+    why: &str,
+    mode: Mode,
+    decide: impl Fn(IssueStatus) -> Option<IssueStatus>,
+) -> Option<String> {
     let issue_id = session.issue.as_ref()?;
     let now = Timestamp::now();
     let result = store.update::<Issue>(issue_id, mode, now, |issue| {
-        if issue.status == status {
+        let Some(status) = decide(issue.status) else {
             return Ok(None);
-        }
+        };
         let from = issue.status;
         issue.set_status(status, now);
         issue.updated = now;
@@ -880,12 +940,25 @@ fn apply_event_as(
     mode: Mode,
     new_owner: Option<&str>,
 ) -> Result<Changed> {
+    apply_event_if(store, id, event, mode, new_owner, |_| Ok(()))
+}
+
+/// [`apply_event_as`], when `allowed` accepts the session as it is at the moment of writing.
+fn apply_event_if(
+    store: &Store,
+    id: &str,
+    event: SessionEvent,
+    mode: Mode,
+    new_owner: Option<&str>,
+    allowed: impl Fn(&Session) -> Result<()>,
+) -> Result<Changed> {
     let now = Timestamp::now();
     let outcome = store.update::<Session>(id, mode, now, |s| {
         let commits = counted_commits(store.repo(), s);
         if s.purged.is_some() {
             return Err(Error::invalid(format!("session {} was purged", s.id)));
         }
+        allowed(s)?;
         let from = s.status;
         let to = lifecycle::next_status(from, event)
             .map_err(|e| Error::invalid(format!("session {} {e}", s.id)))?;
@@ -922,17 +995,21 @@ fn apply_event_as(
         Outcome::Unchanged(stored) => (stored.record.clone(), stored.record, false, String::new()),
     };
     let mut warnings = Vec::new();
-    if written
-        && let Some(status) = lifecycle::issue_cascade(event, after.status)
-        && let Some(warning) = cascade(
-            store,
-            &after,
-            status,
-            &format!("session {}", after.status.as_str()),
-            mode,
-        )
-    {
-        warnings.push(warning);
+    if written && after.issue.is_some() {
+        // Read after the session was written: of two sessions ended at once, the later
+        // reader sees both ended, so an issue is never left in progress by a race.
+        let others_live = match (&after.issue, lifecycle::cascade_needs_others(after.status)) {
+            (Some(issue), true) => {
+                let (live, _) = sessions_with(store, LIVE)?;
+                !live_on_issue(&live, issue, Some(&after.id)).is_empty()
+            }
+            _ => false,
+        };
+        let why = format!("session {}", after.status.as_str());
+        let decide = |now| lifecycle::issue_cascade(event, after.status, others_live, now);
+        if let Some(warning) = cascade_with(store, &after, &why, mode, decide) {
+            warnings.push(warning);
+        }
     }
     Ok(Changed {
         before,
@@ -1043,10 +1120,20 @@ pub fn locate(store: &Store, dir: &Path) -> Result<Located> {
     ))
 }
 
-/// Close a session: idle by default, or completed / abandoned.
-pub fn close(store: &Store, id: &str, event: SessionEvent, mode: Mode) -> Result<Changed> {
+/// Close a session: idle by default, or completed / abandoned. A session that is active in
+/// another clone is closed only with `force`.
+pub fn close(
+    store: &Store,
+    id: &str,
+    event: SessionEvent,
+    force: bool,
+    mode: Mode,
+) -> Result<Changed> {
     let id = resolve_session(store, id)?;
-    let mut changed = apply_event(store, &id, event, mode)?;
+    let me = LocalData::new(store.repo()).clone_id();
+    let mut changed = apply_event_if(store, &id, event, mode, None, |s| {
+        lifecycle::check_owner(s, me.as_deref(), force, "closing")
+    })?;
     if changed.written && matches!(event, SessionEvent::Complete | SessionEvent::Abandon) {
         changed
             .warnings
@@ -1121,8 +1208,14 @@ fn read_for(store: &Store, id: &str, event: SessionEvent) -> Result<(String, Ses
 }
 
 /// Bring a completed or abandoned session back as idle; its worktree must exist or be recreatable.
-pub fn reactivate(store: &Store, id: &str, mode: Mode) -> Result<Changed> {
+/// While another live session holds its issue, only with `force`.
+pub fn reactivate(store: &Store, id: &str, force: bool, mode: Mode) -> Result<Changed> {
     let (id, session) = read_for(store, id, SessionEvent::Reactivate)?;
+    if let Some(issue) = &session.issue {
+        let (live, _) = sessions_with(store, LIVE)?;
+        let holders = live_on_issue(&live, issue, Some(&id));
+        lifecycle::check_second_session(issue, &holders, force)?;
+    }
     let repo = store.repo();
     let local = LocalData::new(repo);
     let mine = local.clone_id().as_deref() == Some(session.owner.as_str());
@@ -1141,9 +1234,11 @@ pub fn reactivate(store: &Store, id: &str, mode: Mode) -> Result<Changed> {
     apply_event(store, &id, SessionEvent::Reactivate, mode)
 }
 
-/// Abandon this clone's live sessions whose worktree folder is gone, and prune git's stale
-/// worktree entries. Other clones' sessions are never touched.
-pub fn reconcile(store: &Store, mode: Mode) -> Result<Reconciled> {
+/// Abandon this clone's live sessions whose worktree folder is gone, prune git's stale
+/// worktree entries, report (and with `remove_handed_off` remove) worktrees this clone made for
+/// sessions another clone took over, and re-apply issue status cascades that were lost.
+/// Other clones' sessions are never changed.
+pub fn reconcile(store: &Store, remove_handed_off: bool, mode: Mode) -> Result<Reconciled> {
     let repo = store.repo();
     let local = LocalData::new(repo);
     let mut report = Reconciled::default();
@@ -1154,32 +1249,281 @@ pub fn reconcile(store: &Store, mode: Mode) -> Result<Reconciled> {
     {
         report.warnings.extend(recover_launches(store, &local));
     }
-    let Some(me) = local.clone_id() else {
-        report.pruned = worktree::prune(repo, mode == Mode::DryRun)?;
-        return Ok(report);
+    let me = local.clone_id();
+    // What is needed: this clone's live sessions, and the live sessions that have an issue.
+    let wanted = |text: &str| {
+        me.as_deref().is_some_and(|me| text.contains(me)) || text.contains("\"issue\":\"")
     };
-    let (sessions, _) = sessions_with(store, LIVE)?;
-    for session in sessions.iter().filter(|s| s.owner == me) {
-        let Some(l) = local.session(&session.id) else {
-            continue;
-        };
-        if l.worktree.exists() {
-            continue;
-        }
-        match apply_event(store, &session.id, SessionEvent::WorktreeGone, mode) {
-            Ok(changed) => {
-                report.warnings.extend(changed.warnings);
-                if changed.written {
-                    report.abandoned.push(changed.after);
-                }
+    let read_live = || -> Result<Vec<Session>> {
+        let listing = list_by_status::<Session>(store, LIVE, wanted)?;
+        Ok(listing
+            .records
+            .into_iter()
+            .map(|s| s.record)
+            .filter(live)
+            .collect())
+    };
+    let mut live = read_live()?;
+    if let Some(me) = me.as_deref() {
+        for session in live.iter().filter(|s| s.owner == me) {
+            let Some(l) = local.session(&session.id) else {
+                continue;
+            };
+            if l.worktree.exists() {
+                continue;
             }
-            Err(e) => report
-                .warnings
-                .push(format!("session {} was not reconciled: {e}", session.id)),
+            match apply_event(store, &session.id, SessionEvent::WorktreeGone, mode) {
+                Ok(changed) => {
+                    report.warnings.extend(changed.warnings);
+                    if changed.written {
+                        report.abandoned.push(changed.after);
+                    }
+                }
+                Err(e) => report
+                    .warnings
+                    .push(format!("session {} was not reconciled: {e}", session.id)),
+            }
         }
+        report.handed_off = handed_off(store, &local, me, &live, remove_handed_off, mode);
     }
     report.pruned = worktree::prune(repo, mode == Mode::DryRun)?;
+    if !report.abandoned.is_empty() && mode == Mode::Write {
+        live = read_live()?;
+    }
+    report.repaired = repair_cascades(store, &live, mode, &mut report.warnings)?;
     Ok(report)
+}
+
+/// The worktrees this clone made (its local notes say where) for sessions that another clone
+/// owns now. With `remove`, each one that is clean and whose commits are all on a remote is
+/// removed and its note dropped; the others are kept with the reason.
+fn handed_off(
+    store: &Store,
+    local: &LocalData,
+    me: &str,
+    live: &[Session],
+    remove: bool,
+    mode: Mode,
+) -> Vec<HandedOff> {
+    let repo = store.repo();
+    let mut found = Vec::new();
+    for id in local.session_ids() {
+        let Some(note) = local.session(&id) else {
+            continue;
+        };
+        if !note.worktree.exists() {
+            continue;
+        }
+        let session = match live.iter().find(|s| s.id == id) {
+            Some(s) => s.clone(),
+            None => match store.read::<Session>(&id) {
+                Ok(stored) => stored.record,
+                Err(_) => continue,
+            },
+        };
+        if session.owner == me || session.purged.is_some() {
+            continue;
+        }
+        let mut entry = HandedOff {
+            session: id,
+            owner: session.owner.clone(),
+            worktree: note.worktree,
+            removed: false,
+            kept_because: None,
+        };
+        if remove {
+            let outcome = match why_not_removable(repo, &entry.worktree, &session.branch) {
+                Ok(Some(why)) => Err(why),
+                Ok(None) if mode == Mode::DryRun => Ok(()),
+                Ok(None) => worktree::remove(repo, &entry.worktree, false)
+                    .and_then(|()| local.remove_session(&entry.session))
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match outcome {
+                Ok(()) => entry.removed = true,
+                Err(why) => entry.kept_because = Some(why),
+            }
+        }
+        found.push(entry);
+    }
+    found
+}
+
+/// Why the worktree at `path` may not be removed for good, or `None` when it may: it must be a
+/// linked worktree without uncommitted changes or untracked files, and every commit of its
+/// HEAD and of `branch` must be on some remote-tracking branch.
+fn why_not_removable(repo: &gix::Repository, path: &Path, branch: &str) -> Result<Option<String>> {
+    let Ok(tree) = gix::open(path) else {
+        return Ok(Some("it is not a git worktree".into()));
+    };
+    let common = |r: &gix::Repository| r.current_dir().join(r.common_dir()).canonicalize().ok();
+    if tree.kind() != gix::repository::Kind::LinkedWorkTree || common(&tree) != common(repo) {
+        return Ok(Some(
+            "it is not a linked worktree of this repository".into(),
+        ));
+    }
+    if worktree::is_dirty(path)? {
+        return Ok(Some("it has uncommitted changes".into()));
+    }
+    if has_untracked_files(&tree)? {
+        return Ok(Some("it has untracked files".into()));
+    }
+    let mut tips = Vec::new();
+    if let Ok(head) = tree.head_id() {
+        tips.push(head.detach());
+    }
+    if let Some(tip) = worktree::branch_tip(repo, branch)? {
+        tips.push(tip);
+    }
+    let unpushed = commits_on_no_remote(repo, tips)?;
+    if unpushed > 0 {
+        return Ok(Some(format!(
+            "{unpushed} commit(s) of branch {branch} are on no remote"
+        )));
+    }
+    Ok(None)
+}
+
+/// Whether the worktree `tree` has a file git does not track and does not ignore (or a change
+/// between index and files).
+fn has_untracked_files(tree: &gix::Repository) -> Result<bool> {
+    let what = || format!("could not read the status of {}", tree.path().display());
+    let mut items = tree
+        .status(gix::progress::Discard)
+        .map_err(|e| Error::failed(format!("{}: {e}", what())))?
+        .untracked_files(gix::status::UntrackedFiles::Files)
+        .index_worktree_rewrites(None)
+        .into_index_worktree_iter(Vec::new())
+        .map_err(|e| Error::failed(format!("{}: {e}", what())))?;
+    // An item that cannot be read counts as a change: removal is refused either way.
+    Ok(items.next().is_some())
+}
+
+/// Commits reachable from `tips` that no remote-tracking branch (`refs/remotes/*`) contains.
+/// A commit that cannot be walked counts as one that is not there.
+fn commits_on_no_remote(repo: &gix::Repository, tips: Vec<gix::ObjectId>) -> Result<u32> {
+    if tips.is_empty() {
+        return Ok(0);
+    }
+    let refs = repo
+        .references()
+        .map_err(|e| Error::failed(format!("could not read refs: {e}")))?;
+    let remotes: Vec<gix::ObjectId> = refs
+        .prefixed("refs/remotes/")
+        .map_err(|e| Error::failed(format!("could not read refs: {e}")))?
+        .flatten()
+        .filter_map(|r| r.target().try_id().map(ToOwned::to_owned))
+        .collect();
+    let walk = repo
+        .rev_walk(tips)
+        .with_hidden(remotes)
+        .all()
+        .map_err(|e| Error::failed(format!("could not walk the commits: {e}")))?;
+    Ok(walk.count() as u32)
+}
+
+/// Re-apply the issue status cascades that a crash left out (see
+/// [`lifecycle::missing_cascade`]). `live` are the live sessions, read anyway by reconcile.
+///
+/// Finished sessions are read only for issues that may need it, so a listing stays as cheap
+/// as its live records: an issue with a live session whose implied status it lacks, and an
+/// issue in progress that no live session works on (the usual trace of a lost completion or
+/// abandonment).
+fn repair_cascades(
+    store: &Store,
+    live: &[Session],
+    mode: Mode,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Repaired>> {
+    let mut live_by_issue: BTreeMap<&str, Vec<&Session>> = BTreeMap::new();
+    for s in live.iter().filter(|s| s.purged.is_none()) {
+        if let Some(issue) = &s.issue {
+            live_by_issue.entry(issue).or_default().push(s);
+        }
+    }
+    let in_progress = format!("\"status\":\"{}\"", IssueStatus::InProgress.as_str());
+    let mut issues: HashMap<String, Issue> = store
+        .list_where::<Issue, Issue>(Scope::Live, |text| text.contains(&in_progress))?
+        .records
+        .into_iter()
+        .map(|stored| (stored.record.id.clone(), stored.record))
+        .collect();
+    let mut candidates = BTreeSet::new();
+    for (id, sessions) in &live_by_issue {
+        if !issues.contains_key(*id) {
+            let Ok(stored) = store.read::<Issue>(id) else {
+                continue;
+            };
+            issues.insert(id.to_string(), stored.record);
+        }
+        if let Some(issue) = issues.get(*id)
+            && lifecycle::missing_cascade(issue.status, issue.updated, sessions).is_some()
+        {
+            candidates.insert(id.to_string());
+        }
+    }
+    for issue in issues.values() {
+        if issue.status == IssueStatus::InProgress && !live_by_issue.contains_key(issue.id.as_str())
+        {
+            candidates.insert(issue.id.clone());
+        }
+    }
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Every session of the candidates, finished ones too.
+    let wanted: Vec<String> = candidates
+        .iter()
+        .map(|id| format!("\"issue\":\"{id}\""))
+        .collect();
+    let listing = store.list_where::<Session, Session>(Scope::All, |text| {
+        wanted.iter().any(|w| text.contains(w))
+    })?;
+    let mut by_issue: BTreeMap<String, Vec<Session>> = BTreeMap::new();
+    for s in listing.records.into_iter().map(|stored| stored.record) {
+        if s.purged.is_none()
+            && let Some(issue) = &s.issue
+            && candidates.contains(issue)
+        {
+            by_issue.entry(issue.clone()).or_default().push(s);
+        }
+    }
+    let mut repaired = Vec::new();
+    for (id, sessions) in &by_issue {
+        let sessions: Vec<&Session> = sessions.iter().collect();
+        let now = Timestamp::now();
+        let mut done = None;
+        let result = store.update::<Issue>(id, mode, now, |issue| {
+            let Some(implied) = lifecycle::missing_cascade(issue.status, issue.updated, &sessions)
+            else {
+                return Ok(None);
+            };
+            let session = &sessions[implied.by];
+            let from = issue.status;
+            issue.set_status(implied.status, now);
+            issue.updated = now;
+            done = Some(Repaired {
+                issue: id.clone(),
+                from,
+                to: implied.status,
+                session: session.id.clone(),
+            });
+            Ok(Some(format!(
+                "update: status {} -> {} (repaired: the update after session {} became {} was missing)",
+                from.as_str(),
+                implied.status.as_str(),
+                session.id,
+                session.status.as_str()
+            )))
+        });
+        match result {
+            Ok(Outcome::Changed { .. }) => repaired.extend(done),
+            Ok(Outcome::Unchanged(_)) => {}
+            Err(e) => warnings.push(format!("issue {id} was not repaired: {e}")),
+        }
+    }
+    Ok(repaired)
 }
 
 /// Build the list view of one session.
@@ -1247,7 +1591,7 @@ pub fn list(
         None => None,
     };
     let reconciled = if mode == Mode::Write {
-        reconcile(store, mode)?
+        reconcile(store, false, mode)?
     } else {
         Reconciled::default()
     };
@@ -1370,13 +1714,14 @@ pub fn purge(
     if session.purged.is_some() {
         return Err(Error::invalid(format!("session {id} is already purged")));
     }
+    let repo = store.repo();
+    let local = LocalData::new(repo);
+    lifecycle::check_owner(&session, local.clone_id().as_deref(), force, "purging")?;
     if session.status == SessionStatus::Active && !force {
         return Err(Error::invalid(format!(
             "session {id} is active; close it first or use --force"
         )));
     }
-    let repo = store.repo();
-    let local = LocalData::new(repo);
     let mine = local.clone_id().as_deref() == Some(session.owner.as_str());
     let mut purged = Purged {
         session: session.clone(),

@@ -558,6 +558,68 @@ fn list_returns_the_newest_200_sessions_by_default() {
     );
 }
 
+/// `force` on launch_task (a second live session on an issue) and on close (a session that is
+/// active in another clone), as `--force` on the command line.
+#[test]
+fn force_is_needed_for_a_second_session_and_for_another_clones_session() {
+    let repo = Repo::new();
+    let issue = repo.add("Shared", &[]);
+    let session = |args: Value| call(&repo, repo.path(), "pm_session", args);
+    let first = ok(&session(json!({"action": "launch_task", "taskKey": issue})))["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let second = json!({"action": "launch_task", "taskKey": issue, "branch": "feature/second"});
+    let refused = failed(&session(second.clone()));
+    assert!(
+        refused.contains(&first) && refused.contains("force"),
+        "{refused}"
+    );
+    assert!(!repo.git(&["branch", "--list"]).contains("feature/second"));
+    let mut forced = second;
+    forced["force"] = json!(true);
+    assert_eq!(ok(&session(forced))["status"], "active");
+
+    // The first session now belongs to another clone, as if taken over there.
+    let name = format!("refs/pm/sessions/{first}");
+    let text = repo.git(&["show", &format!("{name}:session.toml")]);
+    let foreign = "01BX5ZZKBKACTAV9WEVGEMMVR1";
+    let text: String = text
+        .lines()
+        .map(|l| match l.starts_with("owner =") {
+            true => format!("owner = \"{foreign}\"\n"),
+            false => format!("{l}\n"),
+        })
+        .collect();
+    let blob = repo.write_blob(&text);
+    let tree = repo.git_stdin(
+        &["mktree"],
+        format!("100644 blob {blob}\tsession.toml\n").as_bytes(),
+    );
+    let old = repo.git(&["rev-parse", &name]).trim().to_string();
+    let commit = repo.git(&[
+        "commit-tree",
+        "-m",
+        "resume: taken over",
+        "-p",
+        &old,
+        tree.trim(),
+    ]);
+    repo.git(&["update-ref", &name, commit.trim(), &old]);
+
+    let close = json!({"action": "close", "sessionUlid": first, "status": "completed"});
+    let refused = failed(&session(close.clone()));
+    assert!(
+        refused.contains(foreign) && refused.contains("force"),
+        "{refused}"
+    );
+    assert_eq!(repo.git(&["rev-parse", &name]).trim(), commit.trim());
+    let mut forced = close;
+    forced["force"] = json!(true);
+    assert_eq!(ok(&session(forced))["status"], "completed");
+    repo.assert_fsck_clean();
+}
+
 #[test]
 fn garbage_never_breaks_the_server() {
     let repo = Repo::new();

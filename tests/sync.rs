@@ -536,10 +536,11 @@ fn completed_beats_idle_in_every_clone_and_the_issue_ends_done() {
     net.sync_all_twice();
     for (n, (issue, session)) in cases.iter().enumerate() {
         let (done_in, idle_in) = if n == 0 { (0, 1) } else { (1, 0) };
-        let idle = net.json(idle_in, &["agent", "close", session]);
+        // Clone 1 does not own the sessions, which are active as far as it knows: closing
+        // them there needs --force.
+        let idle = net.json(idle_in, &["agent", "close", session, "--force"]);
         assert_eq!(idle["status"], "idle", "{idle}");
-        // Closing works by id in clone 1 as well, which does not own the sessions.
-        let done = net.json(done_in, &["agent", "close", session, "--done"]);
+        let done = net.json(done_in, &["agent", "close", session, "--done", "--force"]);
         assert_eq!(done["status"], "completed", "{done}");
         assert_eq!(net.issue(done_in, issue)["status"], "done");
         assert_eq!(net.issue(idle_in, issue)["status"], "in_progress");
@@ -579,7 +580,7 @@ fn completed_beats_idle_when_the_idle_clone_pushes_first() {
     net.sync(0);
     net.sync(1);
     net.json(0, &["agent", "close", &session, "--done"]);
-    net.json(1, &["agent", "close", &session]);
+    net.json(1, &["agent", "close", &session, "--force"]);
     net.sync(1);
     let doc = net.sync(0);
     assert_eq!(doc["merged"], 1, "{doc}");
@@ -1785,6 +1786,141 @@ fn resume_of_a_branch_that_exists_nowhere_fails_cleanly() {
         .fails_with(1);
     assert!(line.contains("feature/nowhere"), "{line}");
     assert_eq!(net.all_refs(1), all_refs);
+}
+
+/// The id clone `i` gave itself (`.git/pm/clone-id`).
+fn clone_id(net: &Net, i: usize) -> String {
+    std::fs::read_to_string(net.c(i).join(".git/pm/clone-id"))
+        .expect("the clone has an id")
+        .trim()
+        .to_string()
+}
+
+/// After a hand-off the old clone still has its worktree and its local note of the session,
+/// but closing or purging the session, which is active in the new clone, needs --force there.
+#[test]
+fn the_old_clone_closes_or_purges_a_session_active_in_the_new_one_only_with_force() {
+    let h = HandOff::new();
+    let net = &h.net;
+    h.take_over();
+    net.sync(1);
+    net.sync(0);
+    let new_owner = clone_id(net, 1);
+    let name = format!("refs/pm/sessions/{}", h.session);
+    let issue_ref = format!("refs/pm/issues/{}", h.issue);
+    let (tip, issue_tip) = (net.tip(0, &name), net.tip(0, &issue_ref));
+    let files = tree_outside_git(net.root());
+
+    for flag in [None, Some("--done"), Some("--abandon")] {
+        let mut args = vec!["agent", "close"];
+        args.extend(flag);
+        // In the old worktree, without an id (it finds the session from the local note).
+        let line = net.repo.pm_in(&h.a_worktree, &args).fails_with(1);
+        assert!(
+            line.contains(&h.session) && line.contains(&new_owner) && line.contains("force"),
+            "{line}"
+        );
+        // By id in the old clone's main worktree.
+        args.push(&h.session);
+        let line = net.pm(0, &args).fails_with(1);
+        assert!(line.contains(&new_owner), "{line}");
+    }
+    for extra in [None, Some("--delete-files")] {
+        let mut args = vec!["agent", "purge", h.session.as_str()];
+        args.extend(extra);
+        let line = net.pm(0, &args).fails_with(1);
+        assert!(
+            line.contains(&h.session) && line.contains(&new_owner) && line.contains("force"),
+            "{line}"
+        );
+    }
+    assert_eq!(net.tip(0, &name), tip);
+    assert_eq!(net.tip(0, &issue_ref), issue_tip);
+    assert_eq!(tree_outside_git(net.root()), files);
+
+    // The new owner closes it as usual; the old one may with --force.
+    assert_eq!(
+        net.json(1, &["agent", "close", &h.session])["status"],
+        "idle"
+    );
+    let doc = net.json(0, &["agent", "close", &h.session, "--done", "--force"]);
+    assert_eq!(doc["status"], "completed", "{doc}");
+    assert_eq!(net.issue(0, &h.issue)["status"], "done");
+}
+
+#[test]
+fn reconcile_reports_a_handed_off_worktree_and_removes_it_only_when_clean_and_pushed() {
+    let h = HandOff::new();
+    let net = &h.net;
+    h.take_over();
+    net.sync(1);
+    net.sync(0);
+    let name = format!("refs/pm/sessions/{}", h.session);
+    let tip = net.tip(0, &name);
+    let report = format!(
+        "session {} was handed over to clone {}; its old worktree at {} is still here",
+        h.session,
+        clone_id(net, 1),
+        h.a_worktree.display()
+    );
+    let run = net.pm(0, &["agent", "list"]).ok();
+    assert!(run.stderr.contains(&report), "{}", run.stderr);
+    let text = net.pm_ok(0, &["agent", "reconcile"]);
+    assert!(text.contains(&report), "{text}");
+    // The new owner has no such worktree to report.
+    assert!(
+        !net.pm(1, &["agent", "list"])
+            .ok()
+            .stderr
+            .contains("handed over")
+    );
+
+    let note = net
+        .c(0)
+        .join(format!(".git/pm/sessions/{}.toml", h.session));
+    let listed = || {
+        net.git(0, &["worktree", "list", "--porcelain"])
+            .contains(&format!("worktree {}\n", h.a_worktree.display()))
+    };
+    let kept = |why: &str| {
+        let doc = net.json(0, &["agent", "reconcile", "--remove-handed-off"]);
+        let entry = &doc["handed_off"][0];
+        assert_eq!(entry["removed"], false, "{doc}");
+        let reason = entry["kept_because"].as_str().unwrap_or_default();
+        assert!(reason.contains(why), "{doc}");
+        assert!(h.a_worktree.exists() && listed() && note.exists());
+    };
+    let wt = |args: &[&str]| net.repo.git_in(&h.a_worktree, args);
+    std::fs::write(h.a_worktree.join("notes.txt"), "mine\n").unwrap();
+    kept("untracked files");
+    std::fs::remove_file(h.a_worktree.join("notes.txt")).unwrap();
+    std::fs::write(h.a_worktree.join("work.txt"), "changed\n").unwrap();
+    kept("uncommitted changes");
+    wt(&["checkout", "-q", "--", "work.txt"]);
+    std::fs::write(h.a_worktree.join("late.txt"), "late\n").unwrap();
+    wt(&["add", "late.txt"]);
+    wt(&["commit", "-q", "-m", "late work, never pushed"]);
+    kept("1 commit(s)");
+    wt(&["reset", "-q", "--hard", "HEAD~1"]);
+
+    // Clean, and all its commits are on the remote: a dry run only says so.
+    let files = tree_outside_git(net.root());
+    let dry = net.json(0, &["-n", "agent", "reconcile", "--remove-handed-off"]);
+    assert_eq!(dry["handed_off"][0]["removed"], true, "{dry}");
+    assert_eq!(tree_outside_git(net.root()), files);
+    assert!(listed() && note.exists());
+
+    let doc = net.json(0, &["agent", "reconcile", "--remove-handed-off"]);
+    assert_eq!(doc["handed_off"][0]["removed"], true, "{doc}");
+    assert!(!h.a_worktree.exists());
+    assert!(!listed(), "git still lists the worktree");
+    assert!(!note.exists(), "the local note is still there");
+    // The branch and the session's record are not touched.
+    assert!(net.has_ref(0, &format!("refs/heads/{}", h.branch)));
+    assert_eq!(net.tip(0, &name), tip);
+    let run = net.pm(0, &["agent", "list"]).ok();
+    assert!(!run.stderr.contains("handed over"), "{}", run.stderr);
+    net.fsck(Some(0));
 }
 
 // ---- 9. pm init, unknown remotes -------------------------------------------------------

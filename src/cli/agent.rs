@@ -5,7 +5,7 @@ use super::{Ctx, print, print_json};
 use crate::error::{Error, Result};
 use crate::lifecycle::SessionEvent;
 use crate::model::time::format_duration;
-use crate::model::{Issue, RecordKind, Session, SessionStatus, Timestamp};
+use crate::model::{Issue, IssueStatus, RecordKind, Session, SessionStatus, Timestamp};
 use crate::render::json::SessionJson;
 use crate::render::{Column, IdPrefixes, Paint, Style, Table, clean_line, clean_text};
 use crate::sessions::{self, Changed, LaunchRequest, ListFilter, Located, SessionView};
@@ -36,8 +36,9 @@ pub enum AgentCommand {
     Resume(ResumeArgs),
     /// Bring a completed or abandoned session back as idle
     Reactivate(ReactivateArgs),
-    /// Abandon this clone's sessions whose worktree is gone; prune stale worktree entries
-    Reconcile,
+    /// Abandon this clone's sessions whose worktree is gone; prune stale worktree entries;
+    /// repair issue statuses; report worktrees of sessions handed over to another clone
+    Reconcile(ReconcileArgs),
     /// Remove a session for good (a tombstone that syncs), optionally with its worktree and branch
     Purge(PurgeArgs),
 }
@@ -62,6 +63,9 @@ pub struct LaunchArgs {
     /// A role for the agent (free text)
     #[arg(long, value_name = "TEXT", default_value = "")]
     role: String,
+    /// Launch even when another live session already works on the issue
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -69,6 +73,9 @@ pub struct ReactivateArgs {
     /// Session id (full or unique prefix) or branch
     #[arg(add = ArgValueCompleter::new(complete::finished_sessions))]
     id: String,
+    /// Reactivate even when another live session already works on the issue
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -120,9 +127,21 @@ pub struct CloseArgs {
     /// The work is finished: the session is completed and its issue done
     #[arg(long, conflicts_with = "abandon")]
     done: bool,
-    /// Give up: the session is abandoned and its issue open again
+    /// Give up: the session is abandoned and its issue open again (unless other live sessions
+    /// work on it)
     #[arg(long)]
     abandon: bool,
+    /// Close a session that is active in another clone
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// Remove this clone's old worktrees of sessions another clone took over, each only when it
+    /// has no uncommitted changes or untracked files and all its commits are on a remote
+    #[arg(long)]
+    remove_handed_off: bool,
 }
 
 #[derive(Debug, Args)]
@@ -134,6 +153,7 @@ pub struct PurgeArgs {
     #[arg(long)]
     delete_files: bool,
     /// Delete even a dirty worktree, a branch with unmerged commits, or an active session
+    /// (also one active in another clone)
     #[arg(long)]
     force: bool,
 }
@@ -149,10 +169,10 @@ pub fn run(ctx: &Ctx, command: AgentCommand) -> Result<()> {
         AgentCommand::Close(args) => close(ctx, &store, args),
         AgentCommand::Resume(args) => resume(ctx, &store, args),
         AgentCommand::Reactivate(args) => {
-            let changed = sessions::reactivate(&store, &args.id, ctx.mode())?;
+            let changed = sessions::reactivate(&store, &args.id, args.force, ctx.mode())?;
             report_change(ctx, &changed)
         }
-        AgentCommand::Reconcile => reconcile(ctx, &store),
+        AgentCommand::Reconcile(args) => reconcile(ctx, &store, args),
         AgentCommand::Purge(args) => purge(ctx, &store, args),
     }
 }
@@ -171,6 +191,7 @@ fn launch(ctx: &Ctx, store: &Store, args: LaunchArgs) -> Result<()> {
         agent: args.agent,
         prompt: args.prompt,
         role: args.role,
+        force: args.force,
     };
     let launched = sessions::launch(store, request, ctx.mode())?;
     if !ctx.global.dry_run {
@@ -241,6 +262,15 @@ fn list(ctx: &Ctx, store: &Store, args: ListArgs) -> Result<()> {
             "session {} on {} was abandoned: its worktree is gone",
             s.id,
             clean_line(&s.branch)
+        ));
+    }
+    for line in repaired_lines(&reconciled.repaired) {
+        ctx.warn(&line);
+    }
+    for h in &reconciled.handed_off {
+        ctx.warn(&format!(
+            "{}; `pm agent reconcile --remove-handed-off` removes it when it is clean and pushed",
+            handed_off_line(h)
         ));
     }
     if ctx.global.json {
@@ -498,7 +528,7 @@ fn close(ctx: &Ctx, store: &Store, args: CloseArgs) -> Result<()> {
         _ => SessionEvent::Close,
     };
     let id = session_or_here(ctx, store, args.id)?;
-    let changed = sessions::close(store, &id, event, ctx.mode())?;
+    let changed = sessions::close(store, &id, event, args.force, ctx.mode())?;
     report_change(ctx, &changed)
 }
 
@@ -604,27 +634,62 @@ fn report_change(ctx: &Ctx, changed: &Changed) -> Result<()> {
     print(&text)
 }
 
-fn reconcile(ctx: &Ctx, store: &Store) -> Result<()> {
-    let report = sessions::reconcile(store, ctx.mode())?;
+fn reconcile(ctx: &Ctx, store: &Store, args: ReconcileArgs) -> Result<()> {
+    let report = sessions::reconcile(store, args.remove_handed_off, ctx.mode())?;
     warn_all(ctx, &report.warnings);
     if ctx.global.json {
+        #[derive(Serialize)]
+        struct RepairedJson<'a> {
+            issue: &'a str,
+            from: IssueStatus,
+            to: IssueStatus,
+            session: &'a str,
+        }
+        #[derive(Serialize)]
+        struct HandedOffJson<'a> {
+            id: &'a str,
+            owner: &'a str,
+            worktree: &'a std::path::Path,
+            removed: bool,
+            kept_because: Option<&'a str>,
+        }
         #[derive(Serialize)]
         struct ReconcileJson<'a> {
             dry_run: bool,
             abandoned: Vec<&'a str>,
             pruned: &'a [std::path::PathBuf],
+            repaired: Vec<RepairedJson<'a>>,
+            handed_off: Vec<HandedOffJson<'a>>,
         }
         return print_json(&ReconcileJson {
             dry_run: ctx.global.dry_run,
             abandoned: report.abandoned.iter().map(|s| s.id.as_str()).collect(),
             pruned: &report.pruned,
+            repaired: report
+                .repaired
+                .iter()
+                .map(|r| RepairedJson {
+                    issue: &r.issue,
+                    from: r.from,
+                    to: r.to,
+                    session: &r.session,
+                })
+                .collect(),
+            handed_off: report
+                .handed_off
+                .iter()
+                .map(|h| HandedOffJson {
+                    id: &h.session,
+                    owner: &h.owner,
+                    worktree: &h.worktree,
+                    removed: h.removed,
+                    kept_because: h.kept_because.as_deref(),
+                })
+                .collect(),
         });
     }
-    let verb = if ctx.global.dry_run {
-        "Would abandon"
-    } else {
-        "Abandoned"
-    };
+    let dry = ctx.global.dry_run;
+    let verb = if dry { "Would abandon" } else { "Abandoned" };
     let mut out = String::new();
     for s in &report.abandoned {
         out.push_str(&format!(
@@ -633,18 +698,61 @@ fn reconcile(ctx: &Ctx, store: &Store) -> Result<()> {
             clean_line(&s.branch)
         ));
     }
-    let verb = if ctx.global.dry_run {
-        "Would prune"
-    } else {
-        "Pruned"
-    };
+    let verb = if dry { "Would prune" } else { "Pruned" };
     for path in &report.pruned {
         out.push_str(&format!("{verb} stale worktree entry {}\n", path.display()));
+    }
+    for line in repaired_lines(&report.repaired) {
+        out.push_str(&format!(
+            "{}{}\n",
+            if dry { "Would repair: " } else { "" },
+            line
+        ));
+    }
+    for h in &report.handed_off {
+        let line = match (h.removed, &h.kept_because) {
+            (true, _) => format!(
+                "{} the old worktree {} of session {}, handed over to clone {}",
+                if dry { "Would remove" } else { "Removed" },
+                h.worktree.display(),
+                h.session,
+                h.owner
+            ),
+            (false, Some(why)) => format!("{}; kept: {}", handed_off_line(h), clean_line(why)),
+            (false, None) => handed_off_line(h),
+        };
+        out.push_str(&line);
+        out.push('\n');
     }
     if out.is_empty() {
         out.push_str("Nothing to reconcile.\n");
     }
     print(&out)
+}
+
+/// "session X was handed over to clone Y; its old worktree at PATH is still here".
+fn handed_off_line(h: &sessions::HandedOff) -> String {
+    format!(
+        "session {} was handed over to clone {}; its old worktree at {} is still here",
+        h.session,
+        h.owner,
+        h.worktree.display()
+    )
+}
+
+fn repaired_lines(repaired: &[sessions::Repaired]) -> Vec<String> {
+    repaired
+        .iter()
+        .map(|r| {
+            format!(
+                "issue {} moved from {} to {}, as its sessions imply: the update after a change of session {} was missing",
+                r.issue,
+                r.from.as_str(),
+                r.to.as_str(),
+                r.session
+            )
+        })
+        .collect()
 }
 
 fn purge(ctx: &Ctx, store: &Store, args: PurgeArgs) -> Result<()> {

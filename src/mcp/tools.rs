@@ -66,7 +66,7 @@ pub fn definitions() -> Value {
                     "agent": {"type": "string", "description": "launch_task: agent name"},
                     "prompt": {"type": "string", "description": "launch_task: the agent's prompt"},
                     "deleteFiles": {"type": "boolean", "default": true, "description": "purge: also delete the worktree and branch this clone created (default true; a worktree with uncommitted changes or a branch with unmerged commits is still refused without force)"},
-                    "force": {"type": "boolean", "description": "purge: even with uncommitted changes or unmerged commits"},
+                    "force": {"type": "boolean", "description": "launch_task, reactivate: even when another live session works on the issue; close, purge: even a session active in another clone; purge: even with uncommitted changes or unmerged commits"},
                     "dryRun": {"type": "boolean", "description": "launch_task, close, reactivate, purge: show what would change, write nothing"}
                 },
                 "required": ["action"]
@@ -80,7 +80,8 @@ pub fn definitions() -> Value {
                 "type": "object",
                 "properties": {
                     "session_id": {"type": "string", "description": "Session id, unique prefix or branch (default: the session whose worktree holds the server's working directory)"},
-                    "status": {"type": "string", "enum": ["idle", "completed", "abandoned"]}
+                    "status": {"type": "string", "enum": ["idle", "completed", "abandoned"]},
+                    "force": {"type": "boolean", "description": "close even a session that is active in another clone"}
                 }
             }
         },
@@ -357,6 +358,7 @@ fn session(store: &Store, args: &Args) -> Reply {
                 agent: args.str("agent")?.map(str::to_string),
                 prompt: args.str("prompt")?.unwrap_or_default().to_string(),
                 role: String::new(),
+                force: args.bool("force")?,
             };
             let mode = args.mode()?;
             let launched = sessions::launch(store, request, mode)?;
@@ -383,9 +385,20 @@ fn session(store: &Store, args: &Args) -> Reply {
         }
         "close" => {
             let event = close_event(args.str("status")?)?;
-            changed(sessions::close(store, id()?, event, args.mode()?)?)
+            changed(sessions::close(
+                store,
+                id()?,
+                event,
+                args.bool("force")?,
+                args.mode()?,
+            )?)
         }
-        "reactivate" => changed(sessions::reactivate(store, id()?, args.mode()?)?),
+        "reactivate" => changed(sessions::reactivate(
+            store,
+            id()?,
+            args.bool("force")?,
+            args.mode()?,
+        )?),
         "purge" => {
             let mode = args.mode()?;
             let purged = sessions::purge(
@@ -430,9 +443,12 @@ const HELP: &str = "pm_session actions:
   prompt sessionUlid                the prompt the agent was given
   config sessionUlid                the launch settings (agent, branch, base, prompt)
   spec sessionUlid                  the whole record plus local state
-  launch_task taskKey [branch, base, agent, prompt, dryRun]  start a session on an issue
-  close sessionUlid [status]        idle (default), completed (issue done) or abandoned (issue open)
-  reactivate sessionUlid            a completed or abandoned session back to idle
+  launch_task taskKey [branch, base, agent, prompt, force, dryRun]  start a session on an issue
+                                    (force: even when another live session works on it)
+  close sessionUlid [status, force] idle (default), completed (issue done) or abandoned (issue
+                                    open unless other live sessions work on it); force: even a
+                                    session active in another clone
+  reactivate sessionUlid [force]    a completed or abandoned session back to idle
   purge sessionUlid [deleteFiles, force, dryRun]  remove the session (a tombstone that syncs) and,
                                     unless deleteFiles is false, the worktree and branch this clone
                                     created (refused when dirty or unmerged unless force)
@@ -492,7 +508,13 @@ fn close_agent(store: &Store, dir: &Path, args: &Args) -> Reply {
             }
         },
     };
-    changed(sessions::close(store, &id, event, Mode::Write)?)
+    changed(sessions::close(
+        store,
+        &id,
+        event,
+        args.bool("force")?,
+        Mode::Write,
+    )?)
 }
 
 fn events_text(events: &[Event]) -> String {

@@ -106,6 +106,21 @@ impl LocalData {
         toml::from_str(&text).ok()
     }
 
+    /// The ids of the sessions this clone keeps local facts about.
+    pub fn session_ids(&self) -> Vec<String> {
+        let Ok(entries) = fs_err::read_dir(self.dir.join("sessions")) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|entry| {
+                let name = entry.file_name().into_string().ok()?;
+                let id = name.strip_suffix(".toml")?;
+                crate::model::id::is_canonical_id(id).then(|| id.to_string())
+            })
+            .collect()
+    }
+
     pub fn save_session(&self, id: &str, local: &LocalSession) -> Result<()> {
         let text = toml::to_string(local)
             .context(|| format!("could not encode local data of session {id}"))?;
