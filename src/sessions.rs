@@ -1458,7 +1458,7 @@ fn repair_cascades(
             issues.insert(id.to_string(), stored.record);
         }
         if let Some(issue) = issues.get(*id)
-            && lifecycle::missing_cascade(issue.status, issue.updated, sessions).is_some()
+            && lifecycle::missing_cascade(issue.status, issue.status_since(), sessions).is_some()
         {
             candidates.insert(id.to_string());
         }
@@ -1495,7 +1495,7 @@ fn repair_cascades(
         let now = Timestamp::now();
         let mut done = None;
         let result = store.update::<Issue>(id, mode, now, |issue| {
-            let Some(implied) = lifecycle::missing_cascade(issue.status, issue.updated, &sessions)
+            let Some(implied) = lifecycle::missing_cascade(issue.status, issue.status_since(), &sessions)
             else {
                 return Ok(None);
             };
@@ -1789,6 +1789,11 @@ pub fn purge(
     }
     if mode == Mode::DryRun {
         return Ok(purged);
+    }
+    // A lock in the way of deleting the branch is found before the worktree goes, so that a
+    // refused purge leaves everything as it was.
+    if let Some(branch) = &purged.deleted_branch {
+        worktree::check_branch_unlocked(repo, branch)?;
     }
     if let Some(path) = &purged.removed_worktree {
         worktree::remove(repo, path, force)?;

@@ -108,14 +108,41 @@ pub fn resolve_commit(repo: &gix::Repository, rev: &str) -> Result<ObjectId> {
     Ok(commit.id)
 }
 
-/// Create `branch` at `at`; fails if it exists.
+/// Create `branch` at `at`; fails if it exists, even at the same commit (gix's "must not
+/// exist" would accept that, and a launch would then take another's branch for its own).
 pub fn create_branch(
     repo: &gix::Repository,
     branch: &str,
     at: ObjectId,
     base_name: &str,
 ) -> Result<()> {
+    use crate::store::loose_ref::{self, RefError, Updated};
     let name = format!("refs/heads/{branch}");
+    let message = format!("branch: Created from {base_name}");
+    let committer =
+        crate::store::identity(repo, "committer").map(|(who, email)| gix::actor::Signature {
+            name: who.into(),
+            email: email.into(),
+            time: gix::date::Time::new(crate::model::Timestamp::now().seconds(), 0),
+        });
+    let created = loose_ref::create(
+        repo,
+        &name,
+        at,
+        committer.as_ref().map(|c| (c, message.as_str())),
+    );
+    match created {
+        Ok(Updated::Done) => return Ok(()),
+        Ok(Updated::NotHandled) => {}
+        Err(RefError::Moved(_)) => {
+            return Err(Error::invalid(format!("branch {branch} already exists")));
+        }
+        Err(RefError::Locked(why) | RefError::Failed(why)) => {
+            return Err(Error::failed(format!(
+                "could not create branch {branch}: {why}"
+            )));
+        }
+    }
     let edit = RefEdit {
         change: Change::Update {
             log: LogChange {
@@ -477,6 +504,26 @@ pub fn set_upstream(repo: &gix::Repository, branch: &str, remote: &str) -> Resul
                 crate::error::one_line(&String::from_utf8_lossy(&output.stderr))
             )));
         }
+    }
+    Ok(())
+}
+
+/// Fails with the lock file's name when deleting `branch` would meet a lock: the branch's own
+/// `.lock`, or `packed-refs.lock` when the branch is packed.
+pub fn check_branch_unlocked(repo: &gix::Repository, branch: &str) -> Result<()> {
+    let name = format!("refs/heads/{branch}");
+    let common = repo.common_dir();
+    let own = common.join(format!("{name}.lock"));
+    if own.exists() {
+        return Err(Error::failed(crate::error::locked_message(&name, &own)));
+    }
+    let packed = crate::store::loose_ref::packed_target(repo, &name).map_err(Error::failed)?;
+    let packed_lock = common.join("packed-refs.lock");
+    if packed.is_some() && packed_lock.exists() {
+        return Err(Error::failed(crate::error::locked_message(
+            "packed-refs",
+            &packed_lock,
+        )));
     }
     Ok(())
 }

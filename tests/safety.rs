@@ -489,3 +489,94 @@ fn ending_a_session_warns_of_uncommitted_and_unpushed_work_and_launch_of_reuse()
         "changed\n"
     );
 }
+
+#[test]
+fn a_purge_refused_by_a_lock_leaves_the_worktree_and_branch_as_they_were() {
+    let repo = repo_with_file();
+    let doc = repo.pm_json(&["agent", "launch", "--branch", "feature/locked"]);
+    let id = doc["id"].as_str().unwrap().to_string();
+    let worktree = PathBuf::from(doc["worktree"].as_str().unwrap());
+    repo.pm_ok(&["agent", "close", &id]);
+    repo.git(&["pack-refs", "--all"]);
+    let lock = repo.path().join(".git/packed-refs.lock");
+    std::fs::write(&lock, "").unwrap();
+    let err = repo
+        .pm(&["agent", "purge", &id, "--delete-files"])
+        .fails_with(1);
+    assert!(err.contains("packed-refs.lock"), "{err}");
+    assert!(worktree.join("README.txt").exists());
+    assert!(branch_exists(&repo, "feature/locked"));
+    assert_eq!(git_worktrees(&repo).len(), 2);
+    std::fs::remove_file(&lock).unwrap();
+    repo.pm_ok(&["agent", "purge", &id, "--delete-files"]);
+    assert!(!worktree.exists());
+    assert!(!branch_exists(&repo, "feature/locked"));
+}
+
+#[test]
+fn two_launches_on_one_issue_at_once_start_one_session() {
+    let repo = repo_with_file();
+    for round in 0..10 {
+        let issue = repo.add(&format!("Race issue {round}"), &[]);
+        let children: Vec<_> = (0..2)
+            .map(|i| {
+                repo.pm_std_command(repo.path())
+                    .args([
+                        "agent",
+                        "launch",
+                        "--issue",
+                        &issue,
+                        "--branch",
+                        &format!("issue-race/{round}-{i}"),
+                    ])
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let outputs: Vec<_> = children
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap())
+            .collect();
+        let won = outputs.iter().filter(|o| o.status.success()).count();
+        assert_eq!(won, 1, "round {round}: {outputs:?}");
+        let doc = repo.pm_json(&["agent", "list"]);
+        let on_issue = doc["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["issue"] == issue.as_str())
+            .count();
+        assert_eq!(on_issue, 1, "round {round}");
+        // The loser made nothing.
+        let branches = repo.git(&[
+            "for-each-ref",
+            "--format=%(refname)",
+            "refs/heads/issue-race/",
+        ]);
+        assert_eq!(
+            branches.lines().count(),
+            round + 1,
+            "round {round}: {branches}"
+        );
+    }
+}
+
+#[test]
+fn a_launched_branch_has_the_reflog_git_would_write() {
+    let repo = repo_with_file();
+    repo.pm_ok(&["agent", "launch", "--branch", "feature/logged"]);
+    let log = repo.git(&[
+        "reflog",
+        "show",
+        "--format=%gs",
+        "refs/heads/feature/logged",
+    ]);
+    assert_eq!(log.trim(), "branch: Created from main");
+    // Creating refs takes no packed-refs.lock: none is left, even with packed refs around.
+    repo.git(&["pack-refs", "--all"]);
+    repo.pm_ok(&["agent", "launch", "--branch", "feature/after-pack"]);
+    assert!(!repo.path().join(".git/packed-refs.lock").exists());
+    repo.assert_fsck_clean();
+}

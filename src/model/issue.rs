@@ -105,6 +105,11 @@ pub struct Issue {
     pub updated: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed: Option<Timestamp>,
+    /// When the status last changed (absent in records written before it was kept). Other
+    /// edits move `updated` but not this, so a status that a session change implies can be
+    /// told apart from one a person set later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_changed: Option<Timestamp>,
     /// Fields written by a newer `pm`; kept verbatim on rewrite.
     #[serde(flatten)]
     pub unknown: toml::Table,
@@ -159,6 +164,7 @@ impl Issue {
             created: now,
             updated: now,
             closed: None,
+            status_changed: None,
             unknown: toml::Table::new(),
         })
     }
@@ -171,7 +177,16 @@ impl Issue {
         } else if !status.is_finished() {
             self.closed = None;
         }
+        if status != self.status {
+            self.status_changed = Some(now);
+        }
         self.status = status;
+    }
+
+    /// Since when the issue has had its status: its last status change, or for records that
+    /// do not say, its last change of any kind.
+    pub fn status_since(&self) -> Timestamp {
+        self.status_changed.unwrap_or(self.updated)
     }
 
     /// The list order: status (in progress, open, done, closed), priority high first, newest first.

@@ -80,6 +80,116 @@ pub fn update(
     Ok(Updated::Done)
 }
 
+/// Create the ref `name` (under the common git dir) at `new`, as git creates a ref: take
+/// `<ref>.lock` exclusively, make sure the ref exists neither as a loose file nor in
+/// `packed-refs` (read, never locked) and that no ref is in the way as a folder or a file,
+/// append the reflog line `reflog` gives (when git would keep a log for this ref), and rename
+/// the lock into place. Unlike gix's "must not exist", an existing ref with the same value is
+/// refused too, and `packed-refs.lock` is never taken, so a process killed here leaves at
+/// most `<ref>.lock` behind.
+pub fn create(
+    repo: &gix::Repository,
+    name: &str,
+    new: ObjectId,
+    reflog: Option<(&gix::actor::Signature, &str)>,
+) -> Result<Updated, RefError> {
+    let refs = &repo.refs;
+    if refs.namespace.is_some() {
+        return Ok(Updated::NotHandled);
+    }
+    let common = repo.common_dir();
+    let path = common.join(name);
+    let logged = match refs.write_reflog {
+        gix::refs::store::WriteReflog::Always => true,
+        gix::refs::store::WriteReflog::Normal => {
+            ["refs/heads/", "refs/remotes/", "refs/notes/"]
+                .iter()
+                .any(|p| name.starts_with(p))
+                || common.join("logs").join(name).exists()
+        }
+        gix::refs::store::WriteReflog::Disable => false,
+    };
+    if logged && reflog.is_none() {
+        return Ok(Updated::NotHandled);
+    }
+    in_the_way(repo, name)?;
+    let lock = lock_ref(&path, name)?;
+    match read_loose(&path) {
+        Ok(_) => return Err(RefError::Moved(format!("{name} already exists"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(RefError::Failed(format!("could not read {name}: {e}"))),
+    }
+    if packed_target(repo, name)
+        .map_err(RefError::Failed)?
+        .is_some()
+    {
+        return Err(RefError::Moved(format!("{name} already exists")));
+    }
+    if logged && let Some((who, message)) = reflog {
+        append_reflog(common, name, new, who, message).map_err(|e| {
+            RefError::Failed(crate::error::write_failed(
+                &common.join("logs").join(name),
+                &e,
+            ))
+        })?;
+    }
+    lock.commit(&path, format!("{new}\n").as_bytes())
+        .map_err(|e| RefError::Failed(crate::error::write_failed(&path, &e)))?;
+    Ok(Updated::Done)
+}
+
+/// Fails when another ref makes `name` impossible: one of its parent paths is a ref, or it is
+/// itself the folder of other refs (loose or packed).
+fn in_the_way(repo: &gix::Repository, name: &str) -> Result<(), RefError> {
+    let common = repo.common_dir();
+    let conflict = |other: &str| {
+        RefError::Failed(format!(
+            "cannot create {name}: the ref {other} is in the way"
+        ))
+    };
+    for (at, _) in name.match_indices('/').skip(1) {
+        let parent = &name[..at];
+        if common.join(parent).is_file() || packed_target(repo, parent).ok().flatten().is_some() {
+            return Err(conflict(parent));
+        }
+    }
+    if common.join(name).is_dir() {
+        return Err(conflict(&format!("{name}/…")));
+    }
+    if let Ok(Some(packed)) = repo.refs.cached_packed_buffer()
+        && let Ok(mut inside) = packed.iter_prefixed(format!("{name}/").into())
+        && let Some(Ok(other)) = inside.next()
+    {
+        return Err(conflict(&other.name.as_bstr().to_string()));
+    }
+    Ok(())
+}
+
+/// Append one line to the reflog of `name`, as git writes it.
+fn append_reflog(
+    common: &Path,
+    name: &str,
+    new: ObjectId,
+    who: &gix::actor::Signature,
+    message: &str,
+) -> std::io::Result<()> {
+    let path = common.join("logs").join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut line = Vec::new();
+    line.extend_from_slice(format!("{} {new} ", ObjectId::null(new.kind())).as_bytes());
+    let mut time = gix::date::parse::TimeBuf::default();
+    who.to_ref(&mut time).write_to(&mut line)?;
+    let message = message.lines().next().unwrap_or("");
+    line.extend_from_slice(format!("\t{message}\n").as_bytes());
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)?;
+    file.write_all(&line)
+}
+
 /// The loose ref file at `path`: `Ok(Some(id))` when it holds an object id (with or without
 /// its newline), `Ok(None)` when it holds anything else (a symbolic ref), and the error of
 /// reading it (`NotFound`: the ref is not loose).

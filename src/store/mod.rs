@@ -714,6 +714,11 @@ impl Store {
         {
             return Ok(());
         }
+        if matches!(expected, PreviousValue::MustNotExist)
+            && loose_ref::create(&self.repo, name, new, None)? == loose_ref::Updated::Done
+        {
+            return Ok(());
+        }
         let full_name: gix::refs::FullName = name
             .try_into()
             .map_err(|e| RefError::Failed(format!("invalid ref name {name}: {e}")))?;
