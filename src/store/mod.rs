@@ -511,8 +511,10 @@ impl Store {
     ) -> Result<Outcome<T>> {
         let name = Self::ref_name(T::KIND, id);
         let mut last_error = String::new();
-        // When the ref's lock was first found taken, in the run of attempts that found it so.
-        let mut locked_since: Option<Instant> = None;
+        // When the ref's lock was first found taken by the same lock file (another writer's
+        // lock is a new file: busy writers one after another are not one stale lock).
+        let mut locked_since: Option<(Instant, Option<LockIdentity>)> = None;
+        let lock_path = self.repo.common_dir().join(format!("{name}.lock"));
         for attempt in 0..MAX_ATTEMPTS {
             let current = self.read::<T>(id)?;
             let mut next = current.record.clone();
@@ -554,7 +556,12 @@ impl Store {
                 }
                 Err(RefError::Failed(e)) => return Err(Error::failed(e)),
                 Err(RefError::Locked(e)) => {
-                    let since = *locked_since.get_or_insert_with(Instant::now);
+                    let holder = lock_identity(&lock_path);
+                    let since = match locked_since {
+                        Some((since, seen)) if seen == holder => since,
+                        _ => Instant::now(),
+                    };
+                    locked_since = Some((since, holder));
                     if since.elapsed() > LOCK_PATIENCE {
                         return Err(Error::failed(e));
                     }
@@ -856,6 +863,23 @@ pub fn identity(repo: &gix::Repository, role: &str) -> Option<(String, String)> 
         format!("gitoxide.{role}.emailFallback"),
     ])?;
     Some((name, email))
+}
+
+/// Which lock file is there: its inode and change time, if it exists.
+type LockIdentity = (u64, i64, i64);
+
+#[cfg(unix)]
+fn lock_identity(path: &std::path::Path) -> Option<LockIdentity> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.ino(), meta.ctime(), meta.ctime_nsec()))
+}
+
+#[cfg(not(unix))]
+fn lock_identity(path: &std::path::Path) -> Option<LockIdentity> {
+    let modified = std::fs::metadata(path).ok()?.modified().ok()?;
+    let since = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
+    Some((0, since.as_secs() as i64, i64::from(since.subsec_nanos())))
 }
 
 /// Jittered exponential backoff: up to 1, 2, 4 … 32 ms, never the same across processes.
