@@ -161,17 +161,7 @@ fn status_porcelain(repo: &Repo, dir: &Path) -> String {
 }
 
 fn branch_exists(repo: &Repo, branch: &str) -> bool {
-    repo.git_run(
-        repo.path(),
-        &[
-            "rev-parse",
-            "--verify",
-            "-q",
-            &format!("refs/heads/{branch}"),
-        ],
-        None,
-    )
-    .success()
+    repo.branch_exists(branch)
 }
 
 /// Commit a new file in `dir` with git; returns the commit id.

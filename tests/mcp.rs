@@ -457,19 +457,7 @@ fn purge_deletes_files_by_default_but_never_uncommitted_work() {
         repo.git(&["worktree", "list", "--porcelain"])
             .contains(&format!("worktree {path}\n"))
     };
-    let has_branch = |branch: &str| {
-        repo.git_run(
-            repo.path(),
-            &[
-                "rev-parse",
-                "--verify",
-                "-q",
-                &format!("refs/heads/{branch}"),
-            ],
-            None,
-        )
-        .success()
-    };
+    let has_branch = |branch: &str| repo.branch_exists(branch);
 
     // Explicitly false: the record goes, the files stay.
     let (id, path) = &launched[0];

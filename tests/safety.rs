@@ -33,17 +33,7 @@ fn git_worktrees(repo: &Repo) -> Vec<(String, PathBuf)> {
 }
 
 fn branch_exists(repo: &Repo, branch: &str) -> bool {
-    repo.git_run(
-        repo.path(),
-        &[
-            "rev-parse",
-            "--verify",
-            "-q",
-            &format!("refs/heads/{branch}"),
-        ],
-        None,
-    )
-    .success()
+    repo.branch_exists(branch)
 }
 
 fn live_sessions_on(repo: &Repo, branch: &str) -> usize {

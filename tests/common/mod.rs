@@ -287,6 +287,13 @@ impl Repo {
         self.git_run(&self.path, args, Some(input)).ok().stdout
     }
 
+    /// Whether `refs/heads/<branch>` exists, as git says.
+    pub fn branch_exists(&self, branch: &str) -> bool {
+        let name = format!("refs/heads/{branch}");
+        self.git_run(&self.path, &["rev-parse", "--verify", "-q", &name], None)
+            .success()
+    }
+
     /// `git for-each-ref refs/pm/`, verbatim.
     pub fn refs(&self) -> String {
         self.git(&["for-each-ref", "refs/pm/"])
