@@ -63,6 +63,63 @@ impl SessionEvent {
     }
 }
 
+/// What [`apply`] did to a session record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    /// The first line of the record's commit message (`close: active -> completed`).
+    pub message: String,
+    /// False when the record is as it was (closing an idle session again).
+    pub changed: bool,
+}
+
+/// Apply `event` at `now` to the session record: its status, end time, epoch (raised by every
+/// reactivation, so it wins over the older terminal state when clones merge), owner (`new_owner`
+/// takes it over) and update time. `Ok(None)`: the event does not apply to this session
+/// (reconcile of a finished one). Errors say why not, phrased to follow "session <id> ".
+/// Every front end and every test that changes a session's status goes through here.
+pub fn apply(
+    session: &mut Session,
+    event: SessionEvent,
+    now: Timestamp,
+    new_owner: Option<&str>,
+) -> Result<Option<Transition>> {
+    if session.purged.is_some() {
+        return Err(Error::invalid("was purged"));
+    }
+    let from = session.status;
+    let Some(to) = next_status(from, event)? else {
+        return Ok(None);
+    };
+    let previous_owner = std::mem::take(&mut session.owner);
+    session.owner = new_owner.unwrap_or(&previous_owner).to_string();
+    let owner_changes = session.owner != previous_owner;
+    let changed = from != to || owner_changes;
+    if changed {
+        session.status = to;
+        session.updated = now;
+        session.ended = if to.is_live() { None } else { Some(now) };
+        if event == SessionEvent::Reactivate {
+            session.epoch += 1;
+        }
+    }
+    let mut message = format!("{}: {} -> {}", event.verb(), from.as_str(), to.as_str());
+    if owner_changes {
+        message.push_str(&format!(" (taken over from clone {previous_owner})"));
+    }
+    Ok(Some(Transition { message, changed }))
+}
+
+/// Purge at `now`: the record becomes a tombstone that syncs (its files are the caller's).
+/// `None` when it already is one.
+pub fn purge(session: &mut Session, now: Timestamp) -> Option<String> {
+    if session.purged.is_some() {
+        return None;
+    }
+    session.purged = Some(now);
+    session.updated = now;
+    Some(format!("purge: {}", session.status.as_str()))
+}
+
 /// The status after `event`, `Ok(None)` when the event leaves a terminal session alone
 /// (reconcile), or an error saying why not, phrased to follow "session <id> ".
 pub fn next_status(from: SessionStatus, event: SessionEvent) -> Result<Option<SessionStatus>> {

@@ -21,7 +21,7 @@
 //! record's history), so the merge knows exactly which side changed what without carrying a
 //! stamp next to every field, and records stay plain, readable TOML.
 
-use crate::model::{RecordKind, Timestamp};
+use crate::model::{IssueStatus, RecordKind, SessionStatus, Timestamp};
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
 use toml::{Table, Value};
@@ -95,23 +95,11 @@ fn lifecycle_rank(kind: RecordKind, record: &Table) -> (i64, u8, String) {
     let (epoch, rank) = match kind {
         RecordKind::Session => {
             let epoch = record.get("epoch").and_then(Value::as_integer).unwrap_or(0);
-            let rank = match status {
-                "completed" => 4,
-                "abandoned" => 3,
-                "active" => 2,
-                "idle" => 1,
-                _ => 0,
-            };
+            let rank = SessionStatus::parse(status).map_or(0, SessionStatus::merge_rank);
             (epoch, rank)
         }
         RecordKind::Issue => {
-            let rank = match status {
-                "done" => 4,
-                "closed" => 3,
-                "in_progress" => 2,
-                "open" => 1,
-                _ => 0,
-            };
+            let rank = IssueStatus::parse(status).map_or(0, IssueStatus::merge_rank);
             (0, rank)
         }
     };

@@ -131,10 +131,6 @@ pub enum Located {
     Candidates(Vec<Session>),
 }
 
-fn live(session: &Session) -> bool {
-    session.status.is_live() && session.purged.is_none()
-}
-
 /// The live sessions among `sessions` that work on `issue`, except session `except`.
 fn live_on_issue<'a>(
     sessions: &'a [Session],
@@ -143,7 +139,9 @@ fn live_on_issue<'a>(
 ) -> Vec<&'a Session> {
     sessions
         .iter()
-        .filter(|s| live(s) && s.issue.as_deref() == Some(issue) && Some(s.id.as_str()) != except)
+        .filter(|s| {
+            s.is_live() && s.issue.as_deref() == Some(issue) && Some(s.id.as_str()) != except
+        })
         .collect()
 }
 
@@ -183,7 +181,7 @@ fn sessions_with(store: &Store, statuses: &[SessionStatus]) -> Result<(Vec<Sessi
         .records
         .into_iter()
         .map(|s| s.record)
-        .filter(|s| s.purged.is_none() && (statuses.is_empty() || statuses.contains(&s.status)))
+        .filter(|s| !s.is_purged() && (statuses.is_empty() || statuses.contains(&s.status)))
         .collect();
     Ok((sessions, listing.broken))
 }
@@ -222,7 +220,7 @@ pub fn launch(store: &Store, request: LaunchRequest, mode: Mode) -> Result<Launc
     // checks below still hold when the branch and worktree are made.
     let (_mutex, mut warnings) = hold_worktrees(store, &local, mode)?;
     let (sessions, _) = all_sessions(store)?;
-    if let Some(existing) = sessions.iter().find(|s| s.branch == branch && live(s)) {
+    if let Some(existing) = sessions.iter().find(|s| s.branch == branch && s.is_live()) {
         if existing.status == SessionStatus::Active {
             return Err(Error::invalid(format!(
                 "branch {branch} already has an active session {}",
@@ -278,7 +276,7 @@ pub fn launch(store: &Store, request: LaunchRequest, mode: Mode) -> Result<Launc
         // Most often the worktree of a finished session on the branch: say how to go on.
         let finished = sessions
             .iter()
-            .filter(|s| s.branch == branch && s.purged.is_none())
+            .filter(|s| s.branch == branch && !s.is_purged())
             .max_by_key(|s| s.updated);
         let hint = match finished {
             Some(s) => format!(
@@ -955,36 +953,27 @@ fn apply_event_if(
     let now = Timestamp::now();
     let outcome = store.update::<Session>(id, mode, now, |s| {
         let commits = counted_commits(store.repo(), s);
-        if s.purged.is_some() {
-            return Err(Error::invalid(format!("session {} was purged", s.id)));
+        if !s.is_purged() {
+            allowed(s)?;
         }
-        allowed(s)?;
-        let from = s.status;
-        let to = lifecycle::next_status(from, event)
-            .map_err(|e| Error::invalid(format!("session {} {e}", s.id)))?;
-        let Some(to) = to else { return Ok(None) };
+        let id = s.id.clone();
+        let transition = lifecycle::apply(s, event, now, new_owner)
+            .map_err(|e| Error::invalid(format!("session {id} {e}")))?;
+        let Some(transition) = transition else {
+            return Ok(None);
+        };
+        // A recount of the branch's commits is worth a write of its own.
+        let recounted = commits.is_some_and(|c| c != s.commits);
         if let Some(commits) = commits {
             s.commits = commits;
         }
-        let previous_owner = s.owner.clone();
-        let owner_changes = new_owner.is_some_and(|o| o != s.owner);
-        if from == to && !owner_changes && s.commits == commits.unwrap_or(s.commits) {
+        if !transition.changed && !recounted {
             return Ok(None);
         }
-        if let Some(owner) = new_owner {
-            s.owner = owner.to_string();
+        if !transition.changed {
+            s.updated = now;
         }
-        s.status = to;
-        s.updated = now;
-        s.ended = if to.is_live() { None } else { Some(now) };
-        if event == SessionEvent::Reactivate {
-            s.epoch += 1;
-        }
-        let mut message = format!("{}: {} -> {}", event.verb(), from.as_str(), to.as_str());
-        if owner_changes {
-            message.push_str(&format!(" (taken over from clone {previous_owner})"));
-        }
-        Ok(Some(message))
+        Ok(Some(transition.message))
     })?;
     let (before, after, written, message) = match outcome {
         Outcome::Changed {
@@ -1083,7 +1072,7 @@ fn session_on_branch(store: &Store, branch: &str) -> Result<Option<String>> {
         .map(|stored| stored.record)
         .filter(|s| s.branch == branch)
         .max_by(|a, b| {
-            let rank = |s: &Session| (s.purged.is_none(), live(s), s.started);
+            let rank = |s: &Session| (!s.is_purged(), s.is_live(), s.started);
             rank(a).cmp(&rank(b)).then_with(|| a.id.cmp(&b.id))
         })
         .map(|s| s.id))
@@ -1116,7 +1105,7 @@ pub fn locate(store: &Store, dir: &Path) -> Result<Located> {
         }
     }
     Ok(Located::Candidates(
-        sessions.into_iter().filter(live).collect(),
+        sessions.into_iter().filter(Session::is_live).collect(),
     ))
 }
 
@@ -1199,7 +1188,7 @@ fn stranded_work(store: &Store, session: &Session) -> Vec<String> {
 fn read_for(store: &Store, id: &str, event: SessionEvent) -> Result<(String, Session)> {
     let id = resolve_session(store, id)?;
     let session = store.read::<Session>(&id)?.record;
-    if session.purged.is_some() {
+    if session.is_purged() {
         return Err(Error::invalid(format!("session {id} was purged")));
     }
     lifecycle::next_status(session.status, event)
@@ -1260,7 +1249,7 @@ pub fn reconcile(store: &Store, remove_handed_off: bool, mode: Mode) -> Result<R
             .records
             .into_iter()
             .map(|s| s.record)
-            .filter(live)
+            .filter(Session::is_live)
             .collect())
     };
     let mut live = read_live()?;
@@ -1321,7 +1310,7 @@ fn handed_off(
                 Err(_) => continue,
             },
         };
-        if session.owner == me || session.purged.is_some() {
+        if session.owner == me || session.is_purged() {
             continue;
         }
         let mut entry = HandedOff {
@@ -1437,7 +1426,7 @@ fn repair_cascades(
     warnings: &mut Vec<String>,
 ) -> Result<Vec<Repaired>> {
     let mut live_by_issue: BTreeMap<&str, Vec<&Session>> = BTreeMap::new();
-    for s in live.iter().filter(|s| s.purged.is_none()) {
+    for s in live.iter().filter(|s| !s.is_purged()) {
         if let Some(issue) = &s.issue {
             live_by_issue.entry(issue).or_default().push(s);
         }
@@ -1482,7 +1471,7 @@ fn repair_cascades(
     })?;
     let mut by_issue: BTreeMap<String, Vec<Session>> = BTreeMap::new();
     for s in listing.records.into_iter().map(|stored| stored.record) {
-        if s.purged.is_none()
+        if !s.is_purged()
             && let Some(issue) = &s.issue
             && candidates.contains(issue)
         {
@@ -1635,7 +1624,7 @@ pub fn of_issue(store: &Store, issue: &str) -> Result<Vec<Session>> {
         .records
         .into_iter()
         .map(|stored| stored.record)
-        .filter(|s| s.issue.as_deref() == Some(issue) && s.purged.is_none())
+        .filter(|s| s.issue.as_deref() == Some(issue) && !s.is_purged())
         .collect();
     sessions.sort_by(|a, b| b.started.cmp(&a.started).then(b.id.cmp(&a.id)));
     Ok(sessions)
@@ -1711,7 +1700,7 @@ pub fn purge(
 ) -> Result<Purged> {
     let id = resolve_session(store, id)?;
     let session = store.read::<Session>(&id)?.record;
-    if session.purged.is_some() {
+    if session.is_purged() {
         return Err(Error::invalid(format!("session {id} is already purged")));
     }
     let repo = store.repo();
@@ -1809,14 +1798,7 @@ pub fn purge(
         }
     }
     let now = Timestamp::now();
-    let outcome = store.update::<Session>(&id, mode, now, |s| {
-        if s.purged.is_some() {
-            return Ok(None);
-        }
-        s.purged = Some(now);
-        s.updated = now;
-        Ok(Some(format!("purge: {}", s.status.as_str())))
-    })?;
+    let outcome = store.update::<Session>(&id, mode, now, |s| Ok(lifecycle::purge(s, now)))?;
     if let Outcome::Changed { after, .. } = outcome {
         purged.session = after.record;
     }

@@ -7,7 +7,7 @@
 //! that, like a git server without force, accepts a push only when it is a fast-forward. The
 //! merge itself is pm's own (`Store::integrate`), so what is tested is what `pm sync` runs.
 
-use pm::lifecycle::{SessionEvent, next_status};
+use pm::lifecycle::SessionEvent;
 use pm::model::issue::NewIssue;
 use pm::model::{Issue, IssueStatus, IssueType, Priority, Session, SessionStatus, Timestamp};
 use pm::store::{Integrated, Mode, Store};
@@ -241,16 +241,13 @@ impl World {
                 ][e as usize % 6];
                 let now = self.now(r % n);
                 self.edit_session(r % n, pick, |s| {
-                    let Ok(Some(to)) = next_status(s.status, event) else {
-                        return false;
-                    };
-                    s.status = to;
-                    s.ended = (!to.is_live()).then_some(now);
-                    if event == SessionEvent::Reactivate {
-                        s.epoch += 1;
+                    match pm::lifecycle::apply(s, event, now, None) {
+                        Ok(Some(transition)) if transition.changed => {
+                            s.commits += 1;
+                            true
+                        }
+                        _ => false,
                     }
-                    s.commits += 1;
-                    true
                 });
             }
             Op::Prompt(r, pick, t) => self.edit_session(r % n, pick, |s| {
@@ -264,25 +261,20 @@ impl World {
                     self.purged.insert(id.clone());
                     self.replicas[r]
                         .update::<Session>(&id, Mode::Write, now, |s| {
-                            if s.purged.is_some() {
-                                return Ok(None);
-                            }
-                            s.purged = Some(now);
-                            s.updated = now;
-                            Ok(Some("purge".into()))
+                            Ok(pm::lifecycle::purge(s, now))
                         })
                         .expect("purge");
                 }
             }
             Op::TakeOver(r, pick) => {
                 let owner = format!("replica{}", r % n);
+                let now = self.now(r % n);
                 self.edit_session(r % n, pick, |s| {
-                    if !s.status.is_live() || s.owner == owner {
-                        return false;
-                    }
-                    s.owner = owner.clone();
-                    s.status = SessionStatus::Active;
-                    true
+                    s.owner != owner
+                        && matches!(
+                            pm::lifecycle::apply(s, SessionEvent::TakeOver, now, Some(&owner)),
+                            Ok(Some(transition)) if transition.changed
+                        )
                 });
             }
             Op::Sync(r) => self.sync(r % n),

@@ -63,6 +63,22 @@ impl IssueStatus {
             IssueStatus::Closed => 3,
         }
     }
+    /// The status named `text` as stored (`in_progress`), if it is one.
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Open, Self::InProgress, Self::Done, Self::Closed]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+    /// Which side wins when two clones changed the status differently (higher wins): finished
+    /// states above live ones, done above closed.
+    pub fn merge_rank(self) -> u8 {
+        match self {
+            IssueStatus::Open => 1,
+            IssueStatus::InProgress => 2,
+            IssueStatus::Closed => 3,
+            IssueStatus::Done => 4,
+        }
+    }
 }
 
 impl Priority {

@@ -29,6 +29,23 @@ impl SessionStatus {
     pub fn is_live(self) -> bool {
         matches!(self, SessionStatus::Active | SessionStatus::Idle)
     }
+    /// The status named `text` as stored (`active`), if it is one.
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Active, Self::Idle, Self::Completed, Self::Abandoned]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+    /// Which side wins when two clones changed the status differently within one epoch (higher
+    /// wins): terminal states above live ones, so a session ended anywhere stays ended until an
+    /// explicit reactivation raises the epoch.
+    pub fn merge_rank(self) -> u8 {
+        match self {
+            SessionStatus::Idle => 1,
+            SessionStatus::Active => 2,
+            SessionStatus::Abandoned => 3,
+            SessionStatus::Completed => 4,
+        }
+    }
 }
 
 /// One agent session, exactly as stored in `session.toml`. Holds only what is true in every
@@ -85,7 +102,7 @@ impl Record for Session {
         self.schema
     }
     fn settled(&self) -> bool {
-        !self.status.is_live() || self.purged.is_some()
+        !self.status.is_live() || self.is_purged()
     }
     fn check(&self) -> Result<(), String> {
         if let Some(why) = branch_name_problem(&self.branch) {
@@ -141,6 +158,14 @@ pub fn branch_name_problem(branch: &str) -> Option<&'static str> {
 pub const MAX_REF_PART_BYTES: usize = 255 - ".lock".len();
 
 impl Session {
+    /// Purged: a tombstone, shown and counted nowhere.
+    pub fn is_purged(&self) -> bool {
+        self.purged.is_some()
+    }
+    /// Live (active or idle) and not purged: at most one per branch.
+    pub fn is_live(&self) -> bool {
+        self.status.is_live() && !self.is_purged()
+    }
     /// Seconds from start to end (or to `now` while running).
     pub fn duration(&self, now: Timestamp) -> i64 {
         self.ended.unwrap_or(now).seconds() - self.started.seconds()
