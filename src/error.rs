@@ -1,8 +1,10 @@
 //! The one error type of the core API.
 //!
 //! Every error carries a complete, single-line message that names the object and the action
-//! ("could not update refs/pm/issues/01J…: it changed since it was read"). Front ends print it
-//! as is; the CLI maps [`ErrorKind::Usage`] to exit status 2 and everything else to 1.
+//! ("could not update refs/pm/issues/01J…: it changed since it was read"), a kind with a stable
+//! code, and hints that name a request setting ([`Setting`]) rather than a flag: each front end
+//! words them in its own vocabulary ([`Error::worded`]: the CLI says `--force`, MCP `force`).
+//! The CLI maps [`ErrorKind::Usage`] to exit status 2 and everything else to 1.
 
 use std::fmt;
 
@@ -19,10 +21,64 @@ pub enum ErrorKind {
     Failed,
 }
 
+impl ErrorKind {
+    /// The stable code of the kind, for protocols (MCP, HTTP bodies).
+    pub fn code(self) -> &'static str {
+        match self {
+            ErrorKind::Usage => "usage",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Invalid => "conflict",
+            ErrorKind::Failed => "failed",
+        }
+    }
+}
+
+/// A setting of a request that a hint asks for, named by each front end in its own words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setting {
+    /// Go ahead despite what is said (a dirty worktree, another clone's session, …).
+    Force,
+    /// The branch of a launch.
+    Branch,
+    /// The issue of a launch.
+    Issue,
+    /// Where a launch's new branch starts.
+    Base,
+    /// Purge's removal of the worktree and branch.
+    DeleteFiles,
+    /// The fields an issue update can change.
+    IssueFields,
+}
+
+impl Setting {
+    /// A neutral name, for text that reaches no particular front end.
+    pub fn plain_name(self) -> &'static str {
+        match self {
+            Setting::Force => "force",
+            Setting::Branch => "a branch",
+            Setting::Issue => "an issue",
+            Setting::Base => "a base",
+            Setting::DeleteFiles => "delete files",
+            Setting::IssueFields => {
+                "one of title, description, body, status, priority, type, tags added or removed"
+            }
+        }
+    }
+}
+
+/// "give <setting> <purpose>": what would make the request go through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hint {
+    pub setting: Setting,
+    /// Follows the setting's name, e.g. "to purge it anyway"; may be empty.
+    pub purpose: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct Error {
     kind: ErrorKind,
     message: String,
+    hints: Vec<Hint>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -30,7 +86,41 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         let message = one_line(&message.into());
-        Error { kind, message }
+        Error {
+            kind,
+            message,
+            hints: Vec::new(),
+        }
+    }
+    /// Add a hint: giving `setting` would make the request go through (`purpose` says what
+    /// it would do, e.g. "to purge it anyway").
+    pub fn hint(mut self, setting: Setting, purpose: impl Into<String>) -> Self {
+        self.hints.push(Hint {
+            setting,
+            purpose: one_line(&purpose.into()),
+        });
+        self
+    }
+    pub fn hints(&self) -> &[Hint] {
+        &self.hints
+    }
+    /// The stable code of the error's kind.
+    pub fn code(&self) -> &'static str {
+        self.kind.code()
+    }
+    /// The message and its hints on one line, each setting named by `name` (a front end's
+    /// vocabulary: `--force` for the CLI, `force` for MCP).
+    pub fn worded(&self, name: impl Fn(Setting) -> String) -> String {
+        let mut out = self.message.clone();
+        for hint in &self.hints {
+            out.push_str("; give ");
+            out.push_str(&name(hint.setting));
+            if !hint.purpose.is_empty() {
+                out.push(' ');
+                out.push_str(&hint.purpose);
+            }
+        }
+        out
     }
     pub fn usage(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Usage, message)
@@ -61,7 +151,7 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.worded(|s| s.plain_name().to_string()))
     }
 }
 

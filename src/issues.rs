@@ -1,7 +1,7 @@
 //! The issue operations of the core API: add, list, show, update, close, reopen, events.
 //! Front ends call these and render the results; nothing here prints.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 use crate::model::issue::{NewIssue, check_tag, check_text, check_title, push_tag};
 use crate::model::{Issue, IssueStatus, IssueType, Priority, RecordKind, Timestamp, new_id};
 use crate::store::{Broken, Event, Mode, Outcome, Store, Stored};
@@ -59,9 +59,7 @@ impl Changes {
     /// Check every value before anything is read or written.
     fn validated(mut self) -> Result<Self> {
         if self.is_empty() {
-            return Err(Error::usage(
-                "nothing to update: give at least one of --title, --description, --body, --status, --priority, --type, --tag, --untag",
-            ));
+            return Err(Error::usage("nothing to update").hint(Setting::IssueFields, ""));
         }
         if let Some(title) = &self.title {
             self.title = Some(check_title(title)?);

@@ -29,7 +29,7 @@
 //! imply is derived from the sessions alone, and repaired only when the issue last changed
 //! *before* the session change that implies it, so a status set by hand later always stays.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 use crate::model::{IssueStatus, Session, SessionStatus, Timestamp};
 
 /// Something that happens to a session.
@@ -202,10 +202,10 @@ pub fn check_second_session(issue: &str, holders: &[&Session], force: bool) -> R
         "sessions"
     };
     Err(Error::invalid(format!(
-        "issue {issue} is already being worked on by {noun} {}; \
-         a second live session on one issue needs force",
+        "issue {issue} is already being worked on by {noun} {}",
         named.join(", ")
-    )))
+    ))
+    .hint(Setting::Force, "to start a second live session on it"))
 }
 
 /// Closing or purging `session` from the clone `me` (`None`: a clone that has no id yet):
@@ -216,9 +216,13 @@ pub fn check_owner(session: &Session, me: Option<&str>, force: bool, action: &st
         return Ok(());
     }
     Err(Error::invalid(format!(
-        "session {} is active in another clone, {}; {action} it from this clone needs force",
+        "session {} is active in another clone, {}",
         session.id, session.owner
-    )))
+    ))
+    .hint(
+        Setting::Force,
+        format!("to go on {action} it from this clone"),
+    ))
 }
 
 /// The issue status that the cascades of one issue's sessions leave behind.

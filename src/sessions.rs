@@ -3,7 +3,7 @@
 //! them to records, worktrees and the linked issue. Nothing here prints.
 
 use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 use crate::lifecycle::{self, SessionEvent};
 use crate::model::session::{branch_from_title, worktree_dir_name, worktree_dir_name_unique};
 use crate::model::{
@@ -207,12 +207,17 @@ pub fn launch(store: &Store, request: LaunchRequest, mode: Mode) -> Result<Launc
         (None, Some(issue)) => {
             branch_from_title(&config.branch_prefix, &issue.title).ok_or_else(|| {
                 Error::usage(format!(
-                    "cannot make a branch name from the title of issue {}; give --branch",
+                    "cannot make a branch name from the title of issue {}",
                     issue.id
                 ))
+                .hint(Setting::Branch, "")
             })?
         }
-        (None, None) => return Err(Error::usage("give --issue or --branch")),
+        (None, None) => {
+            return Err(Error::usage("a launch needs an issue or a branch")
+                .hint(Setting::Issue, "")
+                .hint(Setting::Branch, ""));
+        }
     };
     worktree::check_branch_name(&branch)?;
     let local = LocalData::new(repo);
@@ -229,7 +234,7 @@ pub fn launch(store: &Store, request: LaunchRequest, mode: Mode) -> Result<Launc
         }
         if request.base.is_some() {
             return Err(Error::usage(format!(
-                "branch {branch} has idle session {}, which would be resumed; --base does not apply",
+                "branch {branch} has idle session {}, which would be resumed; a base does not apply",
                 existing.id
             )));
         }
@@ -256,7 +261,7 @@ pub fn launch(store: &Store, request: LaunchRequest, mode: Mode) -> Result<Launc
     let (base, base_ref) = match (&request.base, existing_tip) {
         (Some(_), Some(_)) => {
             return Err(Error::usage(format!(
-                "branch {branch} already exists; --base applies only to a new branch"
+                "branch {branch} already exists; a base applies only to a new branch"
             )));
         }
         (Some(rev), None) => (worktree::resolve_commit(repo, rev)?, rev.clone()),
@@ -459,9 +464,10 @@ pub fn resume_session(
     }
     if session.status == SessionStatus::Active && !force {
         return Err(Error::invalid(format!(
-            "session {id} is active in another clone ({}); give --force to take it over",
+            "session {id} is active in another clone ({})",
             session.owner
-        )));
+        ))
+        .hint(Setting::Force, "to take it over"));
     }
     let branch = session.branch.clone();
     // This clone may still have the worktree it made for the session earlier: take it back.
@@ -842,9 +848,8 @@ fn main_head(repo: &gix::Repository) -> Result<(gix::ObjectId, String)> {
     let id = main
         .head_id()
         .map_err(|_| {
-            Error::invalid(
-                "the main worktree has no commit yet; commit something first or give --base",
-            )
+            Error::invalid("the main worktree has no commit yet; commit something first")
+                .hint(Setting::Base, "")
         })?
         .detach();
     let name = match main.head_name() {
@@ -1707,9 +1712,10 @@ pub fn purge(
     let local = LocalData::new(repo);
     lifecycle::check_owner(&session, local.clone_id().as_deref(), force, "purging")?;
     if session.status == SessionStatus::Active && !force {
-        return Err(Error::invalid(format!(
-            "session {id} is active; close it first or use --force"
-        )));
+        return Err(
+            Error::invalid(format!("session {id} is active; close it first"))
+                .hint(Setting::Force, "to purge it anyway"),
+        );
     }
     let mine = local.clone_id().as_deref() == Some(session.owner.as_str());
     let mut purged = Purged {
@@ -1732,9 +1738,10 @@ pub fn purge(
             Some(path) if path.exists() => {
                 if !force && worktree::is_dirty(&path)? {
                     return Err(Error::invalid(format!(
-                        "the worktree {} has uncommitted changes; commit them or use --force",
+                        "the worktree {} has uncommitted changes; commit them",
                         path.display()
-                    )));
+                    ))
+                    .hint(Setting::Force, "to discard them"));
                 }
                 purged.removed_worktree = Some(path);
             }
@@ -1768,8 +1775,9 @@ pub fn purge(
                 let unique = commits_on_no_other_branch(repo, &branch, tip)?;
                 if unique > 0 && !force {
                     return Err(Error::invalid(format!(
-                        "branch {branch} has {unique} commit(s) that are on no other branch; merge them or use --force"
-                    )));
+                        "branch {branch} has {unique} commit(s) that are on no other branch; merge them"
+                    ))
+                    .hint(Setting::Force, "to delete them"));
                 }
                 branch_tip = Some(tip);
                 purged.deleted_branch = Some(branch);

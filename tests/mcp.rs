@@ -1027,3 +1027,38 @@ fn install_adds_pm_without_clobbering_other_servers() {
     assert!(line.contains(".mcp.json"), "{line}");
     assert_eq!(std::fs::read_to_string(&config).expect("read"), "{not json");
 }
+
+/// A refusal's hint names the setting in the caller's own vocabulary: flags on the command
+/// line, arguments over MCP (never the other's).
+#[test]
+fn hints_name_flags_on_the_command_line_and_arguments_over_mcp() {
+    let repo = Repo::new();
+    let id = repo.add("Hinted", &[]);
+    let line = repo.pm(&["issue", "update", &id]).fails_with(2);
+    assert!(line.contains("--tag") && line.contains("--untag"), "{line}");
+    let text = failed(&call(
+        &repo,
+        repo.path(),
+        "pm_update_issue",
+        json!({"id": id}),
+    ));
+    assert!(text.contains("tags") && text.contains("untags"), "{text}");
+    assert!(!text.contains("--"), "{text}");
+
+    let doc = repo.pm_json(&["agent", "launch", "--issue", &id, "--branch", "first"]);
+    assert!(doc["id"].is_string());
+    let line = repo
+        .pm(&["agent", "launch", "--issue", &id, "--branch", "second"])
+        .fails_with(1);
+    assert!(line.contains("give --force"), "{line}");
+    let text = failed(&call(
+        &repo,
+        repo.path(),
+        "pm_session",
+        json!({"action": "launch_task", "taskKey": id, "branch": "second"}),
+    ));
+    assert!(
+        text.contains("give force") && !text.contains("--"),
+        "{text}"
+    );
+}

@@ -271,13 +271,13 @@ fn close(ctx: &Ctx, ids: &[String]) -> Result<()> {
         }
     }
     for (_, e) in &failed {
-        eprintln!("error: {}", clean_line(e.message()));
+        eprintln!("error: {}", clean_line(&super::worded(e)));
     }
     if ctx.global.json {
         let closed: Vec<Value> = closed.iter().map(outcome_json).collect();
         let errors: Vec<Value> = failed
             .iter()
-            .map(|(id, e)| json!({ "id": id, "message": e.message() }))
+            .map(|(id, e)| json!({ "id": id, "message": super::worded(e) }))
             .collect();
         print_json(&json!({ "dry_run": ctx.global.dry_run, "closed": closed, "errors": errors }))?;
     } else {

@@ -9,7 +9,7 @@ mod mcp_status;
 mod overview;
 mod sync;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 use crate::render::{ColorChoice, Style};
 use crate::store::{Mode, Store};
 use clap::{Args, Parser, Subcommand};
@@ -243,7 +243,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {}", crate::render::clean_line(err.message()));
+            eprintln!("error: {}", crate::render::clean_line(&worded(&err)));
             ExitCode::from(err.exit_code() as u8)
         }
     }
@@ -301,5 +301,22 @@ fn suggestion(err: &clap::Error) -> Option<String> {
                 .join(" or "),
         ),
         _ => None,
+    })
+}
+
+/// An error's message and hints, the settings named by their flags.
+pub(crate) fn worded(err: &Error) -> String {
+    err.worded(|setting| {
+        match setting {
+            Setting::Force => "--force",
+            Setting::Branch => "--branch",
+            Setting::Issue => "--issue",
+            Setting::Base => "--base",
+            Setting::DeleteFiles => "--delete-files",
+            Setting::IssueFields => {
+                "one of --title, --description, --body, --status, --priority, --type, --tag, --untag"
+            }
+        }
+        .to_string()
     })
 }

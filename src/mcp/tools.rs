@@ -3,7 +3,7 @@
 //! A failure of the call itself is a result with `isError: true` and a message a model can act
 //! on; nothing here decides a rule.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 use crate::issues::{self, Changes, Filter};
 use crate::lifecycle::SessionEvent;
 use crate::model::issue::NewIssue;
@@ -157,13 +157,30 @@ pub fn call(dir: &Path, name: &str, arguments: &Value) -> Value {
             "isError": false,
         }),
         Err(e) => json!({
-            "content": [{"type": "text", "text": crate::render::clean_line(e.message())}],
+            "content": [{"type": "text", "text": crate::render::clean_line(&worded(&e))}],
             "isError": true,
         }),
     }
 }
 
 type Reply = Result<(String, Value)>;
+
+/// An error's message and hints, the settings named by the tools' arguments.
+fn worded(err: &Error) -> String {
+    err.worded(|setting| {
+        match setting {
+            Setting::Force => "force",
+            Setting::Branch => "branch",
+            Setting::Issue => "taskKey",
+            Setting::Base => "base",
+            Setting::DeleteFiles => "deleteFiles",
+            Setting::IssueFields => {
+                "one of title, description, body, status, priority, type, tags, untags"
+            }
+        }
+        .to_string()
+    })
+}
 
 /// Typed access to the arguments, with messages that name the argument.
 struct Args(Map<String, Value>);
