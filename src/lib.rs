@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod git;
 pub mod issues;
 pub mod lifecycle;
 pub mod mcp;

@@ -12,7 +12,6 @@ use crate::store::{Integrated, Mode, Store};
 use gix::ObjectId;
 use gix::bstr::ByteSlice;
 use std::collections::{HashMap, HashSet};
-use std::process::{Command, Stdio};
 use std::sync::atomic::AtomicBool;
 
 /// How many fetch-merge-push rounds a sync makes while pushes are rejected.
@@ -436,7 +435,7 @@ fn push(store: &Store, remote: &str) -> Result<Pushed> {
     for chunk in specs.chunks(PUSH_CHUNK) {
         let mut args = vec!["push", "--porcelain", "--no-verify", remote];
         args.extend(chunk.iter().map(String::as_str));
-        let output = run_git(repo, &args)?;
+        let output = crate::git::command::run(repo, &args)?;
         let rejected_before = rejected.len();
         parse_push_output(&output.stdout, &mut pushed, &mut rejected);
         if !output.success && rejected.len() == rejected_before {
@@ -524,39 +523,9 @@ fn tracking_edit(name: &str, tip: ObjectId) -> Result<gix::refs::transaction::Re
     })
 }
 
-struct GitOutput {
-    success: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl GitOutput {
-    /// The most telling line of git's complaint.
-    fn error_line(&self) -> String {
-        self.stderr
-            .lines()
-            .map(str::trim)
-            .rfind(|l| l.starts_with("fatal:") || l.starts_with("error:"))
-            .or_else(|| self.stderr.lines().map(str::trim).rfind(|l| !l.is_empty()))
-            .unwrap_or("git push failed")
-            .to_string()
-    }
-}
-
-/// The directory git commands of this repository run in.
-fn git_dir_for_commands(repo: &gix::Repository) -> &std::path::Path {
-    repo.workdir().unwrap_or_else(|| repo.git_dir())
-}
-
 /// Pack loose refs after a bulk update, so later listings stay fast. Best effort.
 fn pack_refs(repo: &gix::Repository) {
-    let _ = Command::new("git")
-        .current_dir(git_dir_for_commands(repo))
-        .args(["pack-refs", "--all"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
+    crate::git::command::run_quietly(repo, &["pack-refs", "--all"]);
 }
 
 /// A dry run: what fetching and pushing would move, from the remote's advertised refs, with
@@ -595,12 +564,12 @@ pub fn init_remote(store: &Store, remote: &str, mode: Mode) -> Result<bool> {
     check_remote_name(repo, remote)?;
     let key = format!("remote.{remote}.fetch");
     let spec = fetch_refspec(remote);
-    let present = run_git(repo, &["config", "--get-all", &key])?;
+    let present = crate::git::command::run(repo, &["config", "--get-all", &key])?;
     if present.stdout.lines().any(|l| l.trim() == spec) {
         return Ok(false);
     }
     if mode == Mode::Write {
-        let added = run_git(repo, &["config", "--add", &key, &spec])?;
+        let added = crate::git::command::run(repo, &["config", "--add", &key, &spec])?;
         if !added.success {
             return Err(Error::failed(format!(
                 "could not add {spec} to {key}: {}",
@@ -609,18 +578,4 @@ pub fn init_remote(store: &Store, remote: &str, mode: Mode) -> Result<bool> {
         }
     }
     Ok(true)
-}
-
-fn run_git(repo: &gix::Repository, args: &[&str]) -> Result<GitOutput> {
-    let output = Command::new("git")
-        .current_dir(git_dir_for_commands(repo))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| Error::failed(format!("could not run git {}: {e}", args[0])))?;
-    Ok(GitOutput {
-        success: output.status.success(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    })
 }

@@ -491,19 +491,12 @@ pub fn remote_branch_to_track(
 pub fn set_upstream(repo: &gix::Repository, branch: &str, remote: &str) -> Result<()> {
     let merge = format!("refs/heads/{branch}");
     for (key, value) in [("remote", remote), ("merge", merge.as_str())] {
-        let output = std::process::Command::new("git")
-            .arg("--git-dir")
-            .arg(repo.common_dir())
-            .args(["config", &format!("branch.{branch}.{key}"), value])
-            .stdin(std::process::Stdio::null())
-            .output()
-            .context(|| "could not run git config".into())?;
-        if !output.status.success() {
-            return Err(Error::failed(format!(
-                "could not set the upstream of {branch}: {}",
-                crate::error::one_line(&String::from_utf8_lossy(&output.stderr))
-            )));
-        }
+        let key = format!("branch.{branch}.{key}");
+        crate::git::command::run_ok(
+            repo,
+            &["config", &key, value],
+            &format!("could not set the upstream of {branch}"),
+        )?;
     }
     Ok(())
 }

@@ -487,14 +487,10 @@ impl Store {
         if loose <= 27 {
             return;
         }
-        let _ = std::process::Command::new("git")
-            .arg("-C")
-            .arg(self.repo.common_dir())
-            .args(["maintenance", "run", "--auto", "--quiet"])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn();
+        crate::git::command::start_in_background(
+            &self.repo,
+            &["maintenance", "run", "--auto", "--quiet"],
+        );
     }
 
     /// Apply `change` to the current state of record `id` and store the result as one commit.

@@ -1,0 +1,74 @@
+//! The one place that runs the `git` binary. Every call runs with stdin closed, in the
+//! repository's work tree (or its git dir when there is none), and with arguments pm built
+//! itself: nothing from a record ever reaches a command line here.
+
+use crate::error::{Error, Result};
+use std::process::{Command, Stdio};
+
+/// What a finished git command printed.
+pub struct GitOutput {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl GitOutput {
+    /// The most telling line of git's complaint.
+    pub fn error_line(&self) -> String {
+        self.stderr
+            .lines()
+            .map(str::trim)
+            .rfind(|l| l.starts_with("fatal:") || l.starts_with("error:"))
+            .or_else(|| self.stderr.lines().map(str::trim).rfind(|l| !l.is_empty()))
+            .unwrap_or("git failed")
+            .to_string()
+    }
+}
+
+fn git(repo: &gix::Repository) -> Command {
+    let mut command = Command::new("git");
+    command
+        .current_dir(repo.workdir().unwrap_or_else(|| repo.git_dir()))
+        .stdin(Stdio::null());
+    command
+}
+
+/// Run `git <args>` in the repository and wait for it.
+pub fn run(repo: &gix::Repository, args: &[&str]) -> Result<GitOutput> {
+    let output = git(repo)
+        .args(args)
+        .output()
+        .map_err(|e| Error::failed(format!("could not run git {}: {e}", args[0])))?;
+    Ok(GitOutput {
+        success: output.status.success(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    })
+}
+
+/// Run `git <args>` and fail with git's own complaint, naming `what` was being done.
+pub fn run_ok(repo: &gix::Repository, args: &[&str], what: &str) -> Result<GitOutput> {
+    let output = run(repo, args)?;
+    if !output.success {
+        return Err(Error::failed(format!("{what}: {}", output.error_line())));
+    }
+    Ok(output)
+}
+
+/// Run `git <args>` to the end, ignoring what it says (best-effort housekeeping).
+pub fn run_quietly(repo: &gix::Repository, args: &[&str]) {
+    let _ = git(repo)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Start `git <args>` in the background and do not wait (git's own `--auto` maintenance).
+pub fn start_in_background(repo: &gix::Repository, args: &[&str]) {
+    let _ = git(repo)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+}
