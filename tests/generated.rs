@@ -1,5 +1,6 @@
-//! The committed `man/` pages and `completions/` scripts must match what the clap definition
-//! generates today. `PM_UPDATE_GENERATED=1 cargo test --test generated` rewrites them.
+//! The committed `man/man1/` pages and `completions/` scripts must match what the clap
+//! definition generates today. `PM_UPDATE_GENERATED=1 cargo test --test generated` rewrites them.
+//! The pages sit in `man1/` so that `MANPATH` can point at `man/`, as man looks for sections.
 
 mod common;
 
@@ -215,7 +216,7 @@ fn man_pages_are_current() {
     let pages = man_pages();
     assert!(pages.contains_key("pm-agent-close.1"));
     assert!(pages.contains_key("pm-sync.1"));
-    check(&root().join("man"), &pages);
+    check(&root().join("man/man1"), &pages);
 }
 
 /// The body of a page's SYNOPSIS section, as roff source.
@@ -320,7 +321,7 @@ fn regex_free_year() -> String {
 /// test is skipped when neither tool is there.
 #[test]
 fn man_page_renders() {
-    let page = root().join("man/pm-agent-close.1");
+    let page = root().join("man/man1/pm-agent-close.1");
     let run = |program: &str, args: &[&str]| {
         std::process::Command::new(program)
             .args(args)
