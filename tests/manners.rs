@@ -327,7 +327,7 @@ fn mistyped_commands_get_a_did_you_mean() {
 /// `man` finds the page by path and it documents the flags.
 #[test]
 fn every_subcommand_has_a_man_page() {
-    let man = Path::new(env!("CARGO_MANIFEST_DIR")).join("man");
+    let man = Path::new(env!("CARGO_MANIFEST_DIR")).join("man/man1");
     for page in [
         "pm.1",
         "pm-agent-close.1",

@@ -46,7 +46,7 @@ pub enum AgentCommand {
 #[derive(Debug, Args)]
 pub struct LaunchArgs {
     /// Issue to work on (full id or unique prefix); the branch name derives from its title
-    #[arg(add = ArgValueCompleter::new(complete::issues), long, short)]
+    #[arg(add = ArgValueCompleter::new(complete::issues), long, short, value_name = "ID")]
     issue: Option<String>,
     /// Branch to work on (created if missing)
     #[arg(add = ArgValueCompleter::new(complete::branches), long, short)]

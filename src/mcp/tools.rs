@@ -151,11 +151,17 @@ pub fn call(dir: &Path, name: &str, arguments: &Value) -> Value {
         _ => Err(Error::usage(format!("unknown tool {name}"))),
     });
     match outcome {
-        Ok((text, structured)) => json!({
+        Ok((text, mut structured)) => {
+            // The same document as the command's `--json`, version included.
+            if let Value::Object(map) = &mut structured {
+                map.insert("json_version".into(), crate::cli::JSON_VERSION.into());
+            }
+            json!({
             "content": [{"type": "text", "text": text}],
-            "structuredContent": structured,
-            "isError": false,
-        }),
+                "structuredContent": structured,
+                "isError": false,
+            })
+        }
         Err(e) => json!({
             "content": [{"type": "text", "text": crate::render::clean_line(&worded(&e))}],
             "isError": true,
@@ -325,10 +331,11 @@ fn session(store: &Store, args: &Args) -> Reply {
                 "branch_missing": details.branch_missing,
                 "ahead": details.ahead_behind.map(|a| a.0),
                 "behind": details.ahead_behind.map(|a| a.1),
+                "host": details.host,
+                "purged": details.view.session.purged,
             });
             if action == "spec" {
                 structured["record"] = to_value(&details.view.session)?;
-                structured["host"] = to_value(&details.host)?;
             }
             let s = &details.view.session;
             let text = format!(
@@ -396,26 +403,26 @@ fn session(store: &Store, args: &Args) -> Reply {
                 json!({
                     "id": s.id, "branch": s.branch, "worktree": launched.worktree,
                     "status": s.status, "issue": s.issue, "resumed": launched.resumed,
+                    "recreated_worktree": launched.recreated_worktree,
                     "dry_run": mode == Mode::DryRun, "warnings": launched.warnings,
                 }),
             ))
         }
         "close" => {
             let event = close_event(args.str("status")?)?;
-            changed(sessions::close(
-                store,
-                id()?,
-                event,
-                args.bool("force")?,
-                args.mode()?,
-            )?)
+            let mode = args.mode()?;
+            changed(
+                sessions::close(store, id()?, event, args.bool("force")?, mode)?,
+                mode,
+            )
         }
-        "reactivate" => changed(sessions::reactivate(
-            store,
-            id()?,
-            args.bool("force")?,
-            args.mode()?,
-        )?),
+        "reactivate" => {
+            let mode = args.mode()?;
+            changed(
+                sessions::reactivate(store, id()?, args.bool("force")?, mode)?,
+                mode,
+            )
+        }
         "purge" => {
             let mode = args.mode()?;
             let purged = sessions::purge(
@@ -482,7 +489,7 @@ fn close_event(status: Option<&str>) -> Result<SessionEvent> {
     }
 }
 
-fn changed(changed: sessions::Changed) -> Reply {
+fn changed(changed: sessions::Changed, mode: Mode) -> Reply {
     let s = &changed.after;
     let text = if changed.written {
         format!("Session {} {}", s.id, changed.message)
@@ -492,6 +499,7 @@ fn changed(changed: sessions::Changed) -> Reply {
     Ok((
         text,
         json!({
+            "dry_run": mode == Mode::DryRun,
             "id": s.id,
             "changed": changed.written,
             "status": s.status,
@@ -525,13 +533,10 @@ fn close_agent(store: &Store, dir: &Path, args: &Args) -> Reply {
             }
         },
     };
-    changed(sessions::close(
-        store,
-        &id,
-        event,
-        args.bool("force")?,
+    changed(
+        sessions::close(store, &id, event, args.bool("force")?, Mode::Write)?,
         Mode::Write,
-    )?)
+    )
 }
 
 fn events_text(events: &[Event]) -> String {
@@ -603,7 +608,12 @@ fn create_issue(store: &Store, args: &Args) -> Reply {
         tags: args.strings("tags")?,
     };
     let issue = issues::add(store, new, Mode::Write)?;
-    issue_reply("Created", &issue, json!({}))
+    let message = format!("create: {}", issue.title);
+    issue_reply(
+        "Created",
+        &issue,
+        json!({"dry_run": false, "changed": true, "message": message}),
+    )
 }
 
 fn update_issue(store: &Store, args: &Args) -> Reply {
@@ -622,10 +632,12 @@ fn update_issue(store: &Store, args: &Args) -> Reply {
         Outcome::Changed { after, message, .. } => issue_reply(
             "Updated",
             &after.record,
-            json!({"changed": true, "message": message}),
+            json!({"dry_run": false, "changed": true, "message": message}),
         ),
-        Outcome::Unchanged(stored) => {
-            issue_reply("Unchanged", &stored.record, json!({"changed": false}))
-        }
+        Outcome::Unchanged(stored) => issue_reply(
+            "Unchanged",
+            &stored.record,
+            json!({"dry_run": false, "changed": false, "message": null}),
+        ),
     }
 }
