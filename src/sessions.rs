@@ -342,13 +342,7 @@ pub fn launch(store: &Store, request: LaunchRequest, mode: Mode) -> Result<Launc
             &tip.to_string()[..12]
         ));
     }
-    if let Some(issue) = issue.as_ref().filter(|i| i.status.is_finished()) {
-        warnings.push(format!(
-            "issue {} was {}; it is in progress again",
-            issue.id,
-            issue.status.as_str()
-        ));
-    }
+    warnings.extend(issue.as_ref().and_then(back_to_work));
     let mut launched = Launched {
         session,
         worktree: path.clone(),
@@ -420,6 +414,9 @@ fn resume(
             session.id, session.branch, session.id
         )));
     }
+    // Refused before anything is made again (an active session cannot be resumed).
+    lifecycle::next_status(session.status, SessionEvent::Resume)
+        .map_err(|e| Error::invalid(format!("session {} {e}", session.id)))?;
     let path = match local.session(&session.id) {
         Some(l) => l.worktree,
         None => config.worktree_path(main, &worktree_dir_name(&session.branch))?,
@@ -1157,10 +1154,10 @@ fn stranded_work(store: &Store, session: &Session) -> Vec<String> {
             session.branch
         ));
     } else if let Some(path) = &worktree
-        && worktree::is_dirty(path).unwrap_or(false)
+        && worktree::has_uncommitted_work(path).unwrap_or(false)
     {
         said.push(format!(
-            "the worktree {} has uncommitted changes; they are in no commit",
+            "the worktree {} has uncommitted changes or untracked files; they are in no commit",
             path.display()
         ));
     }
@@ -1225,7 +1222,28 @@ pub fn reactivate(store: &Store, id: &str, force: bool, mode: Mode) -> Result<Ch
             recreate_worktree(repo, &local, &session, &path)?;
         }
     }
-    apply_event(store, &id, SessionEvent::Reactivate, mode)
+    let issue = match &session.issue {
+        Some(issue) => store.read::<Issue>(issue).ok().map(|i| i.record),
+        None => None,
+    };
+    let mut changed = apply_event(store, &id, SessionEvent::Reactivate, mode)?;
+    if changed.written {
+        changed
+            .warnings
+            .extend(issue.as_ref().and_then(back_to_work));
+    }
+    Ok(changed)
+}
+
+/// The warning that a session going to work moves its finished `issue` back to in progress.
+fn back_to_work(issue: &Issue) -> Option<String> {
+    issue.status.is_finished().then(|| {
+        format!(
+            "issue {} was {}; it is in progress again",
+            issue.id,
+            issue.status.as_str()
+        )
+    })
 }
 
 /// Abandon this clone's live sessions whose worktree folder is gone, prune git's stale

@@ -327,6 +327,20 @@ pub fn is_dirty(path: &Path) -> Result<bool> {
         .context(|| format!("could not read the status of {}", path.display()))
 }
 
+/// Whether the worktree at `path` has work in no commit: changed tracked files or untracked
+/// files that are not ignored (`git status --porcelain`).
+pub fn has_uncommitted_work(path: &Path) -> Result<bool> {
+    let status = crate::git::command::run_in(path, &["status", "--porcelain"])?;
+    if !status.success {
+        return Err(Error::failed(format!(
+            "could not read the status of {}: {}",
+            path.display(),
+            status.error_line()
+        )));
+    }
+    Ok(!status.stdout.trim().is_empty())
+}
+
 /// Whether a folder is missing or empty (a worktree may be created there).
 pub fn is_missing_or_empty(path: &Path) -> bool {
     match std::fs::read_dir(path) {

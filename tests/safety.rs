@@ -570,3 +570,36 @@ fn a_launched_branch_has_the_reflog_git_would_write() {
     assert!(!repo.path().join(".git/packed-refs.lock").exists());
     repo.assert_fsck_clean();
 }
+
+#[test]
+fn resuming_an_active_session_whose_folder_is_gone_changes_nothing() {
+    let repo = repo_with_file();
+    let doc = repo.pm_json(&["agent", "launch", "--branch", "feature/gone-folder"]);
+    let id = doc["id"].as_str().unwrap().to_string();
+    let worktree = PathBuf::from(doc["worktree"].as_str().unwrap());
+    std::fs::remove_dir_all(&worktree).unwrap();
+    let err = repo.pm(&["agent", "resume", &id]).fails_with(1);
+    assert!(err.contains("already active"), "{err}");
+    assert!(
+        !worktree.exists(),
+        "a refused resume made the worktree again"
+    );
+}
+
+#[test]
+fn untracked_files_are_warned_about_and_reactivate_says_the_issue_moves_back() {
+    let repo = repo_with_file();
+    let issue = repo.add("Untracked work", &[]);
+    let doc = repo.pm_json(&["agent", "launch", "--issue", &issue]);
+    let id = doc["id"].as_str().unwrap().to_string();
+    let worktree = PathBuf::from(doc["worktree"].as_str().unwrap());
+    std::fs::write(worktree.join("notes.txt"), "not added\n").unwrap();
+    let run = repo.pm(&["agent", "close", &id, "--done"]).ok();
+    assert!(run.stderr.contains("untracked"), "{}", run.stderr);
+    let run = repo.pm(&["agent", "reactivate", &id]).ok();
+    assert!(
+        run.stderr.contains("was done; it is in progress again"),
+        "{}",
+        run.stderr
+    );
+}

@@ -46,6 +46,21 @@ pub fn run(repo: &gix::Repository, args: &[&str]) -> Result<GitOutput> {
     })
 }
 
+/// Run `git <args>` in the folder `dir` (a worktree) and wait for it.
+pub fn run_in(dir: &std::path::Path, args: &[&str]) -> Result<GitOutput> {
+    let output = Command::new("git")
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .args(args)
+        .output()
+        .map_err(|e| Error::failed(format!("could not run git {}: {e}", args[0])))?;
+    Ok(GitOutput {
+        success: output.status.success(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    })
+}
+
 /// Run `git <args>` and fail with git's own complaint, naming `what` was being done.
 pub fn run_ok(repo: &gix::Repository, args: &[&str], what: &str) -> Result<GitOutput> {
     let output = run(repo, args)?;

@@ -198,7 +198,8 @@ impl LocalData {
                 }
                 Err(std::fs::TryLockError::WouldBlock) => {
                     return Err(Error::failed(format!(
-                        "another pm process has been creating or removing worktrees for {}s                          (it holds {}); try again when it is done",
+                        "another pm process has been creating or removing worktrees for {}s (it holds {}); \
+                         try again when it is done",
                         MUTEX_WAIT.as_secs(),
                         path.display()
                     )));
