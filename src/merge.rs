@@ -21,7 +21,7 @@
 //! record's history), so the merge knows exactly which side changed what without carrying a
 //! stamp next to every field, and records stay plain, readable TOML.
 
-use crate::model::{IssueStatus, RecordKind, SessionStatus, Timestamp};
+use crate::model::{Choice, IssueStatus, RecordKind, SessionStatus, Timestamp};
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
 use toml::{Table, Value};

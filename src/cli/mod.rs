@@ -8,6 +8,7 @@ mod mcp;
 mod mcp_status;
 mod overview;
 mod sync;
+mod values;
 
 use crate::error::{Error, Result, Setting};
 use crate::render::{ColorChoice, Style};

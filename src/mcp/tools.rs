@@ -7,11 +7,10 @@ use crate::error::{Error, Result, Setting};
 use crate::issues::{self, Changes, Filter};
 use crate::lifecycle::SessionEvent;
 use crate::model::issue::NewIssue;
-use crate::model::{IssueStatus, IssueType, Priority, SessionStatus};
+use crate::model::{Choice, IssueStatus, IssueType, Priority, SessionStatus};
 use crate::render::json::{IssueJson, SessionJson};
 use crate::sessions::{self, LaunchRequest, ListFilter, Located};
 use crate::store::{Event, Mode, Outcome, Store};
-use clap::ValueEnum;
 use serde_json::{Map, Value, json};
 use std::path::Path;
 
@@ -248,19 +247,15 @@ impl Args {
             Mode::Write
         })
     }
-    /// A value of one of clap's value enums, by its name.
-    fn choice<T: ValueEnum>(&self, key: &str) -> Result<Option<T>> {
+    /// One of a fixed set of values (a status, a priority, a type), by its name.
+    fn choice<T: Choice>(&self, key: &str) -> Result<Option<T>> {
         let Some(text) = self.str(key)? else {
             return Ok(None);
         };
-        T::from_str(text, true).map(Some).map_err(|_| {
-            let names: Vec<String> = T::value_variants()
-                .iter()
-                .filter_map(|v| v.to_possible_value().map(|p| p.get_name().to_string()))
-                .collect();
+        T::parse(text).map(Some).ok_or_else(|| {
             Error::usage(format!(
                 "argument {key} must be one of {}, not {text:?}",
-                names.join(", ")
+                T::names().join(", ")
             ))
         })
     }
@@ -281,7 +276,7 @@ fn session(store: &Store, args: &Args) -> Reply {
                 None => {}
                 Some("all") => filter.all = true,
                 Some(text) => {
-                    let status = SessionStatus::from_str(text, true).map_err(|_| {
+                    let status = SessionStatus::parse(text).ok_or_else(|| {
                         Error::usage(format!(
                             "argument status must be active, idle, completed, abandoned or all, not {text:?}"
                         ))

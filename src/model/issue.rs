@@ -4,29 +4,16 @@ use super::{Record, RecordKind, SCHEMA_VERSION, Timestamp};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IssueStatus {
     Open,
-    #[value(name = "in_progress", alias = "in-progress")]
     InProgress,
     Done,
     Closed,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Priority {
     Low,
@@ -34,12 +21,39 @@ pub enum Priority {
     High,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IssueType {
     Feature,
     Bug,
     Chore,
+}
+
+impl super::Choice for IssueStatus {
+    const ALL: &'static [Self] = &[Self::Open, Self::InProgress, Self::Done, Self::Closed];
+    fn as_str(self) -> &'static str {
+        IssueStatus::as_str(self)
+    }
+    fn aliases(self) -> &'static [&'static str] {
+        match self {
+            IssueStatus::InProgress => &["in-progress"],
+            _ => &[],
+        }
+    }
+}
+
+impl super::Choice for Priority {
+    const ALL: &'static [Self] = &[Self::Low, Self::Medium, Self::High];
+    fn as_str(self) -> &'static str {
+        Priority::as_str(self)
+    }
+}
+
+impl super::Choice for IssueType {
+    const ALL: &'static [Self] = &[Self::Feature, Self::Bug, Self::Chore];
+    fn as_str(self) -> &'static str {
+        IssueType::as_str(self)
+    }
 }
 
 impl IssueStatus {
@@ -62,12 +76,6 @@ impl IssueStatus {
             IssueStatus::Done => 2,
             IssueStatus::Closed => 3,
         }
-    }
-    /// The status named `text` as stored (`in_progress`), if it is one.
-    pub fn parse(text: &str) -> Option<Self> {
-        [Self::Open, Self::InProgress, Self::Done, Self::Closed]
-            .into_iter()
-            .find(|s| s.as_str() == text)
     }
     /// Which side wins when two clones changed the status differently (higher wins): finished
     /// states above live ones, done above closed.

@@ -12,6 +12,30 @@ pub use time::Timestamp;
 
 use serde::{Serialize, de::DeserializeOwned};
 
+/// A field with a fixed set of values (statuses, priorities, types), named in records, on the
+/// command line and in MCP arguments by the same words.
+pub trait Choice: Copy + Sized + 'static {
+    /// Every value, in the order they are listed to users.
+    const ALL: &'static [Self];
+    /// The value's name as stored (`in_progress`).
+    fn as_str(self) -> &'static str;
+    /// Other accepted spellings (`in-progress`).
+    fn aliases(self) -> &'static [&'static str] {
+        &[]
+    }
+    /// The value named `text` (any case, or one of its aliases), if it is one.
+    fn parse(text: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| {
+            v.as_str().eq_ignore_ascii_case(text)
+                || v.aliases().iter().any(|a| a.eq_ignore_ascii_case(text))
+        })
+    }
+    /// The names of all values, for messages ("one of open, in_progress, …").
+    fn names() -> Vec<&'static str> {
+        Self::ALL.iter().map(|v| v.as_str()).collect()
+    }
+}
+
 /// The schema version written into every record. Readers accept records of this version or
 /// older; fields they do not know are kept verbatim on rewrite.
 pub const SCHEMA_VERSION: u32 = 1;

@@ -3,7 +3,7 @@
 use super::{Record, RecordKind, Timestamp};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionStatus {
     /// An agent is working in the worktree.
@@ -14,6 +14,13 @@ pub enum SessionStatus {
     Completed,
     /// Given up (or its worktree vanished); its issue is open again.
     Abandoned,
+}
+
+impl super::Choice for SessionStatus {
+    const ALL: &'static [Self] = &[Self::Active, Self::Idle, Self::Completed, Self::Abandoned];
+    fn as_str(self) -> &'static str {
+        SessionStatus::as_str(self)
+    }
 }
 
 impl SessionStatus {
@@ -28,12 +35,6 @@ impl SessionStatus {
     /// Active and idle sessions are live: at most one per branch.
     pub fn is_live(self) -> bool {
         matches!(self, SessionStatus::Active | SessionStatus::Idle)
-    }
-    /// The status named `text` as stored (`active`), if it is one.
-    pub fn parse(text: &str) -> Option<Self> {
-        [Self::Active, Self::Idle, Self::Completed, Self::Abandoned]
-            .into_iter()
-            .find(|s| s.as_str() == text)
     }
     /// Which side wins when two clones changed the status differently within one epoch (higher
     /// wins): terminal states above live ones, so a session ended anywhere stays ended until an
