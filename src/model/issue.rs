@@ -85,6 +85,14 @@ impl IssueType {
     }
 }
 
+/// What the local cache keeps of an issue beside its whole record (see [`Record::summary`]):
+/// its title, to name it where sessions are listed. Its status is its tally word.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct IssueSummary<'a> {
+    #[serde(borrow)]
+    pub title: std::borrow::Cow<'a, str>,
+}
+
 /// One issue, exactly as stored in `issue.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Issue {
@@ -120,6 +128,15 @@ impl Record for Issue {
     }
     fn settled(&self) -> bool {
         matches!(self.status, IssueStatus::Done | IssueStatus::Closed)
+    }
+    fn tally(&self) -> &'static str {
+        self.status.as_str()
+    }
+    fn summary(&self) -> String {
+        let summary = IssueSummary {
+            title: std::borrow::Cow::Borrowed(&self.title),
+        };
+        serde_json::to_string(&summary).unwrap_or_else(|_| "{}".into())
     }
     fn check(&self) -> Result<(), String> {
         if self.title.trim().is_empty() {

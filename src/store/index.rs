@@ -27,12 +27,12 @@
 
 use super::loose_ref::{LockFile, read_loose};
 use gix::ObjectId;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write as _;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-const MAGIC: &str = "pm-index 4";
+const MAGIC: &str = "pm-index 5";
 const SETTLED_MAGIC: &str = "pm-settled";
 /// File times within this many seconds of the head's own time are not trusted.
 const RACY_SECS: i64 = 2;
@@ -154,13 +154,38 @@ pub fn ref_files(_common_dir: &Path, _prefix: &str) -> Option<RefFiles> {
     None
 }
 
-/// One record in a loaded file: where its id and text are in the file's buffer. A tombstone
-/// (settled log only) has no tip.
+/// One record in a loaded file: where its id, text, tally word and summary are in the file's
+/// buffer. A tombstone (settled log only) has no tip.
 struct Entry {
     id: Range<usize>,
     tip: Option<ObjectId>,
     text: Range<usize>,
+    tally: Range<usize>,
+    summary: Range<usize>,
 }
+
+/// A record as the cache holds it: its JSON text, and beside it its tally word and summary
+/// (see [`crate::model::Record`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cached<'a> {
+    pub id: &'a str,
+    pub tip: ObjectId,
+    pub text: &'a str,
+    pub tally: &'a str,
+    pub summary: &'a str,
+}
+
+/// A record read from the object database, to be cached.
+#[derive(Debug, Clone)]
+pub struct Fresh {
+    pub text: String,
+    pub settled: bool,
+    pub tally: String,
+    pub summary: String,
+}
+
+/// How many records there are of each tally word.
+pub type Tally = BTreeMap<String, usize>;
 
 struct Head {
     data: String,
@@ -169,6 +194,8 @@ struct Head {
     /// `None` when the head is not complete for any state of the refs (some record was broken).
     refs: Option<RefState>,
     settled: SettledRef,
+    /// How many entries of the settled log it names there are of each tally word, when known.
+    tally: Option<Tally>,
     /// The live records, sorted by id.
     live: Vec<Entry>,
 }
@@ -188,6 +215,34 @@ struct Settled {
     entries: Vec<Entry>,
 }
 
+impl Settled {
+    fn empty() -> Self {
+        Settled {
+            data: String::new(),
+            entries: Vec::new(),
+        }
+    }
+
+    fn find(&self, id: &str) -> Option<&Entry> {
+        let at = self
+            .entries
+            .binary_search_by(|e| self.data[e.id.clone()].cmp(id))
+            .ok()?;
+        self.entries.get(at)
+    }
+
+    /// How many entries there are of each tally word.
+    fn tally(&self) -> Tally {
+        let mut tally = Tally::new();
+        for entry in &self.entries {
+            *tally
+                .entry(self.data[entry.tally.clone()].to_string())
+                .or_default() += 1;
+        }
+        tally
+    }
+}
+
 pub struct Index {
     head_path: PathBuf,
     settled_path: PathBuf,
@@ -196,8 +251,8 @@ pub struct Index {
     /// The head file as it was when loaded (whether or not it could be read).
     loaded_file: Option<Stamp>,
     settled: Option<Settled>,
-    /// Records read since loading, with whether each is settled.
-    put: HashMap<String, (ObjectId, String, bool)>,
+    /// Records read since loading.
+    put: HashMap<String, (ObjectId, Fresh)>,
     removed: HashSet<String>,
     /// A file time was too recent to trust: rewrite the head even if nothing changed, so that
     /// its own time moves on.
@@ -236,10 +291,7 @@ impl Index {
             return true;
         }
         let Some(head) = &self.head else {
-            self.settled = Some(Settled {
-                data: String::new(),
-                entries: Vec::new(),
-            });
+            self.settled = Some(Settled::empty());
             return true;
         };
         match read_settled(&self.settled_path, &head.settled) {
@@ -249,10 +301,7 @@ impl Index {
             }
             None => {
                 self.head = None;
-                self.settled = Some(Settled {
-                    data: String::new(),
-                    entries: Vec::new(),
-                });
+                self.settled = Some(Settled::empty());
                 false
             }
         }
@@ -324,8 +373,8 @@ impl Index {
 
     /// The cached text of record `id`, if it was cached for this very tip.
     pub fn get(&self, id: &str, tip: ObjectId) -> Option<&str> {
-        if let Some((t, text, _)) = self.put.get(id) {
-            return (*t == tip).then_some(text.as_str());
+        if let Some((t, fresh)) = self.put.get(id) {
+            return (*t == tip).then_some(fresh.text.as_str());
         }
         if self.removed.contains(id) {
             return None;
@@ -347,10 +396,16 @@ impl Index {
         (t == tip).then(|| &settled.data[text])
     }
 
-    /// Cache the text of record `id` at `tip`.
-    pub fn put(&mut self, id: &str, tip: ObjectId, text: String, settled: bool) {
+    /// Cache record `id` at `tip`.
+    pub fn put(&mut self, id: &str, tip: ObjectId, fresh: Fresh) {
         self.removed.remove(id);
-        self.put.insert(id.to_string(), (tip, text, settled));
+        self.put.insert(id.to_string(), (tip, fresh));
+    }
+
+    /// Drop whatever is cached of record `id` (it cannot be read now).
+    pub fn forget(&mut self, id: &str) {
+        self.put.remove(id);
+        self.removed.insert(id.to_string());
     }
 
     /// Drop entries of records that no longer exist (`present` holds every record's id).
@@ -380,9 +435,9 @@ impl Index {
         self.removed.extend(gone);
     }
 
-    /// Every cached record in `scope` as (id, tip, text): those of the files (the settled log
-    /// only if loaded), with what was put since.
-    pub fn records(&self, scope: Scope) -> impl Iterator<Item = (&str, ObjectId, &str)> {
+    /// Every cached record in `scope`: those of the files (the settled log only if loaded),
+    /// with what was put since.
+    pub fn records(&self, scope: Scope) -> impl Iterator<Item = Cached<'_>> {
         let live = self
             .head
             .iter()
@@ -399,24 +454,96 @@ impl Index {
         let put = self
             .put
             .iter()
-            .filter(move |(_, (_, _, settled))| scope == Scope::All || !settled)
-            .map(|(id, (tip, text, _))| (id.as_str(), *tip, text.as_str()));
+            .filter(move |(_, (_, fresh))| scope == Scope::All || !fresh.settled)
+            .map(|(id, (tip, fresh))| Cached {
+                id,
+                tip: *tip,
+                text: &fresh.text,
+                tally: &fresh.tally,
+                summary: &fresh.summary,
+            });
         live.chain(settled).chain(put)
     }
 
-    /// A file's entry as (id, tip, text), unless it was replaced or removed since loading.
-    fn current<'a>(&self, data: &'a str, e: &Entry) -> Option<(&'a str, ObjectId, &'a str)> {
+    /// A file's entry, unless it was replaced or removed since loading.
+    fn current<'a>(&self, data: &'a str, e: &Entry) -> Option<Cached<'a>> {
         let id = &data[e.id.clone()];
         let tip = e.tip?;
-        (!self.put.contains_key(id) && !self.removed.contains(id))
-            .then(|| (id, tip, &data[e.text.clone()]))
+        let untouched = self.put.is_empty() && self.removed.is_empty();
+        (untouched || (!self.put.contains_key(id) && !self.removed.contains(id))).then(|| Cached {
+            id,
+            tip,
+            text: &data[e.text.clone()],
+            tally: &data[e.tally.clone()],
+            summary: &data[e.summary.clone()],
+        })
+    }
+
+    /// How many records there are of each tally word, all of them (settled or not); `None`
+    /// when that cannot be told without loading the settled log.
+    pub fn tally(&self) -> Option<Tally> {
+        let mut tally = self.settled_tally()?;
+        for record in self.records(Scope::Live) {
+            *tally.entry(record.tally.to_string()).or_default() += 1;
+        }
+        Some(tally)
+    }
+
+    /// The tally of the settled log as [`save`](Self::save) leaves it: the one the head
+    /// recorded (or, without one, of the loaded log), less the entries replaced or removed
+    /// since loading, plus the settled records put. `None` when an entry replaced or removed
+    /// may be in a log that is not loaded.
+    fn settled_tally(&self) -> Option<Tally> {
+        let mut tally = match &self.head {
+            Some(head) => match &head.tally {
+                Some(tally) => tally.clone(),
+                None => self.settled.as_ref()?.tally(),
+            },
+            // No head: the log is written whole from the records put.
+            None => Tally::new(),
+        };
+        let changed = self
+            .put
+            .keys()
+            .map(String::as_str)
+            .chain(self.removed.iter().map(String::as_str));
+        for id in changed {
+            let old = match &self.settled {
+                Some(settled) => settled
+                    .find(id)
+                    .filter(|e| e.tip.is_some())
+                    .map(|e| &settled.data[e.tally.clone()]),
+                None if self.head.is_none() || self.in_head(id) => None,
+                None => return None,
+            };
+            if let Some(old) = old
+                && let Some(count) = tally.get_mut(old)
+            {
+                *count = count.saturating_sub(1);
+            }
+        }
+        for (_, fresh) in self.put.values() {
+            if fresh.settled {
+                *tally.entry(fresh.tally.clone()).or_default() += 1;
+            }
+        }
+        tally.retain(|_, count| *count > 0);
+        Some(tally)
     }
 
     /// Write what changed, with `refs` as the state of the ref files the records now match
     /// (`None`: the cache is not complete for any state). Failures are ignored: it is a cache.
     pub fn save(&mut self, refs: Option<RefState>) {
         let same_refs = self.head.as_ref().map(|h| &h.refs) == Some(&refs);
-        if same_refs && !self.racy && self.put.is_empty() && self.removed.is_empty() {
+        // A tally the head lacks is written once the log it counts has been loaded.
+        let tally_learnt =
+            self.settled.is_some() && self.head.as_ref().is_some_and(|h| h.tally.is_none());
+        if same_refs
+            && !self.racy
+            && !tally_learnt
+            && self.put.is_empty()
+            && self.removed.is_empty()
+        {
             return;
         }
         let Some(dir) = self.head_path.parent().map(Path::to_path_buf) else {
@@ -461,10 +588,20 @@ impl Index {
             "settled {} {} {}\n",
             settled.token, settled.len, settled.base
         ));
-        let mut live: Vec<(&str, ObjectId, &str)> = self.records(Scope::Live).collect();
-        live.sort_by(|a, b| a.0.cmp(b.0));
-        for (id, tip, text) in live {
-            write_entry(&mut out, id, Some(tip), text);
+        out.push_str("tally");
+        match self.settled_tally() {
+            Some(tally) => {
+                for (word, count) in &tally {
+                    out.push_str(&format!(" {word}={count}"));
+                }
+            }
+            None => out.push_str(" -"),
+        }
+        out.push('\n');
+        let mut live: Vec<Cached<'_>> = self.records(Scope::Live).collect();
+        live.sort_by(|a, b| a.id.cmp(b.id));
+        for record in live {
+            write_entry(&mut out, record.id, Some(&record));
         }
         write_file(&dir, &self.head_path, out.as_bytes());
     }
@@ -472,12 +609,18 @@ impl Index {
     /// Bring the settled log up to date (appending, or rewriting it whole) and say which log
     /// and length the new head goes with. `None` if it could not be written.
     fn save_settled(&mut self) -> Option<SettledRef> {
-        let to_add: Vec<(&str, ObjectId, &str)> = self
+        let to_add: Vec<Cached<'_>> = self
             .put
             .iter()
-            .filter(|(_, (_, _, settled))| *settled)
-            .map(|(id, (tip, text, _))| (id.as_str(), *tip, text.as_str()))
-            .filter(|(id, tip, _)| !self.in_settled_at(id, *tip))
+            .filter(|(_, (_, fresh))| fresh.settled)
+            .map(|(id, (tip, fresh))| Cached {
+                id,
+                tip: *tip,
+                text: &fresh.text,
+                tally: &fresh.tally,
+                summary: &fresh.summary,
+            })
+            .filter(|record| !self.in_settled_at(record.id, record.tip))
             .collect();
         // Records that left the log: now live, or gone. A record is in the head or in the log,
         // never both, so one the head held is not in the log; without the log loaded, any
@@ -485,7 +628,7 @@ impl Index {
         let mut to_remove: Vec<&str> = self
             .put
             .iter()
-            .filter(|(_, (_, _, settled))| !*settled)
+            .filter(|(_, (_, fresh))| !fresh.settled)
             .map(|(id, _)| id.as_str())
             .chain(self.removed.iter().map(String::as_str))
             .filter(|id| match &self.settled {
@@ -507,10 +650,10 @@ impl Index {
         let mut out = String::new();
         to_remove.sort();
         for id in to_remove {
-            write_entry(&mut out, id, None, "");
+            write_entry(&mut out, id, None);
         }
-        for (id, tip, text) in to_add {
-            write_entry(&mut out, id, Some(tip), text);
+        for record in &to_add {
+            write_entry(&mut out, record.id, Some(record));
         }
         let appended = std::fs::OpenOptions::new()
             .append(true)
@@ -538,35 +681,30 @@ impl Index {
     }
 
     fn in_settled(&self, id: &str) -> bool {
-        self.settled.as_ref().is_some_and(|s| {
-            s.entries
-                .binary_search_by(|e| s.data[e.id.clone()].cmp(id))
-                .is_ok()
-        })
+        self.settled.as_ref().is_some_and(|s| s.find(id).is_some())
     }
 
     fn in_settled_at(&self, id: &str, tip: ObjectId) -> bool {
-        self.settled.as_ref().is_some_and(|s| {
-            s.entries
-                .binary_search_by(|e| s.data[e.id.clone()].cmp(id))
-                .is_ok_and(|at| s.entries[at].tip == Some(tip))
-        })
+        self.settled
+            .as_ref()
+            .and_then(|s| s.find(id))
+            .is_some_and(|e| e.tip == Some(tip))
     }
 
     /// Write the settled log whole under a new token: its effective entries with what changed.
     fn rewrite_settled(&self) -> Option<SettledRef> {
         let token = crate::model::new_id();
         let mut out = format!("{SETTLED_MAGIC} {token}\n");
-        let mut all: Vec<(&str, ObjectId, &str)> = self
+        let mut all: Vec<Cached<'_>> = self
             .records(Scope::All)
-            .filter(|(id, _, _)| match self.put.get(*id) {
-                Some((_, _, settled)) => *settled,
-                None => self.in_settled(id),
+            .filter(|record| match self.put.get(record.id) {
+                Some((_, fresh)) => fresh.settled,
+                None => self.in_settled(record.id),
             })
             .collect();
-        all.sort_by(|a, b| a.0.cmp(b.0));
-        for (id, tip, text) in all {
-            write_entry(&mut out, id, Some(tip), text);
+        all.sort_by(|a, b| a.id.cmp(b.id));
+        for record in &all {
+            write_entry(&mut out, record.id, Some(record));
         }
         let dir = self.settled_path.parent()?;
         write_file(dir, &self.settled_path, out.as_bytes()).then_some(SettledRef {
@@ -614,12 +752,30 @@ fn write_file(dir: &Path, path: &Path, bytes: &[u8]) -> bool {
     false
 }
 
-fn write_entry(out: &mut String, id: &str, tip: Option<ObjectId>, text: &str) {
-    match tip {
-        Some(tip) => out.push_str(&format!("{id} {tip} {}\n", text.len())),
-        None => out.push_str(&format!("{id} - {}\n", text.len())),
-    }
-    out.push_str(text);
+/// Write one entry: `<id> <tip> <length> <tally word> <summary>`, then the text on its own
+/// line. A tombstone (no record) is `<id> - 0 - -` and an empty line.
+fn write_entry(out: &mut String, id: &str, record: Option<&Cached<'_>>) {
+    let Some(record) = record else {
+        out.push_str(id);
+        out.push_str(" - 0 - -\n\n");
+        return;
+    };
+    // The header is one line of fields split at spaces, the summary last: a word or summary
+    // that would break it is not kept.
+    let word_ok = !record.tally.is_empty()
+        && !record
+            .tally
+            .bytes()
+            .any(|b| b == b' ' || b == b'=' || b.is_ascii_control());
+    let tally = if word_ok { record.tally } else { "-" };
+    let summary_ok = !record.summary.is_empty() && !record.summary.contains('\n');
+    let summary = if summary_ok { record.summary } else { "{}" };
+    out.push_str(&format!(
+        "{id} {} {} {tally} {summary}\n",
+        record.tip,
+        record.text.len()
+    ));
+    out.push_str(record.text);
     out.push('\n');
 }
 
@@ -660,12 +816,19 @@ fn parse_head(data: String, file: Stamp) -> Option<Head> {
         len: settled.next()?.parse().ok()?,
         base: settled.next()?.parse().ok()?,
     };
-    let live = parse_entries(&data, at)?;
-    if live.iter().any(|e| e.tip.is_none())
-        || live
-            .windows(2)
-            .any(|w| data[w[0].id.clone()] >= data[w[1].id.clone()])
-    {
+    let tally = match line()?.strip_prefix("tally")? {
+        " -" => None,
+        words => {
+            let mut tally = Tally::new();
+            for field in words.split(' ').filter(|f| !f.is_empty()) {
+                let (word, count) = field.split_once('=')?;
+                tally.insert(word.to_string(), count.parse().ok()?);
+            }
+            Some(tally)
+        }
+    };
+    let (live, sorted) = parse_entries(&data, at)?;
+    if !sorted || live.iter().any(|e| e.tip.is_none()) {
         return None;
     }
     Some(Head {
@@ -673,6 +836,7 @@ fn parse_head(data: String, file: Stamp) -> Option<Head> {
         file,
         refs,
         settled,
+        tally,
         live,
     })
 }
@@ -691,7 +855,11 @@ fn read_settled(path: &Path, wanted: &SettledRef) -> Option<Settled> {
     {
         return None;
     }
-    let mut entries = parse_entries(&data, first + 1)?;
+    let (mut entries, sorted) = parse_entries(&data, first + 1)?;
+    if sorted {
+        // As the log is written whole: one entry per id, in order, no tombstone.
+        return Some(Settled { data, entries });
+    }
     // The last entry of each id wins: a stable sort keeps their order, then keep each run's last.
     entries.sort_by(|a, b| data[a.id.clone()].cmp(&data[b.id.clone()]));
     let mut effective: Vec<Entry> = Vec::with_capacity(entries.len());
@@ -710,18 +878,21 @@ fn read_settled(path: &Path, wanted: &SettledRef) -> Option<Settled> {
     })
 }
 
-/// The entries from byte `at` of `data` to its end, in file order.
-fn parse_entries(data: &str, mut at: usize) -> Option<Vec<Entry>> {
+/// The entries from byte `at` of `data` to its end, in file order, and whether they are
+/// sorted by id with no id twice and no tombstone.
+fn parse_entries(data: &str, mut at: usize) -> Option<(Vec<Entry>, bool)> {
     let bytes = data.as_bytes();
-    let mut entries = Vec::new();
+    // Records take a few hundred bytes each.
+    let mut entries = Vec::with_capacity((data.len() - at.min(data.len())) / 256);
+    let mut sorted = true;
     while at < data.len() {
-        let line_end = at + bytes[at..].iter().position(|&b| b == b'\n')?;
-        let mut fields = data[at..line_end].split(' ');
-        let (id, tip, len) = (
-            fields.next()?,
-            fields.next()?,
-            fields.next()?.parse::<usize>().ok()?,
-        );
+        let line_end = at + memchr::memchr(b'\n', &bytes[at..])?;
+        let mut fields = data[at..line_end].splitn(5, ' ');
+        let id = fields.next()?;
+        let tip = fields.next()?;
+        let len = fields.next()?.parse::<usize>().ok()?;
+        let tally = fields.next()?;
+        let summary = fields.next()?;
         let tip = match tip {
             "-" => None,
             hex => Some(ObjectId::from_hex(hex.as_bytes()).ok()?),
@@ -732,14 +903,25 @@ fn parse_entries(data: &str, mut at: usize) -> Option<Vec<Entry>> {
         if bytes.get(text_end) != Some(&b'\n') {
             return None;
         }
-        entries.push(Entry {
+        // The fields are split at single spaces: the summary ends the line, the word is
+        // just before it.
+        let summary_start = line_end - summary.len();
+        let tally_start = summary_start - 1 - tally.len();
+        let entry = Entry {
             id: at..at + id.len(),
             tip,
             text: text_start..text_end,
-        });
+            tally: tally_start..tally_start + tally.len(),
+            summary: summary_start..line_end,
+        };
+        sorted &= tip.is_some()
+            && entries
+                .last()
+                .is_none_or(|last: &Entry| data[last.id.clone()] < *id);
+        entries.push(entry);
         at = text_end + 1;
     }
-    Some(entries)
+    Some((entries, sorted))
 }
 
 #[cfg(test)]
@@ -748,6 +930,23 @@ mod tests {
 
     fn tip(n: u8) -> ObjectId {
         ObjectId::from_hex(format!("{n:02x}").repeat(20).as_bytes()).unwrap()
+    }
+
+    fn fresh(text: &str, settled: bool) -> Fresh {
+        Fresh {
+            text: text.into(),
+            settled,
+            tally: if settled { "done" } else { "open" }.into(),
+            summary: "{}".into(),
+        }
+    }
+
+    /// The records in `scope` as (id, tip, text).
+    fn texts(index: &Index, scope: Scope) -> Vec<(&str, ObjectId, &str)> {
+        index
+            .records(scope)
+            .map(|r| (r.id, r.tip, r.text))
+            .collect()
     }
 
     fn state() -> RefState {
@@ -762,12 +961,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut index = Index::load(dir.path(), "sessions");
         assert!(index.load_settled());
-        index.put("B", tip(1), "{\"b\":\"multi\\nline\"}".into(), false);
-        index.put("A", tip(2), "{\"a\":1}".into(), true);
+        index.put("B", tip(1), fresh("{\"b\":\"multi\\nline\"}", false));
+        index.put("A", tip(2), fresh("{\"a\":1}", true));
         index.save(Some(state()));
 
         let mut again = Index::load(dir.path(), "sessions");
-        let live: Vec<_> = again.records(Scope::Live).collect();
+        let live = texts(&again, Scope::Live);
         assert_eq!(live, vec![("B", tip(1), "{\"b\":\"multi\\nline\"}")]);
         assert_eq!(again.get("A", tip(2)), None, "settled log not loaded yet");
         assert!(again.load_settled());
@@ -776,18 +975,18 @@ mod tests {
 
         // B settles, A comes back to life: appended to the log, not rewritten.
         let mut third = Index::load(dir.path(), "sessions");
-        third.put("B", tip(4), "{\"b\":2}".into(), true);
-        third.put("A", tip(5), "{\"a\":3}".into(), false);
+        third.put("B", tip(4), fresh("{\"b\":2}", true));
+        third.put("A", tip(5), fresh("{\"a\":3}", false));
         third.save(Some(state()));
         let mut fourth = Index::load(dir.path(), "sessions");
         assert!(fourth.load_settled());
-        let mut all: Vec<_> = fourth.records(Scope::All).collect();
+        let mut all = texts(&fourth, Scope::All);
         all.sort();
         assert_eq!(
             all,
             vec![("A", tip(5), "{\"a\":3}"), ("B", tip(4), "{\"b\":2}")]
         );
-        let live: Vec<_> = fourth.records(Scope::Live).collect();
+        let live = texts(&fourth, Scope::Live);
         assert_eq!(live, vec![("A", tip(5), "{\"a\":3}")]);
 
         // A record that is gone leaves both files.
@@ -795,7 +994,7 @@ mod tests {
         fourth.save(Some(state()));
         let mut fifth = Index::load(dir.path(), "sessions");
         assert!(fifth.load_settled());
-        let all: Vec<_> = fifth.records(Scope::All).collect();
+        let all = texts(&fifth, Scope::All);
         assert_eq!(all, vec![("A", tip(5), "{\"a\":3}")]);
     }
 
@@ -803,7 +1002,7 @@ mod tests {
     fn damage_and_foreign_writes_empty_the_cache() {
         let dir = tempfile::tempdir().unwrap();
         let mut index = Index::load(dir.path(), "issues");
-        index.put("A", tip(1), "{}".into(), true);
+        index.put("A", tip(1), fresh("{}", true));
         index.save(Some(state()));
         let settled = dir.path().join("issues.settled");
         let head = dir.path().join("issues");
@@ -813,7 +1012,7 @@ mod tests {
             .append(true)
             .open(&settled)
             .unwrap();
-        file.write_all(b"A - 0\n\n").unwrap();
+        file.write_all(b"A - 0 - -\n\n").unwrap();
         let mut loaded = Index::load(dir.path(), "issues");
         assert!(loaded.load_settled());
         assert_eq!(loaded.get("A", tip(1)), Some("{}"));
@@ -832,12 +1031,86 @@ mod tests {
         }
     }
 
+    fn counts(pairs: &[(&str, usize)]) -> Tally {
+        pairs.iter().map(|(w, n)| (w.to_string(), *n)).collect()
+    }
+
+    #[test]
+    fn the_tally_is_kept_without_loading_the_settled_log_when_it_can_be() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut index = Index::load(dir.path(), "sessions");
+        assert!(index.load_settled());
+        index.put("A", tip(1), fresh("{}", true));
+        index.put("B", tip(2), fresh("{}", true));
+        index.put("C", tip(3), fresh("{}", false));
+        assert_eq!(index.tally(), Some(counts(&[("done", 2), ("open", 1)])));
+        index.save(Some(state()));
+
+        // Known from the head alone.
+        let loaded = Index::load(dir.path(), "sessions");
+        assert_eq!(loaded.tally(), Some(counts(&[("done", 2), ("open", 1)])));
+
+        // A live record settles: it was in the head, so not in the log.
+        let mut index = Index::load(dir.path(), "sessions");
+        index.put("C", tip(4), fresh("{}", true));
+        assert_eq!(index.tally(), Some(counts(&[("done", 3)])));
+        index.save(Some(state()));
+        let loaded = Index::load(dir.path(), "sessions");
+        assert_eq!(loaded.tally(), Some(counts(&[("done", 3)])));
+
+        // A settled record changes: what it was counted as is in the log, not loaded.
+        let mut index = Index::load(dir.path(), "sessions");
+        let mut back = fresh("{}", false);
+        back.tally = "open".into();
+        index.put("A", tip(5), back);
+        assert_eq!(index.tally(), None);
+        index.save(Some(state()));
+        let mut loaded = Index::load(dir.path(), "sessions");
+        assert_eq!(loaded.tally(), None, "the head does not know it");
+        assert!(loaded.load_settled());
+        assert_eq!(loaded.tally(), Some(counts(&[("done", 2), ("open", 1)])));
+        // Written once learnt, even with nothing else to write.
+        loaded.save(Some(state()));
+        let loaded = Index::load(dir.path(), "sessions");
+        assert_eq!(loaded.tally(), Some(counts(&[("done", 2), ("open", 1)])));
+
+        // A record that is gone is no longer counted.
+        let mut index = Index::load(dir.path(), "sessions");
+        assert!(index.load_settled());
+        index.retain(&["A", "C"]);
+        assert_eq!(index.tally(), Some(counts(&[("done", 1), ("open", 1)])));
+    }
+
+    #[test]
+    fn summaries_and_words_are_kept_beside_the_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut index = Index::load(dir.path(), "sessions");
+        assert!(index.load_settled());
+        let mut record = fresh("{\"x\": \"a b\"}", true);
+        record.summary = "{\"branch\":\"a b\"}".into();
+        index.put("A", tip(1), record);
+        index.save(Some(state()));
+        let mut loaded = Index::load(dir.path(), "sessions");
+        assert!(loaded.load_settled());
+        let all: Vec<Cached<'_>> = loaded.records(Scope::All).collect();
+        assert_eq!(
+            all,
+            vec![Cached {
+                id: "A",
+                tip: tip(1),
+                text: "{\"x\": \"a b\"}",
+                tally: "done",
+                summary: "{\"branch\":\"a b\"}",
+            }]
+        );
+    }
+
     #[test]
     fn a_held_lock_stops_writes() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("issues.lock"), "").unwrap();
         let mut index = Index::load(dir.path(), "issues");
-        index.put("A", tip(1), "{}".into(), false);
+        index.put("A", tip(1), fresh("{}", false));
         index.save(Some(state()));
         assert!(!dir.path().join("issues").exists());
     }

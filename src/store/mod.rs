@@ -28,7 +28,7 @@ use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-pub use index::Scope;
+pub use index::{Cached, Scope, Tally};
 pub use integrate::Integrated;
 use loose_ref::RefError;
 pub use open::open_repository;
@@ -75,6 +75,29 @@ pub struct Broken {
 pub struct Listing<T> {
     pub records: Vec<Stored<T>>,
     pub broken: Vec<Broken>,
+}
+
+/// The records of one kind as the local cache holds them, checked against the refs (see
+/// [`Store::texts`]).
+pub struct Texts {
+    index: index::Index,
+    scope: Scope,
+    /// The records that could not be read.
+    pub broken: Vec<Broken>,
+}
+
+impl Texts {
+    /// Every readable record in the scope asked for, in no particular order.
+    pub fn records(&self) -> impl Iterator<Item = Cached<'_>> {
+        self.index.records(self.scope)
+    }
+
+    /// How many readable records there are of each tally word, settled ones included; `None`
+    /// when the settled ones cannot be counted without reading them (ask again with
+    /// [`Scope::All`], which always can).
+    pub fn tally(&self) -> Option<Tally> {
+        self.index.tally()
+    }
 }
 
 /// One commit in a record's history.
@@ -286,6 +309,65 @@ impl Store {
         scope: Scope,
         keep: impl Fn(&str) -> bool,
     ) -> Result<Listing<V>> {
+        let parse = |texts: &Texts| {
+            parse_cached::<V>(
+                texts
+                    .records()
+                    .filter(|record| keep(record.text))
+                    .map(|record| (record.tip, record.text))
+                    .collect(),
+            )
+        };
+        let texts = self.texts::<T>(scope)?;
+        if let Some(records) = parse(&texts) {
+            return Ok(Listing {
+                records,
+                broken: texts.broken,
+            });
+        }
+        // A cached text cannot be read as `V`: the cache is damaged. Read again every record
+        // whose cached text cannot.
+        let check = |text: &str| !keep(text) || serde_json::from_str::<V>(text).is_ok();
+        let texts = self.texts_checked::<T>(scope, &check)?;
+        let records = parse(&texts).ok_or_else(|| {
+            Error::failed(format!(
+                "the local cache of {} cannot be read",
+                T::KIND.plural()
+            ))
+        })?;
+        Ok(Listing {
+            records,
+            broken: texts.broken,
+        })
+    }
+
+    /// The records of kind `T` as the local cache holds them (their JSON text, tally word and
+    /// summary), checked against the refs: the same records a listing returns, for callers
+    /// that read many of them without building each one whole. With [`Scope::Live`], settled
+    /// records may be left out.
+    pub fn texts<T: Record>(&self, scope: Scope) -> Result<Texts> {
+        self.refresh::<T>(scope, None)
+    }
+
+    /// [`texts`](Self::texts), with every ref read and every record whose cached text fails
+    /// `check` read again from the object database (one that fails it then is broken): for a
+    /// caller that found a cached text it cannot read.
+    pub fn texts_checked<T: Record>(
+        &self,
+        scope: Scope,
+        check: &dyn Fn(&str) -> bool,
+    ) -> Result<Texts> {
+        self.refresh::<T>(scope, Some(check))
+    }
+
+    /// Bring the cache of `T` up to date with the refs, and write it. Without `check`, when the
+    /// cache's record of the ref files shows that at most some loose refs changed, only those
+    /// are read (and the records whose tip moved); otherwise every ref is read.
+    fn refresh<T: Record>(
+        &self,
+        scope: Scope,
+        check: Option<&dyn Fn(&str) -> bool>,
+    ) -> Result<Texts> {
         let kind = T::KIND;
         let prefix = kind.ref_prefix();
         let common_dir = self.repo.common_dir();
@@ -293,100 +375,96 @@ impl Store {
         // run see other files and read the refs again.
         let files = index::ref_files(common_dir, prefix);
         let mut index = index::Index::load(&self.index_dir(), kind.plural());
-        if let Some(files) = &files
+        if check.is_none()
+            && let Some(files) = &files
             && let Some((state, changed)) = index.changes(files, common_dir, prefix)
             && (scope == Scope::Live || index.load_settled())
             && changed.iter().all(|(id, tip)| {
                 index.get(id, *tip).is_some()
                     || self
-                        .read_json::<T>(id, *tip)
-                        .map(|(json, settled)| index.put(id, *tip, json, settled))
+                        .read_fresh::<T>(id, *tip)
+                        .map(|fresh| index.put(id, *tip, fresh))
                         .is_ok()
             })
-            && let Some(records) = parse_cached::<V>(
-                index
-                    .records(scope)
-                    .filter(|(_, _, text)| keep(text))
-                    .map(|(_, tip, text)| (tip, text))
-                    .collect(),
-            )
         {
-            if self.cache_writes {
-                self.sweep_temp_files();
-                index.save(Some(state));
-            }
-            return Ok(Listing {
-                records,
+            self.save_index(&mut index, Some(state));
+            return Ok(Texts {
+                index,
+                scope,
                 broken: Vec::new(),
             });
         }
         // Read every ref, and every record whose tip the cache does not hold.
         index.load_settled();
         let refs = self.refs(kind)?;
-        let mut listing = Listing {
-            records: Vec::with_capacity(refs.len()),
-            broken: Vec::new(),
-        };
+        let mut broken = Vec::new();
         for (name, tip) in &refs {
             let id = &name[prefix.len()..];
             // The cache holds the JSON of records that passed every check when they were read.
-            let cached = tip.and_then(|tip| Some((tip, index.get(id, tip)?)));
-            if let Some((_, text)) = cached
-                && !keep(text)
-            {
+            let cached = tip
+                .and_then(|tip| index.get(id, tip))
+                .is_some_and(|text| check.is_none_or(|check| check(text)));
+            if cached {
                 continue;
             }
-            let cached = cached.and_then(|(tip, text)| {
-                let record = serde_json::from_str::<V>(text).ok()?;
-                Some(Stored { record, tip })
-            });
-            let loaded = match cached {
-                Some(stored) => Ok(stored),
-                None => tip
-                    .ok_or_else(|| format!("{name} is a symbolic ref"))
-                    .and_then(|tip| {
-                        let (json, settled) = self.read_json::<T>(id, tip)?;
-                        let record = serde_json::from_str::<V>(&json)
-                            .map_err(|e| format!("it cannot be read back: {e}"))?;
-                        index.put(id, tip, json, settled);
-                        Ok(Stored { record, tip })
-                    }),
-            };
-            match loaded {
-                Ok(stored) => listing.records.push(stored),
-                Err(message) => listing.broken.push(Broken {
+            let read = tip
+                .ok_or_else(|| format!("{name} is a symbolic ref"))
+                .and_then(|tip| {
+                    let fresh = self.read_fresh::<T>(id, tip)?;
+                    if check.is_some_and(|check| !check(&fresh.text)) {
+                        return Err("it cannot be read back from its JSON form".to_string());
+                    }
+                    index.put(id, tip, fresh);
+                    Ok(())
+                });
+            if let Err(message) = read {
+                index.forget(id);
+                broken.push(Broken {
                     id: id.to_string(),
                     ref_name: name.clone(),
                     message,
-                }),
+                });
             }
         }
-        if self.cache_writes {
-            self.sweep_temp_files();
-            let present: Vec<&str> = refs.iter().map(|(name, _)| &name[prefix.len()..]).collect();
-            index.retain(&present);
-            let tips: HashMap<&str, ObjectId> = refs
-                .iter()
-                .filter_map(|(name, tip)| Some((&name[prefix.len()..], (*tip)?)))
-                .collect();
-            // Complete only when every ref is a readable record, all of them in the cache.
-            let state = files
-                .filter(|_| listing.broken.is_empty())
-                .map(|files| index::RefState::from_listing(&files, |name| tips.get(name).copied()));
-            index.save(state);
-        }
-        Ok(listing)
+        let present: Vec<&str> = refs.iter().map(|(name, _)| &name[prefix.len()..]).collect();
+        index.retain(&present);
+        let tips: HashMap<&str, ObjectId> = refs
+            .iter()
+            .filter_map(|(name, tip)| Some((&name[prefix.len()..], (*tip)?)))
+            .collect();
+        // Complete only when every ref is a readable record, all of them in the cache.
+        let state = files
+            .filter(|_| broken.is_empty())
+            .map(|files| index::RefState::from_listing(&files, |name| tips.get(name).copied()));
+        self.save_index(&mut index, state);
+        Ok(Texts {
+            index,
+            scope,
+            broken,
+        })
     }
 
-    /// Record `id` at `tip` in its JSON form, and whether it is settled. The error is a reason
-    /// without the record's name.
-    fn read_json<T: Record>(&self, id: &str, tip: ObjectId) -> Result<(String, bool), String> {
+    fn save_index(&self, index: &mut index::Index, state: Option<index::RefState>) {
+        if self.cache_writes {
+            self.sweep_temp_files();
+            index.save(state);
+        }
+    }
+
+    /// Record `id` at `tip` as the cache keeps it. The error is a reason without the record's
+    /// name.
+    fn read_fresh<T: Record>(&self, id: &str, tip: ObjectId) -> Result<index::Fresh, String> {
         let name = Self::ref_name(T::KIND, id);
         let (_, text) = self.load_text::<T>(id, &name, Some(tip))?;
         let record = parse_record::<T>(id, &text)?;
         let json = serde_json::to_string(&record)
             .map_err(|e| format!("it cannot be represented as JSON: {e}"))?;
-        Ok((json, record.settled()))
+        Ok(index::Fresh {
+            text: json,
+            settled: record.settled(),
+            tally: record.tally().to_string(),
+            summary: record.summary(),
+        })
     }
 
     fn index_dir(&self) -> std::path::PathBuf {
