@@ -237,6 +237,49 @@ fn sessions_that_finish_or_wake_behind_pms_back_are_seen() {
     assert_eq!(sessions(&repo, "list"), vec![]);
 }
 
+/// A cached record whose text was damaged in place (the cache files still the size the head
+/// says): `history`, which reads the cached texts without building whole records, reads that
+/// record again from git, in the table and in JSON.
+#[test]
+fn a_damaged_text_in_the_cache_is_read_again_by_history() {
+    let repo = Repo::new();
+    let launched = |branch: &str| -> String {
+        repo.pm_json(&["agent", "launch", "--branch", branch])["id"]
+            .as_str()
+            .expect("id")
+            .to_string()
+    };
+    let a = launched("a");
+    let b = launched("b");
+    repo.pm_ok(&["agent", "close", &b, "--done"]);
+    age_ref_files(&repo.path().join(".git"));
+    let expected = sessions_in_git(&repo);
+    assert_eq!(sessions(&repo, "history"), expected);
+    let settled = repo.path().join(".git/pm/index/sessions.settled");
+    let head = repo.path().join(".git/pm/index/sessions");
+    for file in [&settled, &head] {
+        let text = std::fs::read_to_string(file).expect("a cache file");
+        let damaged = text.replacen("\"status\":\"", "\"statuz\":\"", 1);
+        assert_eq!(damaged.len(), text.len());
+        assert_ne!(damaged, text, "{text}");
+        std::fs::write(file, damaged).expect("damage the cache");
+        assert_eq!(sessions(&repo, "history"), expected);
+        let table = repo.pm_ok(&["agent", "history"]);
+        for (id, status) in &expected {
+            assert!(
+                table
+                    .lines()
+                    .any(|l| l.starts_with(id.as_str()) && l.contains(status.as_str())),
+                "{table}"
+            );
+        }
+    }
+    assert_eq!(
+        sessions(&repo, "list"),
+        vec![(a.clone(), "active".to_string())]
+    );
+}
+
 /// A session record `id` with `status`, written with git plumbing on top of `parent`.
 fn crafted_session(repo: &Repo, id: &str, status: &str, parent: Option<&str>) -> String {
     let ended = if status == "active" || status == "idle" {

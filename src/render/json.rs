@@ -110,3 +110,40 @@ impl<'a> From<&'a crate::sessions::SessionView> for SessionJson<'a> {
         }
     }
 }
+
+impl<'a> SessionJson<'a> {
+    /// A session of `history`, its duration counted to `now` while it runs.
+    pub fn of_history(view: &'a crate::sessions::HistoryView<'_>, now: Timestamp) -> Self {
+        let s = view.session;
+        SessionJson {
+            id: &s.id,
+            issue: s.issue.as_deref(),
+            branch: &s.branch,
+            base: &s.base,
+            base_ref: &s.base_ref,
+            status: s.status,
+            agent: &s.agent,
+            role: &s.role,
+            prompt: &s.prompt,
+            actor: &s.actor,
+            owner: &s.owner,
+            started: s.started,
+            updated: s.updated,
+            ended: s.ended,
+            duration: s.duration(now),
+            commits: view.commits,
+            mine: view.mine,
+            worktree: view.worktree.as_deref(),
+            worktree_exists: view.worktree_exists,
+            last_commit: view
+                .last_commit
+                .as_ref()
+                .map(|(time, commit, subject)| LastCommitJson {
+                    commit,
+                    time: *time,
+                    subject,
+                }),
+            last_activity: view.last_activity,
+        }
+    }
+}

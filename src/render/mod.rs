@@ -7,7 +7,7 @@ pub mod json;
 mod table;
 
 use std::io::IsTerminal;
-pub use table::{Cell, Column, IdPrefixes, Paint, Table};
+pub use table::{Cell, Column, IdPrefixes, Paint, Table, push_tab_separated};
 
 /// `--color` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -53,6 +53,12 @@ impl Style {
             aligned: true,
             width: None,
         }
+    }
+
+    /// Whether tables are aligned (for a terminal) rather than tab-separated (for scripts):
+    /// only an aligned table needs all its rows before its first line is known.
+    pub fn aligned(&self) -> bool {
+        self.aligned
     }
 
     /// The same, for text indented by `by` columns.
@@ -137,6 +143,16 @@ fn window_columns() -> Option<usize> {
 /// line breaks and tabs turned into spaces.
 pub fn clean_line(text: &str) -> String {
     strip_controls(text, false)
+}
+
+/// [`clean_line`], borrowing `text` when it has nothing to remove (printable ASCII), as most
+/// names and titles do: no copy for each of many thousands.
+pub fn clean(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        std::borrow::Cow::Borrowed(text)
+    } else {
+        std::borrow::Cow::Owned(strip_controls(text, false))
+    }
 }
 
 /// Multi-line untrusted text: like [`clean_line`] but keeps line breaks and tabs.
