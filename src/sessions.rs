@@ -867,10 +867,11 @@ fn choose_worktree_path(
     local: &LocalData,
 ) -> Result<PathBuf> {
     let plain = config.worktree_path(main, &worktree_dir_name(branch))?;
+    let notes = local.notes(sessions.len());
     let taken_by_session = sessions
         .iter()
         .filter(|s| s.branch != branch)
-        .filter_map(|s| local.session(&s.id))
+        .filter_map(|s| notes.session(&s.id))
         .any(|l| l.worktree == plain);
     if taken_by_session {
         return config.worktree_path(main, &worktree_dir_name_unique(branch));
@@ -1098,8 +1099,9 @@ pub fn locate(store: &Store, dir: &Path) -> Result<Located> {
     let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
     let (mut sessions, _) = all_sessions(store)?;
     sessions.sort_by_key(|s| (!s.status.is_live(), std::cmp::Reverse(s.updated)));
+    let notes = local.notes(sessions.len());
     for session in &sessions {
-        if let Some(l) = local.session(&session.id)
+        if let Some(l) = notes.session(&session.id)
             && let Ok(root) = l.worktree.canonicalize()
             && dir.starts_with(&root)
         {
