@@ -290,7 +290,8 @@ fn list(ctx: &Ctx, store: &Store, args: ListArgs) -> Result<()> {
         };
         return print(&format!("No sessions{hint}.\n"));
     }
-    let ids = IdPrefixes::new(store.ids(RecordKind::Session)?);
+    let shown: Vec<&str> = views.iter().map(|v| v.session.id.as_str()).collect();
+    let ids = id_prefixes(ctx, store, &shown)?;
     let titles = issue_titles(store, views.iter().map(|v| v.session.issue.as_deref()))?;
     // At 80 columns the start time goes first, then the worktree (`agent show` has both).
     let mut table = Table::with_columns(vec![
@@ -340,12 +341,8 @@ fn history(ctx: &Ctx, store: &Store, args: HistoryArgs) -> Result<()> {
 /// in order): a history can hold many thousands, and a script wants them all.
 fn print_history_table(ctx: &Ctx, store: &Store, views: &[HistoryView<'_>]) -> Result<()> {
     let now = Timestamp::now();
-    // Ids are shortened only in aligned tables.
-    let ids = if ctx.style.aligned() {
-        IdPrefixes::new(store.ids(RecordKind::Session)?)
-    } else {
-        IdPrefixes::new(Vec::new())
-    };
+    let shown: Vec<&str> = views.iter().map(|v| &*v.session.id).collect();
+    let ids = id_prefixes(ctx, store, &shown)?;
     let titles = issue_titles(store, views.iter().map(|v| v.session.issue.as_deref()))?;
     let mut table = Table::with_columns(vec![
         Column::id("ID", &ids),
@@ -397,6 +394,20 @@ fn print_history_table(ctx: &Ctx, store: &Store, views: &[HistoryView<'_>]) -> R
         print(part)?;
     }
     Ok(())
+}
+
+/// What session tables need to show `shown` by their shortest unique prefixes. Only aligned
+/// tables shorten ids; for a few, only their neighbours among all ids are looked up.
+pub(super) fn id_prefixes(ctx: &Ctx, store: &Store, shown: &[&str]) -> Result<IdPrefixes> {
+    if !ctx.style.aligned() || shown.is_empty() {
+        return Ok(IdPrefixes::new(Vec::new()));
+    }
+    let ids = if shown.len() > 64 {
+        store.ids(RecordKind::Session)?
+    } else {
+        store.ids_near(RecordKind::Session, shown)?
+    };
+    Ok(IdPrefixes::new(ids))
 }
 
 /// The cells of one session in the history table.

@@ -154,6 +154,94 @@ pub fn ref_files(_common_dir: &Path, _prefix: &str) -> Option<RefFiles> {
     None
 }
 
+/// A small value worked out from the refs under some prefixes (such as how many records there
+/// are to push and to merge), kept in the file `path` with the state of the ref files it was
+/// worked out from: while they are the same files (as [`Index::changes`] tells), the value is
+/// used again; otherwise `work_out` runs and, with `write`, the file is written again. The
+/// ref files are looked at before `work_out` reads the refs, so a change made meanwhile makes
+/// the next run work the value out again.
+pub fn memo(
+    path: &Path,
+    common_dir: &Path,
+    prefixes: &[&str],
+    write: bool,
+    work_out: impl FnOnce() -> Option<String>,
+) -> Option<String> {
+    let files: Option<Vec<RefFiles>> = prefixes
+        .iter()
+        .map(|prefix| ref_files(common_dir, prefix))
+        .collect();
+    if let Some(files) = &files
+        && let Some(value) = read_memo(path, prefixes, files)
+    {
+        return Some(value);
+    }
+    let value = work_out()?;
+    if write
+        && !value.contains('\n')
+        && let Some(files) = &files
+        && let Some(dir) = path.parent()
+        && std::fs::create_dir_all(dir).is_ok()
+    {
+        let mut out = format!("{MEMO_MAGIC}\nvalue {value}\n");
+        for (prefix, files) in prefixes.iter().zip(files) {
+            out.push_str(&format!("prefix {prefix} "));
+            match &files.packed {
+                Some(stamp) => stamp.write(&mut out),
+                None => out.push_str("none"),
+            }
+            out.push_str(&format!(" {}\n", files.loose.len()));
+            for (name, stamp) in &files.loose {
+                out.push_str(&format!("{name} "));
+                stamp.write(&mut out);
+                out.push('\n');
+            }
+        }
+        write_file(dir, path, out.as_bytes());
+    }
+    Some(value)
+}
+
+const MEMO_MAGIC: &str = "pm-memo 1";
+
+/// The value in the memo file `path`, if it was worked out from exactly `files` (the ref files
+/// under `prefixes`) and none of them is too recent to be trusted by its time.
+fn read_memo(path: &Path, prefixes: &[&str], files: &[RefFiles]) -> Option<String> {
+    let mut file = std::fs::File::open(path).ok()?;
+    let own = stamp_of(&file.metadata().ok()?)?;
+    let mut data = String::new();
+    std::io::Read::read_to_string(&mut file, &mut data).ok()?;
+    let racy_after = own.secs - RACY_SECS;
+    let trusted = |stamp: &Stamp| stamp.secs < racy_after;
+    let mut lines = data.lines();
+    if lines.next()? != MEMO_MAGIC {
+        return None;
+    }
+    let value = lines.next()?.strip_prefix("value ")?;
+    for (prefix, now) in prefixes.iter().zip(files) {
+        let mut fields = lines.next()?.strip_prefix("prefix ")?.split(' ');
+        if fields.next()? != *prefix {
+            return None;
+        }
+        let packed = match fields.clone().next()? {
+            "none" => fields.next().and(None),
+            _ => Some(Stamp::parse(&mut fields)?),
+        };
+        let count: usize = fields.next()?.parse().ok()?;
+        if packed != now.packed || !packed.as_ref().is_none_or(trusted) || count != now.loose.len()
+        {
+            return None;
+        }
+        for (name, stamp) in &now.loose {
+            let mut fields = lines.next()?.split(' ');
+            if fields.next()? != name || Stamp::parse(&mut fields)? != *stamp || !trusted(stamp) {
+                return None;
+            }
+        }
+    }
+    lines.next().is_none().then(|| value.to_string())
+}
+
 /// One record in a loaded file: where its id, text, tally word and summary are in the file's
 /// buffer. A tombstone (settled log only) has no tip.
 struct Entry {
