@@ -238,7 +238,7 @@ fn sessions_that_finish_or_wake_behind_pms_back_are_seen() {
     assert_eq!(sessions(&repo, "list"), vec![]);
 }
 
-/// A cached record whose text was damaged in place (the cache files still the size the head
+/// A cached record whose text was damaged in place (the cache files still the sizes the head
 /// says): `history`, which reads the cached texts without building whole records, reads that
 /// record again from git, in the table and in JSON.
 #[test]
@@ -256,7 +256,7 @@ fn a_damaged_text_in_the_cache_is_read_again_by_history() {
     age_ref_files(&repo.path().join(".git"));
     let expected = sessions_in_git(&repo);
     assert_eq!(sessions(&repo, "history"), expected);
-    let settled = repo.path().join(".git/pm/index/sessions.settled");
+    let settled = repo.path().join(".git/pm/index/sessions.texts");
     let head = repo.path().join(".git/pm/index/sessions");
     for file in [&settled, &head] {
         let text = std::fs::read_to_string(file).expect("a cache file");

@@ -502,7 +502,7 @@ pub(super) fn issue_titles<'a>(
     if !issues.any(|issue| issue.is_some()) {
         return Ok(HashMap::new());
     }
-    let texts = store.texts::<Issue>(Scope::All)?;
+    let texts = store.briefs::<Issue>(Scope::All)?;
     Ok(texts
         .records()
         .filter_map(|issue| {

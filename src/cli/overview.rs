@@ -72,22 +72,24 @@ struct Brief {
 /// At most this many live sessions are listed.
 const SHOWN: usize = 10;
 
-/// Every record of kind `T` counted by its tally word (its status), with the cached texts
-/// those counts come from. The counts of settled records come from the cache's tally when it
-/// has one, so that only the live records are read; otherwise every record is.
-fn census<T: Record>(store: &Store) -> Result<(Tally, Texts)> {
+/// Every record of kind `T` counted by its tally word (its status), the cached texts of the
+/// live ones, and how many records cannot be read. The counts of settled records come from the
+/// cache's tally when it has one, so that only the live records are read; otherwise from every
+/// record's tally word (not its text).
+fn census<T: Record>(store: &Store) -> Result<(Tally, Texts, usize)> {
     let live = store.texts::<T>(Scope::Live)?;
     if let Some(tally) = live.tally() {
-        return Ok((tally, live));
+        let broken = live.broken.len();
+        return Ok((tally, live, broken));
     }
-    let all = store.texts::<T>(Scope::All)?;
-    Ok((all.tally().unwrap_or_default(), all))
+    let all = store.briefs::<T>(Scope::All)?;
+    Ok((all.tally().unwrap_or_default(), live, all.broken.len()))
 }
 
 pub fn run(ctx: &Ctx) -> Result<()> {
     let store = ctx.store()?;
-    let (session_tally, session_texts) = census::<Session>(&store)?;
-    let (issue_tally, issue_texts) = census::<Issue>(&store)?;
+    let (session_tally, session_texts, sessions_broken) = census::<Session>(&store)?;
+    let (issue_tally, issue_texts, issues_broken) = census::<Issue>(&store)?;
     let count = |tally: &Tally, word: &str| tally.get(word).copied().unwrap_or(0);
     let counts = SessionCounts {
         active: count(&session_tally, SessionStatus::Active.as_str()),
@@ -124,7 +126,7 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         live,
         issues: issue_counts,
         sync: sync_state(&store)?,
-        broken: session_texts.broken.len() + issue_texts.broken.len(),
+        broken: sessions_broken + issues_broken,
     };
     if ctx.global.json {
         return print_json(&overview);

@@ -28,7 +28,7 @@ use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-pub use index::{Cached, Scope, Tally};
+pub use index::{Brief, Cached, Scope, Tally};
 pub use integrate::Integrated;
 use loose_ref::RefError;
 pub use open::open_repository;
@@ -98,6 +98,41 @@ impl Texts {
     pub fn tally(&self) -> Option<Tally> {
         self.index.tally()
     }
+}
+
+/// The records of one kind as the local cache holds them, without their texts (see
+/// [`Store::briefs`]).
+pub struct Briefs {
+    index: index::Index,
+    scope: Scope,
+    /// The records that could not be read.
+    pub broken: Vec<Broken>,
+}
+
+impl Briefs {
+    /// Every readable record in the scope asked for, in no particular order.
+    pub fn records(&self) -> impl Iterator<Item = Brief<'_>> {
+        self.index.briefs(self.scope)
+    }
+
+    /// The same records in descending order of id: newest first.
+    pub fn newest_first(&self) -> impl Iterator<Item = Brief<'_>> {
+        self.index.briefs_descending(self.scope)
+    }
+
+    /// As [`Texts::tally`].
+    pub fn tally(&self) -> Option<Tally> {
+        self.index.tally()
+    }
+}
+
+/// What of the settled records a listing reads.
+#[derive(Clone, Copy)]
+enum Load {
+    /// Their texts as well.
+    Texts,
+    /// Their tally words and summaries only.
+    Briefs,
 }
 
 /// One commit in a record's history.
@@ -332,20 +367,17 @@ impl Store {
     /// [`list_as`](Self::list_as), skipping unread every record whose JSON form fails `keep`:
     /// a cheap text test that must pass every record wanted (it may pass others too, which the
     /// caller filters out after reading). With [`Scope::Live`], settled records (finished
-    /// sessions) may be left out as well.
+    /// sessions) may be left out as well. Records come in order of id.
     pub fn list_where<T: Record, V: serde::de::DeserializeOwned + Send>(
         &self,
         scope: Scope,
         keep: impl Fn(&str) -> bool,
     ) -> Result<Listing<V>> {
+        // In order of id, whatever the cache's state: the same records list the same way.
         let parse = |texts: &Texts| {
-            parse_cached::<V>(
-                texts
-                    .records()
-                    .filter(|record| keep(record.text))
-                    .map(|record| (record.tip, record.text))
-                    .collect(),
-            )
+            let mut kept: Vec<Cached<'_>> = texts.records().filter(|r| keep(r.text)).collect();
+            kept.sort_by(|a, b| a.id.cmp(b.id));
+            parse_cached::<V>(kept.iter().map(|r| (r.tip, r.text)).collect())
         };
         let texts = self.texts::<T>(scope)?;
         if let Some(records) = parse(&texts) {
@@ -375,7 +407,24 @@ impl Store {
     /// that read many of them without building each one whole. With [`Scope::Live`], settled
     /// records may be left out.
     pub fn texts<T: Record>(&self, scope: Scope) -> Result<Texts> {
-        self.refresh::<T>(scope, None)
+        let (index, broken) = self.refresh::<T>(scope, Load::Texts, None)?;
+        Ok(Texts {
+            index,
+            scope,
+            broken,
+        })
+    }
+
+    /// [`texts`](Self::texts) without the texts: each record's tally word and summary, which the
+    /// cache keeps apart from the texts, so that what needs no more (completion) reads a small
+    /// part of the cache.
+    pub fn briefs<T: Record>(&self, scope: Scope) -> Result<Briefs> {
+        let (index, broken) = self.refresh::<T>(scope, Load::Briefs, None)?;
+        Ok(Briefs {
+            index,
+            scope,
+            broken,
+        })
     }
 
     /// [`texts`](Self::texts), with every ref read and every record whose cached text fails
@@ -386,7 +435,12 @@ impl Store {
         scope: Scope,
         check: &dyn Fn(&str) -> bool,
     ) -> Result<Texts> {
-        self.refresh::<T>(scope, Some(check))
+        let (index, broken) = self.refresh::<T>(scope, Load::Texts, Some(check))?;
+        Ok(Texts {
+            index,
+            scope,
+            broken,
+        })
     }
 
     /// Bring the cache of `T` up to date with the refs, and write it. Without `check`, when the
@@ -395,8 +449,13 @@ impl Store {
     fn refresh<T: Record>(
         &self,
         scope: Scope,
+        load: Load,
         check: Option<&dyn Fn(&str) -> bool>,
-    ) -> Result<Texts> {
+    ) -> Result<(index::Index, Vec<Broken>)> {
+        let load_settled = |index: &mut index::Index| match load {
+            Load::Texts => index.load_settled(),
+            Load::Briefs => index.load_settled_lines(),
+        };
         let kind = T::KIND;
         let prefix = kind.ref_prefix();
         let common_dir = self.repo.common_dir();
@@ -407,9 +466,9 @@ impl Store {
         if check.is_none()
             && let Some(files) = &files
             && let Some((state, changed)) = index.changes(files, common_dir, prefix)
-            && (scope == Scope::Live || index.load_settled())
+            && (scope == Scope::Live || load_settled(&mut index))
             && changed.iter().all(|(id, tip)| {
-                index.get(id, *tip).is_some()
+                index.has(id, *tip)
                     || self
                         .read_fresh::<T>(id, *tip)
                         .map(|fresh| index.put(id, *tip, fresh))
@@ -417,22 +476,19 @@ impl Store {
             })
         {
             self.save_index(&mut index, Some(state));
-            return Ok(Texts {
-                index,
-                scope,
-                broken: Vec::new(),
-            });
+            return Ok((index, Vec::new()));
         }
         // Read every ref, and every record whose tip the cache does not hold.
-        index.load_settled();
+        load_settled(&mut index);
         let refs = self.refs(kind)?;
         let mut broken = Vec::new();
         for (name, tip) in &refs {
             let id = &name[prefix.len()..];
             // The cache holds the JSON of records that passed every check when they were read.
-            let cached = tip
-                .and_then(|tip| index.get(id, tip))
-                .is_some_and(|text| check.is_none_or(|check| check(text)));
+            let cached = tip.is_some_and(|tip| match check {
+                None => index.has(id, tip),
+                Some(check) => index.get(id, tip).is_some_and(check),
+            });
             if cached {
                 continue;
             }
@@ -466,11 +522,7 @@ impl Store {
             .filter(|_| broken.is_empty())
             .map(|files| index::RefState::from_listing(&files, |name| tips.get(name).copied()));
         self.save_index(&mut index, state);
-        Ok(Texts {
-            index,
-            scope,
-            broken,
-        })
+        Ok((index, broken))
     }
 
     /// A small value worked out from the refs under `prefixes` (a line of text), kept in the
