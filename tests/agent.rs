@@ -1740,6 +1740,46 @@ fn a_long_history_still_shows_the_worktrees_this_clone_noted() {
     assert_eq!(ids_of(&doc), vec![noted]);
 }
 
+/// A history of thousands is written in parts on several threads: the document is the one
+/// a short history gets (compared with `--limit`, which stays below the threshold), whole.
+#[test]
+fn a_history_of_thousands_is_one_whole_document() {
+    let repo = repo_with_file();
+    let imported = import_finished_sessions(&repo, "01ARZ3NDEKTSV4RRFFQ69G5FAV", 2600);
+    let run = repo.pm(&["--json", "agent", "history"]).ok();
+    assert!(
+        run.stdout
+            .starts_with("{\n  \"json_version\": 1,\n  \"sessions\": [\n    {\n")
+    );
+    assert!(
+        run.stdout.ends_with("\n  ],\n  \"errors\": []\n}\n"),
+        "{}",
+        &run.stdout[run.stdout.len() - 200..]
+    );
+    let doc = run.json();
+    let all = doc["sessions"].as_array().expect("sessions");
+    assert_eq!(all.len(), imported.len());
+    let mut expected = imported.clone();
+    expected.sort_by(|a, b| b.cmp(a));
+    assert_eq!(ids_of(&doc), expected, "newest first, every one");
+    let few = repo
+        .pm(&["--json", "agent", "history", "--limit", "2000"])
+        .ok();
+    let few_doc = few.json();
+    assert_eq!(few_doc["sessions"].as_array().unwrap()[..], all[..2000]);
+    // The text itself: the first 2,000 sessions are laid out byte for byte the same.
+    let cut = |text: &str| {
+        text.match_indices("\n    },")
+            .nth(1998)
+            .map(|(at, _)| at)
+            .unwrap()
+    };
+    assert_eq!(
+        few.stdout[..cut(&few.stdout)],
+        run.stdout[..cut(&run.stdout)]
+    );
+}
+
 #[test]
 fn show_reports_the_worktree_its_state_and_ahead_behind() {
     let repo = repo_with_file();

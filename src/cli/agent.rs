@@ -1,13 +1,14 @@
 //! `pm agent …`: launch agent sessions and manage their lifecycle.
 
 use super::complete;
-use super::{Ctx, print, print_json};
+use super::{Ctx, JSON_VERSION, print, print_json};
 use crate::error::{Error, Result};
 use crate::lifecycle::SessionEvent;
 use crate::model::issue::IssueSummary;
 use crate::model::time::format_duration;
 use crate::model::{Issue, IssueStatus, RecordKind, Session, SessionStatus, Timestamp};
-use crate::render::json::SessionJson;
+use crate::render::EscapeControls;
+use crate::render::json::{self, SessionJson};
 use crate::render::{
     Column, IdPrefixes, Paint, Style, Table, clean, clean_line, clean_text, push_tab_separated,
 };
@@ -441,23 +442,90 @@ fn history_cells<'v>(
 }
 
 fn print_history_json(views: &[HistoryView<'_>], broken: &[Broken]) -> Result<()> {
-    /// Serialized one by one, never collected: a history can hold many thousands.
-    struct Each<'a>(&'a [HistoryView<'a>], Timestamp);
-    impl Serialize for Each<'_> {
-        fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-            let now = self.1;
-            s.collect_seq(self.0.iter().map(|v| SessionJson::of_history(v, now)))
+    let now = Timestamp::now();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    if threads < 2 || views.len() < 2048 {
+        /// Serialized one by one, never collected.
+        struct Each<'a>(&'a [HistoryView<'a>], Timestamp);
+        impl Serialize for Each<'_> {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                s: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                let now = self.1;
+                s.collect_seq(self.0.iter().map(|v| SessionJson::of_history(v, now)))
+            }
         }
+        #[derive(Serialize)]
+        struct SessionsJson<'a> {
+            sessions: Each<'a>,
+            errors: &'a [Broken],
+        }
+        return print_json(&SessionsJson {
+            sessions: Each(views, now),
+            errors: broken,
+        });
     }
-    #[derive(Serialize)]
-    struct SessionsJson<'a> {
-        sessions: Each<'a>,
-        errors: &'a [Broken],
+    // Many: the sessions are written in parts on several threads (each escaped as print_json
+    // escapes) and joined into the document print_json writes.
+    let written: std::io::Result<Vec<Vec<u8>>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = views
+            .chunks(views.len().div_ceil(threads))
+            .map(|part| {
+                scope.spawn(move || {
+                    let escaped = EscapeControls::new(Vec::with_capacity(part.len() * 768));
+                    let mut out = std::io::BufWriter::with_capacity(64 * 1024, escaped);
+                    let sessions = part.iter().map(|v| SessionJson::of_history(v, now));
+                    json::pretty_elements(&mut out, sessions, 2)?;
+                    out.into_inner().map_err(|e| e.into_error())?.finish()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|worker| {
+                worker
+                    .join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("a writer thread failed")))
+            })
+            .collect()
+    });
+    let parts = written.map_err(|e| Error::failed(format!("cannot write the history: {e}")))?;
+    let mut errors = EscapeControls::new(Vec::new());
+    broken
+        .serialize(&mut serde_json::Serializer::with_formatter(
+            &mut errors,
+            json::PrettyAt::new(1),
+        ))
+        .map_err(|e| Error::failed(format!("cannot write the history: {e}")))?;
+    let errors = errors
+        .finish()
+        .map_err(|e| Error::failed(format!("cannot write the history: {e}")))?;
+    let head = format!("{{\n  \"json_version\": {JSON_VERSION},\n  \"sessions\": [");
+    let mut pieces: Vec<&[u8]> = vec![head.as_bytes()];
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            pieces.push(b",");
+        }
+        pieces.push(part);
     }
-    print_json(&SessionsJson {
-        sessions: Each(views, Timestamp::now()),
-        errors: broken,
-    })
+    pieces.extend([&b"\n  ],\n  \"errors\": "[..], &errors, b"\n}\n"]);
+    print_bytes(&pieces)
+}
+
+/// Write `pieces` to stdout one after the other; a closed pipe is not an error (as [`print`]).
+fn print_bytes(pieces: &[&[u8]]) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let written = pieces
+        .iter()
+        .try_for_each(|piece| out.write_all(piece))
+        .and_then(|()| out.flush());
+    match written {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Error::failed(format!("cannot write to stdout: {e}"))),
+    }
 }
 
 fn show(ctx: &Ctx, store: &Store, id: &str) -> Result<()> {
