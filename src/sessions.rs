@@ -1268,8 +1268,9 @@ pub fn reconcile(store: &Store, remove_handed_off: bool, mode: Mode) -> Result<R
     };
     let mut live = read_live()?;
     if let Some(me) = me.as_deref() {
+        let notes = local.notes(live.len());
         for session in live.iter().filter(|s| s.owner == me) {
-            let Some(l) = local.session(&session.id) else {
+            let Some(l) = notes.session(&session.id) else {
                 continue;
             };
             if l.worktree.exists() {
