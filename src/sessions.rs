@@ -12,6 +12,7 @@ use crate::model::{
 use crate::store::local::{LocalData, LocalSession, PendingLaunch, WorktreeMutex, host_name};
 use crate::store::{Broken, Event, Listing, Mode, Outcome, Scope, Store};
 use crate::worktree;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -866,10 +867,11 @@ fn choose_worktree_path(
     local: &LocalData,
 ) -> Result<PathBuf> {
     let plain = config.worktree_path(main, &worktree_dir_name(branch))?;
+    let notes = local.notes(sessions.len());
     let taken_by_session = sessions
         .iter()
         .filter(|s| s.branch != branch)
-        .filter_map(|s| local.session(&s.id))
+        .filter_map(|s| notes.session(&s.id))
         .any(|l| l.worktree == plain);
     if taken_by_session {
         return config.worktree_path(main, &worktree_dir_name_unique(branch));
@@ -1088,8 +1090,9 @@ pub fn locate(store: &Store, dir: &Path) -> Result<Located> {
     let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
     let (mut sessions, _) = all_sessions(store)?;
     sessions.sort_by_key(|s| (!s.status.is_live(), std::cmp::Reverse(s.updated)));
+    let notes = local.notes(sessions.len());
     for session in &sessions {
-        if let Some(l) = local.session(&session.id)
+        if let Some(l) = notes.session(&session.id)
             && let Ok(root) = l.worktree.canonicalize()
             && dir.starts_with(&root)
         {
@@ -1277,8 +1280,9 @@ pub fn reconcile(store: &Store, remove_handed_off: bool, mode: Mode) -> Result<R
     };
     let mut live = read_live()?;
     if let Some(me) = me.as_deref() {
+        let notes = local.notes(live.len());
         for session in live.iter().filter(|s| s.owner == me) {
-            let Some(l) = local.session(&session.id) else {
+            let Some(l) = notes.session(&session.id) else {
                 continue;
             };
             if l.worktree.exists() {
@@ -1538,39 +1542,129 @@ fn repair_cascades(
     Ok(repaired)
 }
 
-/// Build the list view of one session.
-fn view(
-    repo: &gix::Repository,
-    tips: &worktree::BranchTips,
-    local: &LocalData,
-    me: Option<&str>,
-    session: Session,
-) -> SessionView {
-    let mine = me == Some(session.owner.as_str());
-    let worktree = if mine {
-        local.session(&session.id).map(|l| l.worktree)
-    } else {
-        None
-    };
-    let worktree_exists = worktree.as_ref().is_some_and(|p| p.exists());
-    let tip = tips.tip(&session.branch).ok().flatten();
-    let base = gix::ObjectId::from_hex(session.base.as_bytes()).ok();
-    let commits = match (tip, base) {
-        (Some(tip), Some(base)) if session.status.is_live() => {
-            worktree::count_commits(repo, tip, base).unwrap_or(session.commits)
+/// What views of sessions are built from: the repository, its branches, this clone's notes and
+/// its id, each read once for all the views.
+struct Sights<'r> {
+    repo: &'r gix::Repository,
+    tips: worktree::BranchTips<'r>,
+    notes: crate::store::local::Notes<'r>,
+    me: Option<String>,
+}
+
+impl<'r> Sights<'r> {
+    /// For `views` views to come (see [`worktree::BranchTips::expecting`] and
+    /// [`LocalData::notes`]).
+    fn new(repo: &'r gix::Repository, local: &'r LocalData, views: usize) -> Self {
+        Sights {
+            repo,
+            tips: worktree::BranchTips::expecting(repo, views),
+            notes: local.notes(views),
+            me: local.clone_id(),
         }
-        _ => session.commits,
-    };
-    // A branch still at its base has no commit of the session's own to show.
-    let last_commit = tip.filter(|tip| Some(*tip) != base).and_then(|tip| {
-        worktree::commit_summary(repo, tip)
-            .ok()
-            .map(|(time, subject)| (Timestamp(time), tip.to_string(), subject))
-    });
-    let last_activity = match &last_commit {
-        Some((time, _, _)) if *time > session.updated => *time,
-        _ => session.updated,
-    };
+    }
+
+    /// What this clone knows of a session beyond its record.
+    fn facts(&self, record: RowOf<'_>) -> Facts {
+        let mine = self.me.as_deref() == Some(record.owner);
+        let worktree = if mine {
+            self.notes.session(record.id).map(|l| l.worktree)
+        } else {
+            None
+        };
+        let worktree_exists = worktree.as_ref().is_some_and(|p| p.exists());
+        let tip = self.tips.tip(record.branch).ok().flatten();
+        let mut facts = Facts {
+            worktree,
+            worktree_exists,
+            mine,
+            commits: record.commits,
+            last_commit: None,
+            last_activity: record.updated,
+        };
+        // Without its branch here (a finished session's branch is usually deleted), the
+        // record says all there is.
+        let Some(tip) = tip else {
+            return facts;
+        };
+        let base = gix::ObjectId::from_hex(record.base.as_bytes()).ok();
+        if let Some(base) = base
+            && record.status.is_live()
+        {
+            facts.commits = worktree::count_commits(self.repo, tip, base).unwrap_or(record.commits);
+        }
+        // A branch still at its base has no commit of the session's own to show.
+        if Some(tip) != base
+            && let Ok((time, subject)) = worktree::commit_summary(self.repo, tip)
+        {
+            if Timestamp(time) > facts.last_activity {
+                facts.last_activity = Timestamp(time);
+            }
+            facts.last_commit = Some((Timestamp(time), tip.to_string(), subject));
+        }
+        facts
+    }
+}
+
+/// The fields of a session record that its view depends on.
+#[derive(Clone, Copy)]
+struct RowOf<'a> {
+    id: &'a str,
+    owner: &'a str,
+    branch: &'a str,
+    base: &'a str,
+    status: SessionStatus,
+    commits: u32,
+    updated: Timestamp,
+}
+
+impl<'a> From<&'a Session> for RowOf<'a> {
+    fn from(s: &'a Session) -> Self {
+        RowOf {
+            id: &s.id,
+            owner: &s.owner,
+            branch: &s.branch,
+            base: &s.base,
+            status: s.status,
+            commits: s.commits,
+            updated: s.updated,
+        }
+    }
+}
+
+impl<'a> From<&'a SessionRow<'_>> for RowOf<'a> {
+    fn from(s: &'a SessionRow<'_>) -> Self {
+        RowOf {
+            id: &s.id,
+            owner: &s.owner,
+            branch: &s.branch,
+            base: &s.base,
+            status: s.status,
+            commits: s.commits,
+            updated: s.updated,
+        }
+    }
+}
+
+/// What this clone knows of a session beyond its record (see [`SessionView`]).
+struct Facts {
+    worktree: Option<PathBuf>,
+    worktree_exists: bool,
+    mine: bool,
+    commits: u32,
+    last_commit: Option<(Timestamp, String, String)>,
+    last_activity: Timestamp,
+}
+
+/// Build the list view of one session.
+fn view(sights: &Sights<'_>, session: Session) -> SessionView {
+    let Facts {
+        worktree,
+        worktree_exists,
+        mine,
+        commits,
+        last_commit,
+        last_activity,
+    } = sights.facts(RowOf::from(&session));
     SessionView {
         session,
         worktree,
@@ -1629,14 +1723,9 @@ fn newest_views(
     if let Some(limit) = limit {
         sessions.truncate(limit);
     }
-    let repo = store.repo();
-    let local = LocalData::new(repo);
-    let me = local.clone_id();
-    let tips = worktree::BranchTips::expecting(repo, sessions.len());
-    sessions
-        .into_iter()
-        .map(|s| view(repo, &tips, &local, me.as_deref(), s))
-        .collect()
+    let local = LocalData::new(store.repo());
+    let sights = Sights::new(store.repo(), &local, sessions.len());
+    sessions.into_iter().map(|s| view(&sights, s)).collect()
 }
 
 /// The sessions of issue `issue` (its full id), newest first; purged ones are left out.
@@ -1653,10 +1742,140 @@ pub fn of_issue(store: &Store, issue: &str) -> Result<Vec<Session>> {
     Ok(sessions)
 }
 
-/// Every session, newest first, at most `limit`.
-pub fn history(store: &Store, limit: Option<usize>) -> Result<(Vec<SessionView>, Vec<Broken>)> {
-    let (sessions, broken) = all_sessions(store)?;
-    Ok((newest_views(store, sessions, limit), broken))
+/// A session record as listings of many sessions read it: its fields borrowed from the text
+/// the local cache holds (a string holding an escape is copied), so that many thousands are
+/// read without building each one whole.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct SessionRow<'t> {
+    #[serde(borrow)]
+    pub id: Cow<'t, str>,
+    #[serde(borrow, default)]
+    pub issue: Option<Cow<'t, str>>,
+    #[serde(borrow)]
+    pub branch: Cow<'t, str>,
+    #[serde(borrow)]
+    pub base: Cow<'t, str>,
+    #[serde(borrow, default)]
+    pub base_ref: Cow<'t, str>,
+    pub status: SessionStatus,
+    #[serde(borrow, default)]
+    pub agent: Cow<'t, str>,
+    #[serde(borrow, default)]
+    pub role: Cow<'t, str>,
+    #[serde(borrow, default)]
+    pub prompt: Cow<'t, str>,
+    #[serde(borrow, default)]
+    pub actor: Cow<'t, str>,
+    #[serde(borrow)]
+    pub owner: Cow<'t, str>,
+    pub started: Timestamp,
+    pub updated: Timestamp,
+    #[serde(default)]
+    pub ended: Option<Timestamp>,
+    #[serde(default)]
+    pub commits: u32,
+}
+
+impl SessionRow<'_> {
+    /// Seconds from start to end (or to `now` while running), as [`Session::duration`].
+    pub fn duration(&self, now: Timestamp) -> i64 {
+        self.ended.unwrap_or(now).seconds() - self.started.seconds()
+    }
+}
+
+/// A session as `history` shows it: its record and what this clone knows of it (the fields
+/// of [`SessionView`]).
+#[derive(Debug)]
+pub struct HistoryView<'r> {
+    pub session: &'r SessionRow<'r>,
+    pub worktree: Option<PathBuf>,
+    pub worktree_exists: bool,
+    pub mine: bool,
+    pub commits: u32,
+    pub last_commit: Option<(Timestamp, String, String)>,
+    pub last_activity: Timestamp,
+}
+
+/// Every session (purged ones left out), newest first, at most `limit`, handed to `show`
+/// with the records that cannot be read; what `show` returns is returned. The sessions are
+/// read from the local cache's texts without building each record whole, on several threads.
+pub fn history<R>(
+    store: &Store,
+    limit: Option<usize>,
+    show: impl FnOnce(&[HistoryView<'_>], &[Broken]) -> Result<R>,
+) -> Result<R> {
+    let texts = store.texts::<Session>(Scope::All)?;
+    if let Some(rows) = read_rows(&texts) {
+        return show_history(store, &rows, &texts.broken, limit, show);
+    }
+    // A cached text cannot be read as a row: read again every record whose text cannot.
+    let check = |text: &str| serde_json::from_str::<SessionRow<'_>>(text).is_ok();
+    let texts = store.texts_checked::<Session>(Scope::All, &check)?;
+    let rows = read_rows(&texts)
+        .ok_or_else(|| Error::failed("the local cache of sessions cannot be read"))?;
+    show_history(store, &rows, &texts.broken, limit, show)
+}
+
+/// The rows of every session in `texts` that is not purged (in parts, one per thread), or
+/// `None` if a text cannot be read as one.
+fn read_rows(texts: &crate::store::Texts) -> Option<Vec<Vec<SessionRow<'_>>>> {
+    let wanted: Vec<&str> = texts
+        .records()
+        .filter(|r| r.tally != crate::model::session::PURGED)
+        .map(|r| r.text)
+        .collect();
+    fn parse<'t>(part: &[&'t str]) -> Option<Vec<SessionRow<'t>>> {
+        part.iter()
+            .map(|text| serde_json::from_str(text).ok())
+            .collect()
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    if threads < 2 || wanted.len() < 2048 {
+        return Some(vec![parse(&wanted)?]);
+    }
+    let part = wanted.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = wanted
+            .chunks(part)
+            .map(|chunk| scope.spawn(move || parse(chunk)))
+            .collect();
+        workers
+            .into_iter()
+            .map(|worker| worker.join().ok().flatten())
+            .collect()
+    })
+}
+
+fn show_history<R>(
+    store: &Store,
+    rows: &[Vec<SessionRow<'_>>],
+    broken: &[Broken],
+    limit: Option<usize>,
+    show: impl FnOnce(&[HistoryView<'_>], &[Broken]) -> Result<R>,
+) -> Result<R> {
+    let mut newest: Vec<&SessionRow<'_>> = rows.iter().flatten().collect();
+    newest.sort_unstable_by(|a, b| b.started.cmp(&a.started).then_with(|| b.id.cmp(&a.id)));
+    if let Some(limit) = limit {
+        newest.truncate(limit);
+    }
+    let local = LocalData::new(store.repo());
+    let sights = Sights::new(store.repo(), &local, newest.len());
+    let views: Vec<HistoryView<'_>> = newest
+        .into_iter()
+        .map(|session| {
+            let facts = sights.facts(RowOf::from(session));
+            HistoryView {
+                session,
+                worktree: facts.worktree,
+                worktree_exists: facts.worktree_exists,
+                mine: facts.mine,
+                commits: facts.commits,
+                last_commit: facts.last_commit,
+                last_activity: facts.last_activity,
+            }
+        })
+        .collect();
+    show(&views, broken)
 }
 
 /// One session with everything this clone knows about it.
@@ -1665,18 +1884,12 @@ pub fn show(store: &Store, id: &str) -> Result<SessionDetails> {
     let session = store.read::<Session>(&id)?.record;
     let repo = store.repo();
     let local = LocalData::new(repo);
-    let me = local.clone_id();
+    let sights = Sights::new(repo, &local, 1);
     let host = local
         .session(&id)
         .map(|l| l.host)
-        .filter(|_| me.as_deref() == Some(session.owner.as_str()));
-    let view = view(
-        repo,
-        &worktree::BranchTips::new(repo),
-        &local,
-        me.as_deref(),
-        session,
-    );
+        .filter(|_| sights.me.as_deref() == Some(session.owner.as_str()));
+    let view = view(&sights, session);
     let branch_missing = view.mine
         && view.session.status.is_live()
         && worktree::branch_tip(repo, &view.session.branch)?.is_none();

@@ -1644,6 +1644,128 @@ fn commits_are_counted_for_real() {
     assert_eq!(find_session(&doc, &id)["status"], "completed");
 }
 
+/// `count` finished session records owned by clone `owner`, written with one `git fast-import`
+/// (as another tool, or a clone that lost its notes, would leave them): no local notes.
+fn import_finished_sessions(repo: &Repo, owner: &str, count: usize) -> Vec<String> {
+    let base = repo.git(&["rev-parse", "HEAD"]).trim().to_string();
+    let mut stream = String::new();
+    let mut ids = Vec::new();
+    for i in 0..count {
+        let id = format!("01ARZ3NDEKTSV4RRFFQ69G{i:04}");
+        let text = format!(
+            "schema = 1\nid = \"{id}\"\nbranch = \"old/{i}\"\nbase = \"{base}\"\n\
+             base_ref = \"main\"\nstatus = \"completed\"\nagent = \"x\"\nowner = \"{owner}\"\n\
+             started = \"2020-01-02T03:04:05Z\"\nupdated = \"2020-01-02T03:04:05Z\"\n\
+             ended = \"2020-01-02T04:04:05Z\"\ncommits = 1\n"
+        );
+        stream.push_str(&format!(
+            "commit refs/pm/sessions/{id}\ncommitter a <a@x> 1577934245 +0000\ndata 6\nlaunch\n\
+             M 100644 inline session.toml\ndata {}\n{text}\n",
+            text.len()
+        ));
+        ids.push(id);
+    }
+    repo.git_stdin(&["fast-import", "--quiet"], stream.as_bytes());
+    ids
+}
+
+/// Issue 14 point 21: the history of many sessions lists this clone's notes once instead of
+/// trying to open a note for each session of the clone; a session whose note exists still
+/// shows its worktree, the others none.
+#[test]
+fn a_long_history_still_shows_the_worktrees_this_clone_noted() {
+    let repo = repo_with_file();
+    let (noted, wt) = launch_branch(&repo, "feature/noted");
+    close(&repo, &["--done", &noted]);
+    let me = std::fs::read_to_string(repo.path().join(".git/pm/clone-id")).unwrap();
+    let imported = import_finished_sessions(&repo, me.trim(), 100);
+    let in_git = repo.git(&["for-each-ref", "--format=%(refname)", "refs/pm/sessions/"]);
+    assert_eq!(in_git.lines().count(), 101, "git's own count");
+
+    let doc = repo.pm_json(&["agent", "history"]);
+    let mut shown = ids_of(&doc);
+    shown.sort();
+    let mut expected: Vec<String> = imported.clone();
+    expected.push(noted.clone());
+    expected.sort();
+    assert_eq!(shown, expected);
+    let s = find_session(&doc, &noted);
+    assert_eq!(s["worktree"], wt.to_str().unwrap(), "{s}");
+    assert_eq!(s["worktree_exists"], true);
+    assert_eq!(s["mine"], true);
+    for id in &imported {
+        let s = find_session(&doc, id);
+        assert_eq!(s["mine"], true, "{s}");
+        assert!(s["worktree"].is_null(), "{s}");
+        assert_eq!(s["commits"], 1);
+        assert_eq!(s["duration"], 3600);
+    }
+    // The table has every session once, ids whole, newest first.
+    let text = repo.pm_ok(&["agent", "history"]);
+    let rows = table_rows(
+        &text,
+        &[
+            "ID",
+            "BRANCH",
+            "STATUS",
+            "ISSUE",
+            "COMMITS",
+            "DURATION",
+            "LAST COMMIT",
+        ],
+    );
+    assert_eq!(rows.len(), 101);
+    assert_eq!(rows[0][0], noted, "the newest first");
+    let mut ids: Vec<String> = rows.iter().map(|r| r[0].clone()).collect();
+    ids.sort();
+    assert_eq!(ids, expected);
+    let old = rows.iter().find(|r| r[0] == imported[7]).expect("a row");
+    assert_eq!(old[1..6], ["old/7", "completed", "-", "1", "1h 0m"]);
+    // --limit keeps the newest.
+    let doc = repo.pm_json(&["agent", "history", "--limit", "1"]);
+    assert_eq!(ids_of(&doc), vec![noted]);
+}
+
+/// A history of thousands is written in parts on several threads: the document is the one
+/// a short history gets (compared with `--limit`, which stays below the threshold), whole.
+#[test]
+fn a_history_of_thousands_is_one_whole_document() {
+    let repo = repo_with_file();
+    let imported = import_finished_sessions(&repo, "01ARZ3NDEKTSV4RRFFQ69G5FAV", 2600);
+    let run = repo.pm(&["--json", "agent", "history"]).ok();
+    assert!(
+        run.stdout
+            .starts_with("{\n  \"json_version\": 1,\n  \"sessions\": [\n    {\n")
+    );
+    assert!(
+        run.stdout.ends_with("\n  ],\n  \"errors\": []\n}\n"),
+        "{}",
+        &run.stdout[run.stdout.len() - 200..]
+    );
+    let doc = run.json();
+    let all = doc["sessions"].as_array().expect("sessions");
+    assert_eq!(all.len(), imported.len());
+    let mut expected = imported.clone();
+    expected.sort_by(|a, b| b.cmp(a));
+    assert_eq!(ids_of(&doc), expected, "newest first, every one");
+    let few = repo
+        .pm(&["--json", "agent", "history", "--limit", "2000"])
+        .ok();
+    let few_doc = few.json();
+    assert_eq!(few_doc["sessions"].as_array().unwrap()[..], all[..2000]);
+    // The text itself: the first 2,000 sessions are laid out byte for byte the same.
+    let cut = |text: &str| {
+        text.match_indices("\n    },")
+            .nth(1998)
+            .map(|(at, _)| at)
+            .unwrap()
+    };
+    assert_eq!(
+        few.stdout[..cut(&few.stdout)],
+        run.stdout[..cut(&run.stdout)]
+    );
+}
+
 #[test]
 fn show_reports_the_worktree_its_state_and_ahead_behind() {
     let repo = repo_with_file();

@@ -144,7 +144,8 @@ fn set_session_status_behind_pms_back(repo: &Repo, id: &str, status: &str) {
 
 /// Make `packed-refs` and every loose ref under `refs/pm/` an hour old.
 fn age_ref_files(git_dir: &std::path::Path) {
-    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    // One fixed time: a file aged twice keeps its time, as a file nobody touched does.
+    let hour_ago = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000);
     let mut stack = vec![git_dir.join("refs/pm"), git_dir.join("packed-refs")];
     while let Some(path) = stack.pop() {
         if path.is_dir() {
@@ -235,6 +236,168 @@ fn sessions_that_finish_or_wake_behind_pms_back_are_seen() {
     );
     repo.git(&["update-ref", "-d", &format!("refs/pm/sessions/{a}")]);
     assert_eq!(sessions(&repo, "list"), vec![]);
+}
+
+/// A cached record whose text was damaged in place (the cache files still the sizes the head
+/// says): `history`, which reads the cached texts without building whole records, reads that
+/// record again from git, in the table and in JSON.
+#[test]
+fn a_damaged_text_in_the_cache_is_read_again_by_history() {
+    let repo = Repo::new();
+    let launched = |branch: &str| -> String {
+        repo.pm_json(&["agent", "launch", "--branch", branch])["id"]
+            .as_str()
+            .expect("id")
+            .to_string()
+    };
+    let a = launched("a");
+    let b = launched("b");
+    repo.pm_ok(&["agent", "close", &b, "--done"]);
+    age_ref_files(&repo.path().join(".git"));
+    let expected = sessions_in_git(&repo);
+    assert_eq!(sessions(&repo, "history"), expected);
+    let settled = repo.path().join(".git/pm/index/sessions.texts");
+    let head = repo.path().join(".git/pm/index/sessions");
+    for file in [&settled, &head] {
+        let text = std::fs::read_to_string(file).expect("a cache file");
+        let damaged = text.replacen("\"status\":\"", "\"statuz\":\"", 1);
+        assert_eq!(damaged.len(), text.len());
+        assert_ne!(damaged, text, "{text}");
+        std::fs::write(file, damaged).expect("damage the cache");
+        assert_eq!(sessions(&repo, "history"), expected);
+        let table = repo.pm_ok(&["agent", "history"]);
+        for (id, status) in &expected {
+            assert!(
+                table
+                    .lines()
+                    .any(|l| l.starts_with(id.as_str()) && l.contains(status.as_str())),
+                "{table}"
+            );
+        }
+    }
+    assert_eq!(
+        sessions(&repo, "list"),
+        vec![(a.clone(), "active".to_string())]
+    );
+}
+
+/// The overview's session counts as git shows them: every record that is not purged, by status.
+fn counts_in_git(repo: &Repo) -> [usize; 4] {
+    let mut counts = [0; 4];
+    let listing = repo.git(&["for-each-ref", "--format=%(objectname)", "refs/pm/sessions"]);
+    for tip in listing.lines() {
+        let text = repo.git(&["show", &format!("{tip}:session.toml")]);
+        let record: toml::Table = toml::from_str(&text).expect("record");
+        if record.contains_key("purged") {
+            continue;
+        }
+        let at = ["active", "idle", "completed", "abandoned"]
+            .iter()
+            .position(|s| record["status"].as_str() == Some(s))
+            .expect("a status");
+        counts[at] += 1;
+    }
+    counts
+}
+
+/// The overview's session counts.
+fn overview_counts(repo: &Repo) -> [usize; 4] {
+    let doc = repo.pm_json(&[]);
+    let count = |status: &str| doc["sessions"][status].as_u64().expect("a count") as usize;
+    [
+        count("active"),
+        count("idle"),
+        count("completed"),
+        count("abandoned"),
+    ]
+}
+
+/// Issue 14 point 22: the overview counts finished sessions from the cache's tally instead of
+/// reading them. Random moves with plain git — a new status on top (finished sessions coming
+/// back, live ones finishing, finished ones changing or being purged), deletion, packing, ref
+/// files aged so that their times are trusted — interleaved with `list` and `history`, which
+/// bring the cache up to date in their own ways; after each, the overview counts what git shows.
+#[test]
+fn random_moves_behind_pms_back_never_miscount_the_overview() {
+    const STATUSES: [&str; 5] = ["active", "idle", "completed", "abandoned", "purged"];
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let repo = Repo::new();
+    let git_dir = repo.path().join(".git");
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move |n: usize| -> usize {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((seed >> 33) as usize) % n
+    };
+    // A record of `status` ("purged": a completed session purged), on top of `parent`.
+    let craft = |repo: &Repo, id: &str, status: &str, parent: Option<&str>| -> String {
+        if status != "purged" {
+            return crafted_session(repo, id, status, parent);
+        }
+        let plain = crafted_session(repo, id, "completed", None);
+        let text = repo.git(&["show", &format!("{plain}:session.toml")]);
+        let text = format!("{}\npurged = \"2020-01-02T05:00:00Z\"\n", text.trim_end());
+        repo.craft_commit_named(&text, "session.toml", "crafted", parent)
+    };
+    let mut made = 0usize;
+    let mut add = |repo: &Repo, status: &str| {
+        let tail: String = (0..5)
+            .rev()
+            .map(|i| ALPHABET[(made >> (5 * i)) & 31] as char)
+            .collect();
+        made += 1;
+        let id = format!("01ARZ3NDEKTSV4RRFFQ69{tail}");
+        let commit = craft(repo, &id, status, None);
+        repo.git(&["update-ref", &format!("refs/pm/sessions/{id}"), &commit]);
+    };
+    for i in 0..8 {
+        add(&repo, STATUSES[i % 5]);
+    }
+    assert_eq!(overview_counts(&repo), counts_in_git(&repo));
+    for step in 0..80 {
+        let ids: Vec<String> = repo
+            .git(&[
+                "for-each-ref",
+                "--format=%(refname:lstrip=3)",
+                "refs/pm/sessions",
+            ])
+            .lines()
+            .map(str::to_string)
+            .collect();
+        match next(9) {
+            0..=3 => {
+                let id = &ids[next(ids.len())];
+                let name = format!("refs/pm/sessions/{id}");
+                let tip = repo.git(&["rev-parse", &name]).trim().to_string();
+                let commit = craft(&repo, id, STATUSES[next(5)], Some(&tip));
+                repo.git(&["update-ref", &name, &commit, &tip]);
+            }
+            4 => {
+                repo.git(&["pack-refs", "--all"]);
+            }
+            5 if ids.len() > 3 => {
+                let id = &ids[next(ids.len())];
+                repo.git(&["update-ref", "-d", &format!("refs/pm/sessions/{id}")]);
+            }
+            6 => add(&repo, STATUSES[next(5)]),
+            _ => age_ref_files(&git_dir),
+        }
+        match next(4) {
+            0 => {
+                sessions(&repo, "list");
+            }
+            1 => {
+                sessions(&repo, "history");
+            }
+            _ => {}
+        }
+        assert_eq!(
+            overview_counts(&repo),
+            counts_in_git(&repo),
+            "overview after step {step}"
+        );
+    }
 }
 
 /// A session record `id` with `status`, written with git plumbing on top of `parent`.

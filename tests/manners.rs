@@ -659,3 +659,188 @@ fn tables_fit_the_terminal_and_show_ids_by_unique_prefix() {
         &sessions.iter().collect::<Vec<_>>(),
     );
 }
+
+/// `count` finished sessions written with one `git fast-import`, every seventh on `issue` and
+/// every eleventh purged; their ids in order of creation.
+fn import_sessions(repo: &Repo, count: usize, issue: &str) -> Vec<String> {
+    let base = repo.git(&["rev-parse", "HEAD"]).trim().to_string();
+    let mut stream = String::new();
+    let mut ids = Vec::new();
+    for i in 0..count {
+        let id = format!("01ARZ3NDEKTSV4RRFFQ69G{i:04}");
+        let on_issue = if i % 7 == 0 {
+            format!("issue = \"{issue}\"\n")
+        } else {
+            String::new()
+        };
+        let purged = if i % 11 == 0 {
+            "purged = \"2020-01-03T00:00:00Z\"\n"
+        } else {
+            ""
+        };
+        let status = if i % 2 == 0 { "completed" } else { "abandoned" };
+        let text = format!(
+            "schema = 1\nid = \"{id}\"\n{on_issue}branch = \"old/{i}\"\nbase = \"{base}\"\n\
+             status = \"{status}\"\nowner = \"01ARZ3NDEKTSV4RRFFQ69G5FAV\"\n\
+             started = \"2020-01-02T03:04:05Z\"\nupdated = \"2020-01-02T03:04:05Z\"\n\
+             ended = \"2020-01-02T04:04:05Z\"\n{purged}"
+        );
+        stream.push_str(&format!(
+            "commit refs/pm/sessions/{id}\ncommitter a <a@x> 1577934245 +0000\ndata 6\nlaunch\n\
+             M 100644 inline session.toml\ndata {}\n{text}\n",
+            text.len()
+        ));
+        ids.push(id);
+    }
+    repo.git_stdin(&["fast-import", "--quiet"], stream.as_bytes());
+    ids
+}
+
+/// Issue 14 point 22: completion of a long id list is written by pm itself, in each shell's
+/// format as clap's shells write it: every session that is not purged, newest first, with its
+/// branch, status and issue title, then clap's own candidates (the flags).
+#[test]
+fn completion_of_many_ids_is_whole_in_every_shell() {
+    let f = fixture();
+    // A title with a colon and a backslash, which zsh's format escapes.
+    let other = f.repo.add("Odd: a \\ title", &[]);
+    let imported = import_sessions(&f.repo, 300, &other);
+    // What git holds: every session ref, and which of them are purged.
+    let mut expected: Vec<String> = f
+        .repo
+        .git(&[
+            "for-each-ref",
+            "--format=%(refname:lstrip=3)",
+            "refs/pm/sessions",
+        ])
+        .lines()
+        .filter(|id| {
+            let text = f
+                .repo
+                .git(&["show", &format!("refs/pm/sessions/{id}:session.toml")]);
+            !text.contains("purged")
+        })
+        .map(str::to_string)
+        .collect();
+    expected.sort_by(|a, b| b.cmp(a));
+    assert_eq!(expected.len(), 3 + 300 - 28);
+    let complete = |shell: &str, words: &[&str], env: &[(&str, &str)]| -> String {
+        let mut args = vec!["--", "pm"];
+        args.extend_from_slice(words);
+        let mut command = f.repo.pm_command(f.repo.path(), true);
+        command.env("COMPLETE", shell).args(&args);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let output = command.output().expect("pm runs");
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).expect("UTF-8")
+    };
+    let flags = [
+        "-C",
+        "--json",
+        "--dry-run",
+        "--verbose",
+        "--color",
+        "--help",
+        "--version",
+    ];
+
+    // fish (and powershell): "<id>\t<help>" lines, then the flags.
+    for shell in ["fish", "powershell"] {
+        let text = complete(shell, &["agent", "show", ""], &[]);
+        let lines: Vec<&str> = text.lines().collect();
+        let ids: Vec<&str> = lines
+            .iter()
+            .map(|l| l.split('\t').next().unwrap())
+            .collect();
+        assert_eq!(ids[..expected.len()], expected[..], "{shell}");
+        assert_eq!(ids[expected.len()..], flags, "{shell}");
+        let of = |id: &str| lines.iter().find(|l| l.starts_with(id)).copied().unwrap();
+        assert_eq!(
+            of(&imported[7]),
+            format!("{}\told/7 · abandoned · Odd: a \\ title", imported[7])
+        );
+        assert_eq!(
+            of(&imported[8]),
+            format!("{}\told/8 · completed", imported[8])
+        );
+        assert_eq!(
+            of(&f.active),
+            format!(
+                "{}\tfeature/add-user-login · active · Add user login",
+                f.active
+            )
+        );
+    }
+
+    // bash (and elvish): values only, separated by _CLAP_IFS.
+    for shell in ["bash", "elvish"] {
+        let text = complete(
+            shell,
+            &["agent", "show", ""],
+            &[("_CLAP_COMPLETE_INDEX", "3")],
+        );
+        let values: Vec<&str> = text.split('\n').collect();
+        assert_eq!(values[..expected.len()], expected[..], "{shell}");
+        assert_eq!(values[expected.len()..], flags, "{shell}");
+        let text = complete(
+            shell,
+            &["agent", "show", ""],
+            &[("_CLAP_COMPLETE_INDEX", "3"), ("_CLAP_IFS", "\u{b}")],
+        );
+        assert_eq!(
+            text.split('\u{b}').count(),
+            expected.len() + flags.len(),
+            "{shell}"
+        );
+    }
+
+    // zsh: "<id>:<help>", backslashes in the help doubled.
+    let text = complete(
+        "zsh",
+        &["agent", "show", ""],
+        &[("_CLAP_COMPLETE_INDEX", "3"), ("_CLAP_IFS", "\n")],
+    );
+    let lines: Vec<&str> = text.split('\n').collect();
+    assert_eq!(lines.len(), expected.len() + flags.len());
+    assert!(
+        lines.contains(&format!("{}:old/7 · abandoned · Odd: a \\\\ title", imported[7]).as_str()),
+        "{text}"
+    );
+
+    // What was typed narrows the list; finished and live sessions apart.
+    let typed = &imported[123][..24];
+    let text = complete("fish", &["agent", "show", &typed.to_lowercase()], &[]);
+    let ids: Vec<&str> = text
+        .lines()
+        .map(|l| l.split('\t').next().unwrap())
+        .collect();
+    let narrowed: Vec<&String> = expected.iter().filter(|id| id.starts_with(typed)).collect();
+    assert_eq!(ids.len(), narrowed.len(), "{text}");
+    assert!(ids.iter().zip(&narrowed).all(|(a, b)| a == b), "{text}");
+    let text = complete("fish", &["agent", "reactivate", ""], &[]);
+    let ids = text.lines().filter(|l| !l.starts_with('-')).count();
+    assert_eq!(ids, expected.len() - 2, "{text}");
+    assert!(
+        !text.contains(&f.active) && !text.contains(&f.idle),
+        "{text}"
+    );
+    let text = complete("fish", &["agent", "close", ""], &[]);
+    let ids: Vec<&str> = text
+        .lines()
+        .map(|l| l.split('\t').next().unwrap())
+        .collect();
+    let mut live = [f.active.as_str(), f.idle.as_str()];
+    live.sort_by(|a, b| b.cmp(a));
+    assert_eq!(ids[..2], live[..], "{text}");
+
+    // Issues: in the list order (in progress first), with their titles.
+    let text = complete("fish", &["issue", "show", ""], &[]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!("{}\tAdd user login · in_progress", f.issue)
+    );
+    assert_eq!(lines[1], format!("{other}\tOdd: a \\ title · open"));
+}

@@ -2108,3 +2108,137 @@ fn many_records_are_pushed_at_once_and_a_ref_that_is_no_record_stays_home() {
     assert_eq!(doc["created"], 140, "{doc}");
     assert_eq!(net.remote_refs(), net.refs(1));
 }
+
+/// Set the modification time of every ref file of clone `dir` (records, tracking refs,
+/// `packed-refs`) to one fixed time long ago, so that caches trust them by their identity and
+/// time alone (and a file aged twice keeps its time).
+fn age_ref_files(dir: &Path) {
+    let git_dir = dir.join(".git");
+    let long_ago = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000);
+    let mut stack = vec![
+        git_dir.join("refs/pm"),
+        git_dir.join("refs/pm-remote"),
+        git_dir.join("packed-refs"),
+    ];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            for entry in std::fs::read_dir(&path).expect("read refs") {
+                stack.push(entry.expect("entry").path());
+            }
+        } else if path.is_file() {
+            let file = std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .expect("open ref file");
+            file.set_modified(long_ago).expect("set time");
+        }
+    }
+}
+
+/// What git says the overview's sync line should count in clone `i`: records whose tip differs
+/// from the one last fetched, and fetched records whose tip differs from the local one.
+fn sync_counts_in_git(net: &Net, i: usize) -> (usize, usize) {
+    let tips = |prefix: &str| -> BTreeMap<String, String> {
+        net.git(
+            i,
+            &["for-each-ref", "--format=%(refname) %(objectname)", prefix],
+        )
+        .lines()
+        .map(|line| {
+            let (name, tip) = line.split_once(' ').expect("name and tip");
+            let below = name.strip_prefix(prefix).expect("under the prefix");
+            (below.to_string(), tip.to_string())
+        })
+        .collect()
+    };
+    let ours = tips("refs/pm/");
+    let theirs = tips("refs/pm-remote/origin/");
+    let to_push = ours
+        .iter()
+        .filter(|(n, t)| theirs.get(*n) != Some(t))
+        .count();
+    let to_merge = theirs
+        .iter()
+        .filter(|(n, t)| ours.get(*n) != Some(t))
+        .count();
+    (to_push, to_merge)
+}
+
+/// Issue 14 point 22: the overview keeps its sync counts in the local cache while the ref files
+/// stay the same; whatever moves a record or a tracking ref — pm, plain git, packing — the next
+/// overview counts what git shows, also when every ref file is old enough to be trusted by its
+/// time.
+#[test]
+fn the_overview_sync_counts_follow_every_move_of_the_refs() {
+    let net = Net::new(2);
+    let check = |what: &str| {
+        let doc = net.json(0, &[]);
+        let (to_push, to_merge) = sync_counts_in_git(&net, 0);
+        assert_eq!(doc["sync"]["fetched"], true, "{what}: {doc}");
+        assert_eq!(doc["sync"]["to_push"], to_push, "{what}: {doc}");
+        assert_eq!(doc["sync"]["to_merge"], to_merge, "{what}: {doc}");
+        (to_push, to_merge)
+    };
+    assert_eq!(net.json(0, &[])["sync"]["fetched"], false);
+    let a = net.add(0, "Alpha", &[]);
+    let b = net.add(0, "Bravo", &[]);
+    net.sync(0);
+    for aged in [false, true] {
+        let age = || {
+            if aged {
+                age_ref_files(net.c(0));
+            }
+        };
+        age();
+        assert_eq!(check("after a sync"), (0, 0));
+        // A local change: one record to push.
+        net.pm_ok(0, &["issue", "update", &a, "--title", "Alpha 2"]);
+        age();
+        assert_eq!(check("after a local change"), (1, 1));
+        // The same record again, its loose ref rewritten: no ref file more or less. Then back
+        // to the tip last fetched.
+        let fetched = net.tip(0, &format!("refs/pm-remote/origin/issues/{a}"));
+        net.pm_ok(0, &["issue", "update", &a, "--title", "Alpha 2b"]);
+        age();
+        assert_eq!(check("after a second local change"), (1, 1));
+        net.git(0, &["update-ref", &format!("refs/pm/issues/{a}"), &fetched]);
+        age();
+        assert_eq!(check("after a record moved back by git"), (0, 0));
+        net.pm_ok(0, &["issue", "update", &a, "--title", "Alpha 2"]);
+        age();
+        assert_eq!(check("after a third local change"), (1, 1));
+        // Another clone changes the other record; a plain git fetch brings it.
+        net.sync(1);
+        net.pm_ok(1, &["issue", "update", &b, "--title", "Bravo 2"]);
+        net.sync(1);
+        net.git(
+            0,
+            &[
+                "fetch",
+                "-q",
+                "origin",
+                "+refs/pm/*:refs/pm-remote/origin/*",
+            ],
+        );
+        age();
+        assert_eq!(check("after a fetch by git"), (2, 2));
+        net.git(0, &["pack-refs", "--all"]);
+        age();
+        assert_eq!(check("after packing"), (2, 2));
+        // A tracking ref moved back by hand, then deleted.
+        let tracking = format!("refs/pm-remote/origin/issues/{a}");
+        let local = net.tip(0, &format!("refs/pm/issues/{a}"));
+        net.git(0, &["update-ref", &tracking, &local]);
+        age();
+        assert_eq!(check("after a tracking ref moved"), (1, 1));
+        net.git(0, &["update-ref", "-d", &tracking]);
+        age();
+        assert_eq!(check("after a tracking ref was deleted"), (2, 1));
+        net.sync(0);
+        age();
+        assert_eq!(check("after the next sync"), (0, 0));
+        net.pm_ok(0, &["issue", "update", &a, "--title", "Alpha 3"]);
+        net.pm_ok(0, &["issue", "update", &b, "--title", "Bravo 3"]);
+        net.sync(0);
+    }
+}

@@ -1,18 +1,25 @@
 //! `pm agent …`: launch agent sessions and manage their lifecycle.
 
 use super::complete;
-use super::{Ctx, print, print_json};
+use super::{Ctx, JSON_VERSION, print, print_json};
 use crate::error::{Error, Result};
 use crate::lifecycle::SessionEvent;
+use crate::model::issue::IssueSummary;
 use crate::model::time::format_duration;
 use crate::model::{Issue, IssueStatus, RecordKind, Session, SessionStatus, Timestamp};
-use crate::render::json::SessionJson;
-use crate::render::{Column, IdPrefixes, Paint, Style, Table, clean_line, clean_text};
-use crate::sessions::{self, Changed, LaunchRequest, ListFilter, Located, SessionView};
-use crate::store::{Broken, Event, Store};
+use crate::render::EscapeControls;
+use crate::render::json::{self, SessionJson};
+use crate::render::{
+    Column, IdPrefixes, Paint, Style, Table, clean, clean_line, clean_text, push_tab_separated,
+};
+use crate::sessions::{
+    self, Changed, HistoryView, LaunchRequest, ListFilter, Located, SessionView,
+};
+use crate::store::{Broken, Event, Scope, Store};
 use clap::{Args, Subcommand};
 use clap_complete::engine::ArgValueCompleter;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::IsTerminal;
 
@@ -284,8 +291,9 @@ fn list(ctx: &Ctx, store: &Store, args: ListArgs) -> Result<()> {
         };
         return print(&format!("No sessions{hint}.\n"));
     }
-    let ids = IdPrefixes::new(store.ids(RecordKind::Session)?);
-    let titles = issue_titles(store, &views)?;
+    let shown: Vec<&str> = views.iter().map(|v| v.session.id.as_str()).collect();
+    let ids = id_prefixes(ctx, store, &shown)?;
+    let titles = issue_titles(store, views.iter().map(|v| v.session.issue.as_deref()))?;
     // At 80 columns the start time goes first, then the worktree (`agent show` has both).
     let mut table = Table::with_columns(vec![
         Column::id("ID", &ids),
@@ -308,7 +316,7 @@ fn list(ctx: &Ctx, store: &Store, args: ListArgs) -> Result<()> {
             (s.id.clone(), Some(cyan as Paint)),
             (clean_line(&s.branch), None),
             (s.status.as_str().to_string(), Some(status_color(s.status))),
-            (issue_cell(s, &titles), None),
+            (issue_cell(s.issue.as_deref(), &titles).into_owned(), None),
             (worktree, None),
             (s.started.to_string(), Some(dim as Paint)),
             (view.last_activity.to_string(), Some(dim as Paint)),
@@ -318,17 +326,25 @@ fn list(ctx: &Ctx, store: &Store, args: ListArgs) -> Result<()> {
 }
 
 fn history(ctx: &Ctx, store: &Store, args: HistoryArgs) -> Result<()> {
-    let (views, broken) = sessions::history(store, args.limit)?;
-    warn_broken(ctx, &broken);
-    if ctx.global.json {
-        return print_sessions_json(&views, &broken);
-    }
-    if views.is_empty() {
-        return print("No sessions.\n");
-    }
+    sessions::history(store, args.limit, |views, broken| {
+        warn_broken(ctx, broken);
+        if ctx.global.json {
+            return print_history_json(views, broken);
+        }
+        if views.is_empty() {
+            return print("No sessions.\n");
+        }
+        print_history_table(ctx, store, views)
+    })
+}
+
+/// The history as a table. Off a terminal, rows are written as they come (on several threads,
+/// in order): a history can hold many thousands, and a script wants them all.
+fn print_history_table(ctx: &Ctx, store: &Store, views: &[HistoryView<'_>]) -> Result<()> {
     let now = Timestamp::now();
-    let ids = IdPrefixes::new(store.ids(RecordKind::Session)?);
-    let titles = issue_titles(store, &views)?;
+    let shown: Vec<&str> = views.iter().map(|v| &*v.session.id).collect();
+    let ids = id_prefixes(ctx, store, &shown)?;
+    let titles = issue_titles(store, views.iter().map(|v| v.session.issue.as_deref()))?;
     let mut table = Table::with_columns(vec![
         Column::id("ID", &ids),
         Column::text("BRANCH", 12),
@@ -338,30 +354,178 @@ fn history(ctx: &Ctx, store: &Store, args: HistoryArgs) -> Result<()> {
         Column::keep("DURATION"),
         Column::text("LAST COMMIT", 36).optional(1),
     ]);
-    for view in &views {
-        let s = &view.session;
-        let last = match &view.last_commit {
-            Some((time, commit, subject)) => {
-                format!(
-                    "{} {} {}",
-                    time,
-                    &commit[..commit.len().min(8)],
-                    clean_line(subject)
-                )
-            }
-            None => "-".to_string(),
-        };
-        table.row(vec![
-            (s.id.clone(), Some(cyan as Paint)),
-            (clean_line(&s.branch), None),
-            (s.status.as_str().to_string(), Some(status_color(s.status))),
-            (issue_cell(s, &titles), None),
-            (view.commits.to_string(), None),
-            (format_duration(s.duration(now)), None),
-            (last, Some(dim as Paint)),
-        ]);
+    if ctx.style.aligned() {
+        for view in views {
+            let cells = history_cells(view, &titles, now);
+            table.row(cells.map(|(text, paint)| (text.into_owned(), paint)).into());
+        }
+        return print(&table.render(&ctx.style));
     }
-    print(&table.render(&ctx.style))
+    let style = ctx.style;
+    let write = |part: &[HistoryView<'_>]| {
+        let mut out = String::with_capacity(part.len() * 96);
+        for view in part {
+            let cells = history_cells(view, &titles, now);
+            push_tab_separated(
+                &mut out,
+                cells.iter().map(|(t, p)| (t.as_ref(), *p)),
+                &style,
+            );
+        }
+        out
+    };
+    let mut out = table.tab_separated_header();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    if threads < 2 || views.len() < 2048 {
+        out.push_str(&write(views));
+        return print(&out);
+    }
+    let parts: Vec<String> = std::thread::scope(|scope| {
+        let workers: Vec<_> = views
+            .chunks(views.len().div_ceil(threads))
+            .map(|part| scope.spawn(move || write(part)))
+            .collect();
+        workers
+            .into_iter()
+            .map(|worker| worker.join().unwrap_or_default())
+            .collect()
+    });
+    print(&out)?;
+    for part in &parts {
+        print(part)?;
+    }
+    Ok(())
+}
+
+/// What session tables need to show `shown` by their shortest unique prefixes. Only aligned
+/// tables shorten ids; for a few, only their neighbours among all ids are looked up.
+pub(super) fn id_prefixes(ctx: &Ctx, store: &Store, shown: &[&str]) -> Result<IdPrefixes> {
+    if !ctx.style.aligned() || shown.is_empty() {
+        return Ok(IdPrefixes::new(Vec::new()));
+    }
+    let ids = if shown.len() > 64 {
+        store.ids(RecordKind::Session)?
+    } else {
+        store.ids_near(RecordKind::Session, shown)?
+    };
+    Ok(IdPrefixes::new(ids))
+}
+
+/// The cells of one session in the history table.
+fn history_cells<'v>(
+    view: &'v HistoryView<'_>,
+    titles: &'v HashMap<String, String>,
+    now: Timestamp,
+) -> [(Cow<'v, str>, Option<Paint>); 7] {
+    let s = view.session;
+    let last = match &view.last_commit {
+        Some((time, commit, subject)) => Cow::Owned(format!(
+            "{} {} {}",
+            time,
+            &commit[..commit.len().min(8)],
+            clean_line(subject)
+        )),
+        None => Cow::Borrowed("-"),
+    };
+    [
+        (Cow::Borrowed(&*s.id), Some(cyan as Paint)),
+        (clean(&s.branch), None),
+        (
+            Cow::Borrowed(s.status.as_str()),
+            Some(status_color(s.status)),
+        ),
+        (issue_cell(s.issue.as_deref(), titles), None),
+        (Cow::Owned(view.commits.to_string()), None),
+        (Cow::Owned(format_duration(s.duration(now))), None),
+        (last, Some(dim as Paint)),
+    ]
+}
+
+fn print_history_json(views: &[HistoryView<'_>], broken: &[Broken]) -> Result<()> {
+    let now = Timestamp::now();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    if threads < 2 || views.len() < 2048 {
+        /// Serialized one by one, never collected.
+        struct Each<'a>(&'a [HistoryView<'a>], Timestamp);
+        impl Serialize for Each<'_> {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                s: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                let now = self.1;
+                s.collect_seq(self.0.iter().map(|v| SessionJson::of_history(v, now)))
+            }
+        }
+        #[derive(Serialize)]
+        struct SessionsJson<'a> {
+            sessions: Each<'a>,
+            errors: &'a [Broken],
+        }
+        return print_json(&SessionsJson {
+            sessions: Each(views, now),
+            errors: broken,
+        });
+    }
+    // Many: the sessions are written in parts on several threads (each escaped as print_json
+    // escapes) and joined into the document print_json writes.
+    let written: std::io::Result<Vec<Vec<u8>>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = views
+            .chunks(views.len().div_ceil(threads))
+            .map(|part| {
+                scope.spawn(move || {
+                    let escaped = EscapeControls::new(Vec::with_capacity(part.len() * 768));
+                    let mut out = std::io::BufWriter::with_capacity(64 * 1024, escaped);
+                    let sessions = part.iter().map(|v| SessionJson::of_history(v, now));
+                    json::pretty_elements(&mut out, sessions, 2)?;
+                    out.into_inner().map_err(|e| e.into_error())?.finish()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|worker| {
+                worker
+                    .join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("a writer thread failed")))
+            })
+            .collect()
+    });
+    let parts = written.map_err(|e| Error::failed(format!("cannot write the history: {e}")))?;
+    let mut errors = EscapeControls::new(Vec::new());
+    broken
+        .serialize(&mut serde_json::Serializer::with_formatter(
+            &mut errors,
+            json::PrettyAt::new(1),
+        ))
+        .map_err(|e| Error::failed(format!("cannot write the history: {e}")))?;
+    let errors = errors
+        .finish()
+        .map_err(|e| Error::failed(format!("cannot write the history: {e}")))?;
+    let head = format!("{{\n  \"json_version\": {JSON_VERSION},\n  \"sessions\": [");
+    let mut pieces: Vec<&[u8]> = vec![head.as_bytes()];
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            pieces.push(b",");
+        }
+        pieces.push(part);
+    }
+    pieces.extend([&b"\n  ],\n  \"errors\": "[..], &errors, b"\n}\n"]);
+    print_bytes(&pieces)
+}
+
+/// Write `pieces` to stdout one after the other; a closed pipe is not an error (as [`print`]).
+fn print_bytes(pieces: &[&[u8]]) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let written = pieces
+        .iter()
+        .try_for_each(|piece| out.write_all(piece))
+        .and_then(|()| out.flush());
+    match written {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Error::failed(format!("cannot write to stdout: {e}"))),
+    }
 }
 
 fn show(ctx: &Ctx, store: &Store, id: &str) -> Result<()> {
@@ -397,31 +561,32 @@ fn show(ctx: &Ctx, store: &Store, id: &str) -> Result<()> {
     print(&session_text(&details, title.as_deref(), &ctx.style))
 }
 
-/// The titles of the issues that `views` work on, by id (issues are listed only if one does).
-fn issue_titles(store: &Store, views: &[SessionView]) -> Result<HashMap<String, String>> {
-    if views.iter().all(|v| v.session.issue.is_none()) {
+/// The titles of issues by id, if one of `issues` names one (issues are read only then, from
+/// the summaries the local cache keeps of them).
+pub(super) fn issue_titles<'a>(
+    store: &Store,
+    mut issues: impl Iterator<Item = Option<&'a str>>,
+) -> Result<HashMap<String, String>> {
+    if !issues.any(|issue| issue.is_some()) {
         return Ok(HashMap::new());
     }
-    #[derive(serde::Deserialize)]
-    struct Titled {
-        id: String,
-        title: String,
-    }
-    let issues = store.list_as::<Issue, Titled>()?;
-    Ok(issues
-        .records
-        .into_iter()
-        .map(|issue| (issue.record.id, issue.record.title))
+    let texts = store.briefs::<Issue>(Scope::All)?;
+    Ok(texts
+        .records()
+        .filter_map(|issue| {
+            let summary: IssueSummary<'_> = serde_json::from_str(issue.summary).ok()?;
+            Some((issue.id.to_string(), summary.title.into_owned()))
+        })
         .collect())
 }
 
 /// A session's issue in a table: its title, or its id when the issue is not here.
-fn issue_cell(session: &Session, titles: &HashMap<String, String>) -> String {
-    match &session.issue {
+fn issue_cell<'a>(issue: Option<&'a str>, titles: &'a HashMap<String, String>) -> Cow<'a, str> {
+    match issue {
         Some(id) => titles
             .get(id)
-            .map_or_else(|| id.clone(), |title| clean_line(title)),
-        None => "-".into(),
+            .map_or(Cow::Borrowed(id), |title| clean(title)),
+        None => Cow::Borrowed("-"),
     }
 }
 

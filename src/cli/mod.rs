@@ -219,6 +219,7 @@ pub fn main() -> ExitCode {
     })
     .var(complete::VAR)
     .completer("pm")
+    .shells(complete::SHELLS)
     .complete();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

@@ -109,6 +109,33 @@ impl IssueType {
     }
 }
 
+/// What the local cache keeps of an issue beside its whole record (see [`Record::summary`]):
+/// its title, to name it where sessions are listed, and what lists sort it by. Its status is
+/// its tally word.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct IssueSummary<'a> {
+    #[serde(borrow)]
+    pub title: std::borrow::Cow<'a, str>,
+    pub priority: Priority,
+    pub created: Timestamp,
+}
+
+/// What lists sort issues by (see [`Issue::list_order`]).
+pub fn list_key(
+    status: IssueStatus,
+    priority: Priority,
+    created: Timestamp,
+    id: &str,
+) -> impl Ord + '_ {
+    use std::cmp::Reverse;
+    (
+        status.rank(),
+        Reverse(priority),
+        Reverse(created),
+        Reverse(id),
+    )
+}
+
 /// One issue, exactly as stored in `issue.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Issue {
@@ -149,6 +176,17 @@ impl Record for Issue {
     }
     fn settled(&self) -> bool {
         matches!(self.status, IssueStatus::Done | IssueStatus::Closed)
+    }
+    fn tally(&self) -> &'static str {
+        self.status.as_str()
+    }
+    fn summary(&self) -> String {
+        let summary = IssueSummary {
+            title: std::borrow::Cow::Borrowed(&self.title),
+            priority: self.priority,
+            created: self.created,
+        };
+        serde_json::to_string(&summary).unwrap_or_else(|_| "{}".into())
     }
     fn check(&self) -> Result<(), String> {
         if self.title.trim().is_empty() {
@@ -215,12 +253,8 @@ impl Issue {
 
     /// The list order: status (in progress, open, done, closed), priority high first, newest first.
     pub fn list_order(a: &Issue, b: &Issue) -> std::cmp::Ordering {
-        a.status
-            .rank()
-            .cmp(&b.status.rank())
-            .then(b.priority.cmp(&a.priority))
-            .then(b.created.cmp(&a.created))
-            .then(b.id.cmp(&a.id))
+        list_key(a.status, a.priority, a.created, &a.id)
+            .cmp(&list_key(b.status, b.priority, b.created, &b.id))
     }
 }
 

@@ -97,4 +97,11 @@ pub trait Record: Serialize + DeserializeOwned + Clone + PartialEq + Send {
     fn settled(&self) -> bool {
         false
     }
+    /// The word the record is counted under where records are counted without being read (the
+    /// overview's counts): its status. The local cache keeps it beside the record.
+    fn tally(&self) -> &'static str;
+    /// A few of the record's fields as a JSON object, for listings of many records that need no
+    /// more (shell completion). The local cache keeps it beside the record, so it is read
+    /// without the record's whole text.
+    fn summary(&self) -> String;
 }

@@ -49,6 +49,19 @@ impl SessionStatus {
     }
 }
 
+/// The tally word of a purged session (see [`Record::tally`]).
+pub const PURGED: &str = "purged";
+
+/// What the local cache keeps of a session beside its whole record (see [`Record::summary`]):
+/// enough to offer it for completion. Its status is its tally word.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SessionSummary<'a> {
+    #[serde(borrow)]
+    pub branch: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub issue: Option<std::borrow::Cow<'a, str>>,
+}
+
 /// One agent session, exactly as stored in `session.toml`. Holds only what is true in every
 /// clone: no paths, no host names, no process ids (those live in the clone's own `.git`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -104,6 +117,21 @@ impl Record for Session {
     }
     fn settled(&self) -> bool {
         !self.status.is_live() || self.is_purged()
+    }
+    /// The status, or `purged` for a purged session (which no listing shows).
+    fn tally(&self) -> &'static str {
+        if self.purged.is_some() {
+            PURGED
+        } else {
+            self.status.as_str()
+        }
+    }
+    fn summary(&self) -> String {
+        let summary = SessionSummary {
+            branch: std::borrow::Cow::Borrowed(&self.branch),
+            issue: self.issue.as_deref().map(std::borrow::Cow::Borrowed),
+        };
+        serde_json::to_string(&summary).unwrap_or_else(|_| "{}".into())
     }
     fn check(&self) -> Result<(), String> {
         if let Some(why) = branch_name_problem(&self.branch) {

@@ -7,7 +7,7 @@ pub mod json;
 mod table;
 
 use std::io::IsTerminal;
-pub use table::{Cell, Column, IdPrefixes, Paint, Table};
+pub use table::{Cell, Column, IdPrefixes, Paint, Table, push_tab_separated};
 
 /// `--color` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -53,6 +53,12 @@ impl Style {
             aligned: true,
             width: None,
         }
+    }
+
+    /// Whether tables are aligned (for a terminal) rather than tab-separated (for scripts):
+    /// only an aligned table needs all its rows before its first line is known.
+    pub fn aligned(&self) -> bool {
+        self.aligned
     }
 
     /// The same, for text indented by `by` columns.
@@ -137,6 +143,27 @@ fn window_columns() -> Option<usize> {
 /// line breaks and tabs turned into spaces.
 pub fn clean_line(text: &str) -> String {
     strip_controls(text, false)
+}
+
+/// [`clean_line`], borrowing `text` when it has nothing to remove (printable ASCII), as most
+/// names and titles do: no copy for each of many thousands.
+pub fn clean(text: &str) -> std::borrow::Cow<'_, str> {
+    if is_clean_line(text) {
+        std::borrow::Cow::Borrowed(text)
+    } else {
+        std::borrow::Cow::Owned(strip_controls(text, false))
+    }
+}
+
+/// Whether `text` has nothing that [`clean_line`] removes or replaces: no control character
+/// (C0, DEL, C1; escape sequences start with one) and no bidi control. The characters that
+/// [`EscapeControls`] escapes are DEL, C1 and the bidi controls, so its [`lead`] tells them.
+fn is_clean_line(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.iter().enumerate().all(|(i, &b)| {
+        b >= 0x20
+            && (!matches!(b, 0x7f | 0xc2 | 0xd8 | 0xe2) || matches!(lead(&bytes[i..]), Lead::Plain))
+    })
 }
 
 /// Multi-line untrusted text: like [`clean_line`] but keeps line breaks and tabs.
@@ -321,6 +348,38 @@ mod tests {
         assert_eq!(clean_line("t\x1b]8;;http://x\x1b\\y"), "ty");
         assert_eq!(clean_line("one\ntwo\r\x07"), "one two ");
         assert_eq!(clean_text("one\ntwo\x08"), "one\ntwo");
+    }
+
+    #[test]
+    fn clean_borrows_exactly_what_needs_no_cleaning() {
+        for text in [
+            "plain",
+            "feature/x · active",
+            "ログイン",
+            "\u{2010}\u{2029}\u{202f}\u{2065}\u{206a}\u{61b}\u{61d}é…",
+        ] {
+            assert!(
+                matches!(clean(text), std::borrow::Cow::Borrowed(_)),
+                "{text}"
+            );
+        }
+        for text in [
+            "a\x1b[31mred",
+            "tab\there",
+            "line\nbreak",
+            "del\u{7f}",
+            "c1\u{9b}x",
+            "x\u{202e}y",
+            "\u{2066}",
+            "\u{200f}",
+            "\u{61c}",
+        ] {
+            assert!(
+                matches!(clean(text), std::borrow::Cow::Owned(_)),
+                "{text:?}"
+            );
+            assert_eq!(clean(text), clean_line(text));
+        }
     }
 
     #[test]

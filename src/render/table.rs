@@ -202,23 +202,22 @@ impl<'a> Table<'a> {
     }
 
     fn render_tab_separated(&self, style: &Style) -> String {
+        let mut out = self.tab_separated_header();
+        for row in &self.rows {
+            push_tab_separated(
+                &mut out,
+                row.iter().map(|(cell, paint)| (cell.as_str(), *paint)),
+                style,
+            );
+        }
+        out
+    }
+
+    /// The header line of the table when it is not aligned (see [`push_tab_separated`]).
+    pub fn tab_separated_header(&self) -> String {
         let headers: Vec<&str> = self.columns.iter().map(|c| c.header).collect();
         let mut out = headers.join("\t");
         out.push('\n');
-        for row in &self.rows {
-            let cells: Vec<String> = row
-                .iter()
-                .map(|(cell, paint)| {
-                    let cell = cell.replace('\t', " ");
-                    match paint {
-                        Some(paint) => paint(style, &cell),
-                        None => cell,
-                    }
-                })
-                .collect();
-            out.push_str(&cells.join("\t"));
-            out.push('\n');
-        }
         out
     }
 
@@ -334,6 +333,31 @@ impl<'a> Table<'a> {
         out.push_str(line.trim_end());
         out.push('\n');
     }
+}
+
+/// Append one row of a table that is not aligned: its cells whole and tab-separated (a tab in a
+/// cell becomes a space), each painted. Such rows can be written as they come, as many as
+/// there are, without a [`Table`] holding them.
+pub fn push_tab_separated<'c>(
+    out: &mut String,
+    cells: impl IntoIterator<Item = (&'c str, Option<Paint>)>,
+    style: &Style,
+) {
+    for (i, (cell, paint)) in cells.into_iter().enumerate() {
+        if i > 0 {
+            out.push('\t');
+        }
+        let cell = if cell.contains('\t') {
+            std::borrow::Cow::Owned(cell.replace('\t', " "))
+        } else {
+            std::borrow::Cow::Borrowed(cell)
+        };
+        match paint {
+            Some(paint) if style.color => out.push_str(&paint(style, &cell)),
+            _ => out.push_str(&cell),
+        }
+    }
+    out.push('\n');
 }
 
 /// The first `n` characters of `text`.

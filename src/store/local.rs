@@ -11,6 +11,7 @@
 
 use crate::error::{Context, Error, Result};
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -44,6 +45,26 @@ pub struct PendingLaunch {
     pub base: String,
     #[serde(default)]
     pub host: String,
+}
+
+/// Above this many lookups of session notes, their folder is listed first.
+const MANY_LOOKUPS: usize = 64;
+
+/// Lookups of this clone's session notes (see [`LocalData::notes`]).
+pub struct Notes<'a> {
+    local: &'a LocalData,
+    /// The sessions that have a note, when the folder was listed.
+    listed: Option<HashSet<String>>,
+}
+
+impl Notes<'_> {
+    /// The note of session `id`, if this clone has one.
+    pub fn session(&self, id: &str) -> Option<LocalSession> {
+        if self.listed.as_ref().is_some_and(|ids| !ids.contains(id)) {
+            return None;
+        }
+        self.local.session(id)
+    }
 }
 
 /// The exclusive hold on `.git/pm/worktrees.mutex`; released when dropped (or when the process
@@ -104,6 +125,18 @@ impl LocalData {
     pub fn session(&self, id: &str) -> Option<LocalSession> {
         let text = fs_err::read_to_string(self.session_path(id)).ok()?;
         toml::from_str(&text).ok()
+    }
+
+    /// This clone's notes of sessions, for `lookups` lookups to come: with many, the folder is
+    /// listed once and only the notes it holds are read, instead of trying to open one for
+    /// every session (most sessions of a long history have none, or belong to other clones).
+    pub fn notes(&self, lookups: usize) -> Notes<'_> {
+        let listed = (lookups > MANY_LOOKUPS)
+            .then(|| self.session_ids().into_iter().collect::<HashSet<String>>());
+        Notes {
+            local: self,
+            listed,
+        }
     }
 
     /// The ids of the sessions this clone keeps local facts about.

@@ -28,7 +28,7 @@ use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-pub use index::Scope;
+pub use index::{Brief, Cached, Scope, Tally};
 pub use integrate::Integrated;
 use loose_ref::RefError;
 pub use open::open_repository;
@@ -75,6 +75,64 @@ pub struct Broken {
 pub struct Listing<T> {
     pub records: Vec<Stored<T>>,
     pub broken: Vec<Broken>,
+}
+
+/// The records of one kind as the local cache holds them, checked against the refs (see
+/// [`Store::texts`]).
+pub struct Texts {
+    index: index::Index,
+    scope: Scope,
+    /// The records that could not be read.
+    pub broken: Vec<Broken>,
+}
+
+impl Texts {
+    /// Every readable record in the scope asked for, in no particular order.
+    pub fn records(&self) -> impl Iterator<Item = Cached<'_>> {
+        self.index.records(self.scope)
+    }
+
+    /// How many readable records there are of each tally word, settled ones included; `None`
+    /// when the settled ones cannot be counted without reading them (ask again with
+    /// [`Scope::All`], which always can).
+    pub fn tally(&self) -> Option<Tally> {
+        self.index.tally()
+    }
+}
+
+/// The records of one kind as the local cache holds them, without their texts (see
+/// [`Store::briefs`]).
+pub struct Briefs {
+    index: index::Index,
+    scope: Scope,
+    /// The records that could not be read.
+    pub broken: Vec<Broken>,
+}
+
+impl Briefs {
+    /// Every readable record in the scope asked for, in no particular order.
+    pub fn records(&self) -> impl Iterator<Item = Brief<'_>> {
+        self.index.briefs(self.scope)
+    }
+
+    /// The same records in descending order of id: newest first.
+    pub fn newest_first(&self) -> impl Iterator<Item = Brief<'_>> {
+        self.index.briefs_descending(self.scope)
+    }
+
+    /// As [`Texts::tally`].
+    pub fn tally(&self) -> Option<Tally> {
+        self.index.tally()
+    }
+}
+
+/// What of the settled records a listing reads.
+#[derive(Clone, Copy)]
+enum Load {
+    /// Their texts as well.
+    Texts,
+    /// Their tally words and summaries only.
+    Briefs,
 }
 
 /// One commit in a record's history.
@@ -158,8 +216,52 @@ impl Store {
     /// `packed-refs` lines under the kind's prefix, with no ref read or parsed, so that it stays
     /// cheap with many thousands of records. Names that cannot be ids (`*.lock`) are left out.
     pub fn ids(&self, kind: RecordKind) -> Result<Vec<String>> {
-        let prefix = kind.ref_prefix();
-        let dir = self.repo.common_dir().join(prefix.trim_end_matches('/'));
+        let mut ids = self.loose_ids(kind)?;
+        if let Some(packed) = self.packed_buffer()? {
+            ids.extend(
+                packed_ids(packed_bytes(&packed), kind)
+                    .into_iter()
+                    .map(str::to_string),
+            );
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids)
+    }
+
+    /// Each of `shown` with the ids of the records of `kind` just before and just after it in
+    /// sorted order (and every id of a loose ref): enough to tell the shortest unique prefix of
+    /// each shown id ([`crate::render::IdPrefixes`]) without a copy of every id. Unsorted.
+    pub fn ids_near(&self, kind: RecordKind, shown: &[&str]) -> Result<Vec<String>> {
+        let mut near = self.loose_ids(kind)?;
+        near.extend(shown.iter().map(|id| id.to_string()));
+        if let Some(packed) = self.packed_buffer()? {
+            let mut names = packed_ids(packed_bytes(&packed), kind);
+            // git writes packed-refs sorted.
+            if !names.is_sorted() {
+                names.sort_unstable();
+            }
+            for id in shown {
+                let at = names.partition_point(|name| name < id);
+                let around = [at.checked_sub(1), Some(at), at.checked_add(1)];
+                near.extend(
+                    around
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|i| names.get(i))
+                        .map(|name| name.to_string()),
+                );
+            }
+        }
+        Ok(near)
+    }
+
+    /// The names of the loose ref files of `kind` that could be ids.
+    fn loose_ids(&self, kind: RecordKind) -> Result<Vec<String>> {
+        let dir = self
+            .repo
+            .common_dir()
+            .join(kind.ref_prefix().trim_end_matches('/'));
         let mut ids = Vec::new();
         match std::fs::read_dir(&dir) {
             Ok(entries) => {
@@ -180,29 +282,14 @@ impl Store {
                 )));
             }
         }
-        let packed = self
-            .repo
+        Ok(ids)
+    }
+
+    fn packed_buffer(&self) -> Result<Option<gix::refs::file::packed::SharedBufferSnapshot>> {
+        self.repo
             .refs
             .cached_packed_buffer()
-            .context(|| "could not read packed-refs".into())?;
-        if let Some(packed) = packed {
-            // A line is `<object id> <name>`; a name holds no space, so the prefix after a
-            // space starts a name.
-            let bytes: &[u8] = (**packed).as_ref();
-            let start = format!(" {prefix}");
-            for at in memchr::memmem::find_iter(bytes, start.as_bytes()) {
-                let rest = &bytes[at + start.len()..];
-                let name = &rest[..memchr::memchr(b'\n', rest).unwrap_or(rest.len())];
-                if let Ok(id) = std::str::from_utf8(name)
-                    && could_be_id(id)
-                {
-                    ids.push(id.to_string());
-                }
-            }
-        }
-        ids.sort_unstable();
-        ids.dedup();
-        Ok(ids)
+            .context(|| "could not read packed-refs".into())
     }
 
     /// Turn a full id or unique prefix (any case) into the full id of an existing record.
@@ -280,12 +367,95 @@ impl Store {
     /// [`list_as`](Self::list_as), skipping unread every record whose JSON form fails `keep`:
     /// a cheap text test that must pass every record wanted (it may pass others too, which the
     /// caller filters out after reading). With [`Scope::Live`], settled records (finished
-    /// sessions) may be left out as well.
+    /// sessions) may be left out as well. Records come in order of id.
     pub fn list_where<T: Record, V: serde::de::DeserializeOwned + Send>(
         &self,
         scope: Scope,
         keep: impl Fn(&str) -> bool,
     ) -> Result<Listing<V>> {
+        // In order of id, whatever the cache's state: the same records list the same way.
+        let parse = |texts: &Texts| {
+            let mut kept: Vec<Cached<'_>> = texts.records().filter(|r| keep(r.text)).collect();
+            kept.sort_by(|a, b| a.id.cmp(b.id));
+            parse_cached::<V>(kept.iter().map(|r| (r.tip, r.text)).collect())
+        };
+        let texts = self.texts::<T>(scope)?;
+        if let Some(records) = parse(&texts) {
+            return Ok(Listing {
+                records,
+                broken: texts.broken,
+            });
+        }
+        // A cached text cannot be read as `V`: the cache is damaged. Read again every record
+        // whose cached text cannot.
+        let check = |text: &str| !keep(text) || serde_json::from_str::<V>(text).is_ok();
+        let texts = self.texts_checked::<T>(scope, &check)?;
+        let records = parse(&texts).ok_or_else(|| {
+            Error::failed(format!(
+                "the local cache of {} cannot be read",
+                T::KIND.plural()
+            ))
+        })?;
+        Ok(Listing {
+            records,
+            broken: texts.broken,
+        })
+    }
+
+    /// The records of kind `T` as the local cache holds them (their JSON text, tally word and
+    /// summary), checked against the refs: the same records a listing returns, for callers
+    /// that read many of them without building each one whole. With [`Scope::Live`], settled
+    /// records may be left out.
+    pub fn texts<T: Record>(&self, scope: Scope) -> Result<Texts> {
+        let (index, broken) = self.refresh::<T>(scope, Load::Texts, None)?;
+        Ok(Texts {
+            index,
+            scope,
+            broken,
+        })
+    }
+
+    /// [`texts`](Self::texts) without the texts: each record's tally word and summary, which the
+    /// cache keeps apart from the texts, so that what needs no more (completion) reads a small
+    /// part of the cache.
+    pub fn briefs<T: Record>(&self, scope: Scope) -> Result<Briefs> {
+        let (index, broken) = self.refresh::<T>(scope, Load::Briefs, None)?;
+        Ok(Briefs {
+            index,
+            scope,
+            broken,
+        })
+    }
+
+    /// [`texts`](Self::texts), with every ref read and every record whose cached text fails
+    /// `check` read again from the object database (one that fails it then is broken): for a
+    /// caller that found a cached text it cannot read.
+    pub fn texts_checked<T: Record>(
+        &self,
+        scope: Scope,
+        check: &dyn Fn(&str) -> bool,
+    ) -> Result<Texts> {
+        let (index, broken) = self.refresh::<T>(scope, Load::Texts, Some(check))?;
+        Ok(Texts {
+            index,
+            scope,
+            broken,
+        })
+    }
+
+    /// Bring the cache of `T` up to date with the refs, and write it. Without `check`, when the
+    /// cache's record of the ref files shows that at most some loose refs changed, only those
+    /// are read (and the records whose tip moved); otherwise every ref is read.
+    fn refresh<T: Record>(
+        &self,
+        scope: Scope,
+        load: Load,
+        check: Option<&dyn Fn(&str) -> bool>,
+    ) -> Result<(index::Index, Vec<Broken>)> {
+        let load_settled = |index: &mut index::Index| match load {
+            Load::Texts => index.load_settled(),
+            Load::Briefs => index.load_settled_lines(),
+        };
         let kind = T::KIND;
         let prefix = kind.ref_prefix();
         let common_dir = self.repo.common_dir();
@@ -293,100 +463,108 @@ impl Store {
         // run see other files and read the refs again.
         let files = index::ref_files(common_dir, prefix);
         let mut index = index::Index::load(&self.index_dir(), kind.plural());
-        if let Some(files) = &files
+        if check.is_none()
+            && let Some(files) = &files
             && let Some((state, changed)) = index.changes(files, common_dir, prefix)
-            && (scope == Scope::Live || index.load_settled())
+            && (scope == Scope::Live || load_settled(&mut index))
             && changed.iter().all(|(id, tip)| {
-                index.get(id, *tip).is_some()
+                index.has(id, *tip)
                     || self
-                        .read_json::<T>(id, *tip)
-                        .map(|(json, settled)| index.put(id, *tip, json, settled))
+                        .read_fresh::<T>(id, *tip)
+                        .map(|fresh| index.put(id, *tip, fresh))
                         .is_ok()
             })
-            && let Some(records) = parse_cached::<V>(
-                index
-                    .records(scope)
-                    .filter(|(_, _, text)| keep(text))
-                    .map(|(_, tip, text)| (tip, text))
-                    .collect(),
-            )
         {
-            if self.cache_writes {
-                self.sweep_temp_files();
-                index.save(Some(state));
-            }
-            return Ok(Listing {
-                records,
-                broken: Vec::new(),
-            });
+            self.save_index(&mut index, Some(state));
+            return Ok((index, Vec::new()));
         }
         // Read every ref, and every record whose tip the cache does not hold.
-        index.load_settled();
+        load_settled(&mut index);
         let refs = self.refs(kind)?;
-        let mut listing = Listing {
-            records: Vec::with_capacity(refs.len()),
-            broken: Vec::new(),
-        };
+        let mut broken = Vec::new();
         for (name, tip) in &refs {
             let id = &name[prefix.len()..];
             // The cache holds the JSON of records that passed every check when they were read.
-            let cached = tip.and_then(|tip| Some((tip, index.get(id, tip)?)));
-            if let Some((_, text)) = cached
-                && !keep(text)
-            {
+            let cached = tip.is_some_and(|tip| match check {
+                None => index.has(id, tip),
+                Some(check) => index.get(id, tip).is_some_and(check),
+            });
+            if cached {
                 continue;
             }
-            let cached = cached.and_then(|(tip, text)| {
-                let record = serde_json::from_str::<V>(text).ok()?;
-                Some(Stored { record, tip })
-            });
-            let loaded = match cached {
-                Some(stored) => Ok(stored),
-                None => tip
-                    .ok_or_else(|| format!("{name} is a symbolic ref"))
-                    .and_then(|tip| {
-                        let (json, settled) = self.read_json::<T>(id, tip)?;
-                        let record = serde_json::from_str::<V>(&json)
-                            .map_err(|e| format!("it cannot be read back: {e}"))?;
-                        index.put(id, tip, json, settled);
-                        Ok(Stored { record, tip })
-                    }),
-            };
-            match loaded {
-                Ok(stored) => listing.records.push(stored),
-                Err(message) => listing.broken.push(Broken {
+            let read = tip
+                .ok_or_else(|| format!("{name} is a symbolic ref"))
+                .and_then(|tip| {
+                    let fresh = self.read_fresh::<T>(id, tip)?;
+                    if check.is_some_and(|check| !check(&fresh.text)) {
+                        return Err("it cannot be read back from its JSON form".to_string());
+                    }
+                    index.put(id, tip, fresh);
+                    Ok(())
+                });
+            if let Err(message) = read {
+                index.forget(id);
+                broken.push(Broken {
                     id: id.to_string(),
                     ref_name: name.clone(),
                     message,
-                }),
+                });
             }
         }
-        if self.cache_writes {
-            self.sweep_temp_files();
-            let present: Vec<&str> = refs.iter().map(|(name, _)| &name[prefix.len()..]).collect();
-            index.retain(&present);
-            let tips: HashMap<&str, ObjectId> = refs
-                .iter()
-                .filter_map(|(name, tip)| Some((&name[prefix.len()..], (*tip)?)))
-                .collect();
-            // Complete only when every ref is a readable record, all of them in the cache.
-            let state = files
-                .filter(|_| listing.broken.is_empty())
-                .map(|files| index::RefState::from_listing(&files, |name| tips.get(name).copied()));
-            index.save(state);
-        }
-        Ok(listing)
+        let present: Vec<&str> = refs.iter().map(|(name, _)| &name[prefix.len()..]).collect();
+        index.retain(&present);
+        let tips: HashMap<&str, ObjectId> = refs
+            .iter()
+            .filter_map(|(name, tip)| Some((&name[prefix.len()..], (*tip)?)))
+            .collect();
+        // Complete only when every ref is a readable record, all of them in the cache.
+        let state = files
+            .filter(|_| broken.is_empty())
+            .map(|files| index::RefState::from_listing(&files, |name| tips.get(name).copied()));
+        self.save_index(&mut index, state);
+        Ok((index, broken))
     }
 
-    /// Record `id` at `tip` in its JSON form, and whether it is settled. The error is a reason
-    /// without the record's name.
-    fn read_json<T: Record>(&self, id: &str, tip: ObjectId) -> Result<(String, bool), String> {
+    /// A small value worked out from the refs under `prefixes` (a line of text), kept in the
+    /// local cache as `name` and used again while those ref files are the same files (see
+    /// [`index::memo`]); `None` when `work_out` has no answer.
+    pub fn memo(
+        &self,
+        name: &str,
+        prefixes: &[&str],
+        work_out: impl FnOnce() -> Option<String>,
+    ) -> Option<String> {
+        let path = self.index_dir().join(name);
+        index::memo(
+            &path,
+            self.repo.common_dir(),
+            prefixes,
+            self.cache_writes,
+            work_out,
+        )
+    }
+
+    fn save_index(&self, index: &mut index::Index, state: Option<index::RefState>) {
+        if self.cache_writes {
+            self.sweep_temp_files();
+            index.save(state);
+        }
+    }
+
+    /// Record `id` at `tip` as the cache keeps it. The error is a reason without the record's
+    /// name.
+    fn read_fresh<T: Record>(&self, id: &str, tip: ObjectId) -> Result<index::Fresh, String> {
         let name = Self::ref_name(T::KIND, id);
         let (_, text) = self.load_text::<T>(id, &name, Some(tip))?;
         let record = parse_record::<T>(id, &text)?;
         let json = serde_json::to_string(&record)
             .map_err(|e| format!("it cannot be represented as JSON: {e}"))?;
-        Ok((json, record.settled()))
+        Ok(index::Fresh {
+            text: json,
+            settled: record.settled(),
+            tally: record.tally().to_string(),
+            summary: record.summary(),
+        })
     }
 
     fn index_dir(&self) -> std::path::PathBuf {
@@ -803,6 +981,24 @@ fn oversize<T: Record>(record: &T, len: usize) -> Option<String> {
     ))
 }
 
+fn packed_bytes(packed: &gix::refs::file::packed::SharedBufferSnapshot) -> &[u8] {
+    (**packed).as_ref()
+}
+
+/// The ids that the `packed-refs` lines of `kind` name, in file order. A line is
+/// `<object id> <name>`; a name holds no space, so the prefix after a space starts a name.
+fn packed_ids(bytes: &[u8], kind: RecordKind) -> Vec<&str> {
+    let start = format!(" {}", kind.ref_prefix());
+    memchr::memmem::find_iter(bytes, start.as_bytes())
+        .map(|at| {
+            let rest = &bytes[at + start.len()..];
+            &rest[..memchr::memchr(b'\n', rest).unwrap_or(rest.len())]
+        })
+        .filter_map(|name| std::str::from_utf8(name).ok())
+        .filter(|id| could_be_id(id))
+        .collect()
+}
+
 /// Cached records read as `V`; `None` if one of them cannot be (then the refs are read).
 /// Thousands of them are read on several threads.
 fn parse_cached<V: serde::de::DeserializeOwned + Send>(
@@ -925,4 +1121,69 @@ fn toml_reason(err: &toml::de::Error) -> String {
 enum Role {
     Author,
     Committer,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::IdPrefixes;
+
+    /// A repository whose `packed-refs` names `packed` (in that order) and whose loose refs
+    /// name `loose`, all under `refs/pm/sessions/`; no object is needed to list ids.
+    fn repo_with_ids(packed: &[&str], loose: &[&str]) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let status = std::process::Command::new("git")
+            .args(["init", "-q"])
+            .arg(dir.path())
+            .status()
+            .expect("git runs");
+        assert!(status.success());
+        let tip = "72d4aea8f292ca247701d5557970a7257debc408";
+        let mut text = String::from("# pack-refs with: peeled fully-peeled sorted \n");
+        for id in packed {
+            text.push_str(&format!("{tip} refs/pm/sessions/{id}\n"));
+        }
+        let git = dir.path().join(".git");
+        std::fs::write(git.join("packed-refs"), text).expect("write packed-refs");
+        let loose_dir = git.join("refs/pm/sessions");
+        std::fs::create_dir_all(&loose_dir).expect("mkdir");
+        for id in loose {
+            std::fs::write(loose_dir.join(id), format!("{tip}\n")).expect("write ref");
+        }
+        let store = Store::open(dir.path()).expect("open");
+        (dir, store)
+    }
+
+    #[test]
+    fn the_ids_near_some_tell_their_unique_prefixes_as_all_ids_do() {
+        let packed = [
+            "01AAAAAAAAAAAAAAAAAAAAAAAA",
+            "01AAAAAAAAAAAAAAAAAAAAAAAB",
+            "01AAAAAAAAAAAAZZZZZZZZZZZZ",
+            "01BBBBBBBBBBBBBBBBBBBBBBBB",
+            "01BBBBBBBBCCCCCCCCCCCCCCCC",
+            "01CCCCCCCCCCCCCCCCCCCCCCCC",
+            "01DDDDDDDDDDDDDDDDDDDDDDDD",
+        ];
+        let loose = ["01BBBBBBBBBBBBBBBBBBBBBBBC", "01CCCCCCCCCCCCCCCCCCCCCCCC"];
+        let mut unsorted = packed;
+        unsorted.reverse();
+        for packed in [packed, unsorted] {
+            let (_dir, store) = repo_with_ids(&packed, &loose);
+            let all = IdPrefixes::new(store.ids(RecordKind::Session).expect("ids"));
+            let shown = [
+                "01AAAAAAAAAAAAAAAAAAAAAAAB",
+                "01BBBBBBBBBBBBBBBBBBBBBBBB",
+                "01CCCCCCCCCCCCCCCCCCCCCCCC",
+                "01DDDDDDDDDDDDDDDDDDDDDDDD",
+                "01BBBBBBBBBBBBBBBBBBBBBBBC",
+            ];
+            let near = IdPrefixes::new(store.ids_near(RecordKind::Session, &shown).expect("near"));
+            for id in shown {
+                assert_eq!(near.unique_len(id), all.unique_len(id), "{id}");
+            }
+            assert_eq!(all.unique_len("01BBBBBBBBBBBBBBBBBBBBBBBB"), 26);
+            assert_eq!(all.unique_len("01DDDDDDDDDDDDDDDDDDDDDDDD"), 3);
+        }
+    }
 }
