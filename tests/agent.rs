@@ -1651,7 +1651,7 @@ fn import_finished_sessions(repo: &Repo, owner: &str, count: usize) -> Vec<Strin
     let mut stream = String::new();
     let mut ids = Vec::new();
     for i in 0..count {
-        let id = format!("01ARZ3NDEKTSV4RRFFQ69G{i:04}");
+        let id = format!("01ARZ3NDEKTSV4RRFFQ69{i:05}");
         let text = format!(
             "schema = 1\nid = \"{id}\"\nbranch = \"old/{i}\"\nbase = \"{base}\"\n\
              base_ref = \"main\"\nstatus = \"completed\"\nagent = \"x\"\nowner = \"{owner}\"\n\
@@ -1731,7 +1731,7 @@ fn a_long_history_still_shows_the_worktrees_this_clone_noted() {
 #[test]
 fn a_history_of_thousands_is_one_whole_document() {
     let repo = repo_with_file();
-    let imported = import_finished_sessions(&repo, "01ARZ3NDEKTSV4RRFFQ69G5FAV", 2600);
+    let imported = import_finished_sessions(&repo, "01ARZ3NDEKTSV4RRFFQ69G5FAV", 17_000);
     let run = repo.pm(&["--json", "agent", "history"]).ok();
     assert!(
         run.stdout

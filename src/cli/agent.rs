@@ -444,7 +444,8 @@ fn history_cells<'v>(
 fn print_history_json(views: &[HistoryView<'_>], broken: &[Broken]) -> Result<()> {
     let now = Timestamp::now();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    if threads < 2 || views.len() < 2048 {
+    // Below this many, threads gain little, and lose when the other cores are busy.
+    if threads < 2 || views.len() < 16_384 {
         /// Serialized one by one, never collected.
         struct Each<'a>(&'a [HistoryView<'a>], Timestamp);
         impl Serialize for Each<'_> {

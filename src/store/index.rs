@@ -954,9 +954,9 @@ impl Index {
     }
 
     /// Write the settled files whole under a new token: their effective entries with what
-    /// changed. Their texts are read first if they were not.
+    /// changed. They are read first if they were not (nothing is written if they cannot be).
     fn rewrite_settled(&mut self) -> Option<SettledRef> {
-        if self.settled.is_some() && !self.load_settled_texts() {
+        if !self.load_settled() {
             return None;
         }
         let token = crate::model::new_id();
