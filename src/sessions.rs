@@ -774,7 +774,7 @@ fn undo_launch(repo: &gix::Repository, pending: &PendingLaunch) -> Result<()> {
 fn undo_worktree(repo: &gix::Repository, pending: &PendingLaunch) -> Result<()> {
     let admin = worktree::remove_entries_for(repo, &pending.worktree)?;
     if worktree::is_our_worktree_folder(repo, &pending.worktree) {
-        fs_err::remove_dir_all(&pending.worktree).map_err(|e| {
+        worktree::remove_folder_link_last(&pending.worktree).map_err(|e| {
             Error::failed(format!(
                 "could not remove {}: {e}",
                 pending.worktree.display()

@@ -534,3 +534,26 @@ pub fn check_branch_unlocked(repo: &gix::Repository, branch: &str) -> Result<()>
     }
     Ok(())
 }
+
+/// Remove the worktree folder `path` with its `.git` link last, so that a process killed while
+/// removing it leaves a folder that is still recognised as this repository's worktree (and is
+/// removed by the next try) rather than files that nobody can tell apart from the user's.
+pub fn remove_folder_link_last(path: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(path)? {
+        let entry = entry?;
+        if entry.file_name() == ".git" {
+            continue;
+        }
+        if entry.file_type()?.is_dir() {
+            std::fs::remove_dir_all(entry.path())?;
+        } else {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    match std::fs::remove_file(path.join(".git")) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    std::fs::remove_dir(path)
+}
