@@ -141,7 +141,19 @@ impl Config {
         let base = main_workdir.parent().unwrap_or(main_workdir);
         let path = base.join(expanded);
         if self.worktree_dir_from_repo {
-            // A committed symbolic link on the way must not lead out of the allowed folder.
+            // A committed symbolic link on the way must not lead out of the allowed folder,
+            // and one whose target does not exist yet cannot be resolved: refused.
+            if let Some(link) = path.ancestors().find(|p| {
+                std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink())
+                    && p.canonicalize().is_err()
+            }) {
+                return Err(Error::invalid(format!(
+                    "the worktree folder {} given by the repository's .pm.toml goes through {}, \
+                     a symbolic link to nothing",
+                    path.display(),
+                    link.display()
+                )));
+            }
             let allowed = crate::worktree::resolve_existing(base);
             let real = crate::worktree::resolve_existing(&path);
             if !real.starts_with(&allowed) {

@@ -603,3 +603,25 @@ fn untracked_files_are_warned_about_and_reactivate_says_the_issue_moves_back() {
         run.stderr
     );
 }
+
+#[test]
+fn a_committed_symlink_to_nothing_cannot_move_worktrees_outside_the_base() {
+    let repo = repo_with_file();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let target = elsewhere.path().join("not-yet");
+    std::os::unix::fs::symlink(&target, repo.path().join("wt")).unwrap();
+    std::fs::write(
+        repo.path().join(".pm.toml"),
+        "worktree_dir = \"repo/wt/{branch}\"\n",
+    )
+    .unwrap();
+    repo.git(&["add", "wt", ".pm.toml"]);
+    repo.git(&["commit", "-q", "-m", "dangling link"]);
+    let err = repo
+        .pm(&["agent", "launch", "--branch", "feature/dangling"])
+        .fails_with(1);
+    assert!(err.contains("symbolic link"), "{err}");
+    assert!(!target.exists());
+    assert!(!branch_exists(&repo, "feature/dangling"));
+    assert_eq!(git_worktrees(&repo).len(), 1);
+}
