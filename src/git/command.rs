@@ -35,23 +35,22 @@ fn git(repo: &gix::Repository) -> Command {
 
 /// Run `git <args>` in the repository and wait for it.
 pub fn run(repo: &gix::Repository, args: &[&str]) -> Result<GitOutput> {
-    let output = git(repo)
-        .args(args)
-        .output()
-        .map_err(|e| Error::failed(format!("could not run git {}: {e}", args[0])))?;
-    Ok(GitOutput {
-        success: output.status.success(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    })
+    finish(git(repo).args(args), args)
 }
 
 /// Run `git <args>` in the folder `dir` (a worktree) and wait for it.
 pub fn run_in(dir: &std::path::Path, args: &[&str]) -> Result<GitOutput> {
-    let output = Command::new("git")
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .args(args)
+    finish(
+        Command::new("git")
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .args(args),
+        args,
+    )
+}
+
+fn finish(command: &mut Command, args: &[&str]) -> Result<GitOutput> {
+    let output = command
         .output()
         .map_err(|e| Error::failed(format!("could not run git {}: {e}", args[0])))?;
     Ok(GitOutput {
