@@ -4,19 +4,19 @@
 //! The library is the one core API; the command line (`cli`) and other front ends are thin
 //! adapters over it, so they can never disagree about a rule.
 
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod error;
 pub mod git;
-pub mod issues;
 pub mod lifecycle;
 pub mod mcp;
 pub mod merge;
 pub mod model;
+pub mod ops;
 pub mod render;
-pub mod sessions;
 pub mod store;
-pub mod sync;
+pub mod workspace;
 pub mod worktree;
 
 pub use error::{Error, ErrorKind, Result};

@@ -35,6 +35,8 @@ use crate::model::{IssueStatus, Session, SessionStatus, Timestamp};
 /// Something that happens to a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionEvent {
+    /// `launch`: a new session record, active from the start (see [`launch`]).
+    Launch,
     /// `close` without a flag: the agent stops, the worktree stays.
     Close,
     /// `close --done`.
@@ -55,6 +57,7 @@ impl SessionEvent {
     /// The verb written as the first word of the record's commit message.
     pub fn verb(self) -> &'static str {
         match self {
+            SessionEvent::Launch => "launch",
             SessionEvent::Close | SessionEvent::Complete | SessionEvent::Abandon => "close",
             SessionEvent::Resume | SessionEvent::TakeOver => "resume",
             SessionEvent::Reactivate => "reactivate",
@@ -109,6 +112,21 @@ pub fn apply(
     Ok(Some(Transition { message, changed }))
 }
 
+/// A new session record at `now`: active, started and updated now, never ended. Returns its
+/// commit message. Its issue moves as [`issue_cascade`] says for [`SessionEvent::Launch`].
+pub fn launch(session: &mut Session, now: Timestamp) -> Transition {
+    session.status = SessionStatus::Active;
+    session.started = now;
+    session.updated = now;
+    session.ended = None;
+    session.epoch = 0;
+    session.purged = None;
+    Transition {
+        message: format!("launch: active on {}", session.branch),
+        changed: true,
+    }
+}
+
 /// Purge at `now`: the record becomes a tombstone that syncs (its files are the caller's).
 /// `None` when it already is one.
 pub fn purge(session: &mut Session, now: Timestamp) -> Option<String> {
@@ -126,6 +144,7 @@ pub fn next_status(from: SessionStatus, event: SessionEvent) -> Result<Option<Se
     use SessionEvent as E;
     use SessionStatus as S;
     let to = match (from, event) {
+        (_, E::Launch) => return Err(Error::invalid("exists already")),
         (S::Active | S::Idle, E::Close) => S::Idle,
         (S::Active | S::Idle, E::Complete) => S::Completed,
         (S::Active | S::Idle, E::Abandon | E::WorktreeGone) => S::Abandoned,
@@ -172,9 +191,10 @@ pub fn issue_cascade(
             return None;
         }
         (_, SessionStatus::Abandoned) => IssueStatus::Open,
-        (SessionEvent::Resume | SessionEvent::TakeOver, SessionStatus::Active) => {
-            IssueStatus::InProgress
-        }
+        (
+            SessionEvent::Launch | SessionEvent::Resume | SessionEvent::TakeOver,
+            SessionStatus::Active,
+        ) => IssueStatus::InProgress,
         (SessionEvent::Reactivate, _) => IssueStatus::InProgress,
         _ => return None,
     };

@@ -2,16 +2,15 @@
 
 use super::complete;
 use super::{Ctx, print, print_json};
+use crate::api;
 use crate::error::Result;
-use crate::issues::{self, Changes, Filter};
 use crate::model::issue::NewIssue;
 use crate::model::{Issue, IssueStatus, IssueType, Priority, RecordKind};
-use crate::render::json::IssueJson;
+use crate::ops::issues::{self, Changes, Filter};
 use crate::render::{Column, IdPrefixes, Paint, Style, Table, clean_line, clean_text};
 use crate::store::Outcome;
 use clap::{Args, Subcommand};
 use clap_complete::engine::ArgValueCompleter;
-use serde_json::{Value, json};
 
 #[derive(Debug, Subcommand)]
 #[command(defer = true)]
@@ -130,14 +129,14 @@ pub fn run(ctx: &Ctx, command: IssueCommand) -> Result<()> {
                 add_tags: args.tags,
                 remove_tags: args.untags,
             };
-            let store = ctx.store()?;
-            let outcome = issues::update(&store, &args.id, changes, ctx.mode())?;
+            let ws = ctx.workspace()?;
+            let outcome = issues::update(&ws, &args.id, changes, ctx.mode())?;
             report_outcome(ctx, &outcome)
         }
         IssueCommand::Close(args) => close(ctx, &args.ids),
         IssueCommand::Reopen(args) => {
-            let store = ctx.store()?;
-            report_outcome(ctx, &issues::reopen(&store, &args.id, ctx.mode())?)
+            let ws = ctx.workspace()?;
+            report_outcome(ctx, &issues::reopen(&ws, &args.id, ctx.mode())?)
         }
         IssueCommand::Events(args) => events(ctx, &args.id),
     }
@@ -148,7 +147,7 @@ fn add(ctx: &Ctx, mut args: AddArgs) -> Result<()> {
         ("--description", Some(&mut args.description)),
         ("--body", Some(&mut args.body)),
     ])?;
-    let store = ctx.store()?;
+    let ws = ctx.workspace()?;
     let new = NewIssue {
         title: args.title,
         description: args.description,
@@ -157,12 +156,14 @@ fn add(ctx: &Ctx, mut args: AddArgs) -> Result<()> {
         kind: args.kind,
         tags: args.tags,
     };
-    let issue = issues::add(&store, new, ctx.mode())?;
-    let dry = ctx.global.dry_run;
+    let added = issues::add(&ws, new, ctx.mode())?;
+    let (issue, dry) = (&added.issue, ctx.global.dry_run);
     if ctx.global.json {
-        return print_json(
-            &json!({ "dry_run": dry, "changed": true, "message": format!("create: {}", issue.title), "issue": issue_json(&issue) }),
-        );
+        return print_json(&api::IssueChange::created(
+            issue,
+            &added.message,
+            ctx.mode(),
+        ));
     }
     let verb = if dry { "Would create" } else { "Created" };
     ctx.note(&format!("ref: refs/pm/issues/{}", issue.id));
@@ -174,14 +175,14 @@ fn add(ctx: &Ctx, mut args: AddArgs) -> Result<()> {
 }
 
 fn list(ctx: &Ctx, args: ListArgs) -> Result<()> {
-    let store = ctx.store()?;
+    let ws = ctx.workspace()?;
     let filter = Filter {
         status: args.status,
         priority: args.priority,
         tag: args.tag,
         all: args.all,
     };
-    let (found, broken) = issues::list(&store, &filter)?;
+    let (found, broken) = issues::list(&ws, &filter)?;
     for bad in &broken {
         ctx.warn(&clean_line(&format!(
             "issue {} cannot be read: {}",
@@ -189,16 +190,7 @@ fn list(ctx: &Ctx, args: ListArgs) -> Result<()> {
         )));
     }
     if ctx.global.json {
-        #[derive(serde::Serialize)]
-        struct ListJson<'a> {
-            issues: Vec<IssueJson<'a>>,
-            errors: &'a [crate::store::Broken],
-        }
-        let issues = found.iter().map(IssueJson::from).collect();
-        return print_json(&ListJson {
-            issues,
-            errors: &broken,
-        });
+        return print_json(&api::IssueList::new(&found, &broken));
     }
     if found.is_empty() {
         let hint = if args.all || args.status.is_some() {
@@ -208,7 +200,7 @@ fn list(ctx: &Ctx, args: ListArgs) -> Result<()> {
         };
         return print(&format!("No issues{hint}.\n"));
     }
-    let ids = IdPrefixes::new(store.ids(RecordKind::Issue)?);
+    let ids = IdPrefixes::new(ws.store().ids(RecordKind::Issue)?);
     let mut table = Table::with_columns(vec![
         Column::id("ID", &ids),
         Column::keep("STATUS"),
@@ -237,20 +229,11 @@ fn list(ctx: &Ctx, args: ListArgs) -> Result<()> {
 }
 
 fn show(ctx: &Ctx, id: &str) -> Result<()> {
-    let store = ctx.store()?;
-    let issue = issues::show(&store, id)?;
-    let sessions = crate::sessions::of_issue(&store, &issue.id)?;
+    let ws = ctx.workspace()?;
+    let issue = issues::show(&ws, id)?;
+    let sessions = crate::ops::sessions::of_issue(&ws, &issue.id)?;
     if ctx.global.json {
-        let sessions: Vec<Value> = sessions
-            .iter()
-            .map(|s| {
-                json!({
-                    "id": s.id, "status": s.status, "branch": s.branch,
-                    "started": s.started, "ended": s.ended,
-                })
-            })
-            .collect();
-        return print_json(&json!({ "issue": issue_json(&issue), "sessions": sessions }));
+        return print_json(&api::IssueShow::new(&issue, &sessions));
     }
     print(&issue_text(&issue, &sessions, &ctx.style))
 }
@@ -258,14 +241,14 @@ fn show(ctx: &Ctx, id: &str) -> Result<()> {
 /// `issue close A B C`: each issue is closed on its own; a failure is reported and the others
 /// still closed. One id prints as before; several print a line (or JSON entry) each.
 fn close(ctx: &Ctx, ids: &[String]) -> Result<()> {
-    let store = ctx.store()?;
+    let ws = ctx.workspace()?;
     if let [id] = ids {
-        return report_outcome(ctx, &issues::close(&store, id, ctx.mode())?);
+        return report_outcome(ctx, &issues::close(&ws, id, ctx.mode())?);
     }
     let mut closed = Vec::new();
     let mut failed = Vec::new();
     for id in ids {
-        match issues::close(&store, id, ctx.mode()) {
+        match issues::close(&ws, id, ctx.mode()) {
             Ok(outcome) => closed.push(outcome),
             Err(e) => failed.push((id, e)),
         }
@@ -274,12 +257,20 @@ fn close(ctx: &Ctx, ids: &[String]) -> Result<()> {
         eprintln!("error: {}", clean_line(&super::worded(e)));
     }
     if ctx.global.json {
-        let closed: Vec<Value> = closed.iter().map(outcome_json).collect();
-        let errors: Vec<Value> = failed
-            .iter()
-            .map(|(id, e)| json!({ "id": id, "message": super::worded(e) }))
-            .collect();
-        print_json(&json!({ "dry_run": ctx.global.dry_run, "closed": closed, "errors": errors }))?;
+        print_json(&api::IssuesClosed {
+            dry_run: ctx.global.dry_run,
+            closed: closed
+                .iter()
+                .map(|outcome| api::IssueChange::of(outcome, ctx.mode()))
+                .collect(),
+            errors: failed
+                .iter()
+                .map(|(id, e)| api::IssueError {
+                    id,
+                    message: super::worded(e),
+                })
+                .collect(),
+        })?;
     } else {
         for outcome in &closed {
             report_outcome(ctx, outcome)?;
@@ -329,19 +320,22 @@ fn read_stdin_into<const N: usize>(fields: [(&str, Option<&mut String>); N]) -> 
 }
 
 fn events(ctx: &Ctx, id: &str) -> Result<()> {
-    let store = ctx.store()?;
-    let (id, events) = issues::events(&store, id)?;
+    let ws = ctx.workspace()?;
+    let (id, events) = issues::events(&ws, id)?;
     if ctx.global.json {
-        return print_json(&json!({ "id": id, "events": events }));
+        return print_json(&api::Events {
+            id: &id,
+            events: &events,
+        });
     }
     super::print_events(&events, &ctx.style)
 }
 
 fn report_outcome(ctx: &Ctx, outcome: &Outcome<Issue>) -> Result<()> {
     let dry = ctx.global.dry_run;
-    let (issue, message, changed) = match outcome {
-        Outcome::Changed { after, message, .. } => (&after.record, Some(message.as_str()), true),
-        Outcome::Unchanged(stored) => (&stored.record, None, false),
+    let (issue, message) = match outcome {
+        Outcome::Changed { after, message, .. } => (&after.record, Some(message.as_str())),
+        Outcome::Unchanged(stored) => (&stored.record, None),
     };
     if let Outcome::Changed { after, .. } = outcome
         && !dry
@@ -349,9 +343,7 @@ fn report_outcome(ctx: &Ctx, outcome: &Outcome<Issue>) -> Result<()> {
         ctx.note(&format!("refs/pm/issues/{} -> {}", issue.id, after.tip));
     }
     if ctx.global.json {
-        return print_json(
-            &json!({ "dry_run": dry, "changed": changed, "message": message, "issue": issue_json(issue) }),
-        );
+        return print_json(&api::IssueChange::of(outcome, ctx.mode()));
     }
     let text = match (message, dry) {
         (None, _) => format!("Issue {} unchanged\n", ctx.style.cyan(&issue.id)),
@@ -367,20 +359,6 @@ fn report_outcome(ctx: &Ctx, outcome: &Outcome<Issue>) -> Result<()> {
         ),
     };
     print(&text)
-}
-
-/// `{"changed", "message", "issue"}` of one update.
-fn outcome_json(outcome: &Outcome<Issue>) -> Value {
-    let (issue, message, changed) = match outcome {
-        Outcome::Changed { after, message, .. } => (&after.record, Some(message.as_str()), true),
-        Outcome::Unchanged(stored) => (&stored.record, None, false),
-    };
-    json!({ "changed": changed, "message": message, "issue": issue_json(issue) })
-}
-
-/// An issue as a JSON value (see `render::json`).
-fn issue_json(issue: &Issue) -> Value {
-    serde_json::to_value(IssueJson::from(issue)).unwrap_or(Value::Null)
 }
 
 fn issue_text(issue: &Issue, sessions: &[crate::model::Session], style: &Style) -> String {

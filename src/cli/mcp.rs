@@ -39,8 +39,8 @@ pub fn run(ctx: &Ctx, args: McpArgs) -> Result<()> {
         None => {
             let dir = ctx.dir()?;
             // Config warnings go to stderr, the client's log; stdout carries only protocol.
-            if let Ok(store) = crate::store::Store::open(&dir) {
-                ctx.warn_config(&store);
+            if let Ok(ws) = crate::workspace::Workspace::open(&dir) {
+                ctx.warn_config(&ws);
             }
             let stdin = std::io::stdin().lock();
             let stdout = std::io::stdout().lock();
@@ -60,10 +60,7 @@ fn server_entry() -> Value {
 
 fn install(ctx: &Ctx, scope: Scope) -> Result<()> {
     let path = match scope {
-        Scope::Project => {
-            let store = ctx.store()?;
-            crate::worktree::main_workdir(store.repo())?.join(".mcp.json")
-        }
+        Scope::Project => ctx.workspace()?.main_workdir()?.join(".mcp.json"),
         Scope::User => {
             let home = std::env::var_os("HOME")
                 .filter(|h| !h.is_empty())

@@ -95,11 +95,11 @@ pub fn run(ctx: &Ctx) -> Result<()> {
 fn gather(ctx: &Ctx) -> Result<Vec<Place>> {
     let dir = ctx.dir()?;
     // Outside a repository only the user's own file can say anything.
-    let (main, here) = match crate::store::Store::open(&dir) {
-        Ok(store) => {
-            ctx.warn_config(&store);
-            let main = crate::worktree::main_workdir(store.repo())?;
-            let here = store.repo().workdir().map(Path::to_path_buf);
+    let (main, here) = match crate::workspace::Workspace::open(&dir) {
+        Ok(ws) => {
+            ctx.warn_config(&ws);
+            let main = ws.main_workdir()?.to_path_buf();
+            let here = ws.repo().workdir().map(Path::to_path_buf);
             (Some(main), here)
         }
         Err(e) => {

@@ -13,6 +13,7 @@ mod values;
 use crate::error::{Error, Result, Setting};
 use crate::render::{ColorChoice, Style};
 use crate::store::{Mode, Store};
+use crate::workspace::Workspace;
 use clap::{Args, Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
@@ -96,7 +97,8 @@ impl Ctx {
         Ok(dir)
     }
 
-    pub fn store(&self) -> Result<Store> {
+    /// The repository the command runs in, opened once for the command.
+    pub fn workspace(&self) -> Result<Workspace> {
         let mut store = Store::open(&self.dir()?)?;
         if self.global.dry_run {
             store = store.without_cache_writes();
@@ -105,20 +107,21 @@ impl Ctx {
             "repository: {}",
             store.repo().common_dir().display()
         ));
-        self.warn_config(&store);
-        Ok(store)
+        let ws = Workspace::with_store(store);
+        self.warn_config(&ws);
+        Ok(ws)
     }
 
     /// Name the keys of the config files that no setting uses, once per run. A file that
     /// cannot be read is left to the commands that need it to report.
-    pub fn warn_config(&self, store: &Store) {
+    pub fn warn_config(&self, ws: &Workspace) {
         if self.config_checked.replace(true) {
             return;
         }
-        let Ok(main) = crate::worktree::main_workdir(store.repo()) else {
+        let Ok(main) = ws.main_workdir() else {
             return;
         };
-        if let Ok((_, warnings)) = crate::config::Config::load_with_warnings(&main) {
+        if let Ok((_, warnings)) = crate::config::Config::load_with_warnings(main) {
             for warning in warnings {
                 self.warn(&crate::render::clean_line(&warning));
             }
@@ -156,22 +159,9 @@ pub fn print(text: &str) -> Result<()> {
     }
 }
 
-/// The version of the JSON documents, the first key of each. It changes only when a key is
-/// removed or changes meaning; new keys may appear without it changing.
-pub const JSON_VERSION: u32 = 1;
-
-/// Print a value (a struct or map) as the command's one JSON document, `json_version` first.
+/// Print a view as the command's one JSON document, `json_version` first.
 pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
-    #[derive(serde::Serialize)]
-    struct Versioned<'a, T> {
-        json_version: u32,
-        #[serde(flatten)]
-        body: &'a T,
-    }
-    let document = Versioned {
-        json_version: JSON_VERSION,
-        body: value,
-    };
+    let document = crate::api::document(value);
     // Streamed: a listing of thousands is never held whole in memory.
     let stdout = std::io::stdout().lock();
     let mut out =

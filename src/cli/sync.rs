@@ -2,11 +2,9 @@
 
 use super::complete;
 use super::{Ctx, print, print_json};
-use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::ops::sync::{self, Phase, SyncOptions, SyncReport};
 use crate::render::clean_line;
-use crate::store::Store;
-use crate::sync::{self, Phase, SyncOptions, SyncReport};
 use clap::Args;
 use clap_complete::engine::ArgValueCompleter;
 use std::io::{IsTerminal, Write};
@@ -32,27 +30,16 @@ pub struct InitArgs {
     remote: Option<String>,
 }
 
-/// The remote named on the command line, else the configured one.
-pub(super) fn remote_or_default(store: &Store, named: Option<String>) -> Result<String> {
-    match named {
-        Some(remote) => Ok(remote),
-        None => {
-            let main = crate::worktree::main_workdir(store.repo())?;
-            Ok(Config::load(&main)?.remote)
-        }
-    }
-}
-
 pub fn run_sync(ctx: &Ctx, args: SyncArgs) -> Result<()> {
-    let store = ctx.store()?;
-    let remote = remote_or_default(&store, args.remote)?;
+    let ws = ctx.workspace()?;
+    let remote = ws.remote_or_default(args.remote.as_deref())?;
     let options = SyncOptions {
         fetch: !args.push_only,
         push: !args.fetch_only,
         mode: ctx.mode(),
     };
     let mut bar = ProgressBar::new();
-    let report = sync::sync(&store, &remote, options, &mut |phase, done, total| {
+    let report = sync::sync(&ws, &remote, options, &mut |phase, done, total| {
         bar.show(phase, done, total)
     });
     bar.clear();
@@ -112,9 +99,9 @@ fn print_report(ctx: &Ctx, report: &SyncReport) -> Result<()> {
 }
 
 pub fn run_init(ctx: &Ctx, args: InitArgs) -> Result<()> {
-    let store = ctx.store()?;
-    let remote = remote_or_default(&store, args.remote)?;
-    let added = sync::init_remote(&store, &remote, ctx.mode())?;
+    let ws = ctx.workspace()?;
+    let remote = ws.remote_or_default(args.remote.as_deref())?;
+    let added = sync::init_remote(&ws, &remote, ctx.mode())?;
     let spec = sync::fetch_refspec(&remote);
     if ctx.global.json {
         #[derive(serde::Serialize)]

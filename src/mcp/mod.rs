@@ -33,7 +33,7 @@ When your work in a session's worktree is finished, call pm_close_agent with sta
 /// Serve MCP on `input`/`output` until the input ends. `dir` is where tools act (the server's
 /// working directory). Fails only when the output cannot be written.
 pub fn serve(dir: PathBuf, input: impl BufRead, mut output: impl Write) -> std::io::Result<()> {
-    let mut server = Server { dir };
+    let mut server = Server { dir, ws: None };
     let mut reader = input;
     loop {
         let line = match read_line(&mut reader, MAX_MESSAGE_BYTES) {
@@ -121,6 +121,21 @@ fn result_reply(id: Value, result: Value) -> Value {
 
 struct Server {
     dir: PathBuf,
+    /// The repository, opened by the first tool call that needs it and kept for the others
+    /// (refreshed before each, so that configuration edits are seen).
+    ws: Option<crate::workspace::Workspace>,
+}
+
+impl Server {
+    fn workspace(&mut self) -> crate::error::Result<&crate::workspace::Workspace> {
+        match &mut self.ws {
+            Some(ws) => ws.refresh(),
+            None => self.ws = Some(crate::workspace::Workspace::open(&self.dir)?),
+        }
+        self.ws
+            .as_ref()
+            .ok_or_else(|| crate::error::Error::failed("the repository could not be opened"))
+    }
 }
 
 impl Server {
@@ -219,7 +234,8 @@ impl Server {
                 if !tools::exists(name) {
                     return Err((INVALID_PARAMS, format!("unknown tool: {name}")));
                 }
-                Ok(tools::call(&self.dir, name, &arguments))
+                let dir = self.dir.clone();
+                Ok(tools::call(self.workspace(), &dir, name, &arguments))
             }
             _ => Err((METHOD_NOT_FOUND, format!("method not found: {method}"))),
         }

@@ -3,14 +3,18 @@
 //! A failure of the call itself is a result with `isError: true` and a message a model can act
 //! on; nothing here decides a rule.
 
+use crate::api;
 use crate::error::{Error, Result, Setting};
-use crate::issues::{self, Changes, Filter};
 use crate::lifecycle::SessionEvent;
 use crate::model::issue::NewIssue;
 use crate::model::{Choice, IssueStatus, IssueType, Priority, SessionStatus};
-use crate::render::json::{IssueJson, SessionJson};
-use crate::sessions::{self, LaunchRequest, ListFilter, Located};
-use crate::store::{Event, Mode, Outcome, Store};
+use crate::ops::issues::{self, Changes, Filter};
+use crate::ops::sessions::{
+    self, CloseRequest, LaunchRequest, ListRequest, Located, PurgeRequest, ReactivateRequest,
+    ReconcileRequest,
+};
+use crate::store::{Event, Mode, Outcome};
+use crate::workspace::Workspace;
 use serde_json::{Map, Value, json};
 use std::path::Path;
 
@@ -138,29 +142,25 @@ pub fn definitions() -> Value {
     ])
 }
 
-/// Run tool `name`; always a `CallToolResult`.
-pub fn call(dir: &Path, name: &str, arguments: &Value) -> Value {
+/// Run tool `name` in `ws` (the repository of the server's folder `dir`); always a
+/// `CallToolResult`.
+pub fn call(ws: Result<&Workspace>, dir: &Path, name: &str, arguments: &Value) -> Value {
     let args = Args(arguments.as_object().cloned().unwrap_or_default());
-    let outcome = Store::open(dir).and_then(|store| match name {
-        "pm_session" => session(&store, &args),
-        "pm_close_agent" => close_agent(&store, dir, &args),
-        "pm_list_issues" => list_issues(&store, &args),
-        "pm_create_issue" => create_issue(&store, &args),
-        "pm_update_issue" => update_issue(&store, &args),
+    let outcome = ws.and_then(|ws| match name {
+        "pm_session" => session(ws, &args),
+        "pm_close_agent" => close_agent(ws, dir, &args),
+        "pm_list_issues" => list_issues(ws, &args),
+        "pm_create_issue" => create_issue(ws, &args),
+        "pm_update_issue" => update_issue(ws, &args),
         _ => Err(Error::usage(format!("unknown tool {name}"))),
     });
     match outcome {
-        Ok((text, mut structured)) => {
-            // The same document as the command's `--json`, version included.
-            if let Value::Object(map) = &mut structured {
-                map.insert("json_version".into(), crate::cli::JSON_VERSION.into());
-            }
-            json!({
+        // The same document as the command's `--json` (an `api` view), version included.
+        Ok((text, structured)) => json!({
             "content": [{"type": "text", "text": text}],
-                "structuredContent": structured,
-                "isError": false,
-            })
-        }
+            "structuredContent": structured,
+            "isError": false,
+        }),
         Err(e) => json!({
             "content": [{"type": "text", "text": crate::render::clean_line(&worded(&e))}],
             "isError": true,
@@ -261,76 +261,67 @@ impl Args {
     }
 }
 
-fn to_value(value: impl serde::Serialize) -> Result<Value> {
-    serde_json::to_value(value).map_err(|e| Error::failed(format!("cannot encode JSON: {e}")))
-}
-
-fn session(store: &Store, args: &Args) -> Reply {
+fn session(ws: &Workspace, args: &Args) -> Reply {
     let action = args.required("action")?;
     let id = || args.required("sessionUlid");
     match action {
         "list" => {
-            let status = args.str("status")?;
-            let mut filter = ListFilter::default();
-            match status {
+            let mut request = ListRequest {
+                issue: args.str("contextRef")?.map(str::to_string),
+                limit: Some(args.limit()?.unwrap_or(DEFAULT_LIST_LIMIT)),
+                ..ListRequest::default()
+            };
+            match args.str("status")? {
                 None => {}
-                Some("all") => filter.all = true,
+                Some("all") => request.all = true,
                 Some(text) => {
                     let status = SessionStatus::parse(text).ok_or_else(|| {
                         Error::usage(format!(
                             "argument status must be active, idle, completed, abandoned or all, not {text:?}"
                         ))
                     })?;
-                    filter.statuses = vec![status];
+                    request.statuses = vec![status];
                 }
             }
-            filter.issue = args.str("contextRef")?.map(str::to_string);
-            let (mut views, broken, _) = sessions::list(store, &filter, Mode::Write)?;
-            let total = views.len();
-            views.truncate(args.limit()?.unwrap_or(DEFAULT_LIST_LIMIT));
-            let mut text = if views.is_empty() {
-                "No sessions.".to_string()
-            } else {
-                views
-                    .iter()
-                    .map(|v| {
-                        format!(
-                            "{} {} {} {}",
-                            v.session.id,
-                            v.session.status.as_str(),
-                            v.session.branch,
-                            v.session.issue.as_deref().unwrap_or("-")
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            };
-            if total > views.len() {
-                text.push_str(&format!(
-                    "\n({} more; pass a larger limit to see them)",
-                    total - views.len()
+            // As `agent list`: sessions whose worktree is gone show as abandoned.
+            let reconciled = sessions::reconcile(ws, &ReconcileRequest::default(), Mode::Write)?;
+            let list = sessions::list(ws, &request)?;
+            let mut lines: Vec<String> = reconciled
+                .abandoned
+                .iter()
+                .map(|s| {
+                    format!(
+                        "warning: session {} was abandoned: its worktree is gone",
+                        s.id
+                    )
+                })
+                .chain(reconciled.warnings.iter().map(|w| format!("warning: {w}")))
+                .collect();
+            if list.sessions.is_empty() {
+                lines.push("No sessions.".to_string());
+            }
+            lines.extend(list.sessions.iter().map(|v| {
+                format!(
+                    "{} {} {} {}",
+                    v.session.id,
+                    v.session.status.as_str(),
+                    v.session.branch,
+                    v.session.issue.as_deref().unwrap_or("-")
+                )
+            }));
+            if list.total > list.sessions.len() {
+                lines.push(format!(
+                    "({} more; pass a larger limit to see them)",
+                    list.total - list.sessions.len()
                 ));
             }
-            let sessions: Vec<SessionJson> = views.iter().map(SessionJson::from).collect();
-            Ok((
-                text,
-                json!({"sessions": to_value(&sessions)?, "errors": to_value(&broken)?}),
-            ))
+            Ok((lines.join("\n"), api::value(&api::SessionList::new(&list))?))
         }
         "get" | "spec" => {
-            let details = sessions::show(store, id()?)?;
-            let session = to_value(SessionJson::from(&details.view))?;
-            let mut structured = json!({
-                "session": session,
-                "dirty": details.dirty,
-                "branch_missing": details.branch_missing,
-                "ahead": details.ahead_behind.map(|a| a.0),
-                "behind": details.ahead_behind.map(|a| a.1),
-                "host": details.host,
-                "purged": details.view.session.purged,
-            });
+            let details = sessions::show(ws, id()?)?;
+            let mut view = api::SessionShow::new(&details);
             if action == "spec" {
-                structured["record"] = to_value(&details.view.session)?;
+                view = view.with_record(&details);
             }
             let s = &details.view.session;
             let text = format!(
@@ -345,28 +336,29 @@ fn session(store: &Store, args: &Args) -> Reply {
                     .map(|w| format!(", worktree {}", w.display()))
                     .unwrap_or_default()
             );
-            Ok((text, structured))
+            Ok((text, api::value(&view)?))
         }
         "events" => {
-            let (id, events) = sessions::events(store, id()?)?;
-            Ok((
-                events_text(&events),
-                json!({"id": id, "events": to_value(&events)?}),
-            ))
+            let (id, events) = sessions::events(ws, id()?)?;
+            let view = api::Events {
+                id: &id,
+                events: &events,
+            };
+            Ok((events_text(&events), api::value(&view)?))
         }
         "prompt" => {
-            let s = sessions::show(store, id()?)?.view.session;
-            Ok((s.prompt.clone(), json!({"id": s.id, "prompt": s.prompt})))
+            let s = sessions::show(ws, id()?)?.view.session;
+            let view = api::SessionPrompt {
+                id: &s.id,
+                prompt: &s.prompt,
+            };
+            Ok((s.prompt.clone(), api::value(&view)?))
         }
         "config" => {
-            let s = sessions::show(store, id()?)?.view.session;
-            let structured = json!({
-                "id": s.id, "issue": s.issue, "branch": s.branch, "base": s.base,
-                "base_ref": s.base_ref, "agent": s.agent, "role": s.role, "prompt": s.prompt,
-            });
+            let s = sessions::show(ws, id()?)?.view.session;
             Ok((
                 format!("agent {} on {} from {}", s.agent, s.branch, s.base_ref),
-                structured,
+                api::value(&api::SessionConfig::new(&s))?,
             ))
         }
         "launch_task" => {
@@ -380,7 +372,7 @@ fn session(store: &Store, args: &Args) -> Reply {
                 force: args.bool("force")?,
             };
             let mode = args.mode()?;
-            let launched = sessions::launch(store, request, mode)?;
+            let launched = sessions::launch(ws, request, mode)?;
             let s = &launched.session;
             let verb = match (mode == Mode::DryRun, launched.resumed) {
                 (true, false) => "Would launch",
@@ -395,38 +387,34 @@ fn session(store: &Store, args: &Args) -> Reply {
                     s.branch,
                     launched.worktree.display()
                 ),
-                json!({
-                    "id": s.id, "branch": s.branch, "worktree": launched.worktree,
-                    "status": s.status, "issue": s.issue, "resumed": launched.resumed,
-                    "recreated_worktree": launched.recreated_worktree,
-                    "dry_run": mode == Mode::DryRun, "warnings": launched.warnings,
-                }),
+                api::value(&api::Launch::new(&launched, mode))?,
             ))
         }
         "close" => {
-            let event = close_event(args.str("status")?)?;
+            let request = CloseRequest {
+                session: id()?.to_string(),
+                event: close_event(args.str("status")?)?,
+                force: args.bool("force")?,
+            };
             let mode = args.mode()?;
-            changed(
-                sessions::close(store, id()?, event, args.bool("force")?, mode)?,
-                mode,
-            )
+            changed(sessions::close(ws, &request, mode)?, mode)
         }
         "reactivate" => {
+            let request = ReactivateRequest {
+                session: id()?.to_string(),
+                force: args.bool("force")?,
+            };
             let mode = args.mode()?;
-            changed(
-                sessions::reactivate(store, id()?, args.bool("force")?, mode)?,
-                mode,
-            )
+            changed(sessions::reactivate(ws, &request, mode)?, mode)
         }
         "purge" => {
+            let request = PurgeRequest {
+                session: id()?.to_string(),
+                delete_files: args.bool_or("deleteFiles", true)?,
+                force: args.bool("force")?,
+            };
             let mode = args.mode()?;
-            let purged = sessions::purge(
-                store,
-                id()?,
-                args.bool_or("deleteFiles", true)?,
-                args.bool("force")?,
-                mode,
-            )?;
+            let purged = sessions::purge(ws, &request, mode)?;
             Ok((
                 format!(
                     "{} session {}",
@@ -437,13 +425,7 @@ fn session(store: &Store, args: &Args) -> Reply {
                     },
                     purged.session.id
                 ),
-                json!({
-                    "id": purged.session.id,
-                    "dry_run": mode == Mode::DryRun,
-                    "removed_worktree": purged.removed_worktree,
-                    "deleted_branch": purged.deleted_branch,
-                    "warnings": purged.warnings,
-                }),
+                api::value(&api::Purge::new(&purged, mode))?,
             ))
         }
         "help" => Ok((HELP.to_string(), json!({"actions": SESSION_ACTIONS}))),
@@ -491,26 +473,14 @@ fn changed(changed: sessions::Changed, mode: Mode) -> Reply {
     } else {
         format!("Session {} is already {}", s.id, s.status.as_str())
     };
-    Ok((
-        text,
-        json!({
-            "dry_run": mode == Mode::DryRun,
-            "id": s.id,
-            "changed": changed.written,
-            "status": s.status,
-            "previous_status": changed.before.status,
-            "issue": s.issue,
-            "message": changed.written.then_some(changed.message.clone()),
-            "warnings": changed.warnings,
-        }),
-    ))
+    Ok((text, api::value(&api::SessionChange::new(&changed, mode))?))
 }
 
-fn close_agent(store: &Store, dir: &Path, args: &Args) -> Reply {
+fn close_agent(ws: &Workspace, dir: &Path, args: &Args) -> Reply {
     let event = close_event(args.str("status")?)?;
     let id = match args.str("session_id")? {
         Some(id) => id.to_string(),
-        None => match sessions::locate(store, dir)? {
+        None => match sessions::locate(ws, dir)? {
             Located::Here(id) => id,
             Located::Candidates(candidates) => {
                 let list: Vec<String> = candidates
@@ -528,10 +498,12 @@ fn close_agent(store: &Store, dir: &Path, args: &Args) -> Reply {
             }
         },
     };
-    changed(
-        sessions::close(store, &id, event, args.bool("force")?, Mode::Write)?,
-        Mode::Write,
-    )
+    let request = CloseRequest {
+        session: id,
+        event,
+        force: args.bool("force")?,
+    };
+    changed(sessions::close(ws, &request, Mode::Write)?, Mode::Write)
 }
 
 fn events_text(events: &[Event]) -> String {
@@ -542,30 +514,23 @@ fn events_text(events: &[Event]) -> String {
         .join("\n")
 }
 
-fn issue_reply(verb: &str, issue: &crate::model::Issue, extra: Value) -> Reply {
-    let mut structured = json!({"issue": to_value(IssueJson::from(issue))?});
-    if let (Value::Object(out), Value::Object(extra)) = (&mut structured, extra) {
-        out.extend(extra);
-    }
-    Ok((
-        format!(
-            "{verb} issue {} {} [{}]",
-            issue.id,
-            issue.title,
-            issue.status.as_str()
-        ),
-        structured,
-    ))
+fn issue_text(verb: &str, issue: &crate::model::Issue) -> String {
+    format!(
+        "{verb} issue {} {} [{}]",
+        issue.id,
+        issue.title,
+        issue.status.as_str()
+    )
 }
 
-fn list_issues(store: &Store, args: &Args) -> Reply {
+fn list_issues(ws: &Workspace, args: &Args) -> Reply {
     let filter = Filter {
         status: args.choice::<IssueStatus>("status")?,
         priority: args.choice::<Priority>("priority")?,
         tag: args.str("tag")?.map(str::to_string),
         all: args.bool("all")?,
     };
-    let (list, broken) = issues::list(store, &filter)?;
+    let (list, broken) = issues::list(ws, &filter)?;
     let text = if list.is_empty() {
         "No issues.".to_string()
     } else {
@@ -582,14 +547,10 @@ fn list_issues(store: &Store, args: &Args) -> Reply {
             .collect::<Vec<_>>()
             .join("\n")
     };
-    let issues: Vec<IssueJson> = list.iter().map(IssueJson::from).collect();
-    Ok((
-        text,
-        json!({"issues": to_value(&issues)?, "errors": to_value(&broken)?}),
-    ))
+    Ok((text, api::value(&api::IssueList::new(&list, &broken))?))
 }
 
-fn create_issue(store: &Store, args: &Args) -> Reply {
+fn create_issue(ws: &Workspace, args: &Args) -> Reply {
     let new = NewIssue {
         title: args.required("title")?.to_string(),
         description: args.str("description")?.unwrap_or_default().to_string(),
@@ -602,16 +563,12 @@ fn create_issue(store: &Store, args: &Args) -> Reply {
             .unwrap_or(IssueType::Feature),
         tags: args.strings("tags")?,
     };
-    let issue = issues::add(store, new, Mode::Write)?;
-    let message = format!("create: {}", issue.title);
-    issue_reply(
-        "Created",
-        &issue,
-        json!({"dry_run": false, "changed": true, "message": message}),
-    )
+    let added = issues::add(ws, new, Mode::Write)?;
+    let view = api::IssueChange::created(&added.issue, &added.message, Mode::Write);
+    Ok((issue_text("Created", &added.issue), api::value(&view)?))
 }
 
-fn update_issue(store: &Store, args: &Args) -> Reply {
+fn update_issue(ws: &Workspace, args: &Args) -> Reply {
     let changes = Changes {
         title: args.str("title")?.map(str::to_string),
         description: args.str("description")?.map(str::to_string),
@@ -622,17 +579,12 @@ fn update_issue(store: &Store, args: &Args) -> Reply {
         add_tags: args.strings("tags")?,
         remove_tags: args.strings("untags")?,
     };
-    let outcome = issues::update(store, args.required("id")?, changes, Mode::Write)?;
-    match outcome {
-        Outcome::Changed { after, message, .. } => issue_reply(
-            "Updated",
-            &after.record,
-            json!({"dry_run": false, "changed": true, "message": message}),
-        ),
-        Outcome::Unchanged(stored) => issue_reply(
-            "Unchanged",
-            &stored.record,
-            json!({"dry_run": false, "changed": false, "message": null}),
-        ),
-    }
+    let outcome = issues::update(ws, args.required("id")?, changes, Mode::Write)?;
+    let verb = match &outcome {
+        Outcome::Changed { .. } => "Updated",
+        Outcome::Unchanged(_) => "Unchanged",
+    };
+    let issue = &issues::outcome_record(&outcome).record;
+    let view = api::IssueChange::of(&outcome, Mode::Write);
+    Ok((issue_text(verb, issue), api::value(&view)?))
 }

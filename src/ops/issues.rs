@@ -4,7 +4,8 @@
 use crate::error::{Error, Result, Setting};
 use crate::model::issue::{NewIssue, check_tag, check_text, check_title, push_tag};
 use crate::model::{Issue, IssueStatus, IssueType, Priority, RecordKind, Timestamp, new_id};
-use crate::store::{Broken, Event, Mode, Outcome, Store, Stored};
+use crate::store::{Broken, Event, Mode, Outcome, Stored};
+use crate::workspace::Workspace;
 
 /// Which issues `list` returns.
 #[derive(Debug, Clone, Default)]
@@ -146,22 +147,30 @@ impl Changes {
     }
 }
 
+/// A new issue and the message of the commit that created it (or would create it).
+#[derive(Debug, Clone)]
+pub struct Added {
+    pub issue: Issue,
+    pub message: String,
+}
+
 /// Create an issue. In a dry run the issue is built (with the id it would get) but not stored.
-pub fn add(store: &Store, new: NewIssue, mode: Mode) -> Result<Issue> {
-    let now = Timestamp::now();
+pub fn add(ws: &Workspace, new: NewIssue, mode: Mode) -> Result<Added> {
+    let now = ws.now();
     let issue = Issue::new(new_id(), new, now)?;
+    let message = format!("create: {}", issue.title);
     if mode == Mode::DryRun {
         // Refused as the write would be.
         crate::store::encode(&issue)?;
-        return Ok(issue);
+        return Ok(Added { issue, message });
     }
-    let message = format!("create: {}", issue.title);
-    Ok(store.create(&issue, &message, now)?.record)
+    let issue = ws.store().create(&issue, &message, now)?.record;
+    Ok(Added { issue, message })
 }
 
 /// The issues that pass `filter`, in list order, plus every record that could not be read.
-pub fn list(store: &Store, filter: &Filter) -> Result<(Vec<Issue>, Vec<Broken>)> {
-    let listing = store.list::<Issue>()?;
+pub fn list(ws: &Workspace, filter: &Filter) -> Result<(Vec<Issue>, Vec<Broken>)> {
+    let listing = ws.store().list::<Issue>()?;
     let mut issues: Vec<Issue> = listing
         .records
         .into_iter()
@@ -173,33 +182,34 @@ pub fn list(store: &Store, filter: &Filter) -> Result<(Vec<Issue>, Vec<Broken>)>
 }
 
 /// One issue by full id or unique prefix.
-pub fn show(store: &Store, id: &str) -> Result<Issue> {
-    let id = store.resolve(RecordKind::Issue, id)?;
-    Ok(store.read::<Issue>(&id)?.record)
+pub fn show(ws: &Workspace, id: &str) -> Result<Issue> {
+    let id = ws.store().resolve(RecordKind::Issue, id)?;
+    Ok(ws.store().read::<Issue>(&id)?.record)
 }
 
 /// Change fields of an issue as one commit.
-pub fn update(store: &Store, id: &str, changes: Changes, mode: Mode) -> Result<Outcome<Issue>> {
+pub fn update(ws: &Workspace, id: &str, changes: Changes, mode: Mode) -> Result<Outcome<Issue>> {
     let changes = changes.validated()?;
-    let id = store.resolve(RecordKind::Issue, id)?;
-    let now = Timestamp::now();
-    store.update::<Issue>(&id, mode, now, |issue| changes.apply(issue, now))
+    let id = ws.store().resolve(RecordKind::Issue, id)?;
+    let now = ws.now();
+    ws.store()
+        .update::<Issue>(&id, mode, now, |issue| changes.apply(issue, now))
 }
 
 /// Close an issue (status `closed`); closing a finished issue is refused.
-pub fn close(store: &Store, id: &str, mode: Mode) -> Result<Outcome<Issue>> {
-    set_finished(store, id, mode, true)
+pub fn close(ws: &Workspace, id: &str, mode: Mode) -> Result<Outcome<Issue>> {
+    set_finished(ws, id, mode, true)
 }
 
 /// Reopen a done or closed issue (status `open`).
-pub fn reopen(store: &Store, id: &str, mode: Mode) -> Result<Outcome<Issue>> {
-    set_finished(store, id, mode, false)
+pub fn reopen(ws: &Workspace, id: &str, mode: Mode) -> Result<Outcome<Issue>> {
+    set_finished(ws, id, mode, false)
 }
 
-fn set_finished(store: &Store, id: &str, mode: Mode, close: bool) -> Result<Outcome<Issue>> {
-    let id = store.resolve(RecordKind::Issue, id)?;
-    let now = Timestamp::now();
-    store.update::<Issue>(&id, mode, now, |issue| {
+fn set_finished(ws: &Workspace, id: &str, mode: Mode, close: bool) -> Result<Outcome<Issue>> {
+    let id = ws.store().resolve(RecordKind::Issue, id)?;
+    let now = ws.now();
+    ws.store().update::<Issue>(&id, mode, now, |issue| {
         let from = issue.status;
         let (to, verb) = if close {
             (IssueStatus::Closed, "close")
@@ -231,9 +241,9 @@ fn set_finished(store: &Store, id: &str, mode: Mode, close: bool) -> Result<Outc
 }
 
 /// The history of an issue, newest first, with its full id.
-pub fn events(store: &Store, id: &str) -> Result<(String, Vec<Event>)> {
-    let id = store.resolve(RecordKind::Issue, id)?;
-    let events = store.history(RecordKind::Issue, &id)?;
+pub fn events(ws: &Workspace, id: &str) -> Result<(String, Vec<Event>)> {
+    let id = ws.store().resolve(RecordKind::Issue, id)?;
+    let events = ws.store().history(RecordKind::Issue, &id)?;
     Ok((id, events))
 }
 

@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::model::id::is_canonical_id;
 use crate::model::{Issue, RecordKind, Session};
 use crate::store::{Integrated, Mode, Store};
+use crate::workspace::Workspace;
 use gix::ObjectId;
 use gix::bstr::ByteSlice;
 use std::collections::{HashMap, HashSet};
@@ -98,11 +99,12 @@ pub enum Phase {
 
 /// Fetch, merge and push the records of `remote`.
 pub fn sync(
-    store: &Store,
+    ws: &Workspace,
     remote: &str,
     options: SyncOptions,
     progress: &mut dyn FnMut(Phase, usize, usize),
 ) -> Result<SyncReport> {
+    let store = ws.store();
     check_remote_name(store.repo(), remote)?;
     let mut report = SyncReport {
         remote: remote.to_string(),
@@ -411,17 +413,50 @@ fn parse_push_output(stdout: &str, pushed: &mut Vec<String>, rejected: &mut Vec<
     }
 }
 
+/// The records a push sends: local records (by path under `refs/pm/`) whose tip is not the
+/// one last known of the remote (`theirs`).
+fn outgoing<'a>(
+    ours: &'a HashMap<String, Option<ObjectId>>,
+    theirs: &HashMap<String, Option<ObjectId>>,
+) -> Vec<(&'a String, ObjectId)> {
+    ours.iter()
+        .filter_map(|(path, tip)| Some((path, (*tip)?)))
+        .filter(|(path, tip)| theirs.get(*path) != Some(&Some(*tip)))
+        .filter(|(path, _)| parse_record_path(path).is_ok())
+        .collect()
+}
+
+/// What a sync with `remote` would do, as far as this clone knows without asking the remote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pending {
+    /// Records were fetched from the remote at least once.
+    pub fetched: bool,
+    /// Local records a push would send (as `sync` pushes them).
+    pub to_push: usize,
+    /// Fetched records that differ from the local ones (not merged yet).
+    pub to_merge: usize,
+}
+
+/// [`Pending`] for `remote`, from the refs of the records and of their last fetched state.
+pub fn pending(repo: &gix::Repository, remote: &str) -> Result<Pending> {
+    let ours = refs_under(repo, "refs/pm/")?;
+    let theirs = refs_under(repo, &tracking_prefix(remote))?;
+    Ok(Pending {
+        fetched: !theirs.is_empty(),
+        to_push: outgoing(&ours, &theirs).len(),
+        to_merge: theirs
+            .iter()
+            .filter(|(path, tip)| ours.get(*path) != Some(tip))
+            .count(),
+    })
+}
+
 /// Push every local record whose tip the remote does not have yet, never forced.
 fn push(store: &Store, remote: &str) -> Result<Pushed> {
     let repo = store.repo();
     let ours = refs_under(repo, "refs/pm/")?;
     let theirs = refs_under(repo, &tracking_prefix(remote))?;
-    let mut outgoing: Vec<(&String, ObjectId)> = ours
-        .iter()
-        .filter_map(|(path, tip)| Some((path, (*tip)?)))
-        .filter(|(path, tip)| theirs.get(*path) != Some(&Some(*tip)))
-        .filter(|(path, _)| parse_record_path(path).is_ok())
-        .collect();
+    let mut outgoing = outgoing(&ours, &theirs);
     outgoing.sort();
     if outgoing.is_empty() {
         return Ok(Pushed {
@@ -559,8 +594,8 @@ fn preview(
 
 /// Add the fetch refspec to `remote` so that a plain `git fetch` also brings records into the
 /// tracking namespace. Returns whether it was added (false: it was there already).
-pub fn init_remote(store: &Store, remote: &str, mode: Mode) -> Result<bool> {
-    let repo = store.repo();
+pub fn init_remote(ws: &Workspace, remote: &str, mode: Mode) -> Result<bool> {
+    let repo = ws.repo();
     check_remote_name(repo, remote)?;
     let key = format!("remote.{remote}.fetch");
     let spec = fetch_refspec(remote);

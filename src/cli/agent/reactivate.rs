@@ -1,0 +1,26 @@
+//! `pm agent reactivate`.
+
+use super::{Ctx, complete, report_change};
+use crate::error::Result;
+use crate::ops::sessions::{self, ReactivateRequest};
+use crate::workspace::Workspace;
+use clap::Args;
+use clap_complete::engine::ArgValueCompleter;
+
+#[derive(Debug, Args)]
+pub struct ReactivateArgs {
+    /// Session id (full or unique prefix) or branch
+    #[arg(add = ArgValueCompleter::new(complete::finished_sessions))]
+    id: String,
+    /// Reactivate even when another live session already works on the issue
+    #[arg(long)]
+    force: bool,
+}
+
+pub fn run(ctx: &Ctx, ws: &Workspace, args: ReactivateArgs) -> Result<()> {
+    let request = ReactivateRequest {
+        session: args.id,
+        force: args.force,
+    };
+    report_change(ctx, &sessions::reactivate(ws, &request, ctx.mode())?)
+}

@@ -1,0 +1,11 @@
+//! The core API: one module per capability. Each operation takes the [`Workspace`] and a
+//! request, and returns a typed result (with warnings) that front ends turn into their views
+//! (`crate::api`). Operations never print and never name a front end's flags or arguments.
+//!
+//! [`Workspace`]: crate::workspace::Workspace
+
+pub mod issues;
+pub mod overview;
+pub mod provision;
+pub mod sessions;
+pub mod sync;

@@ -1,0 +1,144 @@
+//! The workspace: one repository as every operation sees it. It is opened once per command
+//! (or once per server) and handed to each operation, so that the repository, its
+//! configuration, this clone's local data and id are read once, and the rules that depend on
+//! them ("this clone owns the session") are written once, here.
+
+use crate::config::Config;
+use crate::error::Result;
+use crate::model::{Session, Timestamp};
+use crate::store::local::LocalData;
+use crate::store::{Mode, Store};
+use std::cell::{OnceCell, RefCell};
+use std::path::{Path, PathBuf};
+
+/// Where the time of each change comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum Clock {
+    /// The system clock.
+    System,
+    /// Always this time (in-process tests).
+    Fixed(Timestamp),
+}
+
+/// An opened repository with what operations read from it more than once.
+pub struct Workspace {
+    store: Store,
+    local: LocalData,
+    clock: Clock,
+    /// Read on first use: a command that needs neither never fails on them.
+    main: OnceCell<PathBuf>,
+    config: OnceCell<Config>,
+    /// This clone's id, once read (`Some(None)`: the clone has none yet).
+    clone_id: RefCell<Option<Option<String>>>,
+}
+
+impl Workspace {
+    /// Open the repository that contains `dir` (any subdirectory, any worktree).
+    pub fn open(dir: &Path) -> Result<Self> {
+        Ok(Self::with_store(Store::open(dir)?))
+    }
+
+    /// A workspace over an opened store.
+    pub fn with_store(store: Store) -> Self {
+        let local = LocalData::new(store.repo());
+        Workspace {
+            store,
+            local,
+            clock: Clock::System,
+            main: OnceCell::new(),
+            config: OnceCell::new(),
+            clone_id: RefCell::new(None),
+        }
+    }
+
+    /// This workspace with its time taken from `clock`.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Forget what was read once (configuration, clone id): a long-running front end calls
+    /// this before each request, so that it sees edits made since.
+    pub fn refresh(&mut self) {
+        self.config = OnceCell::new();
+        self.clone_id = RefCell::new(None);
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn repo(&self) -> &gix::Repository {
+        self.store.repo()
+    }
+
+    /// This clone's own data in `.git/pm/`.
+    pub fn local(&self) -> &LocalData {
+        &self.local
+    }
+
+    /// The time now, as every change made through this workspace records it.
+    pub fn now(&self) -> Timestamp {
+        match self.clock {
+            Clock::System => Timestamp::now(),
+            Clock::Fixed(at) => at,
+        }
+    }
+
+    /// The main worktree's folder.
+    pub fn main_workdir(&self) -> Result<&Path> {
+        if let Some(main) = self.main.get() {
+            return Ok(main);
+        }
+        let main = crate::worktree::main_workdir(self.repo())?;
+        Ok(self.main.get_or_init(|| main))
+    }
+
+    /// The configuration (user file, then the repository's `.pm.toml`).
+    pub fn config(&self) -> Result<&Config> {
+        if let Some(config) = self.config.get() {
+            return Ok(config);
+        }
+        let config = Config::load(self.main_workdir()?)?;
+        Ok(self.config.get_or_init(|| config))
+    }
+
+    /// The remote named by a request, else the configured one (`origin` unless set).
+    pub fn remote_or_default(&self, named: Option<&str>) -> Result<String> {
+        match named {
+            Some(remote) => Ok(remote.to_string()),
+            None => Ok(self.config()?.remote.clone()),
+        }
+    }
+
+    /// This clone's id, if it has one yet.
+    pub fn clone_id(&self) -> Option<String> {
+        self.clone_id
+            .borrow_mut()
+            .get_or_insert_with(|| self.local.clone_id())
+            .clone()
+    }
+
+    /// This clone's id, made now if it has none (in a dry run: the empty id, nothing made).
+    pub fn own_id(&self, mode: Mode) -> Result<String> {
+        if let Some(id) = self.clone_id() {
+            return Ok(id);
+        }
+        if mode == Mode::DryRun {
+            return Ok(String::new());
+        }
+        let id = self.local.ensure_clone_id()?;
+        *self.clone_id.borrow_mut() = Some(Some(id.clone()));
+        Ok(id)
+    }
+
+    /// Whether this clone owns `session` (launched it or took it over last).
+    pub fn owns(&self, session: &Session) -> bool {
+        self.is_me(&session.owner)
+    }
+
+    /// Whether `owner` (a clone id from a record) is this clone.
+    pub fn is_me(&self, owner: &str) -> bool {
+        self.clone_id().as_deref() == Some(owner)
+    }
+}
