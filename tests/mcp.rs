@@ -116,6 +116,7 @@ fn both_protocol_generations_are_served() {
             "pm_session",
             "pm_close_agent",
             "pm_list_issues",
+            "pm_get_issue",
             "pm_create_issue",
             "pm_update_issue"
         ]
@@ -1104,7 +1105,8 @@ fn without_durations(value: &Value) -> Value {
 }
 
 /// The README promises that each tool's `structuredContent` is the matching command's `--json`
-/// document, plus the warnings the command prints on stderr (and `spec`'s whole record).
+/// document (`spec` adds the whole record): both are built from the same views, so every key is
+/// there in both and has the same value (ids, paths and times of different records aside).
 #[test]
 fn structured_content_is_the_cli_json_document() {
     let repo = Repo::new();
@@ -1142,6 +1144,13 @@ fn structured_content_is_the_cli_json_document() {
         same_document(round, &cli, &mcp, &[], &["issue"]);
     }
     same_document(
+        "show issue",
+        &repo.pm_json(&["issue", "show", &a]),
+        ok(&call(&repo, dir, "pm_get_issue", json!({"id": a}))),
+        &[],
+        &[],
+    );
+    same_document(
         "list issues",
         &repo.pm_json(&["issue", "list", "--all"]),
         ok(&call(&repo, dir, "pm_list_issues", json!({"all": true}))),
@@ -1154,7 +1163,7 @@ fn structured_content_is_the_cli_json_document() {
         "dry-run launch",
         &repo.pm_json(&["agent", "launch", "--issue", &a, "--dry-run"]),
         &session(json!({"action": "launch_task", "taskKey": a, "dryRun": true})),
-        &["warnings"],
+        &[],
         &["id"],
     );
     let cli = repo.pm_json(&["agent", "launch", "--issue", &a, "--prompt", "p"]);
@@ -1164,7 +1173,7 @@ fn structured_content_is_the_cli_json_document() {
         "launch",
         &cli,
         &mcp,
-        &["warnings"],
+        &[],
         &["id", "issue", "branch", "worktree"],
     );
     let (sa, sb) = (cli["id"].as_str().unwrap(), mcp["id"].as_str().unwrap());
@@ -1203,7 +1212,7 @@ fn structured_content_is_the_cli_json_document() {
         &session(
             json!({"action": "close", "sessionUlid": sa, "status": "completed", "dryRun": true}),
         ),
-        &["warnings"],
+        &[],
         &[],
     );
     let cli = repo.pm_json(&["agent", "close", sa, "--done"]);
@@ -1214,19 +1223,26 @@ fn structured_content_is_the_cli_json_document() {
         json!({"session_id": sb, "status": "completed"}),
     ))
     .clone();
-    same_document("close", &cli, &mcp, &["warnings"], &["id", "issue"]);
+    same_document("close", &cli, &mcp, &[], &["id", "issue"]);
     same_document(
         "dry-run reactivate",
         &repo.pm_json(&["agent", "reactivate", sa, "--dry-run"]),
         &session(json!({"action": "reactivate", "sessionUlid": sa, "dryRun": true})),
-        &["warnings"],
+        &[],
         &[],
     );
+    let cli = repo.pm_json(&["agent", "reactivate", sa]);
+    let mcp = session(json!({"action": "reactivate", "sessionUlid": sb}));
+    assert_eq!(cli["status"], "idle");
+    // The warning names each one's own issue.
+    assert_eq!(cli["warnings"].as_array().map(Vec::len), Some(1), "{cli}");
+    assert_eq!(mcp["warnings"].as_array().map(Vec::len), Some(1), "{mcp}");
+    same_document("reactivate", &cli, &mcp, &[], &["id", "issue", "warnings"]);
     same_document(
         "dry-run purge",
         &repo.pm_json(&["agent", "purge", sa, "--delete-files", "--dry-run"]),
         &session(json!({"action": "purge", "sessionUlid": sa, "dryRun": true})),
-        &["warnings"],
+        &[],
         &[],
     );
     same_document(
@@ -1236,4 +1252,19 @@ fn structured_content_is_the_cli_json_document() {
         &[],
         &[],
     );
+    let cli = repo.pm_json(&["agent", "purge", sa, "--delete-files"]);
+    let mcp = session(json!({"action": "purge", "sessionUlid": sb}));
+    for purged in [&cli, &mcp] {
+        assert!(purged["removed_worktree"].is_string(), "{purged}");
+        assert!(purged["deleted_branch"].is_string(), "{purged}");
+    }
+    same_document(
+        "purge",
+        &cli,
+        &mcp,
+        &[],
+        &["id", "removed_worktree", "deleted_branch"],
+    );
+    let refs = repo.git(&["for-each-ref", "--format=%(refname)", "refs/heads/"]);
+    assert!(!refs.contains("twin"), "both branches deleted: {refs}");
 }

@@ -22,6 +22,7 @@ const TOOLS: &[&str] = &[
     "pm_session",
     "pm_close_agent",
     "pm_list_issues",
+    "pm_get_issue",
     "pm_create_issue",
     "pm_update_issue",
 ];
@@ -103,6 +104,18 @@ pub fn definitions() -> Value {
             }
         },
         {
+            "name": "pm_get_issue",
+            "title": "Show an issue",
+            "description": "One issue (full id or unique prefix) with its sessions, newest first.",
+            "inputSchema": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string", "description": "Issue id or unique prefix"}
+                },
+                "required": ["id"]
+            }
+        },
+        {
             "name": "pm_create_issue",
             "title": "Create an issue",
             "description": "Create an issue; returns it with its id.",
@@ -150,6 +163,7 @@ pub fn call(ws: Result<&Workspace>, dir: &Path, name: &str, arguments: &Value) -
         "pm_session" => session(ws, &args),
         "pm_close_agent" => close_agent(ws, dir, &args),
         "pm_list_issues" => list_issues(ws, &args),
+        "pm_get_issue" => get_issue(ws, &args),
         "pm_create_issue" => create_issue(ws, &args),
         "pm_update_issue" => update_issue(ws, &args),
         _ => Err(Error::usage(format!("unknown tool {name}"))),
@@ -548,6 +562,21 @@ fn list_issues(ws: &Workspace, args: &Args) -> Reply {
             .join("\n")
     };
     Ok((text, api::value(&api::IssueList::new(&list, &broken))?))
+}
+
+fn get_issue(ws: &Workspace, args: &Args) -> Reply {
+    let issue = issues::show(ws, args.required("id")?)?;
+    let sessions = sessions::of_issue(ws, &issue.id)?;
+    let mut text = issue_text("Issue", &issue);
+    for s in &sessions {
+        text.push_str(&format!(
+            "\nsession {} {} {}",
+            s.id,
+            s.status.as_str(),
+            s.branch
+        ));
+    }
+    Ok((text, api::value(&api::IssueShow::new(&issue, &sessions))?))
 }
 
 fn create_issue(ws: &Workspace, args: &Args) -> Reply {
