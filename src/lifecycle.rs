@@ -33,7 +33,8 @@ use crate::error::{Error, Result, Setting};
 use crate::model::{IssueStatus, Session, SessionStatus, Timestamp};
 
 /// Something that happens to a session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SessionEvent {
     /// `launch`: a new session record, active from the start (see [`launch`]).
     Launch,

@@ -69,6 +69,7 @@ pub fn definitions() -> Value {
                     "base": {"type": "string", "description": "launch_task: where a new branch starts"},
                     "agent": {"type": "string", "description": "launch_task: agent name"},
                     "prompt": {"type": "string", "description": "launch_task: the agent's prompt"},
+                    "role": {"type": "string", "description": "launch_task: a role for the agent (free text)"},
                     "deleteFiles": {"type": "boolean", "default": true, "description": "purge: also delete the worktree and branch this clone created (default true; a worktree with uncommitted changes or a branch with unmerged commits is still refused without force)"},
                     "force": {"type": "boolean", "description": "launch_task, reactivate: even when another live session works on the issue; close, purge: even a session active in another clone; purge: even with uncommitted changes or unmerged commits"},
                     "dryRun": {"type": "boolean", "description": "launch_task, close, reactivate, purge: show what would change, write nothing"}
@@ -382,7 +383,7 @@ fn session(ws: &Workspace, args: &Args) -> Reply {
                 base: args.str("base")?.map(str::to_string),
                 agent: args.str("agent")?.map(str::to_string),
                 prompt: args.str("prompt")?.unwrap_or_default().to_string(),
-                role: String::new(),
+                role: args.str("role")?.unwrap_or_default().to_string(),
                 force: args.bool("force")?,
             };
             let mode = args.mode()?;
@@ -458,7 +459,7 @@ const HELP: &str = "pm_session actions:
   prompt sessionUlid                the prompt the agent was given
   config sessionUlid                the launch settings (agent, branch, base, prompt)
   spec sessionUlid                  the whole record plus local state
-  launch_task taskKey [branch, base, agent, prompt, force, dryRun]  start a session on an issue
+  launch_task taskKey [branch, base, agent, prompt, role, force, dryRun]  start a session on an issue
                                     (force: even when another live session works on it)
   close sessionUlid [status, force] idle (default), completed (issue done) or abandoned (issue
                                     open unless other live sessions work on it); force: even a
@@ -616,4 +617,160 @@ fn update_issue(ws: &Workspace, args: &Args) -> Reply {
     let issue = &issues::outcome_record(&outcome).record;
     let view = api::IssueChange::of(&outcome, Mode::Write);
     Ok((issue_text(verb, issue), api::value(&view)?))
+}
+
+/// Which field of which core request each tool argument fills: the tools' input schemas are
+/// checked against the request types by the test below, so an argument cannot be offered that
+/// nothing reads, nor a request field be left out of MCP unnoticed. `-` is an argument that
+/// fills no request field (the action, the dry run, the id of a query).
+#[cfg(test)]
+const ARGUMENTS: &[(&str, &str, &str, &str)] = &[
+    ("pm_session", "action", "-", "-"),
+    ("pm_session", "dryRun", "-", "-"),
+    ("pm_session", "sessionUlid", "CloseRequest", "session"),
+    ("pm_session", "sessionUlid", "ReactivateRequest", "session"),
+    ("pm_session", "sessionUlid", "PurgeRequest", "session"),
+    ("pm_session", "limit", "ListRequest", "limit"),
+    ("pm_session", "status", "ListRequest", "statuses"),
+    ("pm_session", "status", "ListRequest", "all"),
+    ("pm_session", "status", "CloseRequest", "event"),
+    ("pm_session", "contextRef", "ListRequest", "issue"),
+    ("pm_session", "taskKey", "LaunchRequest", "issue"),
+    ("pm_session", "branch", "LaunchRequest", "branch"),
+    ("pm_session", "base", "LaunchRequest", "base"),
+    ("pm_session", "agent", "LaunchRequest", "agent"),
+    ("pm_session", "prompt", "LaunchRequest", "prompt"),
+    ("pm_session", "role", "LaunchRequest", "role"),
+    ("pm_session", "force", "LaunchRequest", "force"),
+    ("pm_session", "force", "CloseRequest", "force"),
+    ("pm_session", "force", "ReactivateRequest", "force"),
+    ("pm_session", "force", "PurgeRequest", "force"),
+    ("pm_session", "deleteFiles", "PurgeRequest", "delete_files"),
+    ("pm_close_agent", "session_id", "CloseRequest", "session"),
+    ("pm_close_agent", "status", "CloseRequest", "event"),
+    ("pm_close_agent", "force", "CloseRequest", "force"),
+    ("pm_list_issues", "status", "Filter", "status"),
+    ("pm_list_issues", "priority", "Filter", "priority"),
+    ("pm_list_issues", "tag", "Filter", "tag"),
+    ("pm_list_issues", "all", "Filter", "all"),
+    ("pm_get_issue", "id", "-", "-"),
+    ("pm_create_issue", "title", "NewIssue", "title"),
+    ("pm_create_issue", "description", "NewIssue", "description"),
+    ("pm_create_issue", "body", "NewIssue", "body"),
+    ("pm_create_issue", "priority", "NewIssue", "priority"),
+    ("pm_create_issue", "type", "NewIssue", "kind"),
+    ("pm_create_issue", "tags", "NewIssue", "tags"),
+    ("pm_update_issue", "id", "-", "-"),
+    ("pm_update_issue", "title", "Changes", "title"),
+    ("pm_update_issue", "description", "Changes", "description"),
+    ("pm_update_issue", "body", "Changes", "body"),
+    ("pm_update_issue", "status", "Changes", "status"),
+    ("pm_update_issue", "priority", "Changes", "priority"),
+    ("pm_update_issue", "type", "Changes", "kind"),
+    ("pm_update_issue", "tags", "Changes", "add_tags"),
+    ("pm_update_issue", "untags", "Changes", "remove_tags"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The field names of each request type MCP offers, read from the type itself.
+    fn request_fields() -> Vec<(&'static str, Vec<String>)> {
+        let fields = |value: Value| -> Vec<String> {
+            value
+                .as_object()
+                .map(|o| o.keys().cloned().collect())
+                .unwrap_or_default()
+        };
+        let of =
+            |v: std::result::Result<Value, serde_json::Error>| fields(v.unwrap_or(Value::Null));
+        vec![
+            (
+                "LaunchRequest",
+                of(serde_json::to_value(LaunchRequest::default())),
+            ),
+            (
+                "ListRequest",
+                of(serde_json::to_value(ListRequest::default())),
+            ),
+            (
+                "ReactivateRequest",
+                of(serde_json::to_value(ReactivateRequest::default())),
+            ),
+            (
+                "PurgeRequest",
+                of(serde_json::to_value(PurgeRequest::default())),
+            ),
+            (
+                "CloseRequest",
+                of(serde_json::to_value(CloseRequest {
+                    session: String::new(),
+                    event: SessionEvent::Close,
+                    force: false,
+                })),
+            ),
+            ("Filter", of(serde_json::to_value(Filter::default()))),
+            ("Changes", of(serde_json::to_value(Changes::default()))),
+            (
+                "NewIssue",
+                of(serde_json::to_value(NewIssue {
+                    title: String::new(),
+                    description: String::new(),
+                    body: String::new(),
+                    priority: Priority::Medium,
+                    kind: IssueType::Feature,
+                    tags: Vec::new(),
+                })),
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_argument_fills_a_request_field_and_every_field_has_an_argument() {
+        let tools = definitions();
+        let tools = tools.as_array().map(Vec::as_slice).unwrap_or_default();
+        assert_eq!(tools.len(), TOOLS.len());
+        for tool in tools {
+            let name = tool["name"].as_str().unwrap_or_default();
+            let offered: Vec<&str> = tool["inputSchema"]["properties"]
+                .as_object()
+                .map(|p| p.keys().map(String::as_str).collect())
+                .unwrap_or_default();
+            for argument in &offered {
+                assert!(
+                    ARGUMENTS
+                        .iter()
+                        .any(|(t, a, _, _)| *t == name && a == argument),
+                    "{name} offers {argument}, which fills no request field"
+                );
+            }
+            for (_, argument, _, _) in ARGUMENTS.iter().filter(|(t, ..)| *t == name) {
+                assert!(
+                    offered.contains(argument),
+                    "{name} lacks {argument} in its input schema"
+                );
+            }
+        }
+        for (request, fields) in request_fields() {
+            assert!(!fields.is_empty(), "{request} has fields");
+            for field in &fields {
+                assert!(
+                    ARGUMENTS
+                        .iter()
+                        .any(|(_, _, r, f)| *r == request && f == field),
+                    "{request}.{field} cannot be set through MCP"
+                );
+            }
+        }
+        for (tool, argument, request, field) in ARGUMENTS {
+            if *request == "-" {
+                continue;
+            }
+            let known = request_fields()
+                .into_iter()
+                .any(|(r, fields)| r == *request && fields.iter().any(|f| f == field));
+            assert!(known, "{tool} {argument}: {request}.{field} does not exist");
+        }
+    }
 }

@@ -197,7 +197,7 @@ impl Record for Issue {
 }
 
 /// What a new issue is made of, before it has an id and times.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct NewIssue {
     pub title: String,
     pub description: String,

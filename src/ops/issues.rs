@@ -8,7 +8,7 @@ use crate::store::{Broken, Event, Mode, Outcome, Stored};
 use crate::workspace::Workspace;
 
 /// Which issues `list` returns.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Filter {
     pub status: Option<IssueStatus>,
     pub priority: Option<Priority>,
@@ -33,7 +33,7 @@ impl Filter {
 }
 
 /// The requested changes of `update`; `None` and empty lists leave a field alone.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Changes {
     pub title: Option<String>,
     pub description: Option<String>,

@@ -13,7 +13,7 @@ use crate::worktree;
 use std::path::PathBuf;
 
 /// What `launch` is asked to do.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct LaunchRequest {
     pub issue: Option<String>,
     pub branch: Option<String>,

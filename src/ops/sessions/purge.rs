@@ -18,7 +18,7 @@ pub struct Purged {
 }
 
 /// What `purge` is asked to do.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct PurgeRequest {
     /// The session: id, unique prefix or branch.
     pub session: String,

@@ -124,7 +124,7 @@ pub fn locate(ws: &Workspace, dir: &Path) -> Result<Located> {
 }
 
 /// What `list` is asked for.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct ListRequest {
     /// Only these statuses; empty means live ones (or all with `all`).
     pub statuses: Vec<SessionStatus>,

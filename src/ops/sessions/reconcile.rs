@@ -46,7 +46,7 @@ pub struct HandedOff {
 }
 
 /// What `reconcile` is asked to do.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 pub struct ReconcileRequest {
     /// Remove this clone's worktrees of sessions another clone took over, each only when it
     /// is clean and all its commits are on a remote.

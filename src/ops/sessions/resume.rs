@@ -12,7 +12,7 @@ use crate::worktree;
 use std::path::PathBuf;
 
 /// What `take_over` (`agent resume`) is asked to do.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct TakeOverRequest {
     /// The session: id, unique prefix or branch.
     pub session: String,

@@ -146,7 +146,7 @@ pub(super) fn counted_commits(repo: &gix::Repository, session: &Session) -> Opti
 }
 
 /// What `close` is asked to do.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct CloseRequest {
     /// The session: id, unique prefix or branch.
     pub session: String,
@@ -246,7 +246,7 @@ pub(super) fn read_for(ws: &Workspace, id: &str, event: SessionEvent) -> Result<
 }
 
 /// What `reactivate` is asked to do.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct ReactivateRequest {
     /// The session: id, unique prefix or branch.
     pub session: String,
