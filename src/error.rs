@@ -74,11 +74,67 @@ pub struct Hint {
     pub purpose: String,
 }
 
+/// An operation on a session that a front end can offer as the way on; each front end names
+/// it in its own vocabulary (a command, a tool action).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// Bring a finished session back as idle.
+    Reactivate,
+    /// Make another clone's session this clone's (`agent resume`).
+    TakeOver,
+    /// Purge a session together with the worktree and branch made for it.
+    PurgeWithFiles,
+}
+
+impl Operation {
+    /// A neutral name, for text that reaches no particular front end.
+    pub fn plain_name(self) -> &'static str {
+        match self {
+            Operation::Reactivate => "reactivating",
+            Operation::TakeOver => "taking over",
+            Operation::PurgeWithFiles => "purging with its files",
+        }
+    }
+}
+
+/// "<operation> session <id> <purpose>": a way on that the front end words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NextStep {
+    pub operation: Operation,
+    pub session: String,
+    /// What it does, e.g. "resumes it".
+    pub purpose: String,
+}
+
+/// How a front end names settings and operations in hints.
+pub trait Vocabulary {
+    fn setting(&self, setting: Setting) -> String;
+    fn step(&self, step: &NextStep) -> String;
+}
+
+/// The neutral vocabulary of `Display`.
+struct Plain;
+
+impl Vocabulary for Plain {
+    fn setting(&self, setting: Setting) -> String {
+        setting.plain_name().to_string()
+    }
+    fn step(&self, step: &NextStep) -> String {
+        format!(
+            "{} session {} {}",
+            step.operation.plain_name(),
+            step.session,
+            step.purpose
+        )
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Error {
     kind: ErrorKind,
     message: String,
     hints: Vec<Hint>,
+    steps: Vec<NextStep>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -90,6 +146,7 @@ impl Error {
             kind,
             message,
             hints: Vec::new(),
+            steps: Vec::new(),
         }
     }
     /// Add a hint: giving `setting` would make the request go through (`purpose` says what
@@ -101,6 +158,18 @@ impl Error {
         });
         self
     }
+    /// Add a way on: `operation` on `session` does `purpose` (e.g. "resumes it").
+    pub fn step(mut self, operation: Operation, session: &str, purpose: &str) -> Self {
+        self.steps.push(NextStep {
+            operation,
+            session: session.to_string(),
+            purpose: one_line(purpose),
+        });
+        self
+    }
+    pub fn steps(&self) -> &[NextStep] {
+        &self.steps
+    }
     pub fn hints(&self) -> &[Hint] {
         &self.hints
     }
@@ -110,11 +179,15 @@ impl Error {
     }
     /// The message and its hints on one line, each setting named by `name` (a front end's
     /// vocabulary: `--force` for the CLI, `force` for MCP).
-    pub fn worded(&self, name: impl Fn(Setting) -> String) -> String {
+    pub fn worded(&self, words: &impl Vocabulary) -> String {
         let mut out = self.message.clone();
+        for step in &self.steps {
+            out.push_str("; ");
+            out.push_str(&words.step(step));
+        }
         for hint in &self.hints {
             out.push_str("; give ");
-            out.push_str(&name(hint.setting));
+            out.push_str(&words.setting(hint.setting));
             if !hint.purpose.is_empty() {
                 out.push(' ');
                 out.push_str(&hint.purpose);
@@ -151,7 +224,7 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.worded(|s| s.plain_name().to_string()))
+        f.write_str(&self.worded(&Plain))
     }
 }
 

@@ -157,7 +157,7 @@ pub fn next_status(from: SessionStatus, event: SessionEvent) -> Result<Option<Se
         }
         (S::Completed | S::Abandoned, E::Resume | E::TakeOver) => {
             return Err(Error::invalid(format!(
-                "is {}; reactivate it first (`pm agent reactivate`)",
+                "is {}; reactivate it first",
                 from.as_str()
             )));
         }

@@ -1062,6 +1062,31 @@ fn hints_name_flags_on_the_command_line_and_arguments_over_mcp() {
         text.contains("give force") && !text.contains("--"),
         "{text}"
     );
+
+    // A way on is an operation: a command on the command line, a tool action over MCP.
+    let first = doc["id"].as_str().expect("id");
+    repo.pm_ok(&["agent", "close", first, "--done"]);
+    let line = repo
+        .pm(&["agent", "launch", "--branch", "first"])
+        .fails_with(1);
+    assert!(
+        line.contains(&format!(
+            "`pm agent purge {first} --delete-files` removes its worktree"
+        )),
+        "{line}"
+    );
+    let text = failed(&call(
+        &repo,
+        repo.path(),
+        "pm_session",
+        json!({"action": "launch_task", "taskKey": id, "branch": "first"}),
+    ));
+    assert!(
+        text.contains(&format!(
+            "pm_session with action reactivate and sessionUlid {first} resumes it"
+        )) && !text.contains("pm agent"),
+        "{text}"
+    );
 }
 
 /// Assert that `mcp` (a tool's `structuredContent`) is the CLI's `--json` document `cli`: every

@@ -10,7 +10,7 @@ mod overview;
 mod sync;
 mod values;
 
-use crate::error::{Error, Result, Setting};
+use crate::error::{Error, NextStep, Operation, Result, Setting, Vocabulary};
 use crate::render::{ColorChoice, Style};
 use crate::store::{Mode, Store};
 use crate::workspace::Workspace;
@@ -298,7 +298,14 @@ fn suggestion(err: &clap::Error) -> Option<String> {
 
 /// An error's message and hints, the settings named by their flags.
 pub(crate) fn worded(err: &Error) -> String {
-    err.worded(|setting| {
+    err.worded(&Flags)
+}
+
+/// Settings are flags, operations are commands.
+struct Flags;
+
+impl Vocabulary for Flags {
+    fn setting(&self, setting: Setting) -> String {
         match setting {
             Setting::Force => "--force",
             Setting::Branch => "--branch",
@@ -310,5 +317,14 @@ pub(crate) fn worded(err: &Error) -> String {
             }
         }
         .to_string()
-    })
+    }
+    fn step(&self, step: &NextStep) -> String {
+        let id = &step.session;
+        let command = match step.operation {
+            Operation::Reactivate => format!("pm agent reactivate {id}"),
+            Operation::TakeOver => format!("pm agent resume {id}"),
+            Operation::PurgeWithFiles => format!("pm agent purge {id} --delete-files"),
+        };
+        format!("`{command}` {}", step.purpose)
+    }
 }

@@ -4,7 +4,7 @@
 //! on; nothing here decides a rule.
 
 use crate::api;
-use crate::error::{Error, Result, Setting};
+use crate::error::{Error, NextStep, Operation, Result, Setting, Vocabulary};
 use crate::lifecycle::SessionEvent;
 use crate::model::issue::NewIssue;
 use crate::model::{Choice, IssueStatus, IssueType, Priority, SessionStatus};
@@ -187,7 +187,28 @@ type Reply = Result<(String, Value)>;
 
 /// An error's message and hints, the settings named by the tools' arguments.
 fn worded(err: &Error) -> String {
-    err.worded(|setting| {
+    err.worded(&Arguments)
+}
+
+/// Settings are tool arguments, operations are tool actions.
+struct Arguments;
+
+impl Vocabulary for Arguments {
+    fn step(&self, step: &NextStep) -> String {
+        let id = &step.session;
+        let call = match step.operation {
+            Operation::Reactivate => {
+                format!("pm_session with action reactivate and sessionUlid {id}")
+            }
+            // No tool takes a session over; the command line does.
+            Operation::TakeOver => format!("`pm agent resume {id}` on the command line"),
+            Operation::PurgeWithFiles => {
+                format!("pm_session with action purge and sessionUlid {id}")
+            }
+        };
+        format!("{call} {}", step.purpose)
+    }
+    fn setting(&self, setting: Setting) -> String {
         match setting {
             Setting::Force => "force",
             Setting::Branch => "branch",
@@ -199,7 +220,7 @@ fn worded(err: &Error) -> String {
             }
         }
         .to_string()
-    })
+    }
 }
 
 /// Typed access to the arguments, with messages that name the argument.

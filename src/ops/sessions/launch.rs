@@ -1,7 +1,7 @@
 use super::resume::resume;
 use super::transition::{back_to_work, cascade_with};
 use super::{all_sessions, live_on_issue};
-use crate::error::{Error, Result, Setting};
+use crate::error::{Error, Operation, Result, Setting};
 use crate::lifecycle::{self, SessionEvent};
 use crate::model::session::branch_from_title;
 use crate::model::{SCHEMA_VERSION, Session, SessionStatus, new_id};
@@ -131,21 +131,21 @@ pub fn launch(ws: &Workspace, request: LaunchRequest, mode: Mode) -> Result<Laun
             .iter()
             .filter(|s| s.branch == branch && !s.is_purged())
             .max_by_key(|s| s.updated);
-        let hint = match finished {
-            Some(s) => format!(
-                "; {} session {} used this branch: `pm agent reactivate {}` resumes it, \
-                 `pm agent purge {} --delete-files` removes its worktree",
-                s.status.as_str(),
-                s.id,
-                s.id,
-                s.id
-            ),
-            None => String::new(),
-        };
-        return Err(Error::invalid(format!(
-            "branch {branch} is already checked out at {}{hint}",
+        let refused = Error::invalid(format!(
+            "branch {branch} is already checked out at {}",
             at.display()
-        )));
+        ));
+        return Err(match finished {
+            Some(s) => Error::invalid(format!(
+                "{}; {} session {} used this branch",
+                refused.message(),
+                s.status.as_str(),
+                s.id
+            ))
+            .step(Operation::Reactivate, &s.id, "resumes it")
+            .step(Operation::PurgeWithFiles, &s.id, "removes its worktree"),
+            None => refused,
+        });
     }
     let path = provision::choose_path(ws, &branch, &sessions)?;
     provision::check_free(&path)?;

@@ -1,7 +1,7 @@
 use super::launch::Launched;
 use super::transition::{Changed, apply_event, apply_event_as, read_for};
 use super::{all_sessions, same_path};
-use crate::error::{Error, Result, Setting};
+use crate::error::{Error, Operation, Result, Setting};
 use crate::lifecycle::{self, SessionEvent};
 use crate::model::{Session, SessionStatus};
 use crate::ops::provision::{self, Plan, hold_worktrees, provision};
@@ -27,9 +27,10 @@ pub struct TakeOverRequest {
 pub(super) fn resume(ws: &Workspace, session: Session, mode: Mode) -> Result<Launched> {
     if !ws.owns(&session) {
         return Err(Error::invalid(format!(
-            "session {} on {} belongs to another clone; take it over with `pm agent resume {}`",
-            session.id, session.branch, session.id
-        )));
+            "session {} on {} belongs to another clone",
+            session.id, session.branch
+        ))
+        .step(Operation::TakeOver, &session.id, "takes it over"));
     }
     // Refused before anything is made again (an active session cannot be resumed).
     lifecycle::next_status(session.status, SessionEvent::Resume)
