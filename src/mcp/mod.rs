@@ -6,6 +6,8 @@
 //! Every tool is a thin adapter over the core API the CLI uses (`tools`), so the two can never
 //! disagree about a rule.
 
+mod definitions;
+mod session_tool;
 mod tools;
 
 use serde_json::{Value, json};

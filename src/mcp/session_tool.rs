@@ -1,0 +1,269 @@
+//! The `pm_session` and `pm_close_agent` tools: one action per session operation.
+
+use super::definitions::{DEFAULT_LIST_LIMIT, SESSION_ACTIONS};
+use super::tools::{Args, Reply};
+use crate::api;
+use crate::error::{Error, Result};
+use crate::lifecycle::SessionEvent;
+use crate::model::{Choice, SessionStatus};
+use crate::ops::sessions::{
+    self, CloseRequest, LaunchRequest, ListRequest, Located, PurgeRequest, ReactivateRequest,
+    ReconcileRequest,
+};
+use crate::store::{Event, Mode};
+use crate::workspace::Workspace;
+use serde_json::json;
+use std::path::Path;
+
+pub(super) fn session(ws: &Workspace, args: &Args) -> Reply {
+    let action = args.required("action")?;
+    let id = || args.required("sessionUlid");
+    match action {
+        "list" => {
+            let mut request = ListRequest {
+                issue: args.str("contextRef")?.map(str::to_string),
+                limit: Some(args.limit()?.unwrap_or(DEFAULT_LIST_LIMIT)),
+                ..ListRequest::default()
+            };
+            match args.str("status")? {
+                None => {}
+                Some("all") => request.all = true,
+                Some(text) => {
+                    let status = SessionStatus::parse(text).ok_or_else(|| {
+                        Error::usage(format!(
+                            "argument status must be active, idle, completed, abandoned or all, not {text:?}"
+                        ))
+                    })?;
+                    request.statuses = vec![status];
+                }
+            }
+            // As `agent list`: sessions whose worktree is gone show as abandoned.
+            let reconciled = sessions::reconcile(ws, &ReconcileRequest::default(), Mode::Write)?;
+            let list = sessions::list(ws, &request)?;
+            let mut lines: Vec<String> = reconciled
+                .abandoned
+                .iter()
+                .map(|s| {
+                    format!(
+                        "warning: session {} was abandoned: its worktree is gone",
+                        s.id
+                    )
+                })
+                .chain(reconciled.warnings.iter().map(|w| format!("warning: {w}")))
+                .collect();
+            if list.sessions.is_empty() {
+                lines.push("No sessions.".to_string());
+            }
+            lines.extend(list.sessions.iter().map(|v| {
+                format!(
+                    "{} {} {} {}",
+                    v.session.id,
+                    v.session.status.as_str(),
+                    v.session.branch,
+                    v.session.issue.as_deref().unwrap_or("-")
+                )
+            }));
+            if list.total > list.sessions.len() {
+                lines.push(format!(
+                    "({} more; pass a larger limit to see them)",
+                    list.total - list.sessions.len()
+                ));
+            }
+            Ok((lines.join("\n"), api::value(&api::SessionList::new(&list))?))
+        }
+        "get" | "spec" => {
+            let details = sessions::show(ws, id()?)?;
+            let mut view = api::SessionShow::new(&details);
+            if action == "spec" {
+                view = view.with_record(&details);
+            }
+            let s = &details.view.session;
+            let text = format!(
+                "Session {} on {}: {}{}",
+                s.id,
+                s.branch,
+                s.status.as_str(),
+                details
+                    .view
+                    .worktree
+                    .as_ref()
+                    .map(|w| format!(", worktree {}", w.display()))
+                    .unwrap_or_default()
+            );
+            Ok((text, api::value(&view)?))
+        }
+        "events" => {
+            let (id, events) = sessions::events(ws, id()?)?;
+            let view = api::Events {
+                id: &id,
+                events: &events,
+            };
+            Ok((events_text(&events), api::value(&view)?))
+        }
+        "prompt" => {
+            let s = sessions::show(ws, id()?)?.view.session;
+            let view = api::SessionPrompt {
+                id: &s.id,
+                prompt: &s.prompt,
+            };
+            Ok((s.prompt.clone(), api::value(&view)?))
+        }
+        "config" => {
+            let s = sessions::show(ws, id()?)?.view.session;
+            Ok((
+                format!("agent {} on {} from {}", s.agent, s.branch, s.base_ref),
+                api::value(&api::SessionConfig::new(&s))?,
+            ))
+        }
+        "launch_task" => {
+            let request = LaunchRequest {
+                issue: Some(args.required("taskKey")?.to_string()),
+                branch: args.str("branch")?.map(str::to_string),
+                base: args.str("base")?.map(str::to_string),
+                agent: args.str("agent")?.map(str::to_string),
+                prompt: args.str("prompt")?.unwrap_or_default().to_string(),
+                role: args.str("role")?.unwrap_or_default().to_string(),
+                force: args.bool("force")?,
+            };
+            let mode = args.mode()?;
+            let launched = sessions::launch(ws, request, mode)?;
+            let s = &launched.session;
+            let verb = match (mode == Mode::DryRun, launched.resumed) {
+                (true, false) => "Would launch",
+                (true, true) => "Would resume",
+                (false, false) => "Launched",
+                (false, true) => "Resumed",
+            };
+            Ok((
+                format!(
+                    "{verb} session {} on {} in {}",
+                    s.id,
+                    s.branch,
+                    launched.worktree.display()
+                ),
+                api::value(&api::Launch::new(&launched, mode))?,
+            ))
+        }
+        "close" => {
+            let request = CloseRequest {
+                session: id()?.to_string(),
+                event: close_event(args.str("status")?)?,
+                force: args.bool("force")?,
+            };
+            let mode = args.mode()?;
+            changed(sessions::close(ws, &request, mode)?, mode)
+        }
+        "reactivate" => {
+            let request = ReactivateRequest {
+                session: id()?.to_string(),
+                force: args.bool("force")?,
+            };
+            let mode = args.mode()?;
+            changed(sessions::reactivate(ws, &request, mode)?, mode)
+        }
+        "purge" => {
+            let request = PurgeRequest {
+                session: id()?.to_string(),
+                delete_files: args.bool_or("deleteFiles", true)?,
+                force: args.bool("force")?,
+            };
+            let mode = args.mode()?;
+            let purged = sessions::purge(ws, &request, mode)?;
+            Ok((
+                format!(
+                    "{} session {}",
+                    if mode == Mode::DryRun {
+                        "Would purge"
+                    } else {
+                        "Purged"
+                    },
+                    purged.session.id
+                ),
+                api::value(&api::Purge::new(&purged, mode))?,
+            ))
+        }
+        "help" => Ok((HELP.to_string(), json!({"actions": SESSION_ACTIONS}))),
+        other => Err(Error::usage(format!(
+            "unknown action {other:?}; use one of {}",
+            SESSION_ACTIONS.join(", ")
+        ))),
+    }
+}
+
+const HELP: &str = "pm_session actions:
+  list [status, limit, contextRef]  sessions, newest first (live ones unless status is given; status all
+                                    for every one; at most limit, default 200)
+  get sessionUlid                   the session and its local state (worktree, dirty, ahead/behind)
+  events sessionUlid                the record's history, newest first
+  prompt sessionUlid                the prompt the agent was given
+  config sessionUlid                the launch settings (agent, branch, base, prompt)
+  spec sessionUlid                  the whole record plus local state
+  launch_task taskKey [branch, base, agent, prompt, role, force, dryRun]  start a session on an issue
+                                    (force: even when another live session works on it)
+  close sessionUlid [status, force] idle (default), completed (issue done) or abandoned (issue
+                                    open unless other live sessions work on it); force: even a
+                                    session active in another clone
+  reactivate sessionUlid [force]    a completed or abandoned session back to idle
+  purge sessionUlid [deleteFiles, force, dryRun]  remove the session (a tombstone that syncs) and,
+                                    unless deleteFiles is false, the worktree and branch this clone
+                                    created (refused when dirty or unmerged unless force)
+To close your own session from its worktree, call pm_close_agent.";
+
+fn close_event(status: Option<&str>) -> Result<SessionEvent> {
+    match status.unwrap_or("idle") {
+        "idle" => Ok(SessionEvent::Close),
+        "completed" | "done" => Ok(SessionEvent::Complete),
+        "abandoned" => Ok(SessionEvent::Abandon),
+        other => Err(Error::usage(format!(
+            "status must be idle, completed or abandoned, not {other:?}"
+        ))),
+    }
+}
+
+fn changed(changed: sessions::Changed, mode: Mode) -> Reply {
+    let s = &changed.after;
+    let text = if changed.written {
+        format!("Session {} {}", s.id, changed.message)
+    } else {
+        format!("Session {} is already {}", s.id, s.status.as_str())
+    };
+    Ok((text, api::value(&api::SessionChange::new(&changed, mode))?))
+}
+
+pub(super) fn close_agent(ws: &Workspace, dir: &Path, args: &Args) -> Reply {
+    let event = close_event(args.str("status")?)?;
+    let id = match args.str("session_id")? {
+        Some(id) => id.to_string(),
+        None => match sessions::locate(ws, dir)? {
+            Located::Here(id) => id,
+            Located::Candidates(candidates) => {
+                let list: Vec<String> = candidates
+                    .iter()
+                    .map(|s| format!("{} ({})", s.id, s.branch))
+                    .collect();
+                return Err(Error::invalid(if list.is_empty() {
+                    "the server is not running inside a session's worktree and there are no live sessions".to_string()
+                } else {
+                    format!(
+                        "the server is not running inside a session's worktree; pass session_id, one of: {}",
+                        list.join(", ")
+                    )
+                }));
+            }
+        },
+    };
+    let request = CloseRequest {
+        session: id,
+        event,
+        force: args.bool("force")?,
+    };
+    changed(sessions::close(ws, &request, Mode::Write)?, Mode::Write)
+}
+
+fn events_text(events: &[Event]) -> String {
+    events
+        .iter()
+        .map(|e| format!("{} {} {}", e.time, e.author, e.message))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
