@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod fsutil;
 pub mod git;
 pub mod issues;
 pub mod lifecycle;
@@ -17,6 +18,5 @@ pub mod render;
 pub mod sessions;
 pub mod store;
 pub mod sync;
-pub mod worktree;
 
 pub use error::{Error, ErrorKind, Result};

@@ -4,6 +4,7 @@
 
 use crate::config::Config;
 use crate::error::{Error, Result, Setting};
+use crate::git::worktree;
 use crate::lifecycle::{self, SessionEvent};
 use crate::model::session::{branch_from_title, worktree_dir_name, worktree_dir_name_unique};
 use crate::model::{
@@ -11,7 +12,6 @@ use crate::model::{
 };
 use crate::store::local::{LocalData, LocalSession, PendingLaunch, WorktreeMutex, host_name};
 use crate::store::{Broken, Event, Listing, Mode, Outcome, Scope, Store};
-use crate::worktree;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};

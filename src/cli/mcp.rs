@@ -62,7 +62,7 @@ fn install(ctx: &Ctx, scope: Scope) -> Result<()> {
     let path = match scope {
         Scope::Project => {
             let store = ctx.store()?;
-            crate::worktree::main_workdir(store.repo())?.join(".mcp.json")
+            crate::git::worktree::main_workdir(store.repo())?.join(".mcp.json")
         }
         Scope::User => {
             let home = std::env::var_os("HOME")

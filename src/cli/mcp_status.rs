@@ -98,7 +98,7 @@ fn gather(ctx: &Ctx) -> Result<Vec<Place>> {
     let (main, here) = match crate::store::Store::open(&dir) {
         Ok(store) => {
             ctx.warn_config(&store);
-            let main = crate::worktree::main_workdir(store.repo())?;
+            let main = crate::git::worktree::main_workdir(store.repo())?;
             let here = store.repo().workdir().map(Path::to_path_buf);
             (Some(main), here)
         }

@@ -115,7 +115,7 @@ impl Ctx {
         if self.config_checked.replace(true) {
             return;
         }
-        let Ok(main) = crate::worktree::main_workdir(store.repo()) else {
+        let Ok(main) = crate::git::worktree::main_workdir(store.repo()) else {
             return;
         };
         if let Ok((_, warnings)) = crate::config::Config::load_with_warnings(&main) {

@@ -171,7 +171,7 @@ fn issue_titles(store: &Store, texts: &Texts, sessions: &[Brief]) -> HashMap<Str
 /// as those ref files stay the same.
 fn sync_state(store: &Store) -> Result<SyncState> {
     let repo = store.repo();
-    let main = crate::worktree::main_workdir(repo)?;
+    let main = crate::git::worktree::main_workdir(repo)?;
     let remote = Config::load(&main)?.remote;
     let configured = repo
         .remote_names()

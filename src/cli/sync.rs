@@ -37,7 +37,7 @@ pub(super) fn remote_or_default(store: &Store, named: Option<String>) -> Result<
     match named {
         Some(remote) => Ok(remote),
         None => {
-            let main = crate::worktree::main_workdir(store.repo())?;
+            let main = crate::git::worktree::main_workdir(store.repo())?;
             Ok(Config::load(&main)?.remote)
         }
     }

@@ -33,7 +33,8 @@
 //! failing that they write nothing. Correctness never depends on the cache: whatever state it is
 //! in, a listing returns the records the refs point at.
 
-use super::loose_ref::{LockFile, read_loose};
+use crate::fsutil::LockFile;
+use crate::git::loose_ref::read_loose;
 use gix::ObjectId;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write as _;
@@ -1031,11 +1032,7 @@ fn stamp_of(_meta: &std::fs::Metadata) -> Option<Stamp> {
 /// Write `bytes` to `path` through a temporary file renamed into place.
 fn write_file(dir: &Path, path: &Path, bytes: &[u8]) -> bool {
     let tmp = dir.join(super::local::temp_name(super::local::INDEX_TEMP_PREFIX));
-    if std::fs::write(&tmp, bytes).is_ok() && std::fs::rename(&tmp, path).is_ok() {
-        return true;
-    }
-    let _ = std::fs::remove_file(&tmp);
-    false
+    crate::fsutil::write_atomic(&tmp, path, bytes).is_ok()
 }
 
 /// Write one entry: `<id> <tip> <length> <tally word> <summary>`, then the text on its own

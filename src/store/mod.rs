@@ -15,8 +15,6 @@ mod index;
 mod integrate;
 pub mod local;
 mod loose_object;
-pub mod loose_ref;
-mod open;
 
 use crate::error::{Blocked, Context, Error, Result};
 use crate::model::id::{is_canonical_id, normalize_prefix};
@@ -28,10 +26,11 @@ use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+pub use crate::git::identity::identity;
+use crate::git::loose_ref::{self, RefError};
+pub use crate::git::open::open_repository;
 pub use index::{Brief, Cached, Scope, Tally};
 pub use integrate::Integrated;
-use loose_ref::RefError;
-pub use open::open_repository;
 
 /// How many times an update is re-applied after losing a race before giving up.
 const MAX_ATTEMPTS: u32 = 200;
@@ -186,30 +185,6 @@ impl Store {
 
     fn ref_name(kind: RecordKind, id: &str) -> String {
         format!("{}{id}", kind.ref_prefix())
-    }
-
-    /// Every ref of `kind` with the id its name gives and the object it points at (if direct).
-    fn refs(&self, kind: RecordKind) -> Result<Vec<(String, Option<ObjectId>)>> {
-        let platform = self
-            .repo
-            .references()
-            .context(|| "could not read the repository's refs".into())?;
-        let iter = platform
-            .prefixed(kind.ref_prefix())
-            .context(|| format!("could not list {}", kind.ref_prefix()))?;
-        let mut out = Vec::new();
-        for reference in iter {
-            let reference = reference.map_err(|e| {
-                Error::failed(format!(
-                    "could not read a ref under {}: {e}",
-                    kind.ref_prefix()
-                ))
-            })?;
-            let name = reference.name().as_bstr().to_str_lossy().into_owned();
-            let target = reference.target().try_id().map(ToOwned::to_owned);
-            out.push((name, target));
-        }
-        Ok(out)
     }
 
     /// The ids of all records of `kind`, sorted: the names of the loose ref files and of the
@@ -480,10 +455,10 @@ impl Store {
         }
         // Read every ref, and every record whose tip the cache does not hold.
         load_settled(&mut index);
-        let refs = self.refs(kind)?;
+        let refs = crate::git::refs::under(&self.repo, prefix)?;
         let mut broken = Vec::new();
-        for (name, tip) in &refs {
-            let id = &name[prefix.len()..];
+        for (id, tip) in &refs {
+            let id = id.as_str();
             // The cache holds the JSON of records that passed every check when they were read.
             let cached = tip.is_some_and(|tip| match check {
                 None => index.has(id, tip),
@@ -493,7 +468,7 @@ impl Store {
                 continue;
             }
             let read = tip
-                .ok_or_else(|| format!("{name} is a symbolic ref"))
+                .ok_or_else(|| format!("{prefix}{id} is a symbolic ref"))
                 .and_then(|tip| {
                     let fresh = self.read_fresh::<T>(id, tip)?;
                     if check.is_some_and(|check| !check(&fresh.text)) {
@@ -506,16 +481,16 @@ impl Store {
                 index.forget(id);
                 broken.push(Broken {
                     id: id.to_string(),
-                    ref_name: name.clone(),
+                    ref_name: Self::ref_name(kind, id),
                     message,
                 });
             }
         }
-        let present: Vec<&str> = refs.iter().map(|(name, _)| &name[prefix.len()..]).collect();
+        let present: Vec<&str> = refs.iter().map(|(id, _)| id.as_str()).collect();
         index.retain(&present);
         let tips: HashMap<&str, ObjectId> = refs
             .iter()
-            .filter_map(|(name, tip)| Some((&name[prefix.len()..], (*tip)?)))
+            .filter_map(|(id, tip)| Some((id.as_str(), (*tip)?)))
             .collect();
         // Complete only when every ref is a readable record, all of them in the cache.
         let state = files
@@ -655,20 +630,8 @@ impl Store {
         })
     }
 
-    /// gix writes every object loose and never packs. When loose objects pile up (git's own
-    /// `gc.auto` estimate: more than 27 in the sample folder `objects/17`, about 7,000 in all),
-    /// start `git maintenance run --auto` in the background, as git itself does after a
-    /// command. The check is one directory read; the write never waits for the maintenance.
     fn maintain_if_needed(&self) {
-        let sample = self.repo.common_dir().join("objects").join("17");
-        let loose = std::fs::read_dir(sample).map_or(0, Iterator::count);
-        if loose <= 27 {
-            return;
-        }
-        crate::git::command::start_in_background(
-            &self.repo,
-            &["maintenance", "run", "--auto", "--quiet"],
-        );
+        crate::git::command::maintain_if_needed(&self.repo);
     }
 
     /// Apply `change` to the current state of record `id` and store the result as one commit.
@@ -1031,32 +994,6 @@ fn parse_cached<V: serde::de::DeserializeOwned + Send>(
     })
 }
 
-/// The name and email of the `role` ("author" or "committer"), resolved as git does: the
-/// environment (`GIT_AUTHOR_NAME`, …, which gix folds into the configuration), then
-/// `<role>.name`, then `user.name`, then gix's fallbacks; name and email independently.
-/// (gix's own `author()` also works out the current time in the local time zone, which costs
-/// a walk of the time zone database; records use their own UTC time.)
-pub fn identity(repo: &gix::Repository, role: &str) -> Option<(String, String)> {
-    let config = repo.config_snapshot();
-    let first = |keys: &[String]| {
-        keys.iter()
-            .find_map(|key| config.string(key.as_str()))
-            .map(|value| value.to_str_lossy().into_owned())
-    };
-    let name = first(&[
-        format!("{role}.name"),
-        "user.name".into(),
-        format!("gitoxide.{role}.nameFallback"),
-    ])?;
-    let email = first(&[
-        format!("{role}.email"),
-        "user.email".into(),
-        "gitoxide.user.emailFallback".into(),
-        format!("gitoxide.{role}.emailFallback"),
-    ])?;
-    Some((name, email))
-}
-
 /// Which lock file is there: its inode and change time, if it exists.
 type LockIdentity = (u64, i64, i64);
 
@@ -1132,12 +1069,8 @@ mod tests {
     /// name `loose`, all under `refs/pm/sessions/`; no object is needed to list ids.
     fn repo_with_ids(packed: &[&str], loose: &[&str]) -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().expect("temp dir");
-        let status = std::process::Command::new("git")
-            .args(["init", "-q"])
-            .arg(dir.path())
-            .status()
-            .expect("git runs");
-        assert!(status.success());
+        let init = crate::git::command::run_in(dir.path(), &["init", "-q"]).expect("git runs");
+        assert!(init.success, "{}", init.stderr);
         let tip = "72d4aea8f292ca247701d5557970a7257debc408";
         let mut text = String::from("# pack-refs with: peeled fully-peeled sorted \n");
         for id in packed {

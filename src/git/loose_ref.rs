@@ -8,6 +8,7 @@
 //! holds against all of them. Cases this does not cover (a reflog to append, a ref namespace)
 //! are left to gix.
 
+use crate::fsutil::LockFile;
 use gix::ObjectId;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -215,53 +216,6 @@ pub fn packed_target(repo: &gix::Repository, name: &str) -> Result<Option<Object
         .try_find(name)
         .map(|found| found.map(|r| r.target()))
         .map_err(|e| format!("could not read {name} in packed-refs: {e}"))
-}
-
-/// A lock file, created exclusively (with its folder, if missing) and removed when dropped
-/// unless it was renamed into place. Used for refs (`<ref>.lock`) and for pm's own cache.
-pub(super) struct LockFile {
-    path: Option<PathBuf>,
-    file: std::fs::File,
-}
-
-impl LockFile {
-    pub(super) fn create(lock: &Path) -> std::io::Result<LockFile> {
-        let open = || {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(lock)
-        };
-        let file = match open() {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match lock.parent() {
-                Some(parent) => std::fs::create_dir_all(parent).and_then(|()| open()),
-                None => Err(e),
-            },
-            other => other,
-        }?;
-        Ok(LockFile {
-            path: Some(lock.to_path_buf()),
-            file,
-        })
-    }
-
-    /// Write `bytes` into the lock and rename it to `target`.
-    fn commit(mut self, target: &Path, bytes: &[u8]) -> std::io::Result<()> {
-        self.file.write_all(bytes)?;
-        if let Some(lock) = &self.path {
-            std::fs::rename(lock, target)?;
-        }
-        self.path = None;
-        Ok(())
-    }
-}
-
-impl Drop for LockFile {
-    fn drop(&mut self) {
-        if let Some(path) = self.path.take() {
-            let _ = std::fs::remove_file(path);
-        }
-    }
 }
 
 /// Take `<ref>.lock` for the ref file at `path` (a ref only in packed-refs may have no folder
