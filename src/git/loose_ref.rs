@@ -29,7 +29,8 @@ pub enum RefError {
     Moved(String),
     /// Another writer holds its lock (or a crashed one left it).
     Locked(String),
-    /// Anything else (permissions, a full disk): retrying will not help.
+    /// Anything else (permissions, a full disk, a file where a folder must be): retrying will
+    /// not help.
     Failed(String),
 }
 
@@ -40,6 +41,29 @@ impl std::fmt::Display for RefError {
                 f.write_str(text)
             }
         }
+    }
+}
+
+/// Sort the error of a gix ref edit of `name` by its typed causes: the ref was not as
+/// expected (gix's `ReferenceOutOfDate` or `MustNotExist`, or a ref that had to exist is gone)
+/// is [`RefError::Moved`]; a lock file in the way is [`RefError::Locked`]; anything else (a
+/// folder that cannot be made or written, a full disk, a name git refuses) is
+/// [`RefError::Failed`], which no retry can cure. The text is one line naming the ref.
+pub fn edit_error(repo: &gix::Repository, name: &str, err: &gix::Error) -> RefError {
+    use gix::refs::file::transaction::prepare::{MustNotExist, ReferenceOutOfDate};
+    let reason = crate::error::ref_edit_reason(repo.common_dir(), &[name], err);
+    let moved = err
+        .iter_errors()
+        .any(|e| e.is::<ReferenceOutOfDate>() || e.is::<MustNotExist>())
+        || err
+            .classify()
+            .any(|c| c.class() == gix::error::Class::NotFound && c.io_kind().is_none());
+    if moved {
+        return RefError::Moved(reason);
+    }
+    match crate::error::blocked_by(err) {
+        Some(crate::error::Blocked::Locked) => RefError::Locked(reason),
+        Some(crate::error::Blocked::DiskFull) | None => RefError::Failed(reason),
     }
 }
 
@@ -237,7 +261,79 @@ fn lock_ref(path: &Path, name: &str) -> Result<LockFile, RefError> {
 
 #[cfg(test)]
 mod tests {
-    use super::loose_target;
+    use super::{RefError, edit_error, loose_target};
+    use gix::refs::Target;
+    use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit};
+
+    /// gix's typed "not as expected" errors are races; a folder that cannot be made is not.
+    #[test]
+    fn gix_edit_errors_are_sorted_by_their_typed_causes() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let init = crate::git::command::run_in(dir.path(), &["init", "-q"]).expect("git runs");
+        assert!(init.success, "{}", init.stderr);
+        let repo = gix::open(dir.path()).expect("open");
+        let one = gix::ObjectId::from_hex(b"72d4aea8f292ca247701d5557970a7257debc408").expect("id");
+        let two = gix::ObjectId::from_hex(b"82d4aea8f292ca247701d5557970a7257debc408").expect("id");
+        let name = "refs/pm/issues/01ARZ3NDEKTSV4RRFFQ69G5FAV";
+        std::fs::create_dir_all(dir.path().join(".git/refs/pm/issues")).expect("folders");
+        std::fs::write(dir.path().join(".git").join(name), format!("{one}\n")).expect("ref");
+        let edit = |expected: PreviousValue| {
+            let edit = RefEdit {
+                change: Change::Update {
+                    log: LogChange::default(),
+                    expected,
+                    new: Target::Object(two),
+                },
+                name: name.try_into().expect("valid name"),
+                deref: false,
+            };
+            repo.edit_references_as([edit], None)
+                .map(|_| ())
+                .expect_err("the edit fails")
+        };
+        let moved = edit(PreviousValue::MustExistAndMatch(Target::Object(two)));
+        assert!(matches!(
+            edit_error(&repo, name, &moved),
+            RefError::Moved(_)
+        ));
+        let exists = edit(PreviousValue::MustNotExist);
+        assert!(matches!(
+            edit_error(&repo, name, &exists),
+            RefError::Moved(_)
+        ));
+
+        // A file where the folder of the reflog must be: no retry can help.
+        std::fs::create_dir_all(dir.path().join(".git/logs/refs")).expect("folders");
+        std::fs::write(dir.path().join(".git/logs/refs/pm"), "").expect("a file in the way");
+        let set =
+            crate::git::command::run_in(dir.path(), &["config", "core.logAllRefUpdates", "always"])
+                .expect("git runs");
+        assert!(set.success, "{}", set.stderr);
+        let repo = gix::open(dir.path()).expect("open again");
+        let edit = RefEdit {
+            change: Change::Update {
+                log: LogChange::default(),
+                expected: PreviousValue::MustExistAndMatch(Target::Object(one)),
+                new: Target::Object(two),
+            },
+            name: name.try_into().expect("valid name"),
+            deref: false,
+        };
+        let who = gix::actor::Signature {
+            name: "pm".into(),
+            email: "pm@localhost".into(),
+            time: gix::date::Time::new(0, 0),
+        };
+        let mut time = gix::date::parse::TimeBuf::default();
+        let err = repo
+            .edit_references_as([edit], Some(who.to_ref(&mut time)))
+            .map(|_| ())
+            .expect_err("the reflog cannot be written");
+        match edit_error(&repo, name, &err) {
+            RefError::Failed(line) => assert!(line.contains("Not a directory"), "{line}"),
+            other => panic!("taken for a race: {other}"),
+        }
+    }
 
     #[test]
     fn loose_files_name_an_object_or_nothing() {

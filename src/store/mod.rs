@@ -16,7 +16,7 @@ mod integrate;
 pub mod local;
 mod loose_object;
 
-use crate::error::{Blocked, Context, Error, Result};
+use crate::error::{Context, Error, Result};
 use crate::model::id::{is_canonical_id, normalize_prefix};
 use crate::model::{MAX_RECORD_BYTES, Record, RecordKind, SCHEMA_VERSION, Timestamp};
 use gix::ObjectId;
@@ -691,7 +691,10 @@ impl Store {
                         message,
                     });
                 }
-                Err(RefError::Failed(e)) => return Err(Error::failed(e)),
+                // Not a race: no retry can cure it.
+                Err(RefError::Failed(e)) => {
+                    return Err(Error::failed(format!("could not update {name}: {e}")));
+                }
                 Err(RefError::Locked(e)) => {
                     let holder = lock_identity(&lock_path);
                     let since = match locked_since {
@@ -890,15 +893,7 @@ impl Store {
         self.repo
             .edit_references_as([edit], committer.as_ref().map(|c| c.to_ref(&mut time)))
             .map(|_| ())
-            .map_err(|e| {
-                let reason = crate::error::ref_edit_reason(self.repo.common_dir(), &[name], &e);
-                match crate::error::blocked_by(&e) {
-                    Some(Blocked::Locked) => RefError::Locked(reason),
-                    Some(Blocked::DiskFull) => RefError::Failed(reason),
-                    // Whatever else gix reports is treated as a race, and retried.
-                    None => RefError::Moved(reason),
-                }
-            })
+            .map_err(|e| loose_ref::edit_error(&self.repo, name, &e))
     }
 }
 
