@@ -95,7 +95,7 @@ impl Config {
         }
         if let Some(prefix) = file.branch_prefix {
             if !prefix.is_empty() {
-                crate::worktree::check_branch_name(&format!("{prefix}x")).map_err(|_| {
+                crate::git::worktree::check_branch_name(&format!("{prefix}x")).map_err(|_| {
                     Error::failed(format!(
                         "invalid branch_prefix {prefix:?} in {}",
                         path.display()
@@ -154,8 +154,8 @@ impl Config {
                     link.display()
                 )));
             }
-            let allowed = crate::worktree::resolve_existing(base);
-            let real = crate::worktree::resolve_existing(&path);
+            let allowed = crate::git::worktree::resolve_existing(base);
+            let real = crate::git::worktree::resolve_existing(&path);
             if !real.starts_with(&allowed) {
                 return Err(Error::invalid(format!(
                     "the worktree folder {} given by the repository's .pm.toml resolves to {}, \

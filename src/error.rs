@@ -330,7 +330,22 @@ pub fn ref_edit_reason(common_dir: &std::path::Path, refs: &[&str], err: &gix::E
             Some((label, lock)) => locked_message(&label, &lock),
             None => format!("{first} was locked by another git or pm process; try again"),
         },
-        None => one_line(&err.to_string()),
+        None => with_io_cause(err),
+    }
+}
+
+/// gix's own words for `err` on one line, followed by the I/O error deepest among its causes
+/// (which gix's top message leaves out: "Could not update reflog" says where, not why).
+fn with_io_cause(err: &gix::Error) -> String {
+    let words = one_line(&err.to_string());
+    let cause = err
+        .iter_errors()
+        .filter_map(|e| e.downcast_ref::<std::io::Error>())
+        .last()
+        .map(ToString::to_string);
+    match cause {
+        Some(cause) if !words.contains(&cause) => format!("{words}: {}", one_line(&cause)),
+        _ => words,
     }
 }
 

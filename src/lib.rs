@@ -8,6 +8,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod fsutil;
 pub mod git;
 pub mod lifecycle;
 pub mod mcp;
@@ -17,6 +18,5 @@ pub mod ops;
 pub mod render;
 pub mod store;
 pub mod workspace;
-pub mod worktree;
 
 pub use error::{Error, ErrorKind, Result};

@@ -90,7 +90,7 @@ impl Workspace {
         if let Some(main) = self.main.get() {
             return Ok(main);
         }
-        let main = crate::worktree::main_workdir(self.repo())?;
+        let main = crate::git::worktree::main_workdir(self.repo())?;
         Ok(self.main.get_or_init(|| main))
     }
 

@@ -1675,6 +1675,61 @@ fn a_ref_lock_left_behind_fails_the_update_with_one_line_and_changes_nothing() {
     assert_eq!(repo.commit_count(&id), 2);
 }
 
+/// A write that cannot succeed however often it is tried (here a file sits where the folder
+/// of the ref's reflog must be, which stops root as well) fails at once with one line naming
+/// the ref and why; it is not taken for another writer's move and retried.
+#[test]
+fn a_ref_write_that_cannot_succeed_fails_at_once_and_is_not_retried() {
+    let repo = Repo::new();
+    let id = repo.add("Blocked log", &[]);
+    let before = repo.tip(&id);
+    let refs_before = repo.refs();
+    // A reflog is then kept for every ref, which sends the write through gix's transaction.
+    repo.git(&["config", "core.logAllRefUpdates", "always"]);
+    let logs = repo.path().join(".git/logs/refs/pm");
+    if logs.exists() {
+        std::fs::remove_dir_all(&logs).expect("remove the reflogs of records");
+    }
+    std::fs::write(&logs, "not a folder\n").expect("a file in the way");
+
+    let started = std::time::Instant::now();
+    let line = repo
+        .pm(&["issue", "update", &id, "--tag", "blocked"])
+        .fails_with(1);
+    let took = started.elapsed();
+    let name = format!("refs/pm/issues/{id}");
+    assert!(
+        line.starts_with(&format!("error: could not update {name}: ")),
+        "{line}"
+    );
+    assert!(
+        line.contains("reflog") && line.contains("Not a directory"),
+        "{line}"
+    );
+    assert!(
+        !line.contains("kept changing") && !line.contains("attempts"),
+        "a permanent failure was retried: {line}"
+    );
+    // Retried as a race, it would take 200 attempts with backoff (seconds).
+    assert!(
+        took < std::time::Duration::from_secs(2),
+        "took {took:?}: {line}"
+    );
+    assert_eq!(repo.tip(&id), before);
+    assert_eq!(repo.refs(), refs_before, "no ref changed");
+    let lock = repo
+        .path()
+        .join(".git/refs/pm/issues")
+        .join(format!("{id}.lock"));
+    assert!(!lock.exists(), "the lock was left behind");
+    repo.assert_fsck_clean();
+
+    // Once the way is clear, the same update goes through.
+    std::fs::remove_file(&logs).expect("clear the way");
+    repo.pm_ok(&["issue", "update", &id, "--tag", "blocked"]);
+    assert_eq!(repo.commit_count(&id), 2);
+}
+
 /// The error line names what is locked and the lock file, says a crashed process may have
 /// left it, and when to remove it.
 #[track_caller]

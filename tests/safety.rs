@@ -625,3 +625,27 @@ fn a_committed_symlink_to_nothing_cannot_move_worktrees_outside_the_base() {
     assert!(!branch_exists(&repo, "feature/dangling"));
     assert_eq!(git_worktrees(&repo).len(), 1);
 }
+
+/// The warning of unpushed work counts the session's own commits: commits of its base that
+/// are not pushed yet (main ahead of origin) are not the session's work.
+#[test]
+fn unpushed_commits_of_the_base_are_not_counted_as_the_sessions() {
+    let repo = repo_with_file();
+    remote_with_branch(&repo, "feature/other");
+    for n in 0..3 {
+        repo.git(&["commit", "-q", "--allow-empty", "-m", &format!("local {n}")]);
+    }
+    let doc = repo.pm_json(&["agent", "launch", "--branch", "feature/mine"]);
+    let id = doc["id"].as_str().unwrap().to_string();
+    let worktree = PathBuf::from(doc["worktree"].as_str().unwrap());
+    repo.git_in(&worktree, &["commit", "-q", "--allow-empty", "-m", "mine"]);
+    let run = repo.pm(&["agent", "close", &id, "--done"]).ok();
+    assert!(
+        run.stderr.contains("1 commit(s) on no remote"),
+        "{}",
+        run.stderr
+    );
+    // git agrees: four commits of the branch are on no remote, one of them the session's.
+    let outside = repo.git(&["rev-list", "--count", "feature/mine", "--not", "--remotes"]);
+    assert_eq!(outside.trim(), "4");
+}

@@ -1,5 +1,14 @@
-//! Git itself. Today only [`command`], the one place that runs the `git` binary (for what gix
-//! cannot do: push, config edits that must keep the user's formatting, maintenance); the
-//! object, ref and worktree code moves here as the layout in docs/architecture.md fills in.
+//! Git itself: the only place that touches git's own files and the one module that runs the
+//! `git` binary. [`open`] finds and opens the repository; [`refs`] lists refs below a prefix;
+//! [`loose_ref`] creates and moves a ref the way git does (compare-and-swap under
+//! `<ref>.lock`); [`worktree`] makes and removes branches and linked worktrees; [`identity`]
+//! resolves author and committer; [`command`] runs the `git` binary (push, config edits that
+//! must keep the user's formatting, maintenance). None of it knows what a record or a session
+//! is; the record store's own codec (objects of a record) lives in `store`.
 
 pub mod command;
+pub mod identity;
+pub mod loose_ref;
+pub mod open;
+pub mod refs;
+pub mod worktree;

@@ -4,12 +4,12 @@
 //! the repository's worktree mutex. Hooks that prepare a worktree attach here.
 
 use crate::error::{Error, Result};
+use crate::git::worktree;
 use crate::model::session::{worktree_dir_name, worktree_dir_name_unique};
 use crate::model::{RecordKind, Session};
 use crate::store::Mode;
 use crate::store::local::{LocalData, LocalSession, PendingLaunch, WorktreeMutex, host_name};
 use crate::workspace::Workspace;
-use crate::worktree;
 use std::path::{Path, PathBuf};
 
 /// Hold the worktree mutex (when writing) and finish or undo launches that died part-way.

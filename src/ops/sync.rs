@@ -305,17 +305,7 @@ pub fn fetch_refs(
 
 /// Direct refs under `prefix`, keyed by the rest of their name.
 fn refs_under(repo: &gix::Repository, prefix: &str) -> Result<HashMap<String, Option<ObjectId>>> {
-    let failed =
-        |e: &dyn std::fmt::Display| Error::failed(format!("could not read {prefix}*: {e}"));
-    let platform = repo.references().map_err(|e| failed(&e))?;
-    let mut out = HashMap::new();
-    for reference in platform.prefixed(prefix).map_err(|e| failed(&e))? {
-        let reference = reference.map_err(|e| failed(&e))?;
-        let name = reference.name().as_bstr().to_str_lossy();
-        let rest = name.strip_prefix(prefix).unwrap_or(&name).to_string();
-        out.insert(rest, reference.target().try_id().map(ToOwned::to_owned));
-    }
-    Ok(out)
+    Ok(crate::git::refs::under(repo, prefix)?.into_iter().collect())
 }
 
 /// Split `issues/<id>` into its kind and id, or say why it is no record.

@@ -1,8 +1,10 @@
 //! Bringing another clone's version of a record into the local store: create, fast-forward,
 //! or a deterministic merge commit. The other version is untrusted data and is checked first.
 
-use super::{RefError, Store, parse_record};
+use super::write::{LOCK_PATIENCE, backoff, oversize};
+use super::{Store, parse_record};
 use crate::error::{Context, Error, Result};
+use crate::git::loose_ref::RefError;
 use crate::merge;
 use crate::model::Record;
 use crate::store::Mode;
@@ -178,7 +180,7 @@ impl Store {
         }
         let text = toml::to_string(&record)
             .context(|| format!("could not serialise the merge of {name}"))?;
-        if let Some(reason) = super::oversize(&record, text.len()) {
+        if let Some(reason) = oversize(&record, text.len()) {
             return Ok(Err(format!("the merged record is too large: {reason}")));
         }
         let tree = self.write_tree(T::KIND, id, &text)?;
@@ -213,7 +215,7 @@ impl Store {
 
 /// After a failed write of ref `name` in attempt `attempt`: wait a little before the next one,
 /// or give up with the error when retrying cannot help (a failure other than a race, or a lock
-/// that stays taken for longer than [`LOCK_PATIENCE`](super::LOCK_PATIENCE)).
+/// that stays taken for longer than [`LOCK_PATIENCE`](LOCK_PATIENCE)).
 fn wait_after(
     name: &str,
     error: RefError,
@@ -227,7 +229,7 @@ fn wait_after(
         }
         RefError::Locked(reason) => {
             let since = *locked_since.get_or_insert_with(std::time::Instant::now);
-            if since.elapsed() > super::LOCK_PATIENCE {
+            if since.elapsed() > LOCK_PATIENCE {
                 return Err(Error::failed(format!("could not update {name}: {reason}")));
             }
             *last_lock = Some(reason);
@@ -237,6 +239,6 @@ fn wait_after(
             *last_lock = None;
         }
     }
-    std::thread::sleep(super::backoff(attempt));
+    std::thread::sleep(backoff(attempt));
     Ok(())
 }

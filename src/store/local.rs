@@ -309,16 +309,7 @@ fn write_atomic_via(temp_dir: &Path, path: &Path, text: &str) -> Result<()> {
         })?;
     }
     let tmp = temp_dir.join(temp_name(TEMP_PREFIX));
-    // A failure names the file being written, not its temporary stand-in.
-    let written = std::fs::write(&tmp, text)
-        .map_err(|e| crate::error::write_failed(path, &e))
-        .and_then(|()| {
-            std::fs::rename(&tmp, path).map_err(|e| crate::error::write_failed(path, &e))
-        });
-    written.map_err(|reason| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::failed(reason)
-    })
+    crate::fsutil::write_atomic(&tmp, path, text.as_bytes()).map_err(Error::failed)
 }
 
 /// How pm's local temporary files are named: [`TEMP_PREFIX`], then [`temp_name`]'s tail.

@@ -2,6 +2,7 @@ use super::resume::resume;
 use super::transition::{back_to_work, cascade_with};
 use super::{all_sessions, live_on_issue};
 use crate::error::{Error, Operation, Result, Setting};
+use crate::git::worktree;
 use crate::lifecycle::{self, SessionEvent};
 use crate::model::session::branch_from_title;
 use crate::model::{SCHEMA_VERSION, Session, SessionStatus, new_id};
@@ -9,7 +10,6 @@ use crate::ops::provision::{self, Plan, hold_worktrees, provision};
 use crate::store::Mode;
 use crate::store::local::{PendingLaunch, host_name};
 use crate::workspace::Workspace;
-use crate::worktree;
 use std::path::PathBuf;
 
 /// What `launch` is asked to do.

@@ -1,12 +1,12 @@
 use super::query::resolve_session;
 use super::same_path;
 use crate::error::{Error, Result, Setting};
+use crate::git::worktree;
 use crate::lifecycle::{self};
 use crate::model::{Session, SessionStatus};
 use crate::ops::provision::{self, hold_worktrees};
 use crate::store::{Mode, Outcome};
 use crate::workspace::Workspace;
-use crate::worktree;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone)]
@@ -150,43 +150,17 @@ pub fn purge(ws: &Workspace, request: &PurgeRequest, mode: Mode) -> Result<Purge
 }
 
 /// Commits on `branch` that no other local branch or remote-tracking branch contains.
-pub(super) fn commits_on_no_other_branch(
+fn commits_on_no_other_branch(
     repo: &gix::Repository,
     branch: &str,
     tip: gix::ObjectId,
-) -> Result<u32> {
-    commits_not_under(repo, branch, tip, &["refs/heads/", "refs/remotes/"])
-}
-
-/// Commits on `branch` (at `tip`) that no ref under `prefixes` other than the branch contains.
-pub(super) fn commits_not_under(
-    repo: &gix::Repository,
-    branch: &str,
-    tip: gix::ObjectId,
-    prefixes: &[&str],
 ) -> Result<u32> {
     let own = format!("refs/heads/{branch}");
-    let mut others = Vec::new();
-    let refs = repo
-        .references()
-        .map_err(|e| Error::failed(format!("could not read refs: {e}")))?;
-    for &prefix in prefixes {
-        let iter = refs
-            .prefixed(prefix)
-            .map_err(|e| Error::failed(format!("could not read refs: {e}")))?;
-        for reference in iter.flatten() {
-            if reference.name().as_bstr() == own.as_str() {
-                continue;
-            }
-            if let Some(id) = reference.target().try_id() {
-                others.push(id.to_owned());
-            }
-        }
-    }
-    let walk = repo
-        .rev_walk([tip])
-        .with_hidden(others)
-        .all()
-        .map_err(|e| Error::failed(format!("could not walk {branch}: {e}")))?;
-    Ok(walk.filter(|info| info.is_ok()).count() as u32)
+    crate::git::refs::commits_outside(
+        repo,
+        vec![tip],
+        &["refs/heads/", "refs/remotes/"],
+        Some(&own),
+        &[],
+    )
 }

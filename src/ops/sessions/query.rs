@@ -1,10 +1,10 @@
 use super::views::{HistoryView, RowOf, SessionRow, SessionView, Sights, view};
 use super::{LIVE, all_sessions, list_by_status, sessions_with};
 use crate::error::{Error, Result};
+use crate::git::worktree;
 use crate::model::{RecordKind, Session, SessionStatus};
 use crate::store::{Broken, Event, Scope};
 use crate::workspace::Workspace;
-use crate::worktree;
 use std::path::Path;
 
 /// `show`'s extra local facts.

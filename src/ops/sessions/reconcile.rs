@@ -1,12 +1,12 @@
 use super::transition::apply_event;
 use super::{LIVE, list_by_status};
 use crate::error::{Error, Result};
+use crate::git::worktree;
 use crate::lifecycle::{self, SessionEvent};
 use crate::model::{Issue, IssueStatus, Session};
 use crate::ops::provision;
 use crate::store::{Mode, Outcome, Scope};
 use crate::workspace::Workspace;
-use crate::worktree;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -197,7 +197,7 @@ pub(super) fn why_not_removable(
     if let Some(tip) = worktree::branch_tip(repo, branch)? {
         tips.push(tip);
     }
-    let unpushed = commits_on_no_remote(repo, tips)?;
+    let unpushed = crate::git::refs::commits_outside(repo, tips, &["refs/remotes/"], None, &[])?;
     if unpushed > 0 {
         return Ok(Some(format!(
             "{unpushed} commit(s) of branch {branch} are on no remote"
@@ -219,32 +219,6 @@ pub(super) fn has_untracked_files(tree: &gix::Repository) -> Result<bool> {
         .map_err(|e| Error::failed(format!("{}: {e}", what())))?;
     // An item that cannot be read counts as a change: removal is refused either way.
     Ok(items.next().is_some())
-}
-
-/// Commits reachable from `tips` that no remote-tracking branch (`refs/remotes/*`) contains.
-/// A commit that cannot be walked counts as one that is not there.
-pub(super) fn commits_on_no_remote(
-    repo: &gix::Repository,
-    tips: Vec<gix::ObjectId>,
-) -> Result<u32> {
-    if tips.is_empty() {
-        return Ok(0);
-    }
-    let refs = repo
-        .references()
-        .map_err(|e| Error::failed(format!("could not read refs: {e}")))?;
-    let remotes: Vec<gix::ObjectId> = refs
-        .prefixed("refs/remotes/")
-        .map_err(|e| Error::failed(format!("could not read refs: {e}")))?
-        .flatten()
-        .filter_map(|r| r.target().try_id().map(ToOwned::to_owned))
-        .collect();
-    let walk = repo
-        .rev_walk(tips)
-        .with_hidden(remotes)
-        .all()
-        .map_err(|e| Error::failed(format!("could not walk the commits: {e}")))?;
-    Ok(walk.count() as u32)
 }
 
 /// Re-apply the issue status cascades that a crash left out (see

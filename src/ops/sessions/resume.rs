@@ -2,13 +2,13 @@ use super::launch::Launched;
 use super::transition::{Changed, apply_event, apply_event_as, read_for};
 use super::{all_sessions, same_path};
 use crate::error::{Error, Operation, Result, Setting};
+use crate::git::worktree;
 use crate::lifecycle::{self, SessionEvent};
 use crate::model::{Session, SessionStatus};
 use crate::ops::provision::{self, Plan, hold_worktrees, provision};
 use crate::store::Mode;
 use crate::store::local::{PendingLaunch, host_name};
 use crate::workspace::Workspace;
-use crate::worktree;
 use std::path::PathBuf;
 
 /// What `take_over` (`agent resume`) is asked to do.

@@ -1,13 +1,12 @@
-use super::purge::commits_not_under;
 use super::query::resolve_session;
 use super::{LIVE, live_on_issue, sessions_with};
 use crate::error::{Error, Result};
+use crate::git::worktree;
 use crate::lifecycle::{self, SessionEvent};
 use crate::model::{Issue, IssueStatus, Session};
 use crate::ops::provision::{self, hold_worktrees};
 use crate::store::{Mode, Outcome};
 use crate::workspace::Workspace;
-use crate::worktree;
 
 /// The result of a status change.
 #[derive(Debug, Clone)]
@@ -221,7 +220,12 @@ pub(super) fn stranded_work(ws: &Workspace, session: &Session) -> Vec<String> {
             "on no other branch (this repository has no remote)",
         )
     };
-    if let Ok(n) = commits_not_under(repo, &session.branch, tip, prefixes)
+    // The session's own commits only: what its base already held is not its work.
+    let base: Vec<gix::ObjectId> = gix::ObjectId::from_hex(session.base.as_bytes())
+        .into_iter()
+        .collect();
+    let own = format!("refs/heads/{}", session.branch);
+    if let Ok(n) = crate::git::refs::commits_outside(repo, vec![tip], prefixes, Some(&own), &base)
         && n > 0
     {
         said.push(format!(

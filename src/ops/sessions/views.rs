@@ -1,6 +1,6 @@
+use crate::git::worktree;
 use crate::model::{Session, SessionStatus, Timestamp};
 use crate::workspace::Workspace;
-use crate::worktree;
 use std::borrow::Cow;
 use std::path::PathBuf;
 

@@ -8,6 +8,7 @@
 //! holds against all of them. Cases this does not cover (a reflog to append, a ref namespace)
 //! are left to gix.
 
+use crate::fsutil::LockFile;
 use gix::ObjectId;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -28,7 +29,8 @@ pub enum RefError {
     Moved(String),
     /// Another writer holds its lock (or a crashed one left it).
     Locked(String),
-    /// Anything else (permissions, a full disk): retrying will not help.
+    /// Anything else (permissions, a full disk, a file where a folder must be): retrying will
+    /// not help.
     Failed(String),
 }
 
@@ -39,6 +41,29 @@ impl std::fmt::Display for RefError {
                 f.write_str(text)
             }
         }
+    }
+}
+
+/// Sort the error of a gix ref edit of `name` by its typed causes: the ref was not as
+/// expected (gix's `ReferenceOutOfDate` or `MustNotExist`, or a ref that had to exist is gone)
+/// is [`RefError::Moved`]; a lock file in the way is [`RefError::Locked`]; anything else (a
+/// folder that cannot be made or written, a full disk, a name git refuses) is
+/// [`RefError::Failed`], which no retry can cure. The text is one line naming the ref.
+pub fn edit_error(repo: &gix::Repository, name: &str, err: &gix::Error) -> RefError {
+    use gix::refs::file::transaction::prepare::{MustNotExist, ReferenceOutOfDate};
+    let reason = crate::error::ref_edit_reason(repo.common_dir(), &[name], err);
+    let moved = err
+        .iter_errors()
+        .any(|e| e.is::<ReferenceOutOfDate>() || e.is::<MustNotExist>())
+        || err
+            .classify()
+            .any(|c| c.class() == gix::error::Class::NotFound && c.io_kind().is_none());
+    if moved {
+        return RefError::Moved(reason);
+    }
+    match crate::error::blocked_by(err) {
+        Some(crate::error::Blocked::Locked) => RefError::Locked(reason),
+        Some(crate::error::Blocked::DiskFull) | None => RefError::Failed(reason),
     }
 }
 
@@ -217,53 +242,6 @@ pub fn packed_target(repo: &gix::Repository, name: &str) -> Result<Option<Object
         .map_err(|e| format!("could not read {name} in packed-refs: {e}"))
 }
 
-/// A lock file, created exclusively (with its folder, if missing) and removed when dropped
-/// unless it was renamed into place. Used for refs (`<ref>.lock`) and for pm's own cache.
-pub(super) struct LockFile {
-    path: Option<PathBuf>,
-    file: std::fs::File,
-}
-
-impl LockFile {
-    pub(super) fn create(lock: &Path) -> std::io::Result<LockFile> {
-        let open = || {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(lock)
-        };
-        let file = match open() {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match lock.parent() {
-                Some(parent) => std::fs::create_dir_all(parent).and_then(|()| open()),
-                None => Err(e),
-            },
-            other => other,
-        }?;
-        Ok(LockFile {
-            path: Some(lock.to_path_buf()),
-            file,
-        })
-    }
-
-    /// Write `bytes` into the lock and rename it to `target`.
-    fn commit(mut self, target: &Path, bytes: &[u8]) -> std::io::Result<()> {
-        self.file.write_all(bytes)?;
-        if let Some(lock) = &self.path {
-            std::fs::rename(lock, target)?;
-        }
-        self.path = None;
-        Ok(())
-    }
-}
-
-impl Drop for LockFile {
-    fn drop(&mut self) {
-        if let Some(path) = self.path.take() {
-            let _ = std::fs::remove_file(path);
-        }
-    }
-}
-
 /// Take `<ref>.lock` for the ref file at `path` (a ref only in packed-refs may have no folder
 /// yet: it is made).
 fn lock_ref(path: &Path, name: &str) -> Result<LockFile, RefError> {
@@ -283,7 +261,79 @@ fn lock_ref(path: &Path, name: &str) -> Result<LockFile, RefError> {
 
 #[cfg(test)]
 mod tests {
-    use super::loose_target;
+    use super::{RefError, edit_error, loose_target};
+    use gix::refs::Target;
+    use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit};
+
+    /// gix's typed "not as expected" errors are races; a folder that cannot be made is not.
+    #[test]
+    fn gix_edit_errors_are_sorted_by_their_typed_causes() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let init = crate::git::command::run_in(dir.path(), &["init", "-q"]).expect("git runs");
+        assert!(init.success, "{}", init.stderr);
+        let repo = gix::open(dir.path()).expect("open");
+        let one = gix::ObjectId::from_hex(b"72d4aea8f292ca247701d5557970a7257debc408").expect("id");
+        let two = gix::ObjectId::from_hex(b"82d4aea8f292ca247701d5557970a7257debc408").expect("id");
+        let name = "refs/pm/issues/01ARZ3NDEKTSV4RRFFQ69G5FAV";
+        std::fs::create_dir_all(dir.path().join(".git/refs/pm/issues")).expect("folders");
+        std::fs::write(dir.path().join(".git").join(name), format!("{one}\n")).expect("ref");
+        let edit = |expected: PreviousValue| {
+            let edit = RefEdit {
+                change: Change::Update {
+                    log: LogChange::default(),
+                    expected,
+                    new: Target::Object(two),
+                },
+                name: name.try_into().expect("valid name"),
+                deref: false,
+            };
+            repo.edit_references_as([edit], None)
+                .map(|_| ())
+                .expect_err("the edit fails")
+        };
+        let moved = edit(PreviousValue::MustExistAndMatch(Target::Object(two)));
+        assert!(matches!(
+            edit_error(&repo, name, &moved),
+            RefError::Moved(_)
+        ));
+        let exists = edit(PreviousValue::MustNotExist);
+        assert!(matches!(
+            edit_error(&repo, name, &exists),
+            RefError::Moved(_)
+        ));
+
+        // A file where the folder of the reflog must be: no retry can help.
+        std::fs::create_dir_all(dir.path().join(".git/logs/refs")).expect("folders");
+        std::fs::write(dir.path().join(".git/logs/refs/pm"), "").expect("a file in the way");
+        let set =
+            crate::git::command::run_in(dir.path(), &["config", "core.logAllRefUpdates", "always"])
+                .expect("git runs");
+        assert!(set.success, "{}", set.stderr);
+        let repo = gix::open(dir.path()).expect("open again");
+        let edit = RefEdit {
+            change: Change::Update {
+                log: LogChange::default(),
+                expected: PreviousValue::MustExistAndMatch(Target::Object(one)),
+                new: Target::Object(two),
+            },
+            name: name.try_into().expect("valid name"),
+            deref: false,
+        };
+        let who = gix::actor::Signature {
+            name: "pm".into(),
+            email: "pm@localhost".into(),
+            time: gix::date::Time::new(0, 0),
+        };
+        let mut time = gix::date::parse::TimeBuf::default();
+        let err = repo
+            .edit_references_as([edit], Some(who.to_ref(&mut time)))
+            .map(|_| ())
+            .expect_err("the reflog cannot be written");
+        match edit_error(&repo, name, &err) {
+            RefError::Failed(line) => assert!(line.contains("Not a directory"), "{line}"),
+            other => panic!("taken for a race: {other}"),
+        }
+    }
 
     #[test]
     fn loose_files_name_an_object_or_nothing() {

@@ -58,7 +58,7 @@ impl<'r> BranchTips<'r> {
     }
 
     pub fn tip(&self, branch: &str) -> Result<Option<ObjectId>> {
-        use crate::store::loose_ref::{packed_target, read_loose};
+        use crate::git::loose_ref::{packed_target, read_loose};
         if let Some(all) = &self.all {
             return Ok(all.get(branch).copied());
         }
@@ -116,15 +116,16 @@ pub fn create_branch(
     at: ObjectId,
     base_name: &str,
 ) -> Result<()> {
-    use crate::store::loose_ref::{self, RefError, Updated};
+    use crate::git::loose_ref::{self, RefError, Updated};
     let name = format!("refs/heads/{branch}");
     let message = format!("branch: Created from {base_name}");
-    let committer =
-        crate::store::identity(repo, "committer").map(|(who, email)| gix::actor::Signature {
+    let committer = crate::git::identity::identity(repo, "committer").map(|(who, email)| {
+        gix::actor::Signature {
             name: who.into(),
             email: email.into(),
             time: gix::date::Time::new(crate::model::Timestamp::now().seconds(), 0),
-        });
+        }
+    });
     let created = loose_ref::create(
         repo,
         &name,
@@ -524,7 +525,7 @@ pub fn check_branch_unlocked(repo: &gix::Repository, branch: &str) -> Result<()>
     if own.exists() {
         return Err(Error::failed(crate::error::locked_message(&name, &own)));
     }
-    let packed = crate::store::loose_ref::packed_target(repo, &name).map_err(Error::failed)?;
+    let packed = crate::git::loose_ref::packed_target(repo, &name).map_err(Error::failed)?;
     let packed_lock = common.join("packed-refs.lock");
     if packed.is_some() && packed_lock.exists() {
         return Err(Error::failed(crate::error::locked_message(
