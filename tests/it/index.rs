@@ -1,9 +1,7 @@
 //! The local record cache (`.git/pm/index/`) is never trusted blindly: whatever moves the refs
 //! behind pm's back, the next command shows the true state.
 
-mod common;
-
-use common::{Repo, record_toml};
+use crate::common::{Repo, record_toml};
 
 /// `(id, <field>)` of every element of the array `key` in the JSON that `pm <args>` prints,
 /// sorted.

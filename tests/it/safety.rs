@@ -3,9 +3,7 @@
 //! symlink would move outside the allowed base, and recovery from a launch killed part-way.
 //! Git (`for-each-ref`, `worktree list --porcelain`, `rev-parse`, `fsck`) is the witness.
 
-mod common;
-
-use common::Repo;
+use crate::common::Repo;
 use std::path::{Path, PathBuf};
 
 /// A repository whose base commit holds a tracked file.

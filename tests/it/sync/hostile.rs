@@ -3,9 +3,8 @@
 //! with the hermetic environment of `common`. Git is the witness: ref tips, `git show` of the
 //! records, `git fsck`.
 
-mod common;
-
-use common::{Repo, Run, record_toml};
+use crate::common;
+use crate::common::{Repo, Run, record_toml};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -1,9 +1,8 @@
 //! `pm mcp`: JSON lines piped into the real binary, replies checked, and the repository checked
 //! with `pm --json` and git to have changed exactly as the CLI would have changed it.
 
-mod common;
-
-use common::{Repo, id_of};
+use crate::common;
+use crate::common::{Repo, id_of};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,9 +1,8 @@
 //! Integration tests of `pm issue …`: the real binary on temporary repositories, with the git
 //! CLI as the independent witness of what was stored.
 
-mod common;
-
-use common::{CRAFTED_ID, EMAIL, NAME, Repo, id_of, record_toml};
+use crate::common;
+use crate::common::{CRAFTED_ID, EMAIL, NAME, Repo, id_of, record_toml};
 use serde_json::Value;
 use std::collections::BTreeSet;
 

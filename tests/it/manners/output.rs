@@ -2,9 +2,8 @@
 //! fixed repository, no escape codes where they do not belong, the overview, and the picker's
 //! refusal without a terminal.
 
-mod common;
-
-use common::Repo;
+use crate::common;
+use crate::common::Repo;
 use std::path::Path;
 
 /// A fixed moment, so times in the output are stable.
@@ -123,6 +122,11 @@ fn pm_now(repo: &Repo, args: &[&str]) -> String {
 
 #[test]
 fn list_history_and_show_output_is_stable() {
+    // The snapshots live in tests/snapshots/, named by the snapshot alone.
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path("../../snapshots");
+    settings.set_prepend_module_to_snapshot(false);
+    let _snapshots = settings.bind_to_scope();
     let f = fixture();
     let r = &f.repo;
     insta::assert_snapshot!("agent_list", redact(&f, &pm_now(r, &["agent", "list"])));

@@ -5,9 +5,7 @@
 //! The fixture's repository lives at `<tmp>/repo`, so the default worktree folder
 //! `<repo>.worktrees/<branch>` is `<tmp>/repo.worktrees/…`, inside the test's temporary directory.
 
-mod common;
-
-use common::{EMAIL, NAME, Repo, Run};
+use crate::common::{EMAIL, NAME, Repo, Run};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -662,7 +660,7 @@ fn a_branch_lock_left_behind_fails_a_launch_with_one_line_and_changes_nothing() 
 
 /// Creating a ref needs no `packed-refs.lock` (git takes none either), so one left behind by a
 /// crashed process does not stop a launch; pm leaves the file alone. (Deleting a packed
-/// branch does need it: tests/safety.rs has purge meet one.)
+/// branch does need it: tests/it/safety.rs has purge meet one.)
 #[test]
 fn a_packed_refs_lock_left_behind_does_not_stop_a_launch() {
     let repo = Repo::new();
