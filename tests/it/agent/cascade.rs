@@ -28,45 +28,45 @@ fn a_second_live_session_on_one_issue_needs_force_and_the_last_one_decides_the_i
     let mut dry = vec!["--dry-run"];
     dry.extend_from_slice(&second_args);
     assert!(refused(&repo, &dry, 1).contains(&first));
-    assert!(!branch_exists(&repo, "feature/second"));
-    assert_eq!(session_ids(&repo), vec![first.clone()]);
+    assert!(!repo.branch_exists("feature/second"));
+    assert_eq!(repo.record_ids(Kind::Session), vec![first.clone()]);
 
     let mut forced = second_args.to_vec();
     forced.push("--force");
     let second = str_of(&repo.pm_json(&forced)["id"]);
-    assert_eq!(issue_status(&repo, &issue), "in_progress");
+    assert_eq!(repo.status_of(Kind::Issue, &issue), "in_progress");
 
     // Abandoning one while the other is live leaves the issue in progress; the last one
     // abandoned reopens it.
     close(&repo, &["--abandon", &first]);
-    assert_eq!(session_status(&repo, &first), "abandoned");
-    assert_eq!(issue_status(&repo, &issue), "in_progress");
+    assert_eq!(repo.status_of(Kind::Session, &first), "abandoned");
+    assert_eq!(repo.status_of(Kind::Issue, &issue), "in_progress");
     close(&repo, &["--abandon", &second]);
-    assert_eq!(issue_status(&repo, &issue), "open");
+    assert_eq!(repo.status_of(Kind::Issue, &issue), "open");
 
     // Reactivating follows the same rule as launching.
     repo.pm_ok(&["agent", "reactivate", &first]);
-    assert_eq!(issue_status(&repo, &issue), "in_progress");
+    assert_eq!(repo.status_of(Kind::Issue, &issue), "in_progress");
     let line = refused(&repo, &["agent", "reactivate", &second], 1);
     assert!(line.contains(&first) && line.contains("force"), "{line}");
-    assert_eq!(session_status(&repo, &second), "abandoned");
+    assert_eq!(repo.status_of(Kind::Session, &second), "abandoned");
     repo.pm_ok(&["agent", "reactivate", &second, "--force"]);
-    assert_eq!(session_status(&repo, &second), "idle");
+    assert_eq!(repo.status_of(Kind::Session, &second), "idle");
 
     // A worktree gone while the other session is live: abandoned, the issue stays in progress.
     let second_wt = default_worktree(&repo, "feature/second");
     std::fs::remove_dir_all(&second_wt).unwrap();
     repo.pm_ok(&["agent", "list"]);
-    assert_eq!(session_status(&repo, &second), "abandoned");
-    assert_eq!(issue_status(&repo, &issue), "in_progress");
+    assert_eq!(repo.status_of(Kind::Session, &second), "abandoned");
+    assert_eq!(repo.status_of(Kind::Issue, &issue), "in_progress");
     repo.pm_ok(&["agent", "reactivate", &second, "--force"]);
     assert!(second_wt.exists());
 
     // Completing one marks the issue done; the other stays as it is, and abandoning it
     // afterwards does not reopen an issue that was finished.
     close(&repo, &["--done", &first]);
-    assert_eq!(issue_status(&repo, &issue), "done");
-    assert_eq!(session_status(&repo, &second), "idle");
+    assert_eq!(repo.status_of(Kind::Issue, &issue), "done");
+    assert_eq!(repo.status_of(Kind::Session, &second), "idle");
     let issue_commits = repo.commit_count(&issue);
     repo.pm_ok(&["agent", "list"]);
     assert_eq!(
@@ -75,7 +75,7 @@ fn a_second_live_session_on_one_issue_needs_force_and_the_last_one_decides_the_i
         "list changed the issue"
     );
     close(&repo, &["--abandon", &second]);
-    assert_eq!(issue_status(&repo, &issue), "done");
+    assert_eq!(repo.status_of(Kind::Issue, &issue), "done");
     repo.assert_fsck_clean();
 }
 
@@ -95,11 +95,11 @@ fn record_time(secs: i64) -> String {
 /// record's tip), but without the issue update that must follow: what a process killed between
 /// the two writes leaves behind.
 fn change_session_without_its_issue(repo: &Repo, id: &str, status: &str, secs: i64) {
-    let before = session_tip(repo, id);
-    let old_status = session_status(repo, id);
+    let old_status = repo.status_of(Kind::Session, id);
     let time = record_time(secs);
+    let message = format!("close: {old_status} -> {status}");
     let mut text = String::new();
-    for line in session_text(repo, id).lines() {
+    for line in repo.record_text_of(Kind::Session, id).lines() {
         if line.starts_with("status =") {
             text.push_str(&format!("status = \"{status}\"\n"));
         } else if line.starts_with("updated =") {
@@ -112,21 +112,8 @@ fn change_session_without_its_issue(repo: &Repo, id: &str, status: &str, secs: i
             text.push('\n');
         }
     }
-    let blob = repo.write_blob(&text);
-    let tree = repo
-        .git_stdin(
-            &["mktree"],
-            format!("100644 blob {blob}\tsession.toml\n").as_bytes(),
-        )
-        .trim()
-        .to_string();
-    let message = format!("close: {old_status} -> {status}");
-    let commit = repo
-        .git(&["commit-tree", "-m", &message, "-p", &before, &tree])
-        .trim()
-        .to_string();
-    repo.git(&["update-ref", &session_ref(id), &commit, &before]);
-    assert_eq!(session_status(repo, id), status);
+    repo.craft_update(Kind::Session, id, &text, &message);
+    assert_eq!(repo.status_of(Kind::Session, id), status);
 }
 
 #[test]
@@ -160,9 +147,9 @@ fn issue_updates_lost_to_a_crash_are_repaired_by_the_next_list() {
     .ok();
     change_session_without_its_issue(&repo, &resumed, "active", 2000);
     for issue in [&done_issue, &open_issue] {
-        assert_eq!(issue_status(&repo, issue), "in_progress");
+        assert_eq!(repo.status_of(Kind::Issue, issue), "in_progress");
     }
-    assert_eq!(issue_status(&repo, &resumed_issue), "open");
+    assert_eq!(repo.status_of(Kind::Issue, &resumed_issue), "open");
 
     // A dry run only says so.
     let before = snapshot(&repo);
@@ -180,17 +167,17 @@ fn issue_updates_lost_to_a_crash_are_repaired_by_the_next_list() {
         "list says what it repaired: {}",
         run.stderr
     );
-    assert_eq!(issue_status(&repo, &done_issue), "done");
+    assert_eq!(repo.status_of(Kind::Issue, &done_issue), "done");
     assert!(repo.record(&done_issue).contains_key("closed"));
-    assert_eq!(issue_status(&repo, &open_issue), "open");
-    assert_eq!(issue_status(&repo, &resumed_issue), "in_progress");
+    assert_eq!(repo.status_of(Kind::Issue, &open_issue), "open");
+    assert_eq!(repo.status_of(Kind::Issue, &resumed_issue), "in_progress");
     let subject = repo.subject(&format!("refs/pm/issues/{done_issue}"));
     assert!(
         subject.starts_with("update: status in_progress -> done") && subject.contains(&done),
         "{subject}"
     );
     // Sessions are left as they are, and a second run has nothing to do.
-    assert_eq!(session_status(&repo, &done), "completed");
+    assert_eq!(repo.status_of(Kind::Session, &done), "completed");
     let tips: Vec<String> = [&done_issue, &open_issue, &resumed_issue]
         .iter()
         .map(|id| repo.tip(id))
@@ -221,7 +208,7 @@ fn a_status_set_by_hand_after_the_session_change_is_never_undone() {
     let commits = repo.commit_count(&issue);
     repo.pm_at(3000, &["agent", "list"]).ok();
     repo.pm_at(3000, &["agent", "reconcile"]).ok();
-    assert_eq!(issue_status(&repo, &issue), "open");
+    assert_eq!(repo.status_of(Kind::Issue, &issue), "open");
     assert_eq!(repo.commit_count(&issue), commits);
 
     // Within the same second the order of the two changes is unknown: left alone as well.
@@ -232,7 +219,7 @@ fn a_status_set_by_hand_after_the_session_change_is_never_undone() {
         .json();
     change_session_without_its_issue(&repo, &str_of(&doc["id"]), "completed", 4000);
     repo.pm_at(5000, &["agent", "list"]).ok();
-    assert_eq!(issue_status(&repo, &other), "in_progress");
+    assert_eq!(repo.status_of(Kind::Issue, &other), "in_progress");
 }
 
 #[test]
@@ -249,6 +236,6 @@ fn a_lost_cascade_is_repaired_even_after_other_edits_of_the_issue() {
     repo.pm_at(2500, &["issue", "update", &issue, "--priority", "high"])
         .ok();
     repo.pm_at(3000, &["agent", "list"]).ok();
-    assert_eq!(issue_status(&repo, &issue), "done");
+    assert_eq!(repo.status_of(Kind::Issue, &issue), "done");
     assert_eq!(repo.record(&issue)["priority"].as_str(), Some("high"));
 }

@@ -18,23 +18,26 @@ fn close_without_a_flag_makes_the_session_idle_and_keeps_the_issue_in_progress()
     assert_eq!(out["previous_status"], "active");
     assert_eq!(out["message"], "close: active -> idle");
     assert_eq!(out["issue"], issue.as_str());
-    let record = session_record(&repo, &id);
+    let record = repo.record_of(Kind::Session, &id);
     assert_eq!(record["status"].as_str(), Some("idle"));
     assert!(!record.contains_key("ended"), "idle sets no end time");
-    assert_eq!(session_commit_count(&repo, &id), 2);
-    assert_eq!(repo.subject(&session_ref(&id)), "close: active -> idle");
-    assert_eq!(issue_status(&repo, &issue), "in_progress");
+    assert_eq!(repo.commit_count_of(Kind::Session, &id), 2);
+    assert_eq!(
+        repo.subject(&Kind::Session.ref_name(&id)),
+        "close: active -> idle"
+    );
+    assert_eq!(repo.status_of(Kind::Issue, &issue), "in_progress");
     assert!(worktree_at(&repo, &wt).is_some(), "the worktree stays");
-    assert!(branch_exists(&repo, "feature/pause-me"));
+    assert!(repo.branch_exists("feature/pause-me"));
 
     // Closing an idle session again is idle -> idle: nothing is written.
-    let tip = session_tip(&repo, &id);
+    let tip = repo.tip_of(Kind::Session, &id);
     let issue_tip = repo.tip(&issue);
     let again = close(&repo, &[&id]);
     assert_eq!(again["changed"], false);
     assert_eq!(again["status"], "idle");
     assert_eq!(again["message"], Value::Null);
-    assert_eq!(session_tip(&repo, &id), tip);
+    assert_eq!(repo.tip_of(Kind::Session, &id), tip);
     assert_eq!(repo.tip(&issue), issue_tip);
     let text = repo.pm_ok(&["agent", "close", &id]);
     assert_eq!(text, format!("Session {id} is already idle\n"));
@@ -55,16 +58,16 @@ fn close_done_completes_the_session_and_marks_the_issue_done() {
         text.stdout,
         format!("Session {id} close: active -> completed\n")
     );
-    let record = session_record(&repo, &id);
+    let record = repo.record_of(Kind::Session, &id);
     assert_eq!(record["status"].as_str(), Some("completed"));
     assert_eq!(
         record["ended"].as_str(),
         Some("2033-05-18T03:33:20Z"),
         "the end time is set: {record:?}"
     );
-    assert_eq!(issue_status(&repo, &issue), "done");
+    assert_eq!(repo.status_of(Kind::Issue, &issue), "done");
     assert_eq!(
-        repo.subject(&session_ref(&id)),
+        repo.subject(&Kind::Session.ref_name(&id)),
         "close: active -> completed"
     );
     // Completing does not delete anything.
@@ -77,8 +80,8 @@ fn close_done_completes_the_session_and_marks_the_issue_done() {
     let out = close(&repo, &["--done", &id2]);
     assert_eq!(out["previous_status"], "idle");
     assert_eq!(out["status"], "completed");
-    assert!(session_record(&repo, &id2).contains_key("ended"));
-    assert_eq!(issue_status(&repo, &other), "done");
+    assert!(repo.record_of(Kind::Session, &id2).contains_key("ended"));
+    assert_eq!(repo.status_of(Kind::Issue, &other), "done");
 }
 
 #[test]
@@ -86,16 +89,16 @@ fn close_abandon_abandons_the_session_and_reopens_the_issue() {
     let repo = Repo::new();
     let issue = repo.add("Give up", &[]);
     let id = str_of(&launch(&repo, &["--issue", &issue])["id"]);
-    assert_eq!(issue_status(&repo, &issue), "in_progress");
+    assert_eq!(repo.status_of(Kind::Issue, &issue), "in_progress");
     let out = close(&repo, &["--abandon", &id]);
     assert_eq!(out["status"], "abandoned");
     assert_eq!(out["previous_status"], "active");
-    let record = session_record(&repo, &id);
+    let record = repo.record_of(Kind::Session, &id);
     assert_eq!(record["status"].as_str(), Some("abandoned"));
     assert!(record.contains_key("ended"), "abandoning sets the end time");
-    assert_eq!(issue_status(&repo, &issue), "open");
+    assert_eq!(repo.status_of(Kind::Issue, &issue), "open");
     assert_eq!(
-        repo.subject(&session_ref(&id)),
+        repo.subject(&Kind::Session.ref_name(&id)),
         "close: active -> abandoned"
     );
 
@@ -103,10 +106,10 @@ fn close_abandon_abandons_the_session_and_reopens_the_issue() {
     let other = repo.add("Give up later", &[]);
     let id2 = str_of(&launch(&repo, &["--issue", &other])["id"]);
     close(&repo, &[&id2]);
-    assert_eq!(issue_status(&repo, &other), "in_progress");
+    assert_eq!(repo.status_of(Kind::Issue, &other), "in_progress");
     close(&repo, &["--abandon", &id2]);
-    assert_eq!(session_status(&repo, &id2), "abandoned");
-    assert_eq!(issue_status(&repo, &other), "open");
+    assert_eq!(repo.status_of(Kind::Session, &id2), "abandoned");
+    assert_eq!(repo.status_of(Kind::Issue, &other), "open");
 }
 
 #[test]
@@ -132,8 +135,8 @@ fn closing_a_finished_session_fails_and_changes_nothing() {
             assert!(line.contains(id.as_str()), "{line}");
         }
     }
-    assert_eq!(issue_status(&repo, &done_issue), "done");
-    assert_eq!(issue_status(&repo, &gone_issue), "open");
+    assert_eq!(repo.status_of(Kind::Issue, &done_issue), "done");
+    assert_eq!(repo.status_of(Kind::Issue, &gone_issue), "open");
 }
 
 #[test]
@@ -145,7 +148,7 @@ fn done_and_abandon_together_is_a_usage_error() {
         line.contains("--done") && line.contains("--abandon"),
         "{line}"
     );
-    assert_eq!(session_status(&repo, &id), "active");
+    assert_eq!(repo.status_of(Kind::Session, &id), "active");
 }
 
 #[test]
@@ -183,8 +186,8 @@ fn close_with_an_unknown_or_ambiguous_id_fails() {
     // A longer, unique prefix (any case) works.
     let unique = &b[..prefix.len() + 1];
     close(&repo, &["--done", &unique.to_lowercase()]);
-    assert_eq!(session_status(&repo, &b), "completed");
-    assert_eq!(session_status(&repo, &a), "active");
+    assert_eq!(repo.status_of(Kind::Session, &b), "completed");
+    assert_eq!(repo.status_of(Kind::Session, &a), "active");
 }
 
 #[test]
@@ -197,9 +200,9 @@ fn close_without_an_id_finds_the_session_from_a_nested_folder() {
 
     let out = close_in(&repo, &nested, &["--done"]);
     assert_eq!(out["id"], a.as_str());
-    assert_eq!(session_status(&repo, &a), "completed");
+    assert_eq!(repo.status_of(Kind::Session, &a), "completed");
     assert_eq!(
-        session_status(&repo, &b),
+        repo.status_of(Kind::Session, &b),
         "active",
         "the other one is untouched"
     );
@@ -207,8 +210,8 @@ fn close_without_an_id_finds_the_session_from_a_nested_folder() {
     // From the top of the other worktree.
     let out = close_in(&repo, &wt_b, &[]);
     assert_eq!(out["id"], b.as_str());
-    assert_eq!(session_status(&repo, &b), "idle");
-    assert_eq!(session_status(&repo, &a), "completed");
+    assert_eq!(repo.status_of(Kind::Session, &b), "idle");
+    assert_eq!(repo.status_of(Kind::Session, &a), "completed");
 }
 
 #[test]
@@ -223,7 +226,7 @@ fn close_without_an_id_follows_symlinks_to_the_worktree() {
     // The current folder reached through the link.
     let out = close_in(&repo, &link.join("src/deep"), &[]);
     assert_eq!(out["id"], b.as_str());
-    assert_eq!(session_status(&repo, &b), "idle");
+    assert_eq!(repo.status_of(Kind::Session, &b), "idle");
 
     // `-C` through the link, from the main worktree: the path reaches pm unresolved.
     let through = link.join("src");
@@ -239,8 +242,8 @@ fn close_without_an_id_follows_symlinks_to_the_worktree() {
         .ok()
         .json();
     assert_eq!(out["id"], b.as_str());
-    assert_eq!(session_status(&repo, &b), "abandoned");
-    assert_eq!(session_status(&repo, &a), "active");
+    assert_eq!(repo.status_of(Kind::Session, &b), "abandoned");
+    assert_eq!(repo.status_of(Kind::Session, &a), "active");
 }
 
 #[test]
@@ -276,9 +279,9 @@ fn close_in_the_main_worktree_lists_the_candidates_and_fails() {
             "a completed session is no candidate: {line}"
         );
     }
-    assert_eq!(session_status(&repo, &a), "active");
-    assert_eq!(session_status(&repo, &b), "active");
-    assert_eq!(session_status(&repo, &c), "idle");
+    assert_eq!(repo.status_of(Kind::Session, &a), "active");
+    assert_eq!(repo.status_of(Kind::Session, &b), "active");
+    assert_eq!(repo.status_of(Kind::Session, &c), "idle");
 }
 
 /// Issue 14 point 17: every command that takes a session takes its branch too; a live session
@@ -295,25 +298,25 @@ fn a_session_is_named_by_its_branch_everywhere() {
     );
 
     assert_eq!(close(&repo, &["feature/x"])["id"], id.as_str());
-    assert_eq!(session_status(&repo, &id), "idle");
+    assert_eq!(repo.status_of(Kind::Session, &id), "idle");
     repo.pm_ok(&["agent", "resume", "feature/x"]);
-    assert_eq!(session_status(&repo, &id), "active");
+    assert_eq!(repo.status_of(Kind::Session, &id), "active");
     close(&repo, &["--done", "feature/x"]);
-    assert_eq!(session_status(&repo, &id), "completed");
+    assert_eq!(repo.status_of(Kind::Session, &id), "completed");
     repo.pm_ok(&["agent", "reactivate", "feature/x"]);
-    assert_eq!(session_status(&repo, &id), "idle");
+    assert_eq!(repo.status_of(Kind::Session, &id), "idle");
     let purged = repo.pm_json(&["agent", "purge", "feature/x", "--delete-files"]);
     assert_eq!(purged["id"], id.as_str());
-    assert!(session_record(&repo, &id).contains_key("purged"));
-    assert!(!branch_exists(&repo, "feature/x"));
+    assert!(repo.record_of(Kind::Session, &id).contains_key("purged"));
+    assert!(!repo.branch_exists("feature/x"));
     assert!(worktree_at(&repo, &worktree).is_none());
 
     // A new session on the branch is the one the branch names now.
     let (second, _) = launch_branch(&repo, "feature/x");
     close(&repo, &["--done", "feature/x"]);
-    assert_eq!(session_status(&repo, &second), "completed");
+    assert_eq!(repo.status_of(Kind::Session, &second), "completed");
     assert_eq!(
-        session_status(&repo, &id),
+        repo.status_of(Kind::Session, &id),
         "idle",
         "the purged one is left alone"
     );
@@ -361,7 +364,7 @@ fn show_and_events_inside_a_worktree_default_to_its_session() {
         .ok()
         .json();
     assert_eq!(events["id"], a.as_str());
-    let subjects = repo.git(&["log", "--format=%s", &session_ref(&a)]);
+    let subjects = repo.git(&["log", "--format=%s", &Kind::Session.ref_name(&a)]);
     assert_eq!(
         events["events"].as_array().unwrap().len(),
         subjects.lines().count()
@@ -420,8 +423,8 @@ fn reactivate_brings_finished_sessions_back_as_idle() {
     let gone = str_of(&launch(&repo, &["--issue", &gone_issue])["id"]);
     close(&repo, &["--done", &done]);
     close(&repo, &["--abandon", &gone]);
-    assert_eq!(issue_status(&repo, &done_issue), "done");
-    assert_eq!(issue_status(&repo, &gone_issue), "open");
+    assert_eq!(repo.status_of(Kind::Issue, &done_issue), "done");
+    assert_eq!(repo.status_of(Kind::Issue, &gone_issue), "open");
 
     for (id, issue, from) in [
         (&done, &done_issue, "completed"),
@@ -431,18 +434,18 @@ fn reactivate_brings_finished_sessions_back_as_idle() {
         assert_eq!(out["changed"], true);
         assert_eq!(out["previous_status"], from);
         assert_eq!(out["status"], "idle");
-        let record = session_record(&repo, id);
+        let record = repo.record_of(Kind::Session, id);
         assert_eq!(record["status"].as_str(), Some("idle"));
         assert!(!record.contains_key("ended"), "a live session has no end");
         assert_eq!(
-            repo.subject(&session_ref(id)),
+            repo.subject(&Kind::Session.ref_name(id)),
             format!("reactivate: {from} -> idle")
         );
-        assert_eq!(issue_status(&repo, issue), "in_progress");
+        assert_eq!(repo.status_of(Kind::Issue, issue), "in_progress");
         // Live again: it can be resumed by launching on its branch.
         let doc = launch(&repo, &["--issue", issue]);
         assert_eq!(doc["id"], id.as_str());
-        assert_eq!(session_status(&repo, id), "active");
+        assert_eq!(repo.status_of(Kind::Session, id), "active");
     }
 
     // Only finished sessions can be reactivated.

@@ -50,7 +50,10 @@ fn commits_are_counted_for_real() {
     // Commits on main do not count; the stored count is right once the session is finished.
     repo.git(&["commit", "-q", "--allow-empty", "-m", "main moves on"]);
     close(&repo, &["--done", &id]);
-    assert_eq!(session_record(&repo, &id)["commits"].as_integer(), Some(2));
+    assert_eq!(
+        repo.record_of(Kind::Session, &id)["commits"].as_integer(),
+        Some(2)
+    );
     let doc = repo.pm_json(&["agent", "history"]);
     assert_eq!(find_session(&doc, &id)["commits"], 2);
     assert_eq!(find_session(&doc, &id)["status"], "completed");
@@ -60,8 +63,7 @@ fn commits_are_counted_for_real() {
 /// (as another tool, or a clone that lost its notes, would leave them): no local notes.
 fn import_finished_sessions(repo: &Repo, owner: &str, count: usize) -> Vec<String> {
     let base = repo.git(&["rev-parse", "HEAD"]).trim().to_string();
-    let mut stream = String::new();
-    let mut ids = Vec::new();
+    let mut records = Vec::new();
     for i in 0..count {
         let id = format!("01ARZ3NDEKTSV4RRFFQ69{i:05}");
         let text = format!(
@@ -70,15 +72,10 @@ fn import_finished_sessions(repo: &Repo, owner: &str, count: usize) -> Vec<Strin
              started = \"2020-01-02T03:04:05Z\"\nupdated = \"2020-01-02T03:04:05Z\"\n\
              ended = \"2020-01-02T04:04:05Z\"\ncommits = 1\n"
         );
-        stream.push_str(&format!(
-            "commit refs/pm/sessions/{id}\ncommitter a <a@x> 1577934245 +0000\ndata 6\nlaunch\n\
-             M 100644 inline session.toml\ndata {}\n{text}\n",
-            text.len()
-        ));
-        ids.push(id);
+        records.push((id, text));
     }
-    repo.git_stdin(&["fast-import", "--quiet"], stream.as_bytes());
-    ids
+    repo.import_records(Kind::Session, &records);
+    records.into_iter().map(|(id, _)| id).collect()
 }
 
 /// Issue 14 point 21: the history of many sessions lists this clone's notes once instead of
@@ -256,7 +253,7 @@ fn events_list_every_change_newest_first_one_commit_each() {
         "close: active -> idle",
         "launch: active on feature/eventful",
     ];
-    assert_eq!(session_commit_count(&repo, &id), expected.len());
+    assert_eq!(repo.commit_count_of(Kind::Session, &id), expected.len());
     let doc = repo.pm_json(&["agent", "events", &id[..12].to_lowercase()]);
     assert_eq!(doc["id"], id.as_str());
     let events = doc["events"].as_array().unwrap();
@@ -264,7 +261,7 @@ fn events_list_every_change_newest_first_one_commit_each() {
     assert_eq!(messages, expected);
     let commits: Vec<String> = events.iter().map(|e| str_of(&e["commit"])).collect();
     let rev_list: Vec<String> = repo
-        .git(&["rev-list", &session_ref(&id)])
+        .git(&["rev-list", &Kind::Session.ref_name(&id)])
         .lines()
         .map(str::to_string)
         .collect();

@@ -8,7 +8,7 @@ use super::*;
 fn launch_from_an_issue_makes_a_real_worktree_on_the_derived_branch() {
     let repo = repo_with_file();
     let issue = repo.add("Add user login", &[]);
-    assert_eq!(issue_status(&repo, &issue), "open");
+    assert_eq!(repo.status_of(Kind::Issue, &issue), "open");
     let base = repo.git(&["rev-parse", "main"]).trim().to_string();
 
     let doc = launch(
@@ -35,15 +35,15 @@ fn launch_from_an_issue_makes_a_real_worktree_on_the_derived_branch() {
     let id = str_of(&doc["id"]);
 
     // One record ref, one root commit, one file, readable with git.
-    assert_eq!(session_ids(&repo), [id.as_str()]);
-    assert_eq!(session_commit_count(&repo, &id), 1);
-    let tip = session_tip(&repo, &id);
+    assert_eq!(repo.record_ids(Kind::Session), [id.as_str()]);
+    assert_eq!(repo.commit_count_of(Kind::Session, &id), 1);
+    let tip = repo.tip_of(Kind::Session, &id);
     assert_eq!(repo.subject(&tip), format!("launch: active on {branch}"));
     assert_eq!(
         repo.git(&["ls-tree", "--name-only", &tip]),
         "session.toml\n"
     );
-    let record = session_record(&repo, &id);
+    let record = repo.record_of(Kind::Session, &id);
     assert_eq!(record["id"].as_str(), Some(id.as_str()));
     assert_eq!(record["issue"].as_str(), Some(issue.as_str()));
     assert_eq!(record["branch"].as_str(), Some(branch));
@@ -60,7 +60,7 @@ fn launch_from_an_issue_makes_a_real_worktree_on_the_derived_branch() {
     assert!(!record.contains_key("ended"), "a live session has no end");
 
     // The issue is in progress.
-    assert_eq!(issue_status(&repo, &issue), "in_progress");
+    assert_eq!(repo.status_of(Kind::Issue, &issue), "in_progress");
 
     // The worktree is real: git lists it on the branch, it is clean, it has the base's files.
     let entry = worktree_at(&repo, &wt).expect("git lists the worktree");
@@ -102,7 +102,7 @@ fn branch_names_derive_from_issue_titles() {
         let issue = repo.add(title, &[]);
         let doc = launch(&repo, &["--issue", &issue]);
         assert_eq!(doc["branch"], branch, "title {title:?}");
-        assert!(branch_exists(&repo, branch));
+        assert!(repo.branch_exists(branch));
         assert!(worktree_at(&repo, &default_worktree(&repo, branch)).is_some());
     }
 }
@@ -124,9 +124,9 @@ fn launch_works_without_a_configured_identity() {
         .json();
     let id = str_of(&doc["id"]);
     let wt = PathBuf::from(str_of(&doc["worktree"]));
-    assert_eq!(session_ids(&repo), [id.as_str()]);
-    assert_eq!(session_status(&repo, &id), "active");
-    assert_eq!(issue_status(&repo, &issue), "in_progress");
+    assert_eq!(repo.record_ids(Kind::Session), [id.as_str()]);
+    assert_eq!(repo.status_of(Kind::Session, &id), "active");
+    assert_eq!(repo.status_of(Kind::Issue, &issue), "in_progress");
     assert!(worktree_at(&repo, &wt).is_some());
     assert_eq!(status_porcelain(&repo, &wt), "");
     assert!(wt.join("README.txt").is_file());
@@ -137,8 +137,8 @@ fn launch_works_without_a_configured_identity() {
         .output()
         .unwrap();
     Run::new("pm agent close --done (no identity)".into(), output).ok();
-    assert_eq!(session_status(&repo, &id), "completed");
-    assert_eq!(issue_status(&repo, &issue), "done");
+    assert_eq!(repo.status_of(Kind::Session, &id), "completed");
+    assert_eq!(repo.status_of(Kind::Issue, &issue), "done");
     repo.assert_fsck_clean();
 }
 
@@ -159,7 +159,7 @@ fn the_session_record_holds_no_path_and_no_host_name() {
     // … but no version of the shared record mentions them.
     let root = repo.root().to_str().unwrap().to_string();
     for commit in repo
-        .git(&["rev-list", &session_ref(&id)])
+        .git(&["rev-list", &Kind::Session.ref_name(&id)])
         .lines()
         .map(str::to_string)
         .collect::<Vec<_>>()
@@ -190,7 +190,11 @@ fn the_session_record_holds_no_path_and_no_host_name() {
         }
     }
     // The commits that carry it do not either.
-    let log = repo.git(&["log", "--format=%B%n%an %ae %cn %ce", &session_ref(&id)]);
+    let log = repo.git(&[
+        "log",
+        "--format=%B%n%an %ae %cn %ce",
+        &Kind::Session.ref_name(&id),
+    ]);
     assert!(
         !log.contains(&root),
         "a commit message holds a path:\n{log}"
@@ -246,18 +250,18 @@ fn launch_dry_run_changes_nothing() {
     assert_eq!(doc["branch"], "feature/just-looking");
     assert_eq!(snapshot(&repo), before);
     assert_eq!(repo.tip(&issue), issue_tip);
-    assert!(session_ids(&repo).is_empty());
+    assert!(repo.record_ids(Kind::Session).is_empty());
 }
 
 /// Nothing of a refused launch on `branch` is left: no branch, no worktree in git's list nor
 /// its folder, no record ref, no local note of the clone; and git finds the repository sound.
 #[track_caller]
 fn assert_launch_left_nothing(repo: &Repo, branch: &str) {
-    assert!(!branch_exists(repo, branch));
+    assert!(!repo.branch_exists(branch));
     assert_eq!(worktrees(repo).len(), 1, "only the main worktree");
     assert!(!default_worktree(repo, branch).exists());
     assert!(!repo.root().join("repo.worktrees").exists());
-    assert!(session_ids(repo).is_empty());
+    assert!(repo.record_ids(Kind::Session).is_empty());
     let notes = repo.path().join(".git/pm/sessions");
     assert!(
         std::fs::read_dir(&notes).map_or(true, |mut d| d.next().is_none()),
@@ -284,7 +288,7 @@ fn a_prompt_too_large_for_a_record_is_refused_before_anything_is_made() {
         "error: the prompt is 102400 bytes; a session holds at most 64 KiB of prompt"
     );
     assert_launch_left_nothing(&repo, branch);
-    assert_eq!(issue_status(&repo, &issue), "open");
+    assert_eq!(repo.status_of(Kind::Issue, &issue), "open");
 
     // The same for a dry run, a role and an agent name beyond theirs.
     let long_name = "r".repeat(201);
@@ -319,7 +323,7 @@ fn a_prompt_too_large_for_a_record_is_refused_before_anything_is_made() {
     let doc = launch(&repo, &["--issue", &issue, "--prompt", &prompt]);
     let id = str_of(&doc["id"]);
     assert_eq!(
-        session_record(&repo, &id)["prompt"].as_str(),
+        repo.record_of(Kind::Session, &id)["prompt"].as_str(),
         Some(prompt.as_str())
     );
     repo.assert_fsck_clean();
@@ -349,7 +353,7 @@ fn a_branch_lock_left_behind_fails_a_launch_with_one_line_and_changes_nothing() 
 
     std::fs::remove_file(&lock).unwrap();
     launch_branch(&repo, "feature/locked");
-    assert!(branch_exists(&repo, "feature/locked"));
+    assert!(repo.branch_exists("feature/locked"));
 }
 
 /// Creating a ref needs no `packed-refs.lock` (git takes none either), so one left behind by a
@@ -363,9 +367,9 @@ fn a_packed_refs_lock_left_behind_does_not_stop_a_launch() {
     let lock = repo.path().join(".git/packed-refs.lock");
     std::fs::write(&lock, "").unwrap();
     let (id, worktree) = launch_branch(&repo, "fresh");
-    assert!(branch_exists(&repo, "fresh"));
+    assert!(repo.branch_exists("fresh"));
     assert!(worktree.exists());
-    assert_eq!(session_status(&repo, &id), "active");
+    assert_eq!(repo.status_of(Kind::Session, &id), "active");
     assert!(
         lock.exists(),
         "a lock pm did not take is not pm's to remove"
@@ -378,7 +382,7 @@ fn launch_on_a_branch_with_an_active_session_fails() {
     let repo = Repo::new();
     let issue = repo.add("Busy", &[]);
     let id = str_of(&launch(&repo, &["--issue", &issue])["id"]);
-    let tip = session_tip(&repo, &id);
+    let tip = repo.tip_of(Kind::Session, &id);
     for args in [
         vec!["agent", "launch", "--issue", &issue],
         vec!["agent", "launch", "--branch", "feature/busy"],
@@ -387,8 +391,8 @@ fn launch_on_a_branch_with_an_active_session_fails() {
         assert!(line.contains("already has an active session"), "{line}");
         assert!(line.contains(&id), "{line}");
     }
-    assert_eq!(session_ids(&repo), [id.as_str()]);
-    assert_eq!(session_tip(&repo, &id), tip);
+    assert_eq!(repo.record_ids(Kind::Session), [id.as_str()]);
+    assert_eq!(repo.tip_of(Kind::Session, &id), tip);
 }
 
 #[test]
@@ -401,7 +405,7 @@ fn launch_on_a_branch_with_an_idle_session_resumes_it() {
     // Work left in the worktree survives the pause.
     std::fs::write(wt.join("notes.txt"), "half done\n").unwrap();
     close(&repo, &[&id]);
-    assert_eq!(session_status(&repo, &id), "idle");
+    assert_eq!(repo.status_of(Kind::Session, &id), "idle");
 
     let again = launch(&repo, &["--issue", &issue]);
     assert_eq!(again["id"], id.as_str(), "the same session");
@@ -409,11 +413,18 @@ fn launch_on_a_branch_with_an_idle_session_resumes_it() {
     assert_eq!(again["recreated_worktree"], false);
     assert_eq!(again["worktree"], wt.to_str().unwrap());
     assert_eq!(again["status"], "active");
-    assert_eq!(session_ids(&repo), [id.as_str()], "no second record");
-    assert_eq!(session_status(&repo, &id), "active");
-    assert_eq!(repo.subject(&session_ref(&id)), "resume: idle -> active");
-    assert_eq!(session_commit_count(&repo, &id), 3);
-    assert_eq!(issue_status(&repo, &issue), "in_progress");
+    assert_eq!(
+        repo.record_ids(Kind::Session),
+        [id.as_str()],
+        "no second record"
+    );
+    assert_eq!(repo.status_of(Kind::Session, &id), "active");
+    assert_eq!(
+        repo.subject(&Kind::Session.ref_name(&id)),
+        "resume: idle -> active"
+    );
+    assert_eq!(repo.commit_count_of(Kind::Session, &id), 3);
+    assert_eq!(repo.status_of(Kind::Issue, &issue), "in_progress");
     assert_eq!(
         std::fs::read_to_string(wt.join("notes.txt")).unwrap(),
         "half done\n"
@@ -425,7 +436,7 @@ fn launch_on_a_branch_with_an_idle_session_resumes_it() {
     let by_branch = launch(&repo, &["--branch", "feature/come-back-later"]);
     assert_eq!(by_branch["id"], id.as_str());
     assert_eq!(by_branch["resumed"], true);
-    assert_eq!(session_status(&repo, &id), "active");
+    assert_eq!(repo.status_of(Kind::Session, &id), "active");
 }
 
 #[test]
@@ -443,7 +454,7 @@ fn launch_recreates_the_missing_worktree_of_an_idle_session() {
     assert_eq!(doc["resumed"], true);
     assert_eq!(doc["recreated_worktree"], true);
     assert_eq!(doc["worktree"], wt.to_str().unwrap());
-    assert_eq!(session_status(&repo, &id), "active");
+    assert_eq!(repo.status_of(Kind::Session, &id), "active");
     let entry = worktree_at(&repo, &wt).expect("the worktree is back");
     assert_eq!(
         entry.branch.as_deref(),
@@ -467,7 +478,7 @@ fn launch_recreates_a_worktree_deleted_without_telling_git() {
     let doc = launch(&repo, &["--branch", "feature/deleted"]);
     assert_eq!(doc["id"], id.as_str());
     assert_eq!(doc["recreated_worktree"], true);
-    assert_eq!(session_status(&repo, &id), "active");
+    assert_eq!(repo.status_of(Kind::Session, &id), "active");
     let entry = worktree_at(&repo, &wt).expect("the worktree is back");
     assert!(!entry.prunable);
     assert_eq!(status_porcelain(&repo, &wt), "");
@@ -526,7 +537,7 @@ fn launch_from_inside_a_worktree_uses_the_main_worktree() {
     assert_eq!(second, default_worktree(&repo, "feature/second"));
     let id = str_of(&doc["id"]);
     assert_eq!(
-        session_record(&repo, &id)["base"].as_str(),
+        repo.record_of(Kind::Session, &id)["base"].as_str(),
         Some(main_head.as_str())
     );
     assert_eq!(

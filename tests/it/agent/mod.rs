@@ -12,7 +12,7 @@ mod launch;
 mod reconcile;
 mod refusals;
 
-use crate::common::{EMAIL, NAME, Repo, Run};
+use crate::common::{EMAIL, Kind, NAME, Repo, Run};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -27,15 +27,10 @@ const TEAMMATE_CLONE: &str = "01BX5ZZKBKACTAV9WEVGEMMVR1";
 
 /// A repository whose base commit holds a tracked file, `README.txt`.
 fn repo_with_file() -> Repo {
-    let repo = Repo::new();
-    std::fs::write(
-        repo.path().join("README.txt"),
-        "hello from the base commit\n",
+    Repo::with_readme(
+        "hello from the base commit
+",
     )
-    .unwrap();
-    repo.git(&["add", "README.txt"]);
-    repo.git(&["commit", "-q", "-m", "add README"]);
-    repo
 }
 
 /// `pm --json agent launch <args…>` in the repository; asserts success.
@@ -66,62 +61,6 @@ fn default_worktree(repo: &Repo, branch: &str) -> PathBuf {
     repo.root()
         .join("repo.worktrees")
         .join(branch.replace('/', "-"))
-}
-
-/// The ids of all refs under `refs/pm/sessions/`, in ref order.
-fn session_ids(repo: &Repo) -> Vec<String> {
-    repo.git(&[
-        "for-each-ref",
-        "--format=%(refname:lstrip=3)",
-        "refs/pm/sessions/",
-    ])
-    .lines()
-    .map(str::to_string)
-    .collect()
-}
-
-fn session_ref(id: &str) -> String {
-    format!("refs/pm/sessions/{id}")
-}
-
-/// `git show refs/pm/sessions/<id>:session.toml`.
-fn session_text(repo: &Repo, id: &str) -> String {
-    repo.git(&["show", &format!("{}:session.toml", session_ref(id))])
-}
-
-/// The session record at the tip, parsed by the `toml` crate (not by pm).
-fn session_record(repo: &Repo, id: &str) -> toml::Table {
-    let text = session_text(repo, id);
-    text.parse()
-        .unwrap_or_else(|e| panic!("session.toml of {id} is not TOML ({e}):\n{text}"))
-}
-
-fn session_status(repo: &Repo, id: &str) -> String {
-    session_record(repo, id)["status"]
-        .as_str()
-        .expect("status is a string")
-        .to_string()
-}
-
-fn session_tip(repo: &Repo, id: &str) -> String {
-    repo.git(&["rev-parse", "--verify", &session_ref(id)])
-        .trim()
-        .to_string()
-}
-
-fn session_commit_count(repo: &Repo, id: &str) -> usize {
-    repo.git(&["rev-list", "--count", &session_ref(id)])
-        .trim()
-        .parse()
-        .expect("a number")
-}
-
-/// The issue's status as stored (read with git, not with pm).
-fn issue_status(repo: &Repo, id: &str) -> String {
-    repo.record(id)["status"]
-        .as_str()
-        .expect("status is a string")
-        .to_string()
 }
 
 /// One entry of `git worktree list --porcelain`.
@@ -163,10 +102,6 @@ fn worktree_at(repo: &Repo, path: &Path) -> Option<Worktree> {
 /// `git -C <dir> status --porcelain`.
 fn status_porcelain(repo: &Repo, dir: &Path) -> String {
     repo.git_in(dir, &["status", "--porcelain"])
-}
-
-fn branch_exists(repo: &Repo, branch: &str) -> bool {
-    repo.branch_exists(branch)
 }
 
 /// Commit a new file in `dir` with git; returns the commit id.
@@ -287,24 +222,6 @@ fn common_prefix(ids: &[&str]) -> String {
         .take_while(|&i| ids.iter().all(|id| id.as_bytes()[i] == first.as_bytes()[i]))
         .count();
     first[..n].to_string()
-}
-
-/// Store `text` as the session record `refs/pm/sessions/<id>` with plain git plumbing.
-fn craft_session(repo: &Repo, id: &str, text: &str) -> String {
-    let blob = repo.write_blob(text);
-    let tree = repo
-        .git_stdin(
-            &["mktree"],
-            format!("100644 blob {blob}\tsession.toml\n").as_bytes(),
-        )
-        .trim()
-        .to_string();
-    let commit = repo
-        .git(&["commit-tree", "-m", "launch: active on teammate", &tree])
-        .trim()
-        .to_string();
-    repo.git(&["update-ref", &session_ref(id), &commit, ""]);
-    commit
 }
 
 /// This clone's id, as pm keeps it in `.git/pm/clone-id`.

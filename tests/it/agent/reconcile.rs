@@ -8,7 +8,7 @@ use super::*;
 /// together with stale local data that points at a missing folder, so only the owner check
 /// keeps this clone from abandoning it.
 fn craft_teammate_session(repo: &Repo, template_id: &str) -> String {
-    let text = session_text(repo, template_id);
+    let text = repo.record_text_of(Kind::Session, template_id);
     let mine = clone_id(repo);
     assert!(text.contains(&mine));
     let crafted: String = text
@@ -28,7 +28,12 @@ fn craft_teammate_session(repo: &Repo, template_id: &str) -> String {
         .map(|l| l + "\n")
         .collect();
     assert!(crafted.contains(TEAMMATE_CLONE) && !crafted.contains(&mine));
-    craft_session(repo, TEAMMATE_SESSION, &crafted);
+    repo.craft_record(
+        Kind::Session,
+        TEAMMATE_SESSION,
+        &crafted,
+        "launch: active on teammate",
+    );
     let missing = repo.root().join("teammate-folder-not-here");
     std::fs::write(
         repo.path()
@@ -39,7 +44,7 @@ fn craft_teammate_session(repo: &Repo, template_id: &str) -> String {
         ),
     )
     .unwrap();
-    session_tip(repo, TEAMMATE_SESSION)
+    repo.tip_of(Kind::Session, TEAMMATE_SESSION)
 }
 
 #[test]
@@ -62,8 +67,8 @@ fn reconcile_abandons_live_sessions_whose_worktree_is_gone_and_prunes_git() {
             "git still lists it"
         );
     }
-    let kept_tip = session_tip(&repo, &kept);
-    let finished_tip = session_tip(&repo, &finished);
+    let kept_tip = repo.tip_of(Kind::Session, &kept);
+    let finished_tip = repo.tip_of(Kind::Session, &finished);
 
     // A dry run reports and changes nothing.
     let before = snapshot(&repo);
@@ -81,7 +86,7 @@ fn reconcile_abandons_live_sessions_whose_worktree_is_gone_and_prunes_git() {
     assert_eq!(abandoned, expected);
     assert_eq!(dry["pruned"].as_array().unwrap().len(), 3, "{dry}");
     assert_eq!(snapshot(&repo), before, "--dry-run wrote something");
-    assert_eq!(issue_status(&repo, &lost_issue), "in_progress");
+    assert_eq!(repo.status_of(Kind::Issue, &lost_issue), "in_progress");
     let text = repo.pm_ok(&["--dry-run", "agent", "reconcile"]);
     assert!(
         text.contains(&format!("Would abandon session {lost}")),
@@ -115,15 +120,18 @@ fn reconcile_abandons_live_sessions_whose_worktree_is_gone_and_prunes_git() {
     assert_eq!(pruned, gone);
 
     for id in [&lost, &idle_lost] {
-        assert_eq!(session_status(&repo, id), "abandoned");
-        assert!(session_record(&repo, id).contains_key("ended"));
-        assert!(repo.subject(&session_ref(id)).starts_with("reconcile: "));
+        assert_eq!(repo.status_of(Kind::Session, id), "abandoned");
+        assert!(repo.record_of(Kind::Session, id).contains_key("ended"));
+        assert!(
+            repo.subject(&Kind::Session.ref_name(id))
+                .starts_with("reconcile: ")
+        );
     }
-    assert_eq!(issue_status(&repo, &lost_issue), "open");
+    assert_eq!(repo.status_of(Kind::Issue, &lost_issue), "open");
     // Terminal, intact and foreign sessions are left alone.
-    assert_eq!(session_tip(&repo, &finished), finished_tip);
-    assert_eq!(session_tip(&repo, &kept), kept_tip);
-    assert_eq!(session_tip(&repo, TEAMMATE_SESSION), teammate_tip);
+    assert_eq!(repo.tip_of(Kind::Session, &finished), finished_tip);
+    assert_eq!(repo.tip_of(Kind::Session, &kept), kept_tip);
+    assert_eq!(repo.tip_of(Kind::Session, TEAMMATE_SESSION), teammate_tip);
     // Git's stale entries are gone; the intact worktree stays.
     let listed: Vec<PathBuf> = worktrees(&repo).into_iter().map(|w| w.path).collect();
     assert_eq!(listed, [repo.path().to_path_buf(), kept_wt.clone()]);
@@ -135,8 +143,8 @@ fn reconcile_abandons_live_sessions_whose_worktree_is_gone_and_prunes_git() {
 
     // An abandoned session can come back: reactivate makes its worktree again.
     repo.pm_ok(&["agent", "reactivate", &lost]);
-    assert_eq!(session_status(&repo, &lost), "idle");
-    assert_eq!(issue_status(&repo, &lost_issue), "in_progress");
+    assert_eq!(repo.status_of(Kind::Session, &lost), "idle");
+    assert_eq!(repo.status_of(Kind::Issue, &lost_issue), "in_progress");
     let entry = worktree_at(&repo, &lost_wt).expect("the worktree is back");
     assert_eq!(
         entry.branch.as_deref(),
@@ -166,7 +174,7 @@ fn list_reconciles_first_but_never_touches_a_teammates_session() {
     let mut expected = vec![kept.clone(), TEAMMATE_SESSION.to_string()];
     expected.sort();
     assert_eq!(ids, expected, "the abandoned one is no longer live");
-    assert_eq!(session_status(&repo, &gone), "abandoned");
+    assert_eq!(repo.status_of(Kind::Session, &gone), "abandoned");
     assert!(
         worktree_at(&repo, &gone_wt).is_none(),
         "list pruned git's entry"
@@ -183,8 +191,8 @@ fn list_reconciles_first_but_never_touches_a_teammates_session() {
     repo.pm_ok(&["agent", "list", "--all"]);
     let doc = repo.pm_json(&["agent", "reconcile"]);
     assert_eq!(doc["abandoned"], Value::Array(vec![]));
-    assert_eq!(session_tip(&repo, TEAMMATE_SESSION), teammate_tip);
-    assert_eq!(session_status(&repo, TEAMMATE_SESSION), "active");
+    assert_eq!(repo.tip_of(Kind::Session, TEAMMATE_SESSION), teammate_tip);
+    assert_eq!(repo.status_of(Kind::Session, TEAMMATE_SESSION), "active");
     let text = repo.pm_ok(&["agent", "list"]);
     let rows = table_rows(
         &text,
@@ -298,7 +306,7 @@ fn purge_refuses_a_dirty_worktree_and_an_active_session_without_force() {
 
     close(&repo, &[&id]);
     std::fs::write(wt.join("README.txt"), "uncommitted and longer\n").unwrap();
-    let before_tip = session_tip(&repo, &id);
+    let before_tip = repo.tip_of(Kind::Session, &id);
     let line = refused(&repo, &["agent", "purge", "--delete-files", &id], 1);
     assert!(line.contains("uncommitted"), "{line}");
     assert!(wt.join("README.txt").is_file());
@@ -307,8 +315,8 @@ fn purge_refuses_a_dirty_worktree_and_an_active_session_without_force() {
         "uncommitted and longer\n"
     );
     assert!(worktree_at(&repo, &wt).is_some());
-    assert!(branch_exists(&repo, "feature/dirty"));
-    assert_eq!(session_tip(&repo, &id), before_tip);
+    assert!(repo.branch_exists("feature/dirty"));
+    assert_eq!(repo.tip_of(Kind::Session, &id), before_tip);
     assert_eq!(
         list_ids(&repo, &["--all"]),
         [id.as_str()],
@@ -320,7 +328,7 @@ fn purge_refuses_a_dirty_worktree_and_an_active_session_without_force() {
     assert_eq!(doc["removed_worktree"], wt.to_str().unwrap());
     assert!(!wt.exists());
     assert!(worktree_at(&repo, &wt).is_none());
-    assert!(!branch_exists(&repo, "feature/dirty"));
+    assert!(!repo.branch_exists("feature/dirty"));
 }
 
 #[test]
@@ -341,7 +349,7 @@ fn purge_dry_run_changes_nothing() {
     assert_eq!(snapshot(&repo), before);
     assert!(wt.is_dir());
     assert_eq!(list_ids(&repo, &[]), [id.as_str()]);
-    assert!(!session_text(&repo, &id).contains("purged"));
+    assert!(!repo.record_text_of(Kind::Session, &id).contains("purged"));
 }
 
 #[test]
@@ -356,7 +364,7 @@ fn purge_with_delete_files_removes_a_merged_sessions_worktree_and_branch() {
     close(&repo, &["--done", &id]);
     repo.git(&["merge", "-q", "--ff-only", branch]);
     assert_eq!(repo.git(&["rev-parse", "main"]).trim(), head);
-    let count = session_commit_count(&repo, &id);
+    let count = repo.commit_count_of(Kind::Session, &id);
 
     let doc = repo.pm_json(&["agent", "purge", "--delete-files", &id]);
     assert_eq!(doc["dry_run"], false);
@@ -368,7 +376,7 @@ fn purge_with_delete_files_removes_a_merged_sessions_worktree_and_branch() {
     assert!(!wt.exists());
     assert!(worktree_at(&repo, &wt).is_none());
     assert_eq!(worktrees(&repo).len(), 1);
-    assert!(!branch_exists(&repo, branch));
+    assert!(!repo.branch_exists(branch));
     assert_eq!(
         repo.git(&["rev-parse", "main"]).trim(),
         head,
@@ -376,10 +384,13 @@ fn purge_with_delete_files_removes_a_merged_sessions_worktree_and_branch() {
     );
 
     // The record stays as a tombstone: one more commit, marked purged.
-    assert_eq!(session_ids(&repo), [id.as_str()]);
-    assert_eq!(session_commit_count(&repo, &id), count + 1);
-    assert_eq!(repo.subject(&session_ref(&id)), "purge: completed");
-    let record = session_record(&repo, &id);
+    assert_eq!(repo.record_ids(Kind::Session), [id.as_str()]);
+    assert_eq!(repo.commit_count_of(Kind::Session, &id), count + 1);
+    assert_eq!(
+        repo.subject(&Kind::Session.ref_name(&id)),
+        "purge: completed"
+    );
+    let record = repo.record_of(Kind::Session, &id);
     assert!(record.contains_key("purged"), "tombstone: {record:?}");
     assert_eq!(record["status"].as_str(), Some("completed"));
     // … and pm no longer shows it.
@@ -389,7 +400,7 @@ fn purge_with_delete_files_removes_a_merged_sessions_worktree_and_branch() {
     let line = refused(&repo, &["agent", "purge", &id], 1);
     assert!(line.contains("already purged"), "{line}");
     // The issue keeps its state.
-    assert_eq!(issue_status(&repo, &issue), "done");
+    assert_eq!(repo.status_of(Kind::Issue, &issue), "done");
     repo.assert_fsck_clean();
 }
 
@@ -399,12 +410,12 @@ fn reactivating_a_purged_session_fails_without_making_anything() {
     let (id, wt) = launch_branch(&repo, "feature/purged");
     close(&repo, &["--done", &id]);
     repo.pm_ok(&["agent", "purge", "--delete-files", &id]);
-    assert!(!branch_exists(&repo, "feature/purged"));
+    assert!(!repo.branch_exists("feature/purged"));
 
     let line = refused(&repo, &["agent", "reactivate", &id], 1);
     assert!(line.contains("purged"), "{line}");
     assert!(!wt.exists());
-    assert!(!branch_exists(&repo, "feature/purged"));
+    assert!(!repo.branch_exists("feature/purged"));
 }
 
 #[test]
@@ -416,8 +427,8 @@ fn purge_without_delete_files_keeps_worktree_and_branch() {
     assert_eq!(doc["removed_worktree"], Value::Null);
     assert_eq!(doc["deleted_branch"], Value::Null);
     assert!(worktree_at(&repo, &wt).is_some());
-    assert!(branch_exists(&repo, "feature/keep-files"));
-    assert!(session_record(&repo, &id).contains_key("purged"));
+    assert!(repo.branch_exists("feature/keep-files"));
+    assert!(repo.record_of(Kind::Session, &id).contains_key("purged"));
     assert!(list_ids(&repo, &["--all"]).is_empty());
 }
 
@@ -434,13 +445,13 @@ fn purge_refuses_a_branch_with_unmerged_commits_without_force() {
         "{line}"
     );
     assert!(wt.join("only-here.txt").is_file());
-    assert!(!session_text(&repo, &id).contains("purged"));
+    assert!(!repo.record_text_of(Kind::Session, &id).contains("purged"));
 
     // Once another branch holds the commit, it may go.
     repo.git(&["branch", "keeper", &head]);
     let doc = repo.pm_json(&["agent", "purge", "--delete-files", &id]);
     assert_eq!(doc["deleted_branch"], "feature/unmerged");
-    assert!(!branch_exists(&repo, "feature/unmerged"));
+    assert!(!repo.branch_exists("feature/unmerged"));
     assert!(!wt.exists());
     assert_eq!(repo.git(&["rev-parse", "keeper"]).trim(), head);
 
@@ -451,7 +462,7 @@ fn purge_refuses_a_branch_with_unmerged_commits_without_force() {
     refused(&repo, &["agent", "purge", "--delete-files", &id2], 1);
     let doc = repo.pm_json(&["agent", "purge", "--delete-files", "--force", &id2]);
     assert_eq!(doc["deleted_branch"], "feature/forced");
-    assert!(!branch_exists(&repo, "feature/forced"));
+    assert!(!repo.branch_exists("feature/forced"));
     assert!(worktree_at(&repo, &wt2).is_none());
     repo.assert_fsck_clean();
 }

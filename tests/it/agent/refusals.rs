@@ -84,7 +84,7 @@ fn launch_refusals_leave_nothing_behind() {
         std::fs::read_to_string(folder.join("keep.txt")).unwrap(),
         "mine\n"
     );
-    assert!(!branch_exists(&repo, "feature/real-issue"));
+    assert!(!repo.branch_exists("feature/real-issue"));
 
     // An unknown base.
     let line = refused(
@@ -101,8 +101,8 @@ fn launch_refusals_leave_nothing_behind() {
     );
     assert!(line.contains("no-such-rev"), "{line}");
 
-    assert!(session_ids(&repo).is_empty());
-    assert_eq!(issue_status(&repo, &issue), "open");
+    assert!(repo.record_ids(Kind::Session).is_empty());
+    assert_eq!(repo.status_of(Kind::Issue, &issue), "open");
 
     // An empty folder is fine to use.
     std::fs::remove_file(folder.join("keep.txt")).unwrap();
@@ -129,9 +129,9 @@ fn over_long_branch_names_are_refused_as_file_names_too_long() {
         line.contains("file name too long") && line.contains("worktree folder"),
         "{line}"
     );
-    assert!(!branch_exists(&repo, &long_folder));
+    assert!(!repo.branch_exists(&long_folder));
     assert!(!repo.root().join("repo.worktrees").exists());
-    assert!(session_ids(&repo).is_empty());
+    assert!(repo.record_ids(Kind::Session).is_empty());
     // The longest part git can lock (250 bytes) still works, as it does with git.
     let longest = format!("x/{}", "a".repeat(250));
     let (_, worktree) = launch_branch(&repo, &longest);
@@ -213,9 +213,9 @@ fn a_launch_that_fails_part_way_rolls_back_the_branch_and_folders() {
     std::fs::write(repo.path().join(".git/worktrees"), "in the way\n").unwrap();
     let line = refused(&repo, &["agent", "launch", "--branch", "feature/half"], 1);
     assert!(line.contains("feature/half"), "{line}");
-    assert!(!branch_exists(&repo, "feature/half"));
+    assert!(!repo.branch_exists("feature/half"));
     assert!(!repo.root().join("repo.worktrees").exists());
-    assert!(session_ids(&repo).is_empty());
+    assert!(repo.record_ids(Kind::Session).is_empty());
     assert_eq!(
         repo.git(&["for-each-ref", "--format=%(refname)", "refs/heads/"]),
         "refs/heads/main\n"

@@ -121,7 +121,12 @@ fn record_text_cannot_send_escape_sequences_to_the_terminal() {
          created = \"2020-01-02T03:04:05Z\"\n\
          updated = \"2020-01-02T03:04:05Z\"\n"
     );
-    let commit = repo.craft_commit(&text, "create: \x1b[31mred\x1b[0m message", None);
+    let commit = repo.craft_commit(
+        Kind::Issue,
+        &text,
+        "create: \x1b[31mred\x1b[0m message",
+        None,
+    );
     repo.git(&[
         "update-ref",
         &format!("refs/pm/issues/{CRAFTED_ID}"),

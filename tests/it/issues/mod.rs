@@ -8,7 +8,7 @@ mod refusals;
 mod storage;
 
 use crate::common;
-use crate::common::{CRAFTED_ID, EMAIL, NAME, Repo, id_of, record_toml};
+use crate::common::{CRAFTED_ID, EMAIL, Kind, NAME, Repo, id_of, record_toml};
 use serde_json::Value;
 use std::collections::BTreeSet;
 

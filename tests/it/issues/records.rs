@@ -12,7 +12,7 @@ fn unknown_toml_fields_survive_a_rewrite() {
         "\"Old title\"",
         "estimate = 3\n\n[future]\nnote = \"kept\"\nlevels = [1, 2]\n",
     );
-    let first = repo.craft_record(CRAFTED_ID, &text);
+    let first = repo.craft_record(Kind::Issue, CRAFTED_ID, &text, "crafted by hand");
 
     let doc = repo.pm_json(&["issue", "show", CRAFTED_ID]);
     assert_eq!(doc["issue"]["title"], "Old title");

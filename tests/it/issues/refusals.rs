@@ -443,7 +443,12 @@ fn assert_broken_record_is_isolated(repo: &Repo, good: &[String], reason: &str) 
 fn record_that_is_not_toml_is_reported_and_does_not_hide_others() {
     let repo = Repo::new();
     let good = vec![repo.add("Good one", &[]), repo.add("Good two", &[])];
-    repo.craft_record(CRAFTED_ID, "this is = = not toml\n[[[\n");
+    repo.craft_record(
+        Kind::Issue,
+        CRAFTED_ID,
+        "this is = = not toml\n[[[\n",
+        "crafted by hand",
+    );
     assert_broken_record_is_isolated(&repo, &good, "not a valid record");
 }
 
@@ -466,7 +471,12 @@ fn ref_pointing_at_a_blob_is_reported_and_does_not_hide_others() {
 fn record_whose_id_disagrees_with_its_ref_is_reported() {
     let repo = Repo::new();
     let good = vec![repo.add("Good one", &[]), repo.add("Good two", &[])];
-    repo.craft_record(CRAFTED_ID, &record_toml(UNKNOWN_ID, "\"Impostor\"", ""));
+    repo.craft_record(
+        Kind::Issue,
+        CRAFTED_ID,
+        &record_toml(UNKNOWN_ID, "\"Impostor\"", ""),
+        "crafted by hand",
+    );
     assert_broken_record_is_isolated(&repo, &good, "disagrees");
     // The id in the file does not make a record appear under that id.
     let line = refused(&repo, &["issue", "show", UNKNOWN_ID], 1);

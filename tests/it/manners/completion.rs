@@ -92,8 +92,7 @@ fn bash_completes_live_session_ids() {
 /// every eleventh purged; their ids in order of creation.
 fn import_sessions(repo: &Repo, count: usize, issue: &str) -> Vec<String> {
     let base = repo.git(&["rev-parse", "HEAD"]).trim().to_string();
-    let mut stream = String::new();
-    let mut ids = Vec::new();
+    let mut records = Vec::new();
     for i in 0..count {
         let id = format!("01ARZ3NDEKTSV4RRFFQ69G{i:04}");
         let on_issue = if i % 7 == 0 {
@@ -113,15 +112,10 @@ fn import_sessions(repo: &Repo, count: usize, issue: &str) -> Vec<String> {
              started = \"2020-01-02T03:04:05Z\"\nupdated = \"2020-01-02T03:04:05Z\"\n\
              ended = \"2020-01-02T04:04:05Z\"\n{purged}"
         );
-        stream.push_str(&format!(
-            "commit refs/pm/sessions/{id}\ncommitter a <a@x> 1577934245 +0000\ndata 6\nlaunch\n\
-             M 100644 inline session.toml\ndata {}\n{text}\n",
-            text.len()
-        ));
-        ids.push(id);
+        records.push((id, text));
     }
-    repo.git_stdin(&["fast-import", "--quiet"], stream.as_bytes());
-    ids
+    repo.import_records(Kind::Session, &records);
+    records.into_iter().map(|(id, _)| id).collect()
 }
 
 /// Issue 14 point 22: completion of a long id list is written by pm itself, in each shell's

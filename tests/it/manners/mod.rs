@@ -7,7 +7,7 @@ mod output;
 mod tables;
 
 use crate::common;
-use crate::common::Repo;
+use crate::common::{Kind, Repo};
 use std::path::Path;
 
 /// A fixed moment, so times in the output are stable.

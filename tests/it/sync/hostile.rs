@@ -319,20 +319,22 @@ fn hostile_far_future_timestamps_do_no_harm() {
     let id = crafted_id(40);
     let text = record_toml(&id, "\"From the future\"", &format!("closed = {future}\n"))
         .replace("\"2020-01-02T03:04:05Z\"", future);
-    let c = net.craft("issue.toml", text.as_bytes(), None, Some(far));
+    let c = net
+        .repo
+        .craft_commit_dated(Kind::Issue, &text, "crafted", None, Some(far));
     net.plant(&c, &format!("refs/pm/issues/{id}"));
     let sid = crafted_id(41);
-    let c = net.craft(
-        "session.toml",
-        session_toml(
+    let c = net.repo.craft_commit_dated(
+        Kind::Session,
+        &session_toml(
             &sid,
             &[
                 ("started", future),
                 ("updated", future),
                 ("status", "\"active\""),
             ],
-        )
-        .as_bytes(),
+        ),
+        "crafted",
         None,
         Some(far),
     );
@@ -362,9 +364,10 @@ fn hostile_far_future_timestamps_do_no_harm() {
     net.pm_ok(0, &["issue", "update", &h.victim, "--priority", "low"]);
     let text = record_toml(&h.victim, "\"Victim from the future\"", "")
         .replace("\"2020-01-02T03:04:05Z\"", future);
-    let c = net.craft(
-        "issue.toml",
-        text.as_bytes(),
+    let c = net.repo.craft_commit_dated(
+        Kind::Issue,
+        &text,
+        "crafted",
         Some(&h.victim_tip),
         Some(far),
     );

@@ -9,7 +9,7 @@ mod hostile;
 mod remotes;
 
 use crate::common;
-use crate::common::{Repo, Run, record_toml};
+use crate::common::{Kind, Repo, Run, age_ref_files, record_toml};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -192,42 +192,12 @@ impl Net {
             .git(&["fetch", "-q", self.remote_s(), "+refs/pm/*:refs/pm/*"]);
     }
 
-    /// A commit whose tree holds `file` with `text`; `date` sets both dates (git format).
-    fn craft(&self, file: &str, text: &[u8], parent: Option<&str>, date: Option<&str>) -> String {
-        let blob = self
-            .repo
-            .git_stdin(&["hash-object", "-w", "--stdin"], text)
-            .trim()
-            .to_string();
-        let tree = self
-            .repo
-            .git_stdin(
-                &["mktree"],
-                format!("100644 blob {blob}\t{file}\n").as_bytes(),
-            )
-            .trim()
-            .to_string();
-        let mut cmd = self.repo.git_command(self.repo.path());
-        cmd.args(["commit-tree", "-m", "crafted"]);
-        if let Some(parent) = parent {
-            cmd.args(["-p", parent]);
-        }
-        cmd.arg(&tree);
-        if let Some(date) = date {
-            cmd.env("GIT_AUTHOR_DATE", date)
-                .env("GIT_COMMITTER_DATE", date);
-        }
-        let out = cmd.output().expect("git commit-tree runs");
-        assert!(out.status.success(), "commit-tree failed: {out:?}");
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    }
-
     fn craft_issue(&self, text: &str, parent: Option<&str>) -> String {
-        self.craft("issue.toml", text.as_bytes(), parent, None)
+        self.repo.craft_commit(Kind::Issue, text, "crafted", parent)
     }
 
     fn craft_session(&self, text: &str) -> String {
-        self.craft("session.toml", text.as_bytes(), None, None)
+        self.repo.craft_commit(Kind::Session, text, "crafted", None)
     }
 
     /// Force `object` into the remote as `name`, with plain git.

@@ -188,32 +188,6 @@ fn many_records_are_pushed_at_once_and_a_ref_that_is_no_record_stays_home() {
     assert_eq!(net.remote_refs(), net.refs(1));
 }
 
-/// Set the modification time of every ref file of clone `dir` (records, tracking refs,
-/// `packed-refs`) to one fixed time long ago, so that caches trust them by their identity and
-/// time alone (and a file aged twice keeps its time).
-fn age_ref_files(dir: &Path) {
-    let git_dir = dir.join(".git");
-    let long_ago = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000);
-    let mut stack = vec![
-        git_dir.join("refs/pm"),
-        git_dir.join("refs/pm-remote"),
-        git_dir.join("packed-refs"),
-    ];
-    while let Some(path) = stack.pop() {
-        if path.is_dir() {
-            for entry in std::fs::read_dir(&path).expect("read refs") {
-                stack.push(entry.expect("entry").path());
-            }
-        } else if path.is_file() {
-            let file = std::fs::File::options()
-                .write(true)
-                .open(&path)
-                .expect("open ref file");
-            file.set_modified(long_ago).expect("set time");
-        }
-    }
-}
-
 /// What git says the overview's sync line should count in clone `i`: records whose tip differs
 /// from the one last fetched, and fetched records whose tip differs from the local one.
 fn sync_counts_in_git(net: &Net, i: usize) -> (usize, usize) {
@@ -265,7 +239,7 @@ fn the_overview_sync_counts_follow_every_move_of_the_refs() {
     for aged in [false, true] {
         let age = || {
             if aged {
-                age_ref_files(net.c(0));
+                age_ref_files(&net.c(0).join(".git"), &["refs/pm", "refs/pm-remote"]);
             }
         };
         age();
