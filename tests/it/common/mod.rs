@@ -16,6 +16,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use tempfile::TempDir;
 
+mod records;
+pub use records::{Kind, age_ref_files};
+
 /// The identity the fixture gives git (and, unless a test says otherwise, pm).
 pub const NAME: &str = "Test User";
 pub const EMAIL: &str = "test@example.com";
@@ -178,6 +181,15 @@ impl Repo {
         Self::init("repo.git", &["--bare"], false)
     }
 
+    /// A normal repository whose second commit adds `README.txt` holding `text`.
+    pub fn with_readme(text: &str) -> Self {
+        let repo = Self::new();
+        std::fs::write(repo.path().join("README.txt"), text).expect("write README.txt");
+        repo.git(&["add", "README.txt"]);
+        repo.git(&["commit", "-q", "-m", "add README"]);
+        repo
+    }
+
     /// A repository using the reftable ref storage, with one empty commit.
     pub fn reftable() -> Self {
         Self::init("repo", &["--ref-format=reftable"], true)
@@ -299,55 +311,6 @@ impl Repo {
         self.git(&["for-each-ref", "refs/pm/"])
     }
 
-    /// The ids of all refs under `refs/pm/issues/`, in ref order.
-    pub fn ref_ids(&self) -> Vec<String> {
-        self.git(&[
-            "for-each-ref",
-            "--format=%(refname:lstrip=3)",
-            "refs/pm/issues/",
-        ])
-        .lines()
-        .map(str::to_string)
-        .collect()
-    }
-
-    /// The commit `refs/pm/issues/<id>` points at.
-    pub fn tip(&self, id: &str) -> String {
-        self.git(&["rev-parse", "--verify", &format!("refs/pm/issues/{id}")])
-            .trim()
-            .to_string()
-    }
-
-    /// `git rev-list --count refs/pm/issues/<id>`.
-    pub fn commit_count(&self, id: &str) -> usize {
-        self.git(&["rev-list", "--count", &format!("refs/pm/issues/{id}")])
-            .trim()
-            .parse()
-            .expect("rev-list --count prints a number")
-    }
-
-    /// `git show refs/pm/issues/<id>:issue.toml`.
-    pub fn record_text(&self, id: &str) -> String {
-        self.git(&["show", &format!("refs/pm/issues/{id}:issue.toml")])
-    }
-
-    /// `git show refs/pm/<kind>/<id>:<file>` for `kind` `issues` or `sessions`.
-    pub fn record_text_of(&self, kind: &str, id: &str) -> String {
-        let file = if kind == "sessions" {
-            "session.toml"
-        } else {
-            "issue.toml"
-        };
-        self.git(&["show", &format!("refs/pm/{kind}/{id}:{file}")])
-    }
-
-    /// The record at the tip, parsed by the `toml` crate (not by pm).
-    pub fn record(&self, id: &str) -> toml::Table {
-        let text = self.record_text(id);
-        text.parse()
-            .unwrap_or_else(|e| panic!("issue.toml of {id} is not TOML ({e}):\n{text}"))
-    }
-
     /// First line of the message of `rev`.
     pub fn subject(&self, rev: &str) -> String {
         self.git(&["log", "-1", "--format=%s", rev])
@@ -382,49 +345,6 @@ impl Repo {
             .filter(|l| !l.trim().is_empty())
             .collect();
         assert!(noise.is_empty(), "git fsck reported:\n{}", noise.join("\n"));
-    }
-
-    /// Write `text` as a blob; returns its id.
-    pub fn write_blob(&self, text: &str) -> String {
-        self.git_stdin(&["hash-object", "-w", "--stdin"], text.as_bytes())
-            .trim()
-            .to_string()
-    }
-
-    /// Build a record commit by hand (blob, tree with `issue.toml`, commit) without any ref.
-    pub fn craft_commit(&self, text: &str, message: &str, parent: Option<&str>) -> String {
-        self.craft_commit_named(text, "issue.toml", message, parent)
-    }
-
-    /// Build a record commit whose tree holds `text` as `file` (`issue.toml`, `session.toml`).
-    pub fn craft_commit_named(
-        &self,
-        text: &str,
-        file: &str,
-        message: &str,
-        parent: Option<&str>,
-    ) -> String {
-        let blob = self.write_blob(text);
-        let tree = self
-            .git_stdin(
-                &["mktree"],
-                format!("100644 blob {blob}\t{file}\n").as_bytes(),
-            )
-            .trim()
-            .to_string();
-        let mut args = vec!["commit-tree", "-m", message];
-        if let Some(parent) = parent {
-            args.extend_from_slice(&["-p", parent]);
-        }
-        args.push(&tree);
-        self.git(&args).trim().to_string()
-    }
-
-    /// Store `text` as the record `refs/pm/issues/<id>` with plain git plumbing.
-    pub fn craft_record(&self, id: &str, text: &str) -> String {
-        let commit = self.craft_commit(text, "crafted by hand", None);
-        self.git(&["update-ref", &format!("refs/pm/issues/{id}"), &commit, ""]);
-        commit
     }
 
     // ---- pm -----------------------------------------------------------------------------

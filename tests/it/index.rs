@@ -1,9 +1,7 @@
 //! The local record cache (`.git/pm/index/`) is never trusted blindly: whatever moves the refs
 //! behind pm's back, the next command shows the true state.
 
-mod common;
-
-use common::{Repo, record_toml};
+use crate::common::{Kind, Repo, age_ref_files, record_toml};
 
 /// `(id, <field>)` of every element of the array `key` in the JSON that `pm <args>` prints,
 /// sorted.
@@ -31,10 +29,8 @@ fn titles(repo: &Repo) -> Vec<(String, String)> {
 
 /// Point `refs/pm/issues/<id>` at a new commit whose title is `title`, with plain git.
 fn retitle_behind_pms_back(repo: &Repo, id: &str, title: &str) {
-    let tip = repo.tip(id);
     let text = record_toml(id, &format!("{title:?}"), "");
-    let commit = repo.craft_commit(&text, "edited with git", Some(&tip));
-    repo.git(&["update-ref", &format!("refs/pm/issues/{id}"), &commit, &tip]);
+    repo.craft_update(Kind::Issue, id, &text, "edited with git");
 }
 
 #[test]
@@ -116,9 +112,7 @@ fn records_fetched_by_plain_git_fetch_are_seen() {
 
 /// Point `refs/pm/sessions/<id>` at a new commit whose record has `status`, with plain git.
 fn set_session_status_behind_pms_back(repo: &Repo, id: &str, status: &str) {
-    let name = format!("refs/pm/sessions/{id}");
-    let tip = repo.git(&["rev-parse", &name]).trim().to_string();
-    let text = repo.git(&["show", &format!("{tip}:session.toml")]);
+    let text = repo.record_text_of(Kind::Session, id);
     let mut record: toml::Table = toml::from_str(&text).expect("session record");
     record.insert("status".into(), toml::Value::String(status.into()));
     if status == "active" || status == "idle" {
@@ -126,40 +120,8 @@ fn set_session_status_behind_pms_back(repo: &Repo, id: &str, status: &str) {
     } else {
         record.insert("ended".into(), record["updated"].clone());
     }
-    let blob = repo.write_blob(&toml::to_string(&record).expect("TOML"));
-    let tree = repo.git_stdin(
-        &["mktree"],
-        format!("100644 blob {blob}\tsession.toml\n").as_bytes(),
-    );
-    let commit = repo.git(&[
-        "commit-tree",
-        "-p",
-        &tip,
-        "-m",
-        "edited with git",
-        tree.trim(),
-    ]);
-    repo.git(&["update-ref", &name, commit.trim(), &tip]);
-}
-
-/// Make `packed-refs` and every loose ref under `refs/pm/` an hour old.
-fn age_ref_files(git_dir: &std::path::Path) {
-    // One fixed time: a file aged twice keeps its time, as a file nobody touched does.
-    let hour_ago = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000);
-    let mut stack = vec![git_dir.join("refs/pm"), git_dir.join("packed-refs")];
-    while let Some(path) = stack.pop() {
-        if path.is_dir() {
-            for entry in std::fs::read_dir(&path).expect("read refs") {
-                stack.push(entry.expect("entry").path());
-            }
-        } else if path.is_file() {
-            let file = std::fs::File::options()
-                .write(true)
-                .open(&path)
-                .expect("open ref file");
-            file.set_modified(hour_ago).expect("set time");
-        }
-    }
+    let text = toml::to_string(&record).expect("TOML");
+    repo.craft_update(Kind::Session, id, &text, "edited with git");
 }
 
 /// The ids and statuses `pm agent <command> --json` shows.
@@ -184,7 +146,7 @@ fn sessions_that_finish_or_wake_behind_pms_back_are_seen() {
             repo.git(&["pack-refs", "--all"]);
         }
         // Ref files an hour old are trusted by their identity and time alone.
-        age_ref_files(&repo.path().join(".git"));
+        age_ref_files(&repo.path().join(".git"), &["refs/pm"]);
         sessions(&repo, "history"); // warm both cache files
         assert_eq!(sessions(&repo, "list"), vec![(a.clone(), "active".into())]);
 
@@ -253,7 +215,7 @@ fn a_damaged_text_in_the_cache_is_read_again_by_history() {
     let a = launched("a");
     let b = launched("b");
     repo.pm_ok(&["agent", "close", &b, "--done"]);
-    age_ref_files(&repo.path().join(".git"));
+    age_ref_files(&repo.path().join(".git"), &["refs/pm"]);
     let expected = sessions_in_git(&repo);
     assert_eq!(sessions(&repo, "history"), expected);
     let settled = repo.path().join(".git/pm/index/sessions.texts");
@@ -338,7 +300,7 @@ fn random_moves_behind_pms_back_never_miscount_the_overview() {
         let plain = crafted_session(repo, id, "completed", None);
         let text = repo.git(&["show", &format!("{plain}:session.toml")]);
         let text = format!("{}\npurged = \"2020-01-02T05:00:00Z\"\n", text.trim_end());
-        repo.craft_commit_named(&text, "session.toml", "crafted", parent)
+        repo.craft_commit(Kind::Session, &text, "crafted", parent)
     };
     let mut made = 0usize;
     let mut add = |repo: &Repo, status: &str| {
@@ -381,7 +343,7 @@ fn random_moves_behind_pms_back_never_miscount_the_overview() {
                 repo.git(&["update-ref", "-d", &format!("refs/pm/sessions/{id}")]);
             }
             6 => add(&repo, STATUSES[next(5)]),
-            _ => age_ref_files(&git_dir),
+            _ => age_ref_files(&git_dir, &["refs/pm"]),
         }
         match next(4) {
             0 => {
@@ -415,16 +377,7 @@ fn crafted_session(repo: &Repo, id: &str, status: &str, parent: Option<&str>) ->
         id.to_lowercase(),
         "0123456789abcdef0123456789abcdef01234567",
     );
-    let blob = repo.write_blob(&text);
-    let tree = repo.git_stdin(
-        &["mktree"],
-        format!("100644 blob {blob}\tsession.toml\n").as_bytes(),
-    );
-    let mut args = vec!["commit-tree", "-m", "crafted", tree.trim()];
-    if let Some(parent) = parent {
-        args.extend_from_slice(&["-p", parent]);
-    }
-    repo.git(&args).trim().to_string()
+    repo.craft_commit(Kind::Session, &text, "crafted", parent)
 }
 
 /// Every session id and status, as git sees the refs.
@@ -494,7 +447,7 @@ fn random_moves_behind_pms_back_never_show_a_stale_session() {
                 repo.git(&["update-ref", "-d", &format!("refs/pm/sessions/{id}")]);
             }
             5 => add(&repo, STATUSES[next(4)]),
-            _ => age_ref_files(&git_dir),
+            _ => age_ref_files(&git_dir, &["refs/pm"]),
         }
         let truth = sessions_in_git(&repo);
         if next(2) == 0 {

@@ -1,9 +1,9 @@
 //! The committed `man/man1/` pages and `completions/` scripts must match what the clap
-//! definition generates today. `PM_UPDATE_GENERATED=1 cargo test --test generated` rewrites them.
+//! definition generates today. `PM_UPDATE_GENERATED=1 cargo test --test it generated::` rewrites
+//! them.
 //! The pages sit in `man1/` so that `MANPATH` can point at `man/`, as man looks for sections.
 
-mod common;
-
+use crate::common;
 use clap::{ArgAction, CommandFactory};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -167,7 +167,7 @@ fn check_files(dir: &Path, expected: &BTreeMap<String, Vec<u8>>) {
         } else {
             assert!(
                 std::fs::read(&path).ok().as_ref() == Some(bytes),
-                "{} is stale; run: PM_UPDATE_GENERATED=1 cargo test --test generated",
+                "{} is stale; run: PM_UPDATE_GENERATED=1 cargo test --test it generated::",
                 path.display()
             );
         }
@@ -206,7 +206,7 @@ fn check(dir: &Path, expected: &BTreeMap<String, Vec<u8>>) {
         .collect();
     assert!(
         stale.is_empty(),
-        "{} is stale ({stale:?}); run: PM_UPDATE_GENERATED=1 cargo test --test generated",
+        "{} is stale ({stale:?}); run: PM_UPDATE_GENERATED=1 cargo test --test it generated::",
         dir.display()
     );
 }

@@ -3,18 +3,15 @@
 //! symlink would move outside the allowed base, and recovery from a launch killed part-way.
 //! Git (`for-each-ref`, `worktree list --porcelain`, `rev-parse`, `fsck`) is the witness.
 
-mod common;
-
-use common::Repo;
+use crate::common::{Kind, Repo};
 use std::path::{Path, PathBuf};
 
 /// A repository whose base commit holds a tracked file.
 fn repo_with_file() -> Repo {
-    let repo = Repo::new();
-    std::fs::write(repo.path().join("README.txt"), "base\n").unwrap();
-    repo.git(&["add", "README.txt"]);
-    repo.git(&["commit", "-q", "-m", "add README"]);
-    repo
+    Repo::with_readme(
+        "base
+",
+    )
 }
 
 /// `(branch, worktree path)` of every worktree git knows, main included.
@@ -30,10 +27,6 @@ fn git_worktrees(repo: &Repo) -> Vec<(String, PathBuf)> {
         }
     }
     out
-}
-
-fn branch_exists(repo: &Repo, branch: &str) -> bool {
-    repo.branch_exists(branch)
 }
 
 fn live_sessions_on(repo: &Repo, branch: &str) -> usize {
@@ -79,7 +72,7 @@ fn two_launches_of_one_new_branch_leave_exactly_one_session_and_its_branch() {
             err.starts_with("error: ") && err.trim_end().lines().count() == 1,
             "round {round}: one line: {err}"
         );
-        assert!(branch_exists(&repo, &branch), "round {round}: branch kept");
+        assert!(repo.branch_exists(&branch), "round {round}: branch kept");
         let wts: Vec<_> = git_worktrees(&repo)
             .into_iter()
             .filter(|(b, _)| *b == branch)
@@ -112,7 +105,7 @@ fn eight_launches_of_eight_branches_at_once_all_succeed() {
         }
         for i in 0..8 {
             let branch = format!("many/{round}-{i}");
-            assert!(branch_exists(&repo, &branch));
+            assert!(repo.branch_exists(&branch));
             assert_eq!(live_sessions_on(&repo, &branch), 1);
         }
     }
@@ -142,7 +135,7 @@ fn purge_never_deletes_a_branch_that_is_checked_out() {
     ]);
     let tip_before = repo.git(&["rev-parse", "refs/heads/feature/shown"]);
     let run = repo.pm(&["agent", "purge", &id, "--delete-files", "--force"]);
-    assert!(branch_exists(&repo, "feature/shown"), "{run:?}");
+    assert!(repo.branch_exists("feature/shown"), "{run:?}");
     assert_eq!(
         repo.git(&["rev-parse", "refs/heads/feature/shown"]),
         tip_before
@@ -171,25 +164,25 @@ fn purge_of_a_record_naming_main_deletes_nothing_of_the_users() {
          status = \"idle\"\nowner = \"{clone_id}\"\nstarted = \"2026-01-01T00:00:00Z\"\n\
          updated = \"2026-01-01T00:00:00Z\"\n"
     );
-    let commit = repo.craft_commit_named(&text, "session.toml", "launch: idle on main", None);
+    let commit = repo.craft_commit(Kind::Session, &text, "launch: idle on main", None);
     let commit = commit.trim();
     repo.git(&["update-ref", &format!("refs/pm/sessions/{hostile}"), commit]);
     let main_tip = repo.git(&["rev-parse", "refs/heads/main"]);
     // Even forced, pm deletes no branch or folder it did not create for this session.
     let run = repo.pm(&["agent", "purge", hostile, "--delete-files", "--force"]);
-    assert!(branch_exists(&repo, "main"), "{run:?}");
+    assert!(repo.branch_exists("main"), "{run:?}");
     assert_eq!(repo.git(&["rev-parse", "refs/heads/main"]), main_tip);
     assert!(repo.path().join("README.txt").exists());
     // Even in this clone's own session: the branch in the record changes, pm keeps main.
     let text = repo
-        .record_text_of("sessions", &real)
+        .record_text_of(Kind::Session, &real)
         .replace("branch = \"feature/real\"", "branch = \"main\"");
     let tip = repo.git(&["rev-parse", &format!("refs/pm/sessions/{real}")]);
     let tip = tip.trim();
-    let commit = repo.craft_commit_named(&text, "session.toml", "close: active -> idle", Some(tip));
+    let commit = repo.craft_commit(Kind::Session, &text, "close: active -> idle", Some(tip));
     repo.git(&["update-ref", &format!("refs/pm/sessions/{real}"), &commit]);
     let run = repo.pm(&["agent", "purge", &real, "--delete-files", "--force"]);
-    assert!(branch_exists(&repo, "main"), "{run:?}");
+    assert!(repo.branch_exists("main"), "{run:?}");
     assert_eq!(repo.git(&["rev-parse", "refs/heads/main"]), main_tip);
     repo.assert_fsck_clean();
 }
@@ -213,7 +206,7 @@ fn a_committed_symlink_cannot_move_worktrees_outside_the_base() {
         .pm(&["agent", "launch", "--branch", "feature/out"])
         .fails_with(1);
     assert!(err.contains("outside"), "{err}");
-    assert!(!branch_exists(&repo, "feature/out"));
+    assert!(!repo.branch_exists("feature/out"));
     assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
     assert_eq!(git_worktrees(&repo).len(), 1);
     let _ = outside;
@@ -291,7 +284,7 @@ fn a_listing_undoes_a_killed_launch_and_a_foreign_broken_entry_is_named() {
     let folder = leave_a_killed_launch(&repo, "feature/gone", true);
     repo.pm_ok(&["agent", "list"]);
     assert!(!folder.exists());
-    assert!(!branch_exists(&repo, "feature/gone"));
+    assert!(!repo.branch_exists("feature/gone"));
     assert_eq!(git_worktrees(&repo).len(), 1);
     // A broken entry pm did not make is never removed, but named.
     let entry = repo.path().join(".git/worktrees/other");
@@ -305,7 +298,7 @@ fn a_listing_undoes_a_killed_launch_and_a_foreign_broken_entry_is_named() {
         "{err}"
     );
     assert!(entry.exists());
-    assert!(!branch_exists(&repo, "feature/next"));
+    assert!(!repo.branch_exists("feature/next"));
 }
 
 #[test]
@@ -391,7 +384,7 @@ fn a_remote_tracking_name_is_refused_and_a_remote_only_branch_is_tracked() {
         .pm(&["agent", "launch", "--branch", "origin/feature/shared"])
         .fails_with(2);
     assert!(err.contains("remote-tracking"), "{err}");
-    assert!(!branch_exists(&repo, "origin/feature/shared"));
+    assert!(!repo.branch_exists("origin/feature/shared"));
     assert_eq!(git_worktrees(&repo).len(), 1);
 
     repo.pm_ok(&["agent", "launch", "--branch", "feature/shared"]);
@@ -495,12 +488,12 @@ fn a_purge_refused_by_a_lock_leaves_the_worktree_and_branch_as_they_were() {
         .fails_with(1);
     assert!(err.contains("packed-refs.lock"), "{err}");
     assert!(worktree.join("README.txt").exists());
-    assert!(branch_exists(&repo, "feature/locked"));
+    assert!(repo.branch_exists("feature/locked"));
     assert_eq!(git_worktrees(&repo).len(), 2);
     std::fs::remove_file(&lock).unwrap();
     repo.pm_ok(&["agent", "purge", &id, "--delete-files"]);
     assert!(!worktree.exists());
-    assert!(!branch_exists(&repo, "feature/locked"));
+    assert!(!repo.branch_exists("feature/locked"));
 }
 
 #[test]
@@ -622,7 +615,7 @@ fn a_committed_symlink_to_nothing_cannot_move_worktrees_outside_the_base() {
         .fails_with(1);
     assert!(err.contains("symbolic link"), "{err}");
     assert!(!target.exists());
-    assert!(!branch_exists(&repo, "feature/dangling"));
+    assert!(!repo.branch_exists("feature/dangling"));
     assert_eq!(git_worktrees(&repo).len(), 1);
 }
 

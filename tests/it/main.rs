@@ -1,0 +1,14 @@
+//! The integration tests, one binary: the real `pm` on temporary repositories, with the git CLI
+//! as the independent witness. One module per command family; `common` is the shared fixture.
+
+mod common;
+
+mod agent;
+mod generated;
+mod index;
+mod issues;
+mod manners;
+mod mcp;
+mod safety;
+mod sync;
+mod sync_props;
