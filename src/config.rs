@@ -26,6 +26,28 @@ pub struct Config {
     /// `worktree_dir` came from the repository's `.pm.toml`: the folders it gives must stay
     /// inside the folder that holds the main worktree, symbolic links resolved.
     pub worktree_dir_from_repo: bool,
+    /// Agents defined in the user's own config (`[agents.NAME]`), beside the built-in ones.
+    /// Never from `.pm.toml`: a committed file does not choose a program to run.
+    pub agents: std::collections::BTreeMap<String, AgentConfig>,
+}
+
+/// How to run an agent: `[agents.NAME]` in the user's config.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// The program (a path, or a name looked up in `PATH`).
+    pub program: String,
+    /// Arguments before the ones pm adds.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// How pm talks to it: `claude` (stream-json), `codex` (exec --json) or `command` (text
+    /// lines out, input lines in). Default: `command`.
+    #[serde(default = "default_protocol")]
+    pub protocol: String,
+}
+
+fn default_protocol() -> String {
+    "command".into()
 }
 
 impl Default for Config {
@@ -36,6 +58,7 @@ impl Default for Config {
             agent: "claude".into(),
             remote: "origin".into(),
             worktree_dir_from_repo: false,
+            agents: Default::default(),
         }
     }
 }
@@ -46,13 +69,15 @@ struct ConfigFile {
     worktree_dir: Option<String>,
     agent: Option<String>,
     remote: Option<String>,
+    #[serde(default)]
+    agents: std::collections::BTreeMap<String, AgentConfig>,
     /// Every key not named above: reported, never an error (a newer pm may know it).
     #[serde(flatten)]
     unknown: toml::Table,
 }
 
 /// The keys a config file may hold, for "did you mean" (the fields of `ConfigFile`).
-const KEYS: &[&str] = &["branch_prefix", "worktree_dir", "agent", "remote"];
+const KEYS: &[&str] = &["branch_prefix", "worktree_dir", "agent", "remote", "agents"];
 
 impl Config {
     /// Load the user's file and the repository's `.pm.toml` (in `main_workdir`).
@@ -119,6 +144,19 @@ impl Config {
         }
         if let Some(remote) = file.remote {
             self.remote = remote;
+        }
+        if !file.agents.is_empty() {
+            if trusted {
+                self.agents.extend(file.agents);
+            } else {
+                warnings.push(format!(
+                    "{}: [agents] is ignored here: only your own config ({}) names programs to run",
+                    path.display(),
+                    user_config_path()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_else(|| "~/.config/pm/config.toml".into())
+                ));
+            }
         }
         Ok(())
     }
@@ -275,10 +313,13 @@ mod tests {
 
     #[test]
     fn every_key_is_read_and_misspelt_ones_find_their_setting() {
-        let text: String = KEYS
+        // Tables (agents) go last, as TOML wants them.
+        let mut text: String = KEYS
             .iter()
+            .filter(|k| **k != "agents")
             .map(|k| format!("{k} = \"x{{branch}}\"\n"))
             .collect();
+        text.push_str("[agents.x]\nprogram = \"x\"\n");
         let file: ConfigFile = toml::from_str(&text).unwrap();
         assert!(file.unknown.is_empty(), "{:?}", file.unknown);
         assert_eq!(closest_key("worktree_dirr"), Some("worktree_dir"));

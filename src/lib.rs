@@ -16,6 +16,7 @@ pub mod merge;
 pub mod model;
 pub mod ops;
 pub mod render;
+pub mod runtime;
 pub mod store;
 pub mod workspace;
 

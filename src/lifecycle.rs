@@ -52,6 +52,8 @@ pub enum SessionEvent {
     TakeOver,
     /// `reconcile` found the worktree folder gone.
     WorktreeGone,
+    /// The agent process ended (or its supervisor was found dead): an active session is idle.
+    AgentExited,
 }
 
 impl SessionEvent {
@@ -63,6 +65,7 @@ impl SessionEvent {
             SessionEvent::Resume | SessionEvent::TakeOver => "resume",
             SessionEvent::Reactivate => "reactivate",
             SessionEvent::WorktreeGone => "reconcile",
+            SessionEvent::AgentExited => "exit",
         }
     }
 }
@@ -169,6 +172,8 @@ pub fn next_status(from: SessionStatus, event: SessionEvent) -> Result<Option<Se
             )));
         }
         (S::Completed | S::Abandoned, E::WorktreeGone) => return Ok(None),
+        (S::Active, E::AgentExited) => S::Idle,
+        (S::Idle | S::Completed | S::Abandoned, E::AgentExited) => return Ok(None),
     };
     Ok(Some(to))
 }

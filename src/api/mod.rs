@@ -12,8 +12,9 @@ pub use issues::{
     IssueChange, IssueError, IssueJson, IssueList, IssueSession, IssueShow, IssuesClosed,
 };
 pub use sessions::{
-    HandedOffJson, LastCommitJson, Launch, Purge, Reconcile, RepairedJson, SessionChange,
-    SessionConfig, SessionJson, SessionList, SessionPrompt, SessionShow,
+    HandedOffJson, LastCommitJson, Launch, Purge, Reconcile, RepairedJson, Restarted, RunEvents,
+    RunReport, RunSent, SessionChange, SessionConfig, SessionJson, SessionList, SessionPrompt,
+    SessionShow,
 };
 
 use crate::error::{Error, Result};

@@ -35,6 +35,9 @@ pub struct SessionJson<'a> {
     pub worktree_exists: bool,
     pub last_commit: Option<LastCommitJson<'a>>,
     pub last_activity: Timestamp,
+    /// What the agent does in this clone (`agent list` only; see `SessionView::agent`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_run: Option<&'a str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -47,7 +50,7 @@ pub struct LastCommitJson<'a> {
 /// The fields every session view shares: `$s` the record (a [`Session`] or a cached row),
 /// `$view` what this clone knows of it.
 macro_rules! session_json {
-    ($s:expr, $view:expr, $now:expr) => {{
+    ($s:expr, $view:expr, $now:expr, $agent:expr) => {{
         let (s, view) = ($s, $view);
         SessionJson {
             id: &s.id,
@@ -78,20 +81,21 @@ macro_rules! session_json {
                     subject,
                 }),
             last_activity: view.last_activity,
+            agent_run: $agent,
         }
     }};
 }
 
 impl<'a> From<&'a SessionView> for SessionJson<'a> {
     fn from(view: &'a SessionView) -> Self {
-        session_json!(&view.session, view, Timestamp::now())
+        session_json!(&view.session, view, Timestamp::now(), view.agent)
     }
 }
 
 impl<'a> SessionJson<'a> {
     /// A session of `history`, its duration counted to `now` while it runs.
     pub fn of_history(view: &'a HistoryView<'_>, now: Timestamp) -> Self {
-        session_json!(view.session, view, now)
+        session_json!(view.session, view, now, None)
     }
 }
 
@@ -124,6 +128,8 @@ pub struct SessionShow<'a> {
     pub behind: Option<u32>,
     pub host: Option<&'a str>,
     pub purged: Option<Timestamp>,
+    /// The agent's run in this clone.
+    pub run: &'a crate::ops::runs::RunView,
     /// The whole record as stored (only when asked for: MCP `spec`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub record: Option<&'a Session>,
@@ -139,6 +145,7 @@ impl<'a> SessionShow<'a> {
             behind: details.ahead_behind.map(|(_, b)| b),
             host: details.host.as_deref(),
             purged: details.view.session.purged,
+            run: &details.run,
             record: None,
         }
     }
@@ -162,6 +169,8 @@ pub struct Launch<'a> {
     pub status: SessionStatus,
     pub issue: Option<&'a str>,
     pub warnings: &'a [String],
+    /// The agent's run, when it was started too.
+    pub run: Option<&'a crate::ops::runs::RunView>,
 }
 
 impl<'a> Launch<'a> {
@@ -177,6 +186,7 @@ impl<'a> Launch<'a> {
             status: s.status,
             issue: s.issue.as_deref(),
             warnings: &launched.warnings,
+            run: launched.run.as_ref(),
         }
     }
 }
@@ -326,4 +336,36 @@ impl<'a> SessionConfig<'a> {
             prompt: &s.prompt,
         }
     }
+}
+
+/// A session's agent run (started, stopped, restarted).
+#[derive(Debug, Serialize)]
+pub struct RunReport<'a> {
+    pub id: &'a str,
+    pub run: &'a crate::ops::runs::RunView,
+}
+
+/// Input sent to an agent, or a new turn started with it.
+#[derive(Debug, Serialize)]
+pub struct RunSent<'a> {
+    pub id: &'a str,
+    /// No agent was running: a new turn was started with the text.
+    pub started: bool,
+    pub run: &'a crate::ops::runs::RunView,
+}
+
+/// The events of a session's runs, and where to go on from.
+#[derive(Debug, Serialize)]
+pub struct RunEvents<'a> {
+    pub id: &'a str,
+    pub events: &'a [crate::runtime::events::Event],
+    pub next_seq: u64,
+}
+
+/// A finished session brought back, and its agent's new run (when it was started).
+#[derive(Debug, Serialize)]
+pub struct Restarted<'a> {
+    #[serde(flatten)]
+    pub change: SessionChange<'a>,
+    pub run: Option<&'a crate::ops::runs::RunView>,
 }

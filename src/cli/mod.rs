@@ -69,6 +69,15 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Serve MCP on stdio for agents (`pm mcp install` registers it with the client)
     Mcp(mcp::McpArgs),
+    /// The supervisor of a running agent (started by pm itself, detached)
+    #[command(name = "__supervise", hide = true)]
+    Supervise(SuperviseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SuperviseArgs {
+    /// The session whose agent runs
+    session: String,
 }
 
 #[derive(Debug, Args)]
@@ -230,6 +239,9 @@ pub fn main() -> ExitCode {
             None => Err(Error::usage(format!("unknown shell {}", args.shell))),
         },
         Some(Command::Mcp(args)) => mcp::run(&ctx, args),
+        Some(Command::Supervise(args)) => ctx
+            .dir()
+            .and_then(|dir| crate::runtime::supervisor::main(&dir, &args.session)),
         None => overview::run(&ctx),
     };
     match result {

@@ -23,6 +23,12 @@ pub(super) const SESSION_ACTIONS: &[&str] = &[
     "config",
     "spec",
     "launch_task",
+    "start",
+    "run",
+    "input",
+    "live_deltas",
+    "abort",
+    "restart",
     "close",
     "reactivate",
     "purge",
@@ -53,7 +59,11 @@ pub fn definitions() -> Value {
                     "role": {"type": "string", "description": "launch_task: a role for the agent (free text)"},
                     "deleteFiles": {"type": "boolean", "default": true, "description": "purge: also delete the worktree and branch this clone created (default true; a worktree with uncommitted changes or a branch with unmerged commits is still refused without force)"},
                     "force": {"type": "boolean", "description": "launch_task, reactivate: even when another live session works on the issue; close, purge: even a session active in another clone; purge: even with uncommitted changes or unmerged commits"},
-                    "dryRun": {"type": "boolean", "description": "launch_task, close, reactivate, purge: show what would change, write nothing"}
+                    "dryRun": {"type": "boolean", "description": "launch_task, close, reactivate, purge: show what would change, write nothing"},
+                    "run": {"type": "boolean", "default": true, "description": "launch_task, restart: also start the agent (default true)"},
+                    "maxRuntimeSeconds": {"type": "integer", "minimum": 1, "description": "launch_task, start, run, restart: stop the agent after this many seconds"},
+                    "text": {"type": "string", "description": "input: what to send to the running agent (or the prompt of a new turn)"},
+                    "sinceSeq": {"type": "integer", "minimum": 0, "description": "live_deltas: only events after this sequence number (the next_seq of the last answer)"}
                 },
                 "required": ["action"]
             }
@@ -164,6 +174,17 @@ const ARGUMENTS: &[(&str, &str, &str, &str)] = &[
     ("pm_session", "force", "ReactivateRequest", "force"),
     ("pm_session", "force", "PurgeRequest", "force"),
     ("pm_session", "deleteFiles", "PurgeRequest", "delete_files"),
+    ("pm_session", "run", "-", "-"),
+    ("pm_session", "sessionUlid", "StartRequest", "session"),
+    ("pm_session", "prompt", "StartRequest", "prompt"),
+    (
+        "pm_session",
+        "maxRuntimeSeconds",
+        "StartRequest",
+        "max_runtime",
+    ),
+    ("pm_session", "text", "-", "-"),
+    ("pm_session", "sinceSeq", "-", "-"),
     ("pm_close_agent", "session_id", "CloseRequest", "session"),
     ("pm_close_agent", "status", "CloseRequest", "event"),
     ("pm_close_agent", "force", "CloseRequest", "force"),
@@ -196,6 +217,7 @@ mod tests {
     use crate::model::issue::NewIssue;
     use crate::model::{IssueType, Priority};
     use crate::ops::issues::{Changes, Filter};
+    use crate::ops::runs::StartRequest;
     use crate::ops::sessions::{
         CloseRequest, LaunchRequest, ListRequest, PurgeRequest, ReactivateRequest,
     };
@@ -226,6 +248,10 @@ mod tests {
             (
                 "PurgeRequest",
                 of(serde_json::to_value(PurgeRequest::default())),
+            ),
+            (
+                "StartRequest",
+                of(serde_json::to_value(StartRequest::default())),
             ),
             (
                 "CloseRequest",

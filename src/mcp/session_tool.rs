@@ -6,6 +6,7 @@ use crate::api;
 use crate::error::{Error, Result};
 use crate::lifecycle::SessionEvent;
 use crate::model::{Choice, SessionStatus};
+use crate::ops::runs::{self, StartRequest};
 use crate::ops::sessions::{
     self, CloseRequest, LaunchRequest, ListRequest, Located, PurgeRequest, ReactivateRequest,
     ReconcileRequest,
@@ -115,7 +116,7 @@ pub(super) fn session(ws: &Workspace, args: &Args) -> Reply {
                 api::value(&api::SessionConfig::new(&s))?,
             ))
         }
-        "launch_task" => {
+        "launch_task" | "start" => {
             let request = LaunchRequest {
                 issue: Some(args.required("taskKey")?.to_string()),
                 branch: args.str("branch")?.map(str::to_string),
@@ -126,7 +127,22 @@ pub(super) fn session(ws: &Workspace, args: &Args) -> Reply {
                 force: args.bool("force")?,
             };
             let mode = args.mode()?;
-            let launched = sessions::launch(ws, request, mode)?;
+            let mut launched = sessions::launch(ws, request, mode)?;
+            // The agent runs unless asked not to (`start` always runs it).
+            let run = action == "start" || args.bool_or("run", true)?;
+            if run && mode == Mode::Write {
+                let start = StartRequest {
+                    session: launched.session.id.clone(),
+                    prompt: None,
+                    max_runtime: args.seconds("maxRuntimeSeconds")?,
+                };
+                match runs::start(ws, &start) {
+                    Ok(run) => launched.run = Some(run),
+                    Err(e) => launched
+                        .warnings
+                        .push(format!("the agent did not start: {}", e.message())),
+                }
+            }
             let s = &launched.session;
             let verb = match (mode == Mode::DryRun, launched.resumed) {
                 (true, false) => "Would launch",
@@ -142,6 +158,86 @@ pub(super) fn session(ws: &Workspace, args: &Args) -> Reply {
                     launched.worktree.display()
                 ),
                 api::value(&api::Launch::new(&launched, mode))?,
+            ))
+        }
+        "run" => {
+            let request = StartRequest {
+                session: id()?.to_string(),
+                prompt: args.str("prompt")?.map(str::to_string),
+                max_runtime: args.seconds("maxRuntimeSeconds")?,
+            };
+            let run = runs::start(ws, &request)?;
+            let id = sessions::resolve_session(ws, &request.session)?;
+            Ok((
+                format!("Started the agent of session {id}"),
+                api::value(&api::RunReport { id: &id, run: &run })?,
+            ))
+        }
+        "input" => {
+            let sent = runs::send(ws, id()?, args.required("text")?)?;
+            let id = sessions::resolve_session(ws, id()?)?;
+            let text = if sent.started {
+                format!("Started a new turn of the agent of session {id}")
+            } else {
+                format!("Sent to the agent of session {id}")
+            };
+            let view = api::RunSent {
+                id: &id,
+                started: sent.started,
+                run: &sent.run,
+            };
+            Ok((text, api::value(&view)?))
+        }
+        "live_deltas" => {
+            let since = args.seconds("sinceSeq")?.unwrap_or(0);
+            let (id, events, next) = runs::events(ws, id()?, since)?;
+            let text: String = events
+                .iter()
+                .filter_map(|e| match &e.body {
+                    crate::runtime::events::Body::Text { text } => Some(text.clone()),
+                    _ => None,
+                })
+                .collect();
+            let view = api::RunEvents {
+                id: &id,
+                events: &events,
+                next_seq: next,
+            };
+            Ok((text, api::value(&view)?))
+        }
+        "abort" => {
+            let run = runs::abort(ws, id()?)?;
+            let id = sessions::resolve_session(ws, id()?)?;
+            Ok((
+                format!("Stopped the agent of session {id}"),
+                api::value(&api::RunReport { id: &id, run: &run })?,
+            ))
+        }
+        "restart" => {
+            let request = ReactivateRequest {
+                session: id()?.to_string(),
+                force: args.bool("force")?,
+            };
+            let changed = sessions::reactivate(ws, &request, Mode::Write)?;
+            let run = if args.bool_or("run", true)? {
+                Some(runs::start(
+                    ws,
+                    &StartRequest {
+                        session: changed.after.id.clone(),
+                        prompt: args.str("prompt")?.map(str::to_string),
+                        max_runtime: args.seconds("maxRuntimeSeconds")?,
+                    },
+                )?)
+            } else {
+                None
+            };
+            let view = api::Restarted {
+                change: api::SessionChange::new(&changed, Mode::Write),
+                run: run.as_ref(),
+            };
+            Ok((
+                format!("Restarted session {}", changed.after.id),
+                api::value(&view)?,
             ))
         }
         "close" => {
@@ -198,7 +294,8 @@ const HELP: &str = "pm_session actions:
   prompt sessionUlid                the prompt the agent was given
   config sessionUlid                the launch settings (agent, branch, base, prompt)
   spec sessionUlid                  the whole record plus local state
-  launch_task taskKey [branch, base, agent, prompt, role, force, dryRun]  start a session on an issue
+  launch_task taskKey [branch, base, agent, prompt, role, run, maxRuntimeSeconds, force, dryRun]
+                                    start a session on an issue
                                     (force: even when another live session works on it)
   close sessionUlid [status, force] idle (default), completed (issue done) or abandoned (issue
                                     open unless other live sessions work on it); force: even a
@@ -207,6 +304,13 @@ const HELP: &str = "pm_session actions:
   purge sessionUlid [deleteFiles, force, dryRun]  remove the session (a tombstone that syncs) and,
                                     unless deleteFiles is false, the worktree and branch this clone
                                     created (refused when dirty or unmerged unless force)
+  start taskKey [...]               launch_task that always starts the agent
+  run sessionUlid [prompt, maxRuntimeSeconds]  a turn of the session's agent in its worktree
+  input sessionUlid text            send text to the running agent (or start a turn with it)
+  live_deltas sessionUlid [sinceSeq]  the agent's events after sinceSeq (text, tool calls, markers)
+  abort sessionUlid                 stop the running agent; the session becomes idle
+  restart sessionUlid [prompt, run, force]  a completed or abandoned session back, its agent running
+launch_task and restart start the agent unless run is false (maxRuntimeSeconds caps a run).
 To close your own session from its worktree, call pm_close_agent.";
 
 fn close_event(status: Option<&str>) -> Result<SessionEvent> {

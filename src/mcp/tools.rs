@@ -133,6 +133,16 @@ impl Args {
             ))),
         }
     }
+    /// A whole number of at least zero (seconds, a sequence number).
+    pub(super) fn seconds(&self, key: &str) -> Result<Option<u64>> {
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| Error::usage(format!("argument {key} must be a whole number"))),
+        }
+    }
     pub(super) fn limit(&self) -> Result<Option<usize>> {
         match self.0.get("limit") {
             None | Some(Value::Null) => Ok(None),

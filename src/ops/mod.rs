@@ -7,5 +7,6 @@
 pub mod issues;
 pub mod overview;
 pub mod provision;
+pub mod runs;
 pub mod sessions;
 pub mod sync;

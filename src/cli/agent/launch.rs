@@ -32,6 +32,12 @@ pub struct LaunchArgs {
     /// Launch even when another live session already works on the issue
     #[arg(long)]
     force: bool,
+    /// Start the agent too, with the prompt as its first input
+    #[arg(long)]
+    run: bool,
+    /// With --run: stop the agent after this many seconds
+    #[arg(long, value_name = "SECS", requires = "run")]
+    max_runtime: Option<u64>,
 }
 
 pub fn run(ctx: &Ctx, ws: &Workspace, args: LaunchArgs) -> Result<()> {
@@ -44,10 +50,21 @@ pub fn run(ctx: &Ctx, ws: &Workspace, args: LaunchArgs) -> Result<()> {
         role: args.role,
         force: args.force,
     };
-    let launched = sessions::launch(ws, request, ctx.mode())?;
+    let mut launched = sessions::launch(ws, request, ctx.mode())?;
     if !ctx.global.dry_run {
         ctx.note(&format!("ref: refs/pm/sessions/{}", launched.session.id));
         ctx.note(&format!("branch: refs/heads/{}", launched.session.branch));
+    }
+    if args.run && !ctx.global.dry_run {
+        let run = crate::ops::runs::start(
+            ws,
+            &crate::ops::runs::StartRequest {
+                session: launched.session.id.clone(),
+                prompt: None,
+                max_runtime: args.max_runtime,
+            },
+        )?;
+        launched.run = Some(run);
     }
     print_launched(ctx, &launched)
 }

@@ -61,7 +61,9 @@ pub fn run(ctx: &Ctx, ws: &Workspace, args: ListArgs) -> Result<()> {
     let ids = id_prefixes(ctx, ws, &shown)?;
     let titles = issue_titles(ws, views.iter().map(|v| v.session.issue.as_deref()))?;
     // At 80 columns the start time goes first, then the worktree (`agent show` has both).
-    let mut table = Table::with_columns(vec![
+    // The agent's column only when a listed session ran one here.
+    let agents = views.iter().any(|v| v.agent.is_some());
+    let mut columns = vec![
         Column::id("ID", &ids),
         Column::text("BRANCH", 12),
         Column::keep("STATUS"),
@@ -69,7 +71,11 @@ pub fn run(ctx: &Ctx, ws: &Workspace, args: ListArgs) -> Result<()> {
         Column::path("WORKTREE", 20).optional(2),
         Column::keep("STARTED").optional(1),
         Column::keep("LAST ACTIVITY").optional(3),
-    ]);
+    ];
+    if agents {
+        columns.insert(3, Column::keep("AGENT").optional(4));
+    }
+    let mut table = Table::with_columns(columns);
     for view in views {
         let s = &view.session;
         let worktree = match (&view.worktree, view.mine) {
@@ -78,7 +84,7 @@ pub fn run(ctx: &Ctx, ws: &Workspace, args: ListArgs) -> Result<()> {
             (None, false) => "(another clone)".to_string(),
             (None, true) => "-".to_string(),
         };
-        table.row(vec![
+        let mut row = vec![
             (s.id.clone(), Some(cyan as Paint)),
             (clean_line(&s.branch), None),
             (s.status.as_str().to_string(), Some(status_color(s.status))),
@@ -86,7 +92,11 @@ pub fn run(ctx: &Ctx, ws: &Workspace, args: ListArgs) -> Result<()> {
             (worktree, None),
             (s.started.to_string(), Some(dim as Paint)),
             (view.last_activity.to_string(), Some(dim as Paint)),
-        ]);
+        ];
+        if agents {
+            row.insert(3, (view.agent.unwrap_or("-").to_string(), None));
+        }
+        table.row(row);
     }
     let mut out = table.render(&ctx.style);
     if list.total > views.len() {

@@ -5,10 +5,12 @@ mod close;
 mod history;
 mod launch;
 mod list;
+mod logs;
 mod purge;
 mod reactivate;
 mod reconcile;
 mod resume;
+mod run;
 mod show;
 
 use super::complete;
@@ -52,6 +54,16 @@ pub enum AgentCommand {
     Reconcile(reconcile::ReconcileArgs),
     /// Remove a session for good (a tombstone that syncs), optionally with its worktree and branch
     Purge(purge::PurgeArgs),
+    /// Start the session's agent in its worktree for a turn (continuing its earlier thread)
+    Run(run::RunArgs),
+    /// Send input to the session's running agent, or start a new turn with it
+    Send(run::SendArgs),
+    /// Show what the session's agent did (and, with --follow, does)
+    Logs(logs::LogsArgs),
+    /// Stop the session's running agent (its whole process group); the session becomes idle
+    Abort(run::AbortArgs),
+    /// Bring a completed or abandoned session back and run its agent again
+    Restart(run::RestartArgs),
 }
 
 #[derive(Debug, Args)]
@@ -75,6 +87,11 @@ pub fn run(ctx: &Ctx, command: AgentCommand) -> Result<()> {
         AgentCommand::Reactivate(args) => reactivate::run(ctx, &ws, args),
         AgentCommand::Reconcile(args) => reconcile::run(ctx, &ws, args),
         AgentCommand::Purge(args) => purge::run(ctx, &ws, args),
+        AgentCommand::Run(args) => run::run(ctx, &ws, args),
+        AgentCommand::Send(args) => run::send(ctx, &ws, args),
+        AgentCommand::Logs(args) => logs::run(ctx, &ws, args),
+        AgentCommand::Abort(args) => run::abort(ctx, &ws, args),
+        AgentCommand::Restart(args) => run::restart(ctx, &ws, args),
     }
 }
 

@@ -35,6 +35,8 @@ pub struct Launched {
     /// The worktree folder had to be created again.
     pub recreated_worktree: bool,
     pub warnings: Vec<String>,
+    /// The agent's run, when it was started with the launch.
+    pub run: Option<crate::ops::runs::RunView>,
 }
 
 /// Launch an agent session: a new branch and worktree, or the idle session already on the branch.
@@ -189,6 +191,7 @@ pub fn launch(ws: &Workspace, request: LaunchRequest, mode: Mode) -> Result<Laun
         resumed: false,
         recreated_worktree: false,
         warnings,
+        run: None,
     };
     if mode == Mode::DryRun {
         return Ok(launched);

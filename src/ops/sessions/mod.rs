@@ -20,6 +20,7 @@ pub use query::{
 pub use reconcile::{HandedOff, ReconcileRequest, Reconciled, Repaired, reconcile};
 pub use resume::{TakeOverRequest, take_over};
 pub use transition::{Changed, CloseRequest, ReactivateRequest, close, reactivate};
+pub(crate) use transition::{agent_exited, resume_for_run};
 pub use views::{HistoryView, SessionRow, SessionView};
 
 use crate::error::Result;

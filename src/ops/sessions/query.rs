@@ -3,6 +3,7 @@ use super::{LIVE, all_sessions, list_by_status, sessions_with};
 use crate::error::{Error, Result};
 use crate::git::worktree;
 use crate::model::{RecordKind, Session, SessionStatus};
+use crate::runtime::lease::RunState;
 use crate::store::{Broken, Event, Scope};
 use crate::workspace::Workspace;
 use std::path::Path;
@@ -17,6 +18,8 @@ pub struct SessionDetails {
     /// This clone owns the session but its branch is gone (deleted outside pm).
     pub branch_missing: bool,
     pub host: Option<String>,
+    /// The agent's run in this clone.
+    pub run: crate::ops::runs::RunView,
 }
 
 /// Where `close` without an id finds its session.
@@ -163,8 +166,17 @@ pub fn list(ws: &Workspace, request: &ListRequest) -> Result<SessionList> {
         sessions.retain(|s| s.issue.as_deref() == Some(issue.as_str()));
     }
     let total = sessions.len();
+    let mut views = newest_views(ws, sessions, request.limit);
+    for view in views.iter_mut().filter(|v| v.mine && v.session.is_live()) {
+        let run = crate::ops::runs::view(ws, &view.session.id);
+        view.agent = match run.state {
+            RunState::Running if run.waiting => Some("waiting"),
+            RunState::None => None,
+            state => Some(state.as_str()),
+        };
+    }
     Ok(SessionList {
-        sessions: newest_views(ws, sessions, request.limit),
+        sessions: views,
         broken,
         total,
     })
@@ -300,7 +312,9 @@ pub fn show(ws: &Workspace, id: &str) -> Result<SessionDetails> {
         _ => None,
     };
     let ahead_behind = ahead_behind(repo, &view.session);
+    let run = crate::ops::runs::view(ws, &view.session.id);
     Ok(SessionDetails {
+        run,
         view,
         dirty,
         ahead_behind,

@@ -66,6 +66,10 @@ pub fn reconcile(ws: &Workspace, request: &ReconcileRequest, mode: Mode) -> Resu
     if mode == Mode::Write {
         report.warnings.extend(provision::recover_if_idle(ws)?);
     }
+    // Agents whose supervisor died: their sessions become idle before anything else is read.
+    report
+        .warnings
+        .extend(crate::ops::runs::reap_dead(ws, mode));
     let me = ws.clone_id();
     // What is needed: this clone's live sessions, and the live sessions that have an issue.
     let wanted = |text: &str| {

@@ -49,6 +49,7 @@ pub(super) fn resume(ws: &Workspace, session: Session, mode: Mode) -> Result<Lau
         resumed: true,
         recreated_worktree: recreated,
         warnings,
+        run: None,
     })
 }
 
@@ -80,6 +81,7 @@ pub fn take_over(ws: &Workspace, request: &TakeOverRequest, mode: Mode) -> Resul
         resumed: true,
         recreated_worktree,
         warnings: changed.warnings,
+        run: None,
     };
     // This clone may still have the worktree it made for the session earlier: take it back.
     if let Some(own) = ws.local().session(&id).map(|l| l.worktree)

@@ -176,7 +176,23 @@ pub fn close(ws: &Workspace, request: &CloseRequest, mode: Mode) -> Result<Chang
     if changed.written && matches!(event, SessionEvent::Complete | SessionEvent::Abandon) {
         changed.warnings.extend(stranded_work(ws, &changed.after));
     }
+    if mode == Mode::Write {
+        // An agent still running in the session stops (after its turn, when completed).
+        changed
+            .warnings
+            .extend(crate::ops::runs::session_closed(ws, &id, event));
+    }
     Ok(changed)
+}
+
+/// An idle session of this clone goes back to work because its agent starts.
+pub(crate) fn resume_for_run(ws: &Workspace, id: &str) -> Result<Changed> {
+    apply_event(ws, id, SessionEvent::Resume, Mode::Write)
+}
+
+/// The agent of a session ended: an active session becomes idle.
+pub(crate) fn agent_exited(ws: &Workspace, id: &str) -> Result<Changed> {
+    apply_event(ws, id, SessionEvent::AgentExited, Mode::Write)
 }
 
 /// What a session that ends leaves where nobody may look again: a branch deleted behind pm's

@@ -18,6 +18,9 @@ pub struct SessionView {
     /// Time, id and subject of the branch's newest commit, when the branch is here.
     pub last_commit: Option<(Timestamp, String, String)>,
     pub last_activity: Timestamp,
+    /// What the session's agent does here (`running`, `waiting` for input, `exited`, `dead`),
+    /// for the live sessions of this clone that ran one; filled in by `list`.
+    pub agent: Option<&'static str>,
 }
 
 /// What views of sessions are built from: the repository, its branches, this clone's notes and
@@ -152,6 +155,7 @@ pub(super) fn view(sights: &Sights<'_>, session: Session) -> SessionView {
         commits,
         last_commit,
         last_activity,
+        agent: None,
     }
 }
 

@@ -29,7 +29,7 @@ fn hints_name_flags_on_the_command_line_and_arguments_over_mcp() {
         &repo,
         repo.path(),
         "pm_session",
-        json!({"action": "launch_task", "taskKey": id, "branch": "second"}),
+        json!({"action": "launch_task", "taskKey": id, "branch": "second", "run": false}),
     ));
     assert!(
         text.contains("give force") && !text.contains("--"),
@@ -52,7 +52,7 @@ fn hints_name_flags_on_the_command_line_and_arguments_over_mcp() {
         &repo,
         repo.path(),
         "pm_session",
-        json!({"action": "launch_task", "taskKey": id, "branch": "first"}),
+        json!({"action": "launch_task", "taskKey": id, "branch": "first", "run": false}),
     ));
     assert!(
         text.contains(&format!(
@@ -165,8 +165,9 @@ fn structured_content_is_the_cli_json_document() {
         &["id"],
     );
     let cli = repo.pm_json(&["agent", "launch", "--issue", &a, "--prompt", "p"]);
-    let mcp =
-        session(json!({"action": "launch_task", "taskKey": b, "branch": "twin-b", "prompt": "p"}));
+    let mcp = session(
+        json!({"action": "launch_task", "taskKey": b, "branch": "twin-b", "prompt": "p", "run": false}),
+    );
     same_document(
         "launch",
         &cli,

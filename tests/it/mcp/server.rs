@@ -134,7 +134,7 @@ fn launch_task_with_a_prompt_too_large_for_a_record_makes_nothing() {
         &repo,
         repo.path(),
         "pm_session",
-        json!({"action": "launch_task", "taskKey": issue, "prompt": "p".repeat(400 * 1024)}),
+        json!({"action": "launch_task", "taskKey": issue, "prompt": "p".repeat(400 * 1024), "run": false}),
     );
     let message = failed(&result);
     assert!(

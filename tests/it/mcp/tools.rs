@@ -95,7 +95,7 @@ fn sessions_launch_inspect_and_close_through_the_tools() {
         &repo,
         repo.path(),
         "pm_session",
-        json!({"action": "launch_task", "taskKey": issue, "prompt": "Build it"}),
+        json!({"action": "launch_task", "taskKey": issue, "prompt": "Build it", "run": false}),
     );
     let s = ok(&launched).clone();
     let id = s["id"].as_str().expect("id").to_string();
@@ -406,11 +406,13 @@ fn force_is_needed_for_a_second_session_and_for_another_clones_session() {
     let repo = Repo::new();
     let issue = repo.add("Shared", &[]);
     let session = |args: Value| call(&repo, repo.path(), "pm_session", args);
-    let first = ok(&session(json!({"action": "launch_task", "taskKey": issue})))["id"]
+    let first = ok(&session(
+        json!({"action": "launch_task", "taskKey": issue, "run": false}),
+    ))["id"]
         .as_str()
         .expect("id")
         .to_string();
-    let second = json!({"action": "launch_task", "taskKey": issue, "branch": "feature/second"});
+    let second = json!({"action": "launch_task", "taskKey": issue, "branch": "feature/second", "run": false});
     let refused = failed(&session(second.clone()));
     assert!(
         refused.contains(&first) && refused.contains("force"),

@@ -1,0 +1,424 @@
+//! Runs of agents: start one in a session's worktree, send it input, stop it, read what it did,
+//! and notice supervisors that died. The process work is in `runtime`; this module applies the
+//! session rules around it (a running agent means an active session, its end an idle one).
+
+use crate::error::{Error, Operation, Result};
+use crate::lifecycle::SessionEvent;
+use crate::model::{Session, SessionStatus, Timestamp};
+use crate::ops::sessions::{self, resolve_session};
+use crate::runtime::events::{self, Body, Event};
+use crate::runtime::lease::{self, RunInfo, RunState};
+use crate::runtime::supervisor::{self, Start};
+use crate::runtime::{control, provider, run_dir};
+use crate::store::Mode;
+use crate::workspace::Workspace;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// What `start` is asked to do.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StartRequest {
+    /// The session: id, unique prefix or branch.
+    pub session: String,
+    /// The input of the first turn (default: the session's prompt, for a first run).
+    pub prompt: Option<String>,
+    /// Stop the run after this many seconds.
+    pub max_runtime: Option<u64>,
+}
+
+/// A session's run as this clone sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunView {
+    pub state: RunState,
+    /// The agent waits for input between turns.
+    pub waiting: bool,
+    /// The agent's pid and its supervisor's, while it runs.
+    pub pid: Option<u32>,
+    pub supervisor_pid: Option<u32>,
+    pub agent: Option<String>,
+    pub provider: Option<String>,
+    pub provider_session_id: Option<String>,
+    pub exit_code: Option<i32>,
+    pub turns: u32,
+    pub started: Option<Timestamp>,
+    pub ended: Option<Timestamp>,
+    /// The sequence number of the last event.
+    pub last_event: u64,
+}
+
+impl RunView {
+    fn of(info: Option<&RunInfo>, last_event: u64) -> RunView {
+        let state = info.map_or(RunState::None, RunInfo::state);
+        let running = state == RunState::Running;
+        RunView {
+            state,
+            waiting: running && info.is_some_and(|i| i.waiting),
+            pid: info
+                .filter(|_| running)
+                .and_then(|i| i.agent_process)
+                .map(|p| p.pid),
+            supervisor_pid: info
+                .filter(|_| running)
+                .and_then(|i| i.supervisor)
+                .map(|p| p.pid),
+            agent: info.map(|i| i.agent.clone()),
+            provider: info.map(|i| i.provider.clone()),
+            provider_session_id: info.and_then(|i| i.provider_session_id.clone()),
+            exit_code: info.and_then(|i| i.exit_code),
+            turns: info.map_or(0, |i| i.turns),
+            started: info.and_then(|i| i.started),
+            ended: info.and_then(|i| i.ended),
+            last_event,
+        }
+    }
+}
+
+/// The run of session `id` (a full id) in this clone.
+pub fn view(ws: &Workspace, id: &str) -> RunView {
+    let dir = run_dir(ws.local(), id);
+    let info = lease::read(&dir).ok().flatten();
+    let last = last_seq(ws, id);
+    RunView::of(info.as_ref(), last)
+}
+
+fn last_seq(ws: &Workspace, id: &str) -> u64 {
+    let path = events::log_path(&run_dir(ws.local(), id));
+    events::read_since(&path, 0)
+        .ok()
+        .and_then(|e| e.last().map(|e| e.seq))
+        .unwrap_or(0)
+}
+
+/// How long `start` waits for the supervisor to report the agent started.
+const START_WAIT: Duration = Duration::from_secs(10);
+
+/// Start the agent of a session of this clone in its worktree: a new run with `prompt` as
+/// its first input (a first run without one takes the session's prompt), continuing the
+/// provider thread of an earlier run. The session becomes active.
+pub fn start(ws: &Workspace, request: &StartRequest) -> Result<RunView> {
+    let id = resolve_session(ws, &request.session)?;
+    let session = ws.store().read::<Session>(&id)?.record;
+    check_runnable(ws, &session)?;
+    let dir = run_dir(ws.local(), &id);
+    let before = lease::read(&dir)?;
+    if before.as_ref().map(RunInfo::state) == Some(RunState::Running) {
+        return Err(Error::invalid(format!(
+            "the agent of session {id} is already running; send it input instead"
+        )));
+    }
+    let provider = provider::resolve(ws.config()?, &session.agent)?;
+    let worktree = match ws.local().session(&id) {
+        Some(note) if note.worktree.is_dir() => note.worktree,
+        _ => {
+            return Err(Error::invalid(format!(
+                "the worktree of session {id} is not here; resume the session first"
+            ))
+            .step(Operation::TakeOver, &id, "makes it here"));
+        }
+    };
+    let resume = before.as_ref().and_then(|i| i.provider_session_id.clone());
+    let prompt = match (&request.prompt, &resume) {
+        (Some(prompt), _) => Some(prompt.clone()),
+        (None, None) if !session.prompt.trim().is_empty() => Some(session.prompt.clone()),
+        (None, _) => None,
+    };
+    if prompt.is_none() && provider.protocol == provider::Protocol::Codex {
+        return Err(Error::usage(format!(
+            "agent {} needs a prompt for each run",
+            provider.agent
+        )));
+    }
+    let pm = std::env::current_exe()
+        .map_err(|e| Error::failed(format!("cannot find the pm program itself: {e}")))?;
+    let args = provider.arguments(
+        prompt.as_deref().unwrap_or_default(),
+        resume.as_deref(),
+        &pm,
+    );
+    let start = Start {
+        agent: provider.agent.clone(),
+        program: provider.program.clone(),
+        args,
+        protocol: provider.protocol.as_str().to_string(),
+        prompt,
+        resume,
+        max_runtime: request.max_runtime,
+        worktree,
+    };
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Error::failed(format!("could not create {}: {e}", dir.display())))?;
+    let text = serde_json::to_string(&start)
+        .map_err(|e| Error::failed(format!("cannot encode the start request: {e}")))?;
+    crate::store::local::write_atomic(&supervisor::start_path(&dir), &text)?;
+    if session.status == SessionStatus::Idle {
+        sessions::resume_for_run(ws, &id)?;
+    }
+    spawn_supervisor(ws, &id)?;
+    wait_started(ws, &id, before.and_then(|i| i.started))
+}
+
+/// A session may run its agent here when this clone owns it and it is live.
+fn check_runnable(ws: &Workspace, session: &Session) -> Result<()> {
+    if session.is_purged() {
+        return Err(Error::invalid(format!("session {} was purged", session.id)));
+    }
+    if !ws.owns(session) {
+        return Err(Error::invalid(format!(
+            "session {} belongs to another clone; its agent runs there",
+            session.id
+        ))
+        .step(Operation::TakeOver, &session.id, "takes it over"));
+    }
+    if !session.is_live() {
+        return Err(Error::invalid(format!(
+            "session {} is {}; restart it to run its agent again",
+            session.id,
+            session.status.as_str()
+        )));
+    }
+    Ok(())
+}
+
+/// Start `pm __supervise ID` detached: its own session, no terminal, no inherited stdio.
+fn spawn_supervisor(ws: &Workspace, id: &str) -> Result<()> {
+    use std::os::unix::process::CommandExt;
+    let pm = std::env::current_exe()
+        .map_err(|e| Error::failed(format!("cannot find the pm program itself: {e}")))?;
+    let main = ws.main_workdir()?;
+    let mut command = std::process::Command::new(pm);
+    command
+        .args(["__supervise", id])
+        .current_dir(main)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setsid() == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command
+        .spawn()
+        .map_err(|e| Error::failed(format!("could not start the agent's supervisor: {e}")))?;
+    // Reaped by a thread so that it never lingers as a zombie of a long-lived pm (MCP).
+    std::thread::spawn(move || child.wait());
+    Ok(())
+}
+
+/// Wait until the new run (started after `earlier`) has its agent running, or ended.
+fn wait_started(ws: &Workspace, id: &str, earlier: Option<Timestamp>) -> Result<RunView> {
+    let dir = run_dir(ws.local(), id);
+    let until = Instant::now() + START_WAIT;
+    loop {
+        let info = lease::read(&dir)?;
+        if let Some(info) = &info
+            && info.started != earlier
+            && (info.agent_process.is_some() || info.ended.is_some())
+        {
+            if info.ended.is_some() && info.agent_process.is_none() {
+                let why = events::read_since(&events::log_path(&dir), 0)?
+                    .into_iter()
+                    .rev()
+                    .find_map(|e| match e.body {
+                        Body::Log { text } => Some(text),
+                        _ => None,
+                    })
+                    .unwrap_or_else(|| "the agent did not start".into());
+                return Err(Error::failed(why));
+            }
+            return Ok(view(ws, id));
+        }
+        if Instant::now() > until {
+            return Err(Error::failed(format!(
+                "the agent of session {id} did not start within {} s",
+                START_WAIT.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// What `send` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sent {
+    /// A new run was started with the text as its input (no agent was running).
+    pub started: bool,
+    pub run: RunView,
+}
+
+/// Send `text` to the running agent of a session, or start a new turn with it.
+pub fn send(ws: &Workspace, session: &str, text: &str) -> Result<Sent> {
+    if text.trim().is_empty() {
+        return Err(Error::usage("the input is empty"));
+    }
+    let id = resolve_session(ws, session)?;
+    let info = lease::read(&run_dir(ws.local(), &id))?;
+    if let Some(info) = &info
+        && info.state() == RunState::Running
+        && let Some(socket) = &info.socket
+    {
+        let reply = control::send(
+            socket,
+            &control::Request::Input {
+                text: text.to_string(),
+            },
+        )?;
+        if let Some(error) = reply.error {
+            return Err(Error::invalid(error));
+        }
+        return Ok(Sent {
+            started: false,
+            run: view(ws, &id),
+        });
+    }
+    let run = start(
+        ws,
+        &StartRequest {
+            session: id,
+            prompt: Some(text.to_string()),
+            max_runtime: None,
+        },
+    )?;
+    Ok(Sent { started: true, run })
+}
+
+/// How long `abort` waits for the run to end.
+const ABORT_WAIT: Duration = Duration::from_secs(10);
+
+/// Stop the running agent of a session (its whole process group); the session becomes idle.
+pub fn abort(ws: &Workspace, session: &str) -> Result<RunView> {
+    let id = resolve_session(ws, session)?;
+    stop(ws, &id, "aborted on request")?;
+    Ok(view(ws, &id))
+}
+
+/// Stop the run of session `id` if one is alive, and wait for it to end.
+fn stop(ws: &Workspace, id: &str, why: &str) -> Result<()> {
+    let dir = run_dir(ws.local(), id);
+    let Some(info) = lease::read(&dir)? else {
+        return Err(Error::invalid(format!(
+            "session {id} has no agent running here"
+        )));
+    };
+    if info.state() != RunState::Running {
+        return Err(Error::invalid(format!(
+            "the agent of session {id} is not running"
+        )));
+    }
+    let reached = info.socket.as_ref().is_some_and(|socket| {
+        control::send(
+            socket,
+            &control::Request::Abort {
+                why: why.to_string(),
+            },
+        )
+        .is_ok()
+    });
+    if !reached && let Some(agent) = info.agent_process.filter(|p| p.is_alive()) {
+        // SAFETY: signals to the agent's own process group, named by a live pid.
+        unsafe { libc::kill(-(agent.pid as i32), libc::SIGKILL) };
+    }
+    let until = Instant::now() + ABORT_WAIT;
+    while lease::read(&dir)?.is_some_and(|i| i.state() == RunState::Running) {
+        if Instant::now() > until {
+            return Err(Error::failed(format!(
+                "the agent of session {id} did not stop within {} s",
+                ABORT_WAIT.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+/// A session's status changed: a run that must not go on is told so. Idle (pause) and
+/// abandoned stop the agent at once; completed lets it finish its turn.
+pub fn session_closed(ws: &Workspace, id: &str, event: SessionEvent) -> Option<String> {
+    let info = lease::read(&run_dir(ws.local(), id)).ok().flatten()?;
+    if info.state() != RunState::Running {
+        return None;
+    }
+    let socket = info.socket.clone()?;
+    let request = match event {
+        SessionEvent::Complete => control::Request::Finish,
+        _ => control::Request::Abort {
+            why: format!("the session was closed ({})", event.verb()),
+        },
+    };
+    // The agent closing its own session calls this from inside its run: never wait for it.
+    match control::send(&socket, &request) {
+        Ok(_) => None,
+        Err(e) => Some(format!(
+            "the agent of session {id} was not told to stop: {e}"
+        )),
+    }
+}
+
+/// The events of a session's runs after `since`, and the sequence number to ask from next.
+pub fn events(ws: &Workspace, session: &str, since: u64) -> Result<(String, Vec<Event>, u64)> {
+    let id = resolve_session(ws, session)?;
+    let path = events::log_path(&run_dir(ws.local(), &id));
+    let list = events::read_since(&path, since)?;
+    let next = list.last().map_or(since, |e| e.seq);
+    Ok((id, list, next))
+}
+
+/// Where to follow the run of session `id`, while it runs.
+pub fn follow_socket(ws: &Workspace, id: &str) -> Option<PathBuf> {
+    let info = lease::read(&run_dir(ws.local(), id)).ok().flatten()?;
+    (info.state() == RunState::Running)
+        .then_some(info.socket)
+        .flatten()
+}
+
+/// The supervisor of session `id` ended its run (`why`): an active session becomes idle.
+pub fn agent_ended(ws: &Workspace, id: &str, why: &str) {
+    let _ = (why, sessions::agent_exited(ws, id));
+}
+
+/// Runs of this clone whose supervisor is gone without having ended them: each gets a "died"
+/// event and its session becomes idle. Returns what was done, as warnings.
+pub fn reap_dead(ws: &Workspace, mode: Mode) -> Vec<String> {
+    let root = ws.local().dir().join("run");
+    let Ok(entries) = std::fs::read_dir(&root) else {
+        return Vec::new();
+    };
+    let mut said = Vec::new();
+    for entry in entries.flatten() {
+        let id = entry.file_name().to_string_lossy().into_owned();
+        let dir = entry.path();
+        let Ok(Some(mut info)) = lease::read(&dir) else {
+            continue;
+        };
+        if info.state() != RunState::Dead {
+            continue;
+        }
+        said.push(format!(
+            "the agent supervisor of session {id} died; the session is idle"
+        ));
+        if mode == Mode::DryRun {
+            continue;
+        }
+        if let Some(agent) = info.agent_process.filter(|p| p.is_alive()) {
+            // SAFETY: the orphaned agent's own process group, named by a live pid.
+            unsafe { libc::kill(-(agent.pid as i32), libc::SIGKILL) };
+        }
+        let why = "the supervisor was gone (killed, or the machine stopped)".to_string();
+        if let Ok(mut log) = events::Log::open(&dir) {
+            let _ = log.append(Body::Died { why: why.clone() });
+        }
+        info.supervisor = None;
+        info.agent_process = None;
+        info.socket = None;
+        info.waiting = false;
+        info.ended = Some(Timestamp::now());
+        let _ = lease::write(&dir, &info);
+        let _ = sessions::agent_exited(ws, &id);
+    }
+    said
+}

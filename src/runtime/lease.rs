@@ -1,0 +1,163 @@
+//! The state of a session's run, `run.json` in its run folder: who runs it (the supervisor's
+//! and the agent's pid with their process start times, so that a pid reused by another process
+//! is never taken for them), which provider thread it continues, and how it ended. While the
+//! supervisor field is set and names a live process, the run is alive: that is the lease.
+
+use crate::error::{Error, Result};
+use crate::model::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// A process, named by its pid and its start time (so a reused pid does not match).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proc {
+    pub pid: u32,
+    /// When the process started, in clock ticks since boot (`/proc/<pid>/stat`, field 22).
+    pub start: u64,
+}
+
+impl Proc {
+    /// This process.
+    pub fn me() -> Option<Proc> {
+        Proc::of(std::process::id())
+    }
+
+    /// The process `pid` as it is now, if there is one.
+    pub fn of(pid: u32) -> Option<Proc> {
+        start_time(pid).map(|start| Proc { pid, start })
+    }
+
+    /// Whether this very process still runs (not a zombie, not another one with its pid).
+    pub fn is_alive(&self) -> bool {
+        start_time(self.pid) == Some(self.start) && !is_zombie(self.pid)
+    }
+}
+
+/// A run of a session's agent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// The agent name (from the session) and the protocol spoken with it.
+    pub agent: String,
+    pub provider: String,
+    /// The provider's own session (thread) id, which a later turn continues.
+    #[serde(default)]
+    pub provider_session_id: Option<String>,
+    /// The supervisor while it runs; `None` once the run ended.
+    #[serde(default)]
+    pub supervisor: Option<Proc>,
+    /// The agent process while it runs.
+    #[serde(default)]
+    pub agent_process: Option<Proc>,
+    /// The control socket the supervisor listens on.
+    #[serde(default)]
+    pub socket: Option<PathBuf>,
+    pub host: String,
+    pub started: Option<Timestamp>,
+    /// Turns finished over all runs of the session.
+    #[serde(default)]
+    pub turns: u32,
+    /// The agent finished its turn and waits for input.
+    #[serde(default)]
+    pub waiting: bool,
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+    #[serde(default)]
+    pub exit_signal: Option<i32>,
+    #[serde(default)]
+    pub ended: Option<Timestamp>,
+}
+
+/// What a run is doing, as `show` and `list` say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    /// The supervisor and its agent run.
+    Running,
+    /// The run ended; the agent exited.
+    Exited,
+    /// The supervisor is gone without having ended the run (killed, or the machine stopped).
+    Dead,
+    /// The session never ran an agent in this clone.
+    None,
+}
+
+impl RunState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Running => "running",
+            RunState::Exited => "exited",
+            RunState::Dead => "dead",
+            RunState::None => "none",
+        }
+    }
+}
+
+impl RunInfo {
+    pub fn state(&self) -> RunState {
+        match self.supervisor {
+            Some(supervisor) if supervisor.is_alive() => RunState::Running,
+            Some(_) => RunState::Dead,
+            None if self.started.is_some() => RunState::Exited,
+            None => RunState::None,
+        }
+    }
+}
+
+fn path(run_dir: &Path) -> PathBuf {
+    run_dir.join("run.json")
+}
+
+/// The run of the session whose run folder is `run_dir`, if it ever ran here.
+pub fn read(run_dir: &Path) -> Result<Option<RunInfo>> {
+    let path = path(run_dir);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| Error::failed(format!("{} cannot be read: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::failed(format!(
+            "could not read {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// Write the run's state (readers see the old or the new one, never a part).
+pub fn write(run_dir: &Path, info: &RunInfo) -> Result<()> {
+    let text = serde_json::to_string_pretty(info)
+        .map_err(|e| Error::failed(format!("cannot encode the run state: {e}")))?;
+    crate::store::local::write_atomic(&path(run_dir), &text)
+}
+
+/// The start time of process `pid` in clock ticks since boot, if it exists.
+#[cfg(target_os = "linux")]
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count after its end.
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
+#[cfg(target_os = "linux")]
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let after = stat[stat.rfind(')')? + 1..].to_string();
+            after.split_whitespace().next().map(|s| s == "Z")
+        })
+        .unwrap_or(false)
+}
+
+/// Elsewhere a process is named by its pid alone, checked with a null signal.
+#[cfg(all(unix, not(target_os = "linux")))]
+fn start_time(pid: u32) -> Option<u64> {
+    // SAFETY: kill with signal 0 only checks that the process exists.
+    let exists = unsafe { libc::kill(pid as libc::pid_t, 0) } == 0;
+    exists.then_some(0)
+}
+
+#[cfg(all(unix, not(target_os = "linux")))]
+fn is_zombie(_pid: u32) -> bool {
+    false
+}

@@ -1,0 +1,415 @@
+//! The supervisor: `pm` started again, detached (its own session, no terminal), for one run of
+//! one session's agent. It starts the agent in the worktree in a process group of its own, turns
+//! its output into events, serves the control socket, stops the agent on abort or when its
+//! runtime cap is reached, and when the agent exits records how and moves the session to idle
+//! (unless it was completed or abandoned meanwhile).
+
+use super::control::{self, Reply, Request};
+use super::events::{Body, Log};
+use super::lease::{self, Proc, RunInfo};
+use super::provider::{Protocol, Provider};
+use crate::error::{Error, Result};
+use crate::model::{Session, Timestamp};
+use crate::workspace::Workspace;
+use serde::{Deserialize, Serialize};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// What a run is asked to do, written by the operation that starts it (`start.json` in the
+/// run folder) and read once by the supervisor.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Start {
+    pub agent: String,
+    pub program: String,
+    pub args: Vec<String>,
+    pub protocol: String,
+    /// The first input (for the protocols that take it on stdin).
+    pub prompt: Option<String>,
+    /// The provider thread this run continues.
+    pub resume: Option<String>,
+    /// Stop the run after this many seconds.
+    pub max_runtime: Option<u64>,
+    pub worktree: PathBuf,
+}
+
+/// The file a start request is handed over in.
+pub fn start_path(run_dir: &Path) -> PathBuf {
+    run_dir.join("start.json")
+}
+
+/// Grace periods of an abort: interrupt, then terminate, then kill.
+const GRACE: Duration = Duration::from_secs(2);
+
+struct Shared {
+    session: String,
+    run_dir: PathBuf,
+    /// The log and the connections that follow it (written together, so a follower that
+    /// joins sees every event once).
+    log: Mutex<(Log, Vec<UnixStream>)>,
+    stdin: Mutex<Option<ChildStdin>>,
+    info: Mutex<RunInfo>,
+    provider: Provider,
+    /// The agent's process group (its pid).
+    group: i32,
+    exited: AtomicBool,
+    finish_after_turn: AtomicBool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Shared {
+    fn emit(&self, body: Body) {
+        let mut guard = lock(&self.log);
+        let (log, followers) = &mut *guard;
+        if let Ok((_, line)) = log.append(body) {
+            followers.retain_mut(|f| f.write_all(line.as_bytes()).is_ok());
+        }
+    }
+
+    fn save(&self) {
+        let info = lock(&self.info).clone();
+        let _ = lease::write(&self.run_dir, &info);
+    }
+
+    fn input(&self, text: &str) -> std::result::Result<(), String> {
+        let Some(line) = self.provider.input_line(text) else {
+            return Err(format!(
+                "agent {} takes no input while it runs",
+                self.provider.agent
+            ));
+        };
+        let mut stdin = lock(&self.stdin);
+        let Some(pipe) = stdin.as_mut() else {
+            return Err("the run is ending; it takes no more input".into());
+        };
+        // Logged first: what the agent answers comes after it in the log.
+        self.emit(Body::Input {
+            text: text.to_string(),
+        });
+        if let Err(e) = pipe.write_all(line.as_bytes()).and_then(|()| pipe.flush()) {
+            let why = format!("could not write to the agent: {e}");
+            drop(stdin);
+            self.emit(Body::Log { text: why.clone() });
+            return Err(why);
+        }
+        drop(stdin);
+        lock(&self.info).waiting = false;
+        self.save();
+        Ok(())
+    }
+
+    /// Close the agent's stdin: an agent that keeps running between turns ends.
+    fn end_input(&self) {
+        lock(&self.stdin).take();
+    }
+
+    fn abort(&self, why: &str) {
+        if self.exited.load(Ordering::SeqCst) {
+            return;
+        }
+        self.emit(Body::Aborted {
+            why: why.to_string(),
+        });
+        self.end_input();
+        for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGKILL] {
+            // SAFETY: kill sends a signal to the agent's own process group; no memory involved.
+            unsafe { libc::kill(-self.group, signal) };
+            let until = Instant::now() + GRACE;
+            while Instant::now() < until {
+                if self.exited.load(Ordering::SeqCst) && !group_alive(self.group) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// Whether any process of group `group` is left.
+fn group_alive(group: i32) -> bool {
+    // SAFETY: signal 0 only checks for existence.
+    unsafe { libc::kill(-group, 0) == 0 }
+}
+
+/// Run the supervisor of `session` for the repository in `dir`; returns when the run ended.
+pub fn main(dir: &Path, session: &str) -> Result<()> {
+    let ws = Workspace::open(dir)?;
+    let run_dir = super::run_dir(ws.local(), session);
+    let start_file = start_path(&run_dir);
+    let text = std::fs::read_to_string(&start_file)
+        .map_err(|e| Error::failed(format!("could not read {}: {e}", start_file.display())))?;
+    let _ = std::fs::remove_file(&start_file);
+    let start: Start = serde_json::from_str(&text)
+        .map_err(|e| Error::failed(format!("{} cannot be read: {e}", start_file.display())))?;
+    let protocol = Protocol::parse(&start.protocol)
+        .ok_or_else(|| Error::failed(format!("unknown protocol {}", start.protocol)))?;
+    let provider = Provider {
+        agent: start.agent.clone(),
+        program: start.program.clone(),
+        args: start.args.clone(),
+        protocol,
+    };
+    let socket = control::socket_path(ws.local().dir(), session);
+    control::prepare_folder(&socket)?;
+    let _ = std::fs::remove_file(&socket);
+    let listener = UnixListener::bind(&socket)
+        .map_err(|e| Error::failed(format!("could not listen on {}: {e}", socket.display())))?;
+
+    let mut info = lease::read(&run_dir)?.unwrap_or_default();
+    info.agent = start.agent.clone();
+    info.provider = protocol.as_str().to_string();
+    if start.resume.is_some() {
+        info.provider_session_id = start.resume.clone();
+    }
+    info.supervisor = Proc::me();
+    info.agent_process = None;
+    info.socket = Some(socket.clone());
+    info.host = crate::store::local::host_name();
+    info.started = Some(Timestamp::now());
+    info.waiting = false;
+    info.exit_code = None;
+    info.exit_signal = None;
+    info.ended = None;
+    lease::write(&run_dir, &info)?;
+    let mut log = Log::open(&run_dir)?;
+
+    let child = Command::new(&provider.program)
+        .args(&provider.args)
+        .current_dir(&start.worktree)
+        .env("PM_SESSION", session)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn();
+    let mut child: Child = match child {
+        Ok(child) => child,
+        Err(e) => {
+            let why = format!("could not start {}: {e}", provider.program);
+            let _ = log.append(Body::Log { text: why.clone() });
+            let _ = log.append(Body::Exited {
+                code: None,
+                signal: None,
+            });
+            info.supervisor = None;
+            info.socket = None;
+            info.ended = Some(Timestamp::now());
+            lease::write(&run_dir, &info)?;
+            let _ = std::fs::remove_file(&socket);
+            crate::ops::runs::agent_ended(&ws, session, &why);
+            return Err(Error::failed(why));
+        }
+    };
+    let pid = child.id();
+    info.agent_process = Proc::of(pid);
+    lease::write(&run_dir, &info)?;
+    let _ = log.append(Body::Started {
+        agent: provider.agent.clone(),
+        provider: protocol.as_str().to_string(),
+        pid,
+        resumed: start.resume.clone(),
+    });
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let shared = Arc::new(Shared {
+        session: session.to_string(),
+        run_dir: run_dir.clone(),
+        log: Mutex::new((log, Vec::new())),
+        stdin: Mutex::new(child.stdin.take()),
+        info: Mutex::new(info),
+        provider: provider.clone(),
+        group: pid as i32,
+        exited: AtomicBool::new(false),
+        finish_after_turn: AtomicBool::new(false),
+    });
+    match (&start.prompt, protocol) {
+        (Some(prompt), Protocol::Claude | Protocol::Command) => {
+            if let Err(why) = shared.input(prompt) {
+                shared.emit(Body::Log { text: why });
+            }
+        }
+        (Some(prompt), Protocol::Codex) => shared.emit(Body::Input {
+            text: prompt.clone(),
+        }),
+        (None, _) => {}
+    }
+    if !protocol.keeps_running() {
+        shared.end_input();
+    }
+
+    {
+        let shared = Arc::clone(&shared);
+        std::thread::spawn(move || serve(&shared, listener));
+    }
+    if let Some(stderr) = stderr {
+        let shared = Arc::clone(&shared);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr)
+                .lines()
+                .map_while(std::result::Result::ok)
+            {
+                shared.emit(Body::Log { text: line });
+            }
+        });
+    }
+    if let Some(limit) = start.max_runtime {
+        let shared = Arc::clone(&shared);
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(limit));
+            shared.abort(&format!("the runtime cap of {limit} s was reached"));
+        });
+    }
+
+    if let Some(stdout) = stdout {
+        for line in BufReader::new(stdout)
+            .lines()
+            .map_while(std::result::Result::ok)
+        {
+            for body in provider.parse_line(&line) {
+                on_event(&ws, &shared, &body);
+                shared.emit(body);
+            }
+        }
+    }
+    let status = child.wait();
+    shared.exited.store(true, Ordering::SeqCst);
+    let (code, signal) = match &status {
+        Ok(status) => {
+            use std::os::unix::process::ExitStatusExt;
+            (status.code(), status.signal())
+        }
+        Err(_) => (None, None),
+    };
+    shared.emit(Body::Exited { code, signal });
+    {
+        let mut info = lock(&shared.info);
+        info.supervisor = None;
+        info.agent_process = None;
+        info.socket = None;
+        info.waiting = false;
+        info.exit_code = code;
+        info.exit_signal = signal;
+        info.ended = Some(Timestamp::now());
+    }
+    shared.save();
+    // Followers see the end of the stream.
+    lock(&shared.log).1.clear();
+    let _ = std::fs::remove_file(&socket);
+    let why = match (code, signal) {
+        (Some(code), _) => format!("the agent exited with status {code}"),
+        (None, Some(signal)) => format!("the agent was ended by signal {signal}"),
+        (None, None) => "the agent ended".to_string(),
+    };
+    crate::ops::runs::agent_ended(&ws, session, &why);
+    Ok(())
+}
+
+/// What the supervisor does on an event of the agent, before it is logged.
+fn on_event(ws: &Workspace, shared: &Shared, body: &Body) {
+    match body {
+        Body::ProviderSession { id } => {
+            lock(&shared.info).provider_session_id = Some(id.clone());
+            shared.save();
+        }
+        Body::TurnFinished { .. } => {
+            {
+                let mut info = lock(&shared.info);
+                info.turns += 1;
+                info.waiting = true;
+            }
+            shared.save();
+            // A session completed or abandoned meanwhile (by the agent itself, most often)
+            // ends its run once the turn is done.
+            let finished = ws
+                .store()
+                .read::<Session>(&shared.session)
+                .map(|s| !s.record.is_live())
+                .unwrap_or(false);
+            if finished || shared.finish_after_turn.load(Ordering::SeqCst) {
+                shared.end_input();
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Serve the control socket until the run ends.
+fn serve(shared: &Arc<Shared>, listener: UnixListener) {
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        let shared = Arc::clone(shared);
+        std::thread::spawn(move || handle(&shared, stream));
+    }
+}
+
+fn handle(shared: &Shared, stream: UnixStream) {
+    let Ok(reader) = stream.try_clone() else {
+        return;
+    };
+    let mut line = String::new();
+    if BufReader::new(reader).read_line(&mut line).is_err() {
+        return;
+    }
+    let reply = match serde_json::from_str::<Request>(&line) {
+        Ok(Request::Follow { since }) => {
+            follow(shared, stream, since);
+            return;
+        }
+        Ok(Request::Input { text }) => shared.input(&text),
+        Ok(Request::Abort { why }) => {
+            shared.abort(&why);
+            Ok(())
+        }
+        Ok(Request::Finish) => {
+            shared.finish_after_turn.store(true, Ordering::SeqCst);
+            // A command has no turns: its input ends now, and it ends when it has read it.
+            if lock(&shared.info).waiting || shared.provider.protocol == Protocol::Command {
+                shared.end_input();
+            }
+            Ok(())
+        }
+        Err(e) => Err(format!("not a request: {e}")),
+    };
+    let reply = match reply {
+        Ok(()) => Reply {
+            ok: true,
+            error: None,
+        },
+        Err(error) => Reply {
+            ok: false,
+            error: Some(error),
+        },
+    };
+    if let Ok(text) = serde_json::to_string(&reply) {
+        let mut stream = stream;
+        let _ = stream.write_all(format!("{text}\n").as_bytes());
+    }
+}
+
+/// Send the events after `since`, then register the connection for every new one.
+fn follow(shared: &Shared, mut stream: UnixStream, since: u64) {
+    let mut guard = lock(&shared.log);
+    let path = super::events::log_path(&shared.run_dir);
+    let Ok(backlog) = super::events::read_since(&path, since) else {
+        return;
+    };
+    for event in backlog {
+        let Ok(line) = serde_json::to_string(&event) else {
+            continue;
+        };
+        if stream.write_all(format!("{line}\n").as_bytes()).is_err() {
+            return;
+        }
+    }
+    if !shared.exited.load(Ordering::SeqCst) {
+        guard.1.push(stream);
+    }
+}
