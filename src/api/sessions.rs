@@ -308,6 +308,8 @@ impl<'a> Reconcile<'a> {
 pub struct SessionPrompt<'a> {
     pub id: &'a str,
     pub prompt: &'a str,
+    /// The instructions the agent was last started with (the issue, how to finish).
+    pub system_prompt: Option<&'a str>,
 }
 
 /// The settings a session was launched with.

@@ -103,9 +103,11 @@ pub(super) fn session(ws: &Workspace, args: &Args) -> Reply {
         }
         "prompt" => {
             let s = sessions::show(ws, id()?)?.view.session;
+            let system = runs::system_prompt(ws, &s.id);
             let view = api::SessionPrompt {
                 id: &s.id,
                 prompt: &s.prompt,
+                system_prompt: system.as_deref(),
             };
             Ok((s.prompt.clone(), api::value(&view)?))
         }

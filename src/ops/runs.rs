@@ -118,9 +118,21 @@ pub fn start(ws: &Workspace, request: &StartRequest) -> Result<RunView> {
         }
     };
     let resume = before.as_ref().and_then(|i| i.provider_session_id.clone());
+    // The issue and how to finish go into the agent's instructions, kept beside the run so
+    // that they can be read back.
+    let issue = match &session.issue {
+        Some(issue) => ws
+            .store()
+            .read::<crate::model::Issue>(issue)
+            .ok()
+            .map(|i| i.record),
+        None => None,
+    };
+    let system = issue.as_ref().map(provider::system_prompt);
     let prompt = match (&request.prompt, &resume) {
         (Some(prompt), _) => Some(prompt.clone()),
         (None, None) if !session.prompt.trim().is_empty() => Some(session.prompt.clone()),
+        (None, None) if issue.is_some() => Some("Work on the issue in your instructions.".into()),
         (None, _) => None,
     };
     if prompt.is_none() && provider.protocol == provider::Protocol::Codex {
@@ -133,6 +145,7 @@ pub fn start(ws: &Workspace, request: &StartRequest) -> Result<RunView> {
         .map_err(|e| Error::failed(format!("cannot find the pm program itself: {e}")))?;
     let args = provider.arguments(
         prompt.as_deref().unwrap_or_default(),
+        system.as_deref(),
         resume.as_deref(),
         &pm,
     );
@@ -148,6 +161,9 @@ pub fn start(ws: &Workspace, request: &StartRequest) -> Result<RunView> {
     };
     std::fs::create_dir_all(&dir)
         .map_err(|e| Error::failed(format!("could not create {}: {e}", dir.display())))?;
+    if let Some(system) = &system {
+        crate::store::local::write_atomic(&dir.join("system-prompt.txt"), system)?;
+    }
     let text = serde_json::to_string(&start)
         .map_err(|e| Error::failed(format!("cannot encode the start request: {e}")))?;
     crate::store::local::write_atomic(&supervisor::start_path(&dir), &text)?;
@@ -421,4 +437,9 @@ pub fn reap_dead(ws: &Workspace, mode: Mode) -> Vec<String> {
         let _ = sessions::agent_exited(ws, &id);
     }
     said
+}
+
+/// The instructions the agent of session `id` was last started with, if any.
+pub fn system_prompt(ws: &Workspace, id: &str) -> Option<String> {
+    std::fs::read_to_string(run_dir(ws.local(), id).join("system-prompt.txt")).ok()
 }

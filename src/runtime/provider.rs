@@ -96,7 +96,13 @@ impl Provider {
     /// The arguments of one run: `prompt` is given on stdin for the protocols that keep
     /// running, on the command line for the others; `resume` continues a provider thread.
     /// `pm` is this program, registered as the agent's MCP server.
-    pub fn arguments(&self, prompt: &str, resume: Option<&str>, pm: &Path) -> Vec<String> {
+    pub fn arguments(
+        &self,
+        prompt: &str,
+        system: Option<&str>,
+        resume: Option<&str>,
+        pm: &Path,
+    ) -> Vec<String> {
         let mut args = self.args.clone();
         match self.protocol {
             Protocol::Claude => {
@@ -122,6 +128,10 @@ impl Provider {
                 args.push(mcp.to_string());
                 args.push("--allowedTools".into());
                 args.push("mcp__pm".into());
+                if let Some(system) = system {
+                    args.push("--append-system-prompt".into());
+                    args.push(system.to_string());
+                }
                 if let Some(id) = resume {
                     args.push("--resume".into());
                     args.push(id.to_string());
@@ -134,7 +144,10 @@ impl Provider {
                     args.push(id.to_string());
                 }
                 args.push("--json".into());
-                args.push(prompt.to_string());
+                match system {
+                    Some(system) if resume.is_none() => args.push(format!("{system}\n\n{prompt}")),
+                    _ => args.push(prompt.to_string()),
+                }
             }
             Protocol::Command => {}
         }
@@ -163,6 +176,26 @@ impl Provider {
             Protocol::Codex => parse_codex(line),
         }
     }
+}
+
+/// The instructions an agent gets for a session on `issue`: the issue itself, and how to end
+/// the session when the work is done.
+pub fn system_prompt(issue: &crate::model::Issue) -> String {
+    let mut text = format!("You are working on issue {}: {}\n", issue.id, issue.title);
+    for part in [&issue.description, &issue.body] {
+        if !part.trim().is_empty() {
+            text.push('\n');
+            text.push_str(part.trim());
+            text.push('\n');
+        }
+    }
+    text.push_str(
+        "\nWork in the current folder, a git worktree on the session's own branch; commit your \
+         work there. When the issue is done, call the tool pm_close_agent (server pm) with \
+         status \"completed\" (or run `pm agent close --done`); if you cannot finish it, call it \
+         with status \"abandoned\" and say why.\n",
+    );
+    text
 }
 
 /// A tool result or input shown in a log is cut to this many characters.
