@@ -40,6 +40,8 @@ pub struct RunView {
     pub provider: Option<String>,
     pub provider_session_id: Option<String>,
     pub exit_code: Option<i32>,
+    /// The signal that ended the agent, when one did.
+    pub exit_signal: Option<i32>,
     pub turns: u32,
     pub started: Option<Timestamp>,
     pub ended: Option<Timestamp>,
@@ -66,6 +68,7 @@ impl RunView {
             provider: info.map(|i| i.provider.clone()),
             provider_session_id: info.and_then(|i| i.provider_session_id.clone()),
             exit_code: info.and_then(|i| i.exit_code),
+            exit_signal: info.and_then(|i| i.exit_signal),
             turns: info.map_or(0, |i| i.turns),
             started: info.and_then(|i| i.started),
             ended: info.and_then(|i| i.ended),

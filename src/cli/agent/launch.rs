@@ -88,5 +88,13 @@ pub(super) fn print_launched(ctx: &Ctx, launched: &Launched) -> Result<()> {
     if let Some(issue) = &s.issue {
         out.push_str(&format!("  issue     {issue}\n"));
     }
+    if let Some(run) = &launched.run {
+        out.push_str(&format!(
+            "  agent     {} running (pid {}); `pm agent logs {} --follow` shows what it does\n",
+            clean_line(run.agent.as_deref().unwrap_or(&s.agent)),
+            run.pid.map_or_else(|| "?".to_string(), |p| p.to_string()),
+            s.id
+        ));
+    }
     print(&out)
 }

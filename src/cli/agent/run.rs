@@ -101,7 +101,19 @@ pub fn send(ctx: &Ctx, ws: &Workspace, args: SendArgs) -> Result<()> {
 pub fn abort(ctx: &Ctx, ws: &Workspace, args: AbortArgs) -> Result<()> {
     let id = session_or_here(ctx, ws, args.id)?;
     let run = runs::abort(ws, &id)?;
-    report(ctx, &sessions::resolve_session(ws, &id)?, &run, "Stopped")
+    let id = sessions::resolve_session(ws, &id)?;
+    if ctx.global.json {
+        return print_json(&api::RunReport { id: &id, run: &run });
+    }
+    let how = match (run.exit_code, run.exit_signal) {
+        (Some(code), _) => format!("it exited with status {code}"),
+        (None, Some(signal)) => format!("it ended on signal {signal}"),
+        (None, None) => "it ended".to_string(),
+    };
+    print(&format!(
+        "Stopped the agent of session {} ({how}); the session is idle\n",
+        ctx.style.cyan(&id)
+    ))
 }
 
 pub fn restart(ctx: &Ctx, ws: &Workspace, args: RestartArgs) -> Result<()> {
