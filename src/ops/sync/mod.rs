@@ -4,34 +4,31 @@
 //!
 //! Nothing fetched is trusted: each remote record is checked before it is taken, a record that
 //! fails is reported by name and skipped, and the others go on.
+//!
+//! `fetch.rs` brings the remote's records in and integrates them; `push.rs` sends the local
+//! ones; this file holds the rounds, the report and what both share.
+
+mod fetch;
+mod push;
+
+pub use fetch::fetch_refs;
 
 use crate::error::{Error, Result};
+use crate::model::RecordKind;
 use crate::model::id::is_canonical_id;
-use crate::model::{Issue, RecordKind, Session};
-use crate::store::{Integrated, Mode, Store};
+use crate::store::{Mode, Store};
 use crate::workspace::Workspace;
+use fetch::{fetch, integrate_all, list_remote_records};
 use gix::ObjectId;
 use gix::bstr::ByteSlice;
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::AtomicBool;
+use push::{outgoing, push};
+use std::collections::HashMap;
 
 /// How many fetch-merge-push rounds a sync makes while pushes are rejected.
 pub const MAX_ROUNDS: usize = 5;
 
 /// Above this many ref updates in one sync, refs are packed afterwards.
 const PACK_REFS_THRESHOLD: usize = 256;
-
-/// Up to this many moved refs are fetched by name in one fetch; when more moved and every
-/// name the remote holds is a record, the whole namespace is fetched at once.
-const FETCH_EXPLICIT_MAX: usize = 1000;
-
-/// Refspecs per `git push` call, to stay far below the command-line limit.
-const PUSH_CHUNK: usize = 1000;
-
-/// Above this many records of one kind to push, they are pushed with one wildcard refspec
-/// (when that pushes exactly them): git matches every explicit refspec against every local
-/// ref, so 1,000 explicit ones among 10,000 records take 20 s, the wildcard 1.4 s for all.
-const PUSH_WILDCARD_MIN: usize = 64;
 
 /// The private namespace remote records are fetched into.
 pub fn tracking_prefix(remote: &str) -> String {
@@ -163,146 +160,6 @@ fn check_remote_name(repo: &gix::Repository, remote: &str) -> Result<()> {
     Ok(())
 }
 
-/// Fetch `refs/pm/*` of `remote` into the tracking namespace. Returns how many refs changed.
-///
-/// First only the remote's refs are listed, and only those that moved are fetched: gix puts
-/// every mapped ref into its ref transaction, moved or not, and locking ten thousand refs to
-/// change none of them would make a no-op sync slow.
-fn fetch(repo: &gix::Repository, remote_name: &str, rejected: &mut Vec<Rejected>) -> Result<usize> {
-    let advertised = list_remote_records(repo, remote_name)?;
-    for path in advertised.keys() {
-        if let Err(reason) = parse_record_path(path) {
-            rejected.push(Rejected {
-                ref_name: format!("refs/pm/{path}"),
-                reason,
-            });
-        }
-    }
-    let tracking = refs_under(repo, &tracking_prefix(remote_name))?;
-    // Only names that are records are fetched: anything else the remote holds (a ref below a
-    // record's name, a name that is no id) could clash with tracking refs and stop the fetch.
-    let all_records = advertised.keys().all(|p| parse_record_path(p).is_ok());
-    let moved: Vec<&String> = advertised
-        .iter()
-        .filter(|(path, tip)| tracking.get(*path) != Some(&Some(**tip)))
-        .map(|(path, _)| path)
-        .filter(|path| parse_record_path(path).is_ok())
-        .collect();
-    if moved.is_empty() {
-        return Ok(0);
-    }
-    let prefix = tracking_prefix(remote_name);
-    let batches: Vec<Vec<String>> = if all_records && moved.len() > FETCH_EXPLICIT_MAX {
-        vec![vec![fetch_refspec(remote_name)]]
-    } else {
-        moved
-            .chunks(FETCH_EXPLICIT_MAX)
-            .map(|chunk| {
-                chunk
-                    .iter()
-                    .map(|path| format!("+refs/pm/{path}:{prefix}{path}"))
-                    .collect()
-            })
-            .collect()
-    };
-    let mut changed = 0;
-    for specs in batches {
-        changed += count_updates(&fetch_refs(repo, remote_name, &specs, false)?);
-    }
-    Ok(changed)
-}
-
-/// How many refs a fetch created or moved.
-fn count_updates(outcome: &gix::remote::fetch::Outcome) -> usize {
-    use gix::remote::fetch::refs::update::Mode as M;
-    match &outcome.status {
-        gix::remote::fetch::Status::NoPackReceived { update_refs, .. }
-        | gix::remote::fetch::Status::Change { update_refs, .. } => update_refs
-            .updates
-            .iter()
-            .filter(|u| matches!(u.mode, M::New | M::FastForward | M::Forced))
-            .count(),
-    }
-}
-
-/// The record refs `remote` advertises, by path below `refs/pm/`, without fetching anything.
-fn list_remote_records(
-    repo: &gix::Repository,
-    remote_name: &str,
-) -> Result<HashMap<String, ObjectId>> {
-    let remote = configured_remote(repo, remote_name, &[fetch_refspec(remote_name)])?;
-    let (ref_map, _) = remote
-        .connect(gix::remote::Direction::Fetch)
-        .map_err(|e| fetch_failed(remote_name, &e))?
-        .ref_map(gix::progress::Discard, Default::default())
-        .map_err(|e| fetch_failed(remote_name, &e))?;
-    let mut advertised = HashMap::new();
-    for r in &ref_map.remote_refs {
-        let (name, target, _) = r.unpack();
-        let name = name.to_str_lossy();
-        if let (Some(path), Some(tip)) = (name.strip_prefix("refs/pm/"), target) {
-            advertised.insert(path.to_string(), tip.to_owned());
-        }
-    }
-    Ok(advertised)
-}
-
-fn fetch_failed(remote_name: &str, e: &dyn std::fmt::Display) -> Error {
-    Error::failed(format!(
-        "could not fetch from remote {remote_name}: {}",
-        crate::error::one_line(&e.to_string())
-    ))
-}
-
-/// The configured remote `remote_name`, with `refspecs` instead of its own and no tags.
-fn configured_remote<'r>(
-    repo: &'r gix::Repository,
-    remote_name: &str,
-    refspecs: &[String],
-) -> Result<gix::Remote<'r>> {
-    let mut remote = repo
-        .find_remote(remote_name)
-        .map_err(|e| fetch_failed(remote_name, &e))?
-        .with_fetch_tags(gix::remote::fetch::Tags::None);
-    remote
-        .replace_refspecs(
-            refspecs.iter().map(|s| s.as_bytes().as_bstr()),
-            gix::remote::Direction::Fetch,
-        )
-        .map_err(|e| fetch_failed(remote_name, &e))?;
-    Ok(remote)
-}
-
-/// Run one gix fetch of `refspecs` from the configured remote `remote_name`.
-pub fn fetch_refs(
-    repo: &gix::Repository,
-    remote_name: &str,
-    refspecs: &[String],
-    dry_run: bool,
-) -> Result<gix::remote::fetch::Outcome> {
-    configured_remote(repo, remote_name, refspecs)?
-        .connect(gix::remote::Direction::Fetch)
-        .map_err(|e| fetch_failed(remote_name, &e))?
-        .prepare_fetch(gix::progress::Discard, Default::default())
-        .map_err(|e| fetch_failed(remote_name, &e))?
-        .with_write_packed_refs_only(true)
-        .with_dry_run(dry_run)
-        .receive(gix::progress::Discard, &AtomicBool::new(false))
-        .map_err(|e| {
-            // The refs a fetch writes are the destinations of its refspecs: a lock in the way
-            // (or a full disk) is named by its path.
-            let targets: Vec<&str> = refspecs
-                .iter()
-                .filter_map(|spec| {
-                    spec.split_once(':')
-                        .map(|(_, dst)| dst.trim_end_matches('*'))
-                })
-                .collect();
-            let action = format!("could not fetch from remote {remote_name}");
-            crate::error::ref_edit_failed(repo.common_dir(), &targets, &action, &e)
-        })
-}
-
 /// Direct refs under `prefix`, keyed by the rest of their name.
 fn refs_under(repo: &gix::Repository, prefix: &str) -> Result<HashMap<String, Option<ObjectId>>> {
     Ok(crate::git::refs::under(repo, prefix)?.into_iter().collect())
@@ -321,99 +178,6 @@ fn parse_record_path(path: &str) -> std::result::Result<(RecordKind, &str), Stri
         return Err("is not named by a valid id".into());
     }
     Ok((kind, id))
-}
-
-/// Integrate every tracking ref that differs from the local record.
-fn integrate_all(
-    store: &Store,
-    remote: &str,
-    report: &mut SyncReport,
-    progress: &mut dyn FnMut(Phase, usize, usize),
-) -> Result<()> {
-    let repo = store.repo();
-    let theirs = refs_under(repo, &tracking_prefix(remote))?;
-    let ours = refs_under(repo, "refs/pm/")?;
-    let mut work: Vec<(&String, Option<ObjectId>)> = theirs
-        .iter()
-        .filter(|(path, tip)| ours.get(*path) != Some(tip))
-        .map(|(path, tip)| (path, *tip))
-        .collect();
-    work.sort();
-    let total = work.len();
-    for (done, (path, tip)) in work.into_iter().enumerate() {
-        progress(Phase::Merging, done, total);
-        let reject = |reason: String| Rejected {
-            ref_name: format!("refs/pm/{path}"),
-            reason,
-        };
-        let (kind, id) = match parse_record_path(path) {
-            Ok(parsed) => parsed,
-            Err(reason) => {
-                report.rejected.push(reject(reason));
-                continue;
-            }
-        };
-        let Some(tip) = tip else {
-            report.rejected.push(reject("is a symbolic ref".into()));
-            continue;
-        };
-        let outcome = match kind {
-            RecordKind::Issue => store.integrate::<Issue>(id, tip, Mode::Write)?,
-            RecordKind::Session => store.integrate::<Session>(id, tip, Mode::Write)?,
-        };
-        match outcome {
-            Integrated::UpToDate | Integrated::LocalAhead => {}
-            Integrated::Created => report.created += 1,
-            Integrated::FastForwarded => report.fast_forwarded += 1,
-            Integrated::Merged(_) => report.merged += 1,
-            Integrated::Rejected(reason) => report.rejected.push(reject(reason)),
-        }
-    }
-    progress(Phase::Merging, total, total);
-    Ok(())
-}
-
-struct Pushed {
-    pushed: usize,
-    rejected: Vec<Rejected>,
-}
-
-/// Read `git push --porcelain` output: `<flag>\t<src>:<dst>\t<summary>` per ref.
-fn parse_push_output(stdout: &str, pushed: &mut Vec<String>, rejected: &mut Vec<Rejected>) {
-    for line in stdout.lines() {
-        let mut fields = line.splitn(3, '\t');
-        let (Some(flag), Some(refs), summary) = (fields.next(), fields.next(), fields.next())
-        else {
-            continue;
-        };
-        let Some(dst) = refs.split(':').nth(1) else {
-            continue;
-        };
-        let Some(path) = dst.strip_prefix("refs/pm/") else {
-            continue;
-        };
-        match flag {
-            " " | "*" | "+" | "=" => pushed.push(path.to_string()),
-            "!" => rejected.push(Rejected {
-                ref_name: dst.to_string(),
-                reason: summary.unwrap_or("rejected").trim().to_string(),
-            }),
-            _ => {}
-        }
-    }
-}
-
-/// The records a push sends: local records (by path under `refs/pm/`) whose tip is not the
-/// one last known of the remote (`theirs`).
-fn outgoing<'a>(
-    ours: &'a HashMap<String, Option<ObjectId>>,
-    theirs: &HashMap<String, Option<ObjectId>>,
-) -> Vec<(&'a String, ObjectId)> {
-    ours.iter()
-        .filter_map(|(path, tip)| Some((path, (*tip)?)))
-        .filter(|(path, tip)| theirs.get(*path) != Some(&Some(*tip)))
-        .filter(|(path, _)| parse_record_path(path).is_ok())
-        .collect()
 }
 
 /// What a sync with `remote` would do, as far as this clone knows without asking the remote.
@@ -438,113 +202,6 @@ pub fn pending(repo: &gix::Repository, remote: &str) -> Result<Pending> {
             .iter()
             .filter(|(path, tip)| ours.get(*path) != Some(tip))
             .count(),
-    })
-}
-
-/// Push every local record whose tip the remote does not have yet, never forced.
-fn push(store: &Store, remote: &str) -> Result<Pushed> {
-    let repo = store.repo();
-    let ours = refs_under(repo, "refs/pm/")?;
-    let theirs = refs_under(repo, &tracking_prefix(remote))?;
-    let mut outgoing = outgoing(&ours, &theirs);
-    outgoing.sort();
-    if outgoing.is_empty() {
-        return Ok(Pushed {
-            pushed: 0,
-            rejected: Vec::new(),
-        });
-    }
-    let specs = push_specs(&ours, &outgoing);
-    let mut pushed = Vec::new();
-    let mut rejected = Vec::new();
-    for chunk in specs.chunks(PUSH_CHUNK) {
-        let mut args = vec!["push", "--porcelain", "--no-verify", remote];
-        args.extend(chunk.iter().map(String::as_str));
-        let output = crate::git::command::run(repo, &args)?;
-        let rejected_before = rejected.len();
-        parse_push_output(&output.stdout, &mut pushed, &mut rejected);
-        if !output.success && rejected.len() == rejected_before {
-            return Err(Error::failed(format!(
-                "could not push to remote {remote}: {}",
-                output.error_line()
-            )));
-        }
-    }
-    // A wildcard also names records that were already the same (reported up to date) or that
-    // changed on the remote meanwhile (rejected): only the records meant to go count.
-    let meant: HashSet<String> = outgoing
-        .iter()
-        .map(|(path, _)| format!("refs/pm/{path}"))
-        .collect();
-    rejected.retain(|r| meant.contains(&r.ref_name));
-    // The remote now has these tips: remember them as its state.
-    let tips: HashMap<&String, ObjectId> = outgoing.into_iter().collect();
-    let prefix = tracking_prefix(remote);
-    let edits = pushed
-        .iter()
-        .filter_map(|path| Some((path, *tips.get(path)?)))
-        .map(|(path, tip)| tracking_edit(&format!("{prefix}{path}"), tip))
-        .collect::<Result<Vec<_>>>()?;
-    let count = edits.len();
-    repo.edit_references(edits).map_err(|e| {
-        let action = "could not record what was pushed";
-        crate::error::ref_edit_failed(repo.common_dir(), &[prefix.as_str()], action, &e)
-    })?;
-    Ok(Pushed {
-        pushed: count,
-        rejected,
-    })
-}
-
-/// The refspecs that push `outgoing` (paths below `refs/pm/` with their tips) of the local
-/// records `ours`. Explicit object ids, so a record that moves during the push is pushed as it
-/// was read; but a kind with many records to push gets one wildcard refspec instead, when every
-/// local ref of that kind is a valid record (then the wildcard pushes the outgoing ones and
-/// finds the others up to date).
-fn push_specs(
-    ours: &HashMap<String, Option<ObjectId>>,
-    outgoing: &[(&String, ObjectId)],
-) -> Vec<String> {
-    let mut specs = Vec::new();
-    for kind in RecordKind::ALL {
-        let kind = format!("{}/", kind.plural());
-        let mine: Vec<&(&String, ObjectId)> = outgoing
-            .iter()
-            .filter(|(path, _)| path.starts_with(kind.as_str()))
-            .collect();
-        let all_records = ours
-            .iter()
-            .filter(|(path, _)| path.starts_with(kind.as_str()))
-            .all(|(path, tip)| tip.is_some() && parse_record_path(path).is_ok());
-        if mine.len() > PUSH_WILDCARD_MIN && all_records {
-            specs.push(format!("refs/pm/{kind}*:refs/pm/{kind}*"));
-        } else {
-            specs.extend(
-                mine.iter()
-                    .map(|(path, tip)| format!("{tip}:refs/pm/{path}")),
-            );
-        }
-    }
-    specs
-}
-
-fn tracking_edit(name: &str, tip: ObjectId) -> Result<gix::refs::transaction::RefEdit> {
-    use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
-    let name = name
-        .try_into()
-        .map_err(|e| Error::failed(format!("invalid tracking ref {name}: {e}")))?;
-    Ok(RefEdit {
-        change: Change::Update {
-            log: LogChange {
-                mode: RefLog::AndReference,
-                force_create_reflog: false,
-                message: "pm: pushed".into(),
-            },
-            expected: PreviousValue::Any,
-            new: gix::refs::Target::Object(tip),
-        },
-        name,
-        deref: false,
     })
 }
 
