@@ -9,3 +9,6 @@ pub mod overview;
 pub mod provision;
 pub mod sessions;
 pub mod sync;
+
+#[cfg(test)]
+mod tests;
