@@ -120,7 +120,7 @@ impl Config {
         }
         if let Some(prefix) = file.branch_prefix {
             if !prefix.is_empty() {
-                crate::git::worktree::check_branch_name(&format!("{prefix}x")).map_err(|_| {
+                crate::git::branch::check_branch_name(&format!("{prefix}x")).map_err(|_| {
                     Error::failed(format!(
                         "invalid branch_prefix {prefix:?} in {}",
                         path.display()

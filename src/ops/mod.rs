@@ -10,3 +10,6 @@ pub mod provision;
 pub mod runs;
 pub mod sessions;
 pub mod sync;
+
+#[cfg(test)]
+mod tests;

@@ -4,7 +4,7 @@
 //! the repository's worktree mutex. Hooks that prepare a worktree attach here.
 
 use crate::error::{Error, Result};
-use crate::git::worktree;
+use crate::git::{branch, worktree};
 use crate::model::session::{worktree_dir_name, worktree_dir_name_unique};
 use crate::model::{RecordKind, Session};
 use crate::store::Mode;
@@ -87,9 +87,9 @@ pub(crate) fn recreate(ws: &Workspace, session: &Session, path: &Path) -> Result
             at.display()
         )));
     }
-    let creates_branch = worktree::branch_tip(repo, &session.branch)?.is_none();
+    let creates_branch = branch::branch_tip(repo, &session.branch)?.is_none();
     let base = if creates_branch {
-        worktree::resolve_commit(repo, &session.base)?
+        branch::resolve_commit(repo, &session.base)?
     } else {
         gix::ObjectId::null(repo.object_hash())
     };
@@ -149,7 +149,7 @@ fn make_worktree(repo: &gix::Repository, plan: &Plan, undo: &mut Undo<'_>) -> Re
     if let Some(base_name) = &plan.new_branch_from {
         let base = gix::ObjectId::from_hex(pending.base.as_bytes())
             .map_err(|_| Error::failed(format!("invalid base commit {}", pending.base)))?;
-        worktree::create_branch(repo, &pending.branch, base, base_name)?;
+        branch::create_branch(repo, &pending.branch, base, base_name)?;
         undo.branch = Some((pending.branch.clone(), base));
     }
     worktree::add(repo, &pending.worktree, &pending.branch)?;
@@ -237,14 +237,14 @@ fn undo_launch(repo: &gix::Repository, pending: &PendingLaunch) -> Result<()> {
     undo_worktree(repo, pending)?;
     if pending.creates_branch {
         // The launch died while creating the branch: its lock files are its own.
-        worktree::remove_branch_locks(repo, &pending.branch)?;
+        branch::remove_branch_locks(repo, &pending.branch)?;
     }
     if pending.creates_branch
         && let Ok(base) = gix::ObjectId::from_hex(pending.base.as_bytes())
-        && worktree::branch_tip(repo, &pending.branch)? == Some(base)
+        && branch::branch_tip(repo, &pending.branch)? == Some(base)
         && worktree::checked_out_at(repo, &pending.branch)?.is_none()
     {
-        worktree::delete_branch(repo, &pending.branch, base)?;
+        branch::delete_branch(repo, &pending.branch, base)?;
     }
     Ok(())
 }
@@ -306,7 +306,7 @@ impl<'a> Undo<'a> {
         if let Some((branch, tip)) = &self.branch
             && !matches!(worktree::checked_out_at(self.repo, branch), Ok(Some(_)))
         {
-            let _ = worktree::delete_branch(self.repo, branch, *tip);
+            let _ = branch::delete_branch(self.repo, branch, *tip);
         }
         if worktree::is_missing_or_empty(&self.path) {
             let _ = std::fs::remove_dir(&self.path);
