@@ -32,6 +32,7 @@ fn launch_dry_run_writes_nothing_and_launch_makes_branch_worktree_and_record() {
         "status",
         "issue",
         "warnings",
+        "run",
     ];
     let doc = assert_document(&api::Launch::new(&dry, Mode::DryRun), &keys);
     assert_eq!(doc["dry_run"], true);
@@ -133,6 +134,7 @@ fn list_and_show_see_a_launched_session() {
             "behind",
             "host",
             "purged",
+            "run",
         ],
     );
     assert_eq!(doc["session"]["status"], "active");
