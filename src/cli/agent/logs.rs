@@ -58,22 +58,33 @@ pub fn run(ctx: &Ctx, ws: &Workspace, args: LogsArgs) -> Result<()> {
 }
 
 /// Events printed for people (or one JSON object a line with `--json --follow`).
-struct Output<'c> {
-    ctx: &'c Ctx,
+pub(super) struct Output {
+    style: Style,
+    json: bool,
     /// The last text did not end a line.
     open_line: bool,
 }
 
-impl<'c> Output<'c> {
-    fn new(ctx: &'c Ctx) -> Self {
+impl Output {
+    fn new(ctx: &Ctx) -> Self {
         Output {
-            ctx,
+            style: ctx.style,
+            json: ctx.global.json,
             open_line: false,
         }
     }
 
-    fn event(&mut self, event: &Event) -> Result<()> {
-        if self.ctx.global.json {
+    /// Printed for people, in `style`.
+    pub(super) fn plain(style: Style) -> Self {
+        Output {
+            style,
+            json: false,
+            open_line: false,
+        }
+    }
+
+    pub(super) fn event(&mut self, event: &Event) -> Result<()> {
+        if self.json {
             use std::io::Write;
             let line = serde_json::to_string(event)
                 .map_err(|e| Error::failed(format!("cannot encode an event: {e}")))?;
@@ -84,7 +95,7 @@ impl<'c> Output<'c> {
                 .map_err(|e| Error::failed(format!("cannot encode an event: {e}")))?;
             return print(&format!("{}\n", String::from_utf8_lossy(&bytes)));
         }
-        let text = render(event, &self.ctx.style);
+        let text = render(event, &self.style);
         let Some(text) = text else { return Ok(()) };
         let mut out = String::new();
         let is_text = matches!(event.body, Body::Text { .. });
@@ -96,7 +107,7 @@ impl<'c> Output<'c> {
         print(&out)
     }
 
-    fn end(self) -> Result<()> {
+    pub(super) fn end(self) -> Result<()> {
         if self.open_line {
             print("\n")?;
         }

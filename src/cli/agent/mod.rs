@@ -1,6 +1,7 @@
 //! `pm agent …`: launch agent sessions and manage their lifecycle. One file per command; the
 //! doc comments of [`AgentCommand`] are the help.
 
+mod attach;
 mod close;
 mod history;
 mod launch;
@@ -64,6 +65,8 @@ pub enum AgentCommand {
     Abort(run::AbortArgs),
     /// Bring a completed or abandoned session back and run its agent again
     Restart(run::RestartArgs),
+    /// Follow the session's running agent and send it what you type (Ctrl-D detaches)
+    Attach(attach::AttachArgs),
 }
 
 #[derive(Debug, Args)]
@@ -92,6 +95,7 @@ pub fn run(ctx: &Ctx, command: AgentCommand) -> Result<()> {
         AgentCommand::Logs(args) => logs::run(ctx, &ws, args),
         AgentCommand::Abort(args) => run::abort(ctx, &ws, args),
         AgentCommand::Restart(args) => run::restart(ctx, &ws, args),
+        AgentCommand::Attach(args) => attach::run(ctx, &ws, args),
     }
 }
 
