@@ -227,12 +227,12 @@ pub fn main(dir: &Path, session: &str) -> Result<()> {
                 code: None,
                 signal: None,
             });
+            crate::ops::runs::agent_ended(&ws, session, &why);
             info.supervisor = None;
             info.socket = None;
             info.ended = Some(Timestamp::now());
             lease::write(&run_dir, &info)?;
             let _ = std::fs::remove_file(&socket);
-            crate::ops::runs::agent_ended(&ws, session, &why);
             return Err(Error::failed(why));
         }
     };
@@ -332,6 +332,9 @@ pub fn main(dir: &Path, session: &str) -> Result<()> {
         (None, Some(signal)) => format!("the agent was ended by signal {signal}"),
         (None, None) => "the agent ended".to_string(),
     };
+    // The session is idle before the run says it ended: whoever waits for the end (abort)
+    // sees the session as it is now.
+    crate::ops::runs::agent_ended(&ws, session, &why);
     {
         let mut info = lock(&shared.info);
         info.supervisor = None;
@@ -346,7 +349,6 @@ pub fn main(dir: &Path, session: &str) -> Result<()> {
     // Followers see the end of the stream.
     lock(&shared.log).1.clear();
     let _ = std::fs::remove_file(&socket);
-    crate::ops::runs::agent_ended(&ws, session, &why);
     Ok(())
 }
 
