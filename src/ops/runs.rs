@@ -319,7 +319,7 @@ fn stop(ws: &Workspace, id: &str, why: &str) -> Result<()> {
         )
         .is_ok()
     });
-    if !reached && let Some(agent) = info.agent_process.filter(|p| p.is_alive()) {
+    if !reached && let Some(agent) = info.agent_process.filter(|p| p.owns_its_group()) {
         // SAFETY: signals to the agent's own process group, named by a live pid.
         unsafe { libc::kill(-(agent.pid as i32), libc::SIGKILL) };
     }
@@ -404,9 +404,13 @@ pub fn reap_dead(ws: &Workspace, mode: Mode) -> Vec<String> {
         if mode == Mode::DryRun {
             continue;
         }
-        if let Some(agent) = info.agent_process.filter(|p| p.is_alive()) {
-            // SAFETY: the orphaned agent's own process group, named by a live pid.
+        // The orphaned agent's group, also when the agent itself is gone but left processes.
+        if let Some(agent) = info.agent_process.filter(|p| p.owns_its_group()) {
+            // SAFETY: signals the agent's own process group; no memory involved.
             unsafe { libc::kill(-(agent.pid as i32), libc::SIGKILL) };
+        }
+        if let Some(socket) = &info.socket {
+            let _ = std::fs::remove_file(socket);
         }
         let why = "the supervisor was gone (killed, or the machine stopped)".to_string();
         if let Ok(mut log) = events::Log::open(&dir) {
