@@ -129,9 +129,12 @@ pub(super) fn session(ws: &Workspace, args: &Args) -> Reply {
                 force: args.bool("force")?,
             };
             let mode = args.mode()?;
-            let mut launched = sessions::launch(ws, request, mode)?;
             // The agent runs unless asked not to (`start` always runs it).
             let run = action == "start" || args.bool_or("run", true)?;
+            if run {
+                runs::check_agent(ws, request.agent.as_deref())?;
+            }
+            let mut launched = sessions::launch(ws, request, mode)?;
             if run && mode == Mode::Write {
                 let start = StartRequest {
                     session: launched.session.id.clone(),

@@ -177,6 +177,13 @@ pub fn start(ws: &Workspace, request: &StartRequest) -> Result<RunView> {
     wait_started(ws, &id, before.and_then(|i| i.started))
 }
 
+/// Check that agent `name` (default: the configured one) is one pm can run, before a launch
+/// that starts it: a launch is not left behind for an agent that cannot start.
+pub fn check_agent(ws: &Workspace, name: Option<&str>) -> Result<()> {
+    let config = ws.config()?;
+    provider::resolve(config, name.unwrap_or(&config.agent)).map(|_| ())
+}
+
 /// A session may run its agent here when this clone owns it and it is live.
 fn check_runnable(ws: &Workspace, session: &Session) -> Result<()> {
     if session.is_purged() {
@@ -338,7 +345,7 @@ fn stop(ws: &Workspace, id: &str, why: &str) -> Result<()> {
         )
         .is_ok()
     });
-    if !reached && let Some(agent) = info.agent_process.filter(|p| p.is_alive()) {
+    if !reached && let Some(agent) = info.agent_process.filter(|p| p.owns_its_group()) {
         // SAFETY: signals to the agent's own process group, named by a live pid.
         unsafe { libc::kill(-(agent.pid as i32), libc::SIGKILL) };
     }
@@ -423,9 +430,13 @@ pub fn reap_dead(ws: &Workspace, mode: Mode) -> Vec<String> {
         if mode == Mode::DryRun {
             continue;
         }
-        if let Some(agent) = info.agent_process.filter(|p| p.is_alive()) {
-            // SAFETY: the orphaned agent's own process group, named by a live pid.
+        // The orphaned agent's group, also when the agent itself is gone but left processes.
+        if let Some(agent) = info.agent_process.filter(|p| p.owns_its_group()) {
+            // SAFETY: signals the agent's own process group; no memory involved.
             unsafe { libc::kill(-(agent.pid as i32), libc::SIGKILL) };
+        }
+        if let Some(socket) = &info.socket {
+            let _ = std::fs::remove_file(socket);
         }
         let why = "the supervisor was gone (killed, or the machine stopped)".to_string();
         if let Ok(mut log) = events::Log::open(&dir) {

@@ -31,6 +31,14 @@ impl Proc {
     pub fn is_alive(&self) -> bool {
         start_time(self.pid) == Some(self.start) && !is_zombie(self.pid)
     }
+
+    /// Whether the process group this process led is still its own: the process is there (a
+    /// zombie too), or its pid is free (a pid is not given to a new process while a group of
+    /// that number has members, so members left are its own). False when another process has
+    /// the pid.
+    pub fn owns_its_group(&self) -> bool {
+        start_time(self.pid).is_none_or(|start| start == self.start)
+    }
 }
 
 /// A run of a session's agent.

@@ -133,6 +133,34 @@ impl Shared {
     }
 }
 
+/// The agent exited: the processes it left running in its group (background jobs holding its
+/// output open) are stopped, terminated first, then killed.
+fn stop_leftovers(shared: &Shared) {
+    let wait_empty = |within: Duration| {
+        let until = Instant::now() + within;
+        while group_alive(shared.group) {
+            if Instant::now() > until {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
+    };
+    if wait_empty(GRACE / 4) {
+        return;
+    }
+    shared.emit(Body::Log {
+        text: "the agent exited; stopping the processes it left running".into(),
+    });
+    for signal in [libc::SIGTERM, libc::SIGKILL] {
+        // SAFETY: the agent's own process group; its number is not reused while it has members.
+        unsafe { libc::kill(-shared.group, signal) };
+        if wait_empty(GRACE) {
+            return;
+        }
+    }
+}
+
 /// Whether any process of group `group` is left.
 fn group_alive(group: i32) -> bool {
     // SAFETY: signal 0 only checks for existence.
@@ -199,12 +227,12 @@ pub fn main(dir: &Path, session: &str) -> Result<()> {
                 code: None,
                 signal: None,
             });
+            crate::ops::runs::agent_ended(&ws, session, &why);
             info.supervisor = None;
             info.socket = None;
             info.ended = Some(Timestamp::now());
             lease::write(&run_dir, &info)?;
             let _ = std::fs::remove_file(&socket);
-            crate::ops::runs::agent_ended(&ws, session, &why);
             return Err(Error::failed(why));
         }
     };
@@ -268,6 +296,16 @@ pub fn main(dir: &Path, session: &str) -> Result<()> {
         });
     }
 
+    // The agent's exit is watched apart from its output: processes it left in its group may
+    // hold the output open, and would keep the run going after the agent ended.
+    let waiter = {
+        let shared = Arc::clone(&shared);
+        std::thread::spawn(move || {
+            let status = child.wait();
+            stop_leftovers(&shared);
+            status
+        })
+    };
     if let Some(stdout) = stdout {
         for line in BufReader::new(stdout)
             .lines()
@@ -279,16 +317,24 @@ pub fn main(dir: &Path, session: &str) -> Result<()> {
             }
         }
     }
-    let status = child.wait();
+    let status = waiter.join();
     shared.exited.store(true, Ordering::SeqCst);
     let (code, signal) = match &status {
-        Ok(status) => {
+        Ok(Ok(status)) => {
             use std::os::unix::process::ExitStatusExt;
             (status.code(), status.signal())
         }
-        Err(_) => (None, None),
+        _ => (None, None),
     };
     shared.emit(Body::Exited { code, signal });
+    let why = match (code, signal) {
+        (Some(code), _) => format!("the agent exited with status {code}"),
+        (None, Some(signal)) => format!("the agent was ended by signal {signal}"),
+        (None, None) => "the agent ended".to_string(),
+    };
+    // The session is idle before the run says it ended: whoever waits for the end (abort)
+    // sees the session as it is now.
+    crate::ops::runs::agent_ended(&ws, session, &why);
     {
         let mut info = lock(&shared.info);
         info.supervisor = None;
@@ -303,12 +349,6 @@ pub fn main(dir: &Path, session: &str) -> Result<()> {
     // Followers see the end of the stream.
     lock(&shared.log).1.clear();
     let _ = std::fs::remove_file(&socket);
-    let why = match (code, signal) {
-        (Some(code), _) => format!("the agent exited with status {code}"),
-        (None, Some(signal)) => format!("the agent was ended by signal {signal}"),
-        (None, None) => "the agent ended".to_string(),
-    };
-    crate::ops::runs::agent_ended(&ws, session, &why);
     Ok(())
 }
 

@@ -9,6 +9,7 @@ mod index;
 mod issues;
 mod manners;
 mod mcp;
+mod runs;
 mod safety;
 mod sync;
 mod sync_props;

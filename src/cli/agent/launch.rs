@@ -50,6 +50,9 @@ pub fn run(ctx: &Ctx, ws: &Workspace, args: LaunchArgs) -> Result<()> {
         role: args.role,
         force: args.force,
     };
+    if args.run {
+        crate::ops::runs::check_agent(ws, request.agent.as_deref())?;
+    }
     let mut launched = sessions::launch(ws, request, ctx.mode())?;
     if !ctx.global.dry_run {
         ctx.note(&format!("ref: refs/pm/sessions/{}", launched.session.id));

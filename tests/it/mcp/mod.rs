@@ -66,20 +66,20 @@ fn initialize() -> Value {
 }
 
 /// Call one tool after the handshake; return its result.
-fn call(repo: &Repo, dir: &Path, name: &str, arguments: Value) -> Value {
+pub(crate) fn call(repo: &Repo, dir: &Path, name: &str, arguments: Value) -> Value {
     let (replies, code) = mcp(repo, dir, &[initialize(), tool(1, name, arguments)]);
     assert_eq!(code, Some(0));
     assert_eq!(replies.len(), 2, "{replies:?}");
     replies[1]["result"].clone()
 }
 
-fn ok(result: &Value) -> &Value {
+pub(crate) fn ok(result: &Value) -> &Value {
     assert_eq!(result["isError"], false, "{result}");
     assert!(result["content"][0]["text"].is_string(), "{result}");
     &result["structuredContent"]
 }
 
-fn failed(result: &Value) -> String {
+pub(crate) fn failed(result: &Value) -> String {
     assert_eq!(result["isError"], true, "{result}");
     result["content"][0]["text"]
         .as_str()

@@ -1,0 +1,156 @@
+//! Stopping a run: `abort`, the runtime cap, and closing the session (idle at once, completed
+//! after the agent read the end of its input).
+
+use super::*;
+
+/// The index of the last event of kind `kind`.
+fn last_of(events: &[Value], kind: &str) -> Option<usize> {
+    events.iter().rposition(|e| e["kind"] == kind)
+}
+
+#[test]
+fn abort_stops_the_whole_process_group_and_the_session_becomes_idle() {
+    let lab = Lab::new();
+    let id = lab.launch_run("b", "echo", &["--prompt", "hello"]);
+    lab.wait_log_line(&id, "reply: hello");
+    let (pid, supervisor) = lab.pids(&id);
+    // The script and the `sleep` it started in the background share the agent's group.
+    let members = wait_group_size(pid, 2);
+    assert!(members.iter().any(|m| m.pid != pid), "{members:?}");
+
+    let doc = lab.pm_json(&["agent", "abort", &id]);
+    assert_eq!(doc["id"], id.as_str());
+    assert_eq!(doc["run"]["state"], "exited", "{doc}");
+    assert_eq!(doc["run"]["pid"], Value::Null, "{doc}");
+    // Once abort returned, nothing of the group is left, and the session is idle in git.
+    assert_eq!(
+        group_members(pid),
+        [],
+        "the agent's group outlived the abort"
+    );
+    assert_eq!(lab.status(&id), "idle");
+    let log = lab.record_log(&id);
+    assert_eq!(log.lines().next(), Some("exit: active -> idle"), "{log}");
+    wait_for("the supervisor to exit", || {
+        if alive(supervisor) {
+            Err(format!("{:?}", proc_stat(supervisor)))
+        } else {
+            Ok(())
+        }
+    });
+
+    let events = lab.events(&id);
+    seqs(&events);
+    let kinds = kinds(&events);
+    assert_eq!(
+        kinds.last().map(String::as_str),
+        Some("exited"),
+        "{kinds:?}"
+    );
+    let aborted = last_of(&events, "aborted").expect("an aborted event");
+    assert_eq!(events[aborted]["why"], "aborted on request");
+    assert!(aborted > last_of(&events, "input").unwrap(), "{kinds:?}");
+    assert_eq!(lab.run_of(&id)["state"], "exited");
+
+    // Aborting again is refused in one line: nothing runs.
+    let line = lab.pm(&["agent", "abort", &id]).fails_with(1);
+    assert!(line.contains("not running"), "{line}");
+}
+
+/// `abort` returns once the run ended, and by then the session is idle in git: over rounds,
+/// since the supervisor writes both.
+#[test]
+fn abort_returns_with_the_session_already_idle() {
+    let lab = Lab::new();
+    for round in 0..8 {
+        let id = lab.launch_run(&format!("round-{round}"), "echo", &["--prompt", "hello"]);
+        lab.wait_log_line(&id, "reply: hello");
+        let doc = lab.pm_json(&["agent", "abort", &id]);
+        assert_eq!(doc["run"]["state"], "exited", "round {round}: {doc}");
+        assert_eq!(lab.status(&id), "idle", "round {round}");
+        let list = lab.pm_json(&["agent", "list", "--all"]);
+        let row = list["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id.as_str())
+            .cloned()
+            .unwrap_or_else(|| panic!("round {round}: {id} not listed"));
+        assert_eq!(row["status"], "idle", "round {round}: {row}");
+    }
+}
+
+#[test]
+fn the_runtime_cap_aborts_an_agent_that_ignores_its_input() {
+    let lab = Lab::new();
+    let id = lab.launch_run("b", "sleeper", &["--max-runtime", "1"]);
+    let (pid, _) = lab.pids(&id);
+    let run = lab.wait_run_ended(&id);
+    assert_eq!(run["state"], "exited", "{run}");
+    lab.wait_status(&id, "idle");
+    assert_eq!(group_members(pid), []);
+
+    let events = lab.events(&id);
+    let aborted = last_of(&events, "aborted").expect("an aborted event");
+    let why = events[aborted]["why"].as_str().unwrap();
+    assert!(why.contains("runtime cap of 1 s"), "{why}");
+    assert_eq!(kinds(&events).last().map(String::as_str), Some("exited"));
+    let text = lab.logs(&id);
+    assert!(
+        text.contains("[aborted: the runtime cap of 1 s was reached]"),
+        "{text}"
+    );
+}
+
+#[test]
+fn closing_a_running_session_idle_stops_its_agent_at_once() {
+    let lab = Lab::new();
+    let id = lab.launch_run("b", "echo", &["--prompt", "hello"]);
+    lab.wait_log_line(&id, "reply: hello");
+    let (pid, _) = lab.pids(&id);
+
+    let doc = lab.pm_json(&["agent", "close", &id]);
+    assert_eq!(doc["status"], "idle", "{doc}");
+    lab.wait_run_ended(&id);
+    wait_group_gone(pid);
+    assert_eq!(lab.status(&id), "idle");
+    let events = lab.events(&id);
+    let aborted = last_of(&events, "aborted").expect("an aborted event");
+    let why = events[aborted]["why"].as_str().unwrap();
+    assert!(why.contains("closed"), "{why}");
+    assert_eq!(kinds(&events).last().map(String::as_str), Some("exited"));
+}
+
+#[test]
+fn closing_done_lets_a_command_agent_read_the_end_of_its_input_and_exit() {
+    let lab = Lab::new();
+    let issue = lab.add("Finish it", &[]);
+    let id = lab.launch_run("b", "echo", &["--issue", &issue, "--prompt", "hello"]);
+    lab.wait_log_line(&id, "reply: hello");
+    let (pid, _) = lab.pids(&id);
+
+    let doc = lab.pm_json(&["agent", "close", &id, "--done"]);
+    assert_eq!(doc["status"], "completed", "{doc}");
+    // The agent reads the end of its input, says bye and exits 0; what it left behind goes.
+    lab.wait_log_line(&id, "bye");
+    let run = lab.wait_run_ended(&id);
+    assert_eq!(run["exit_code"], 0, "{run}");
+    wait_group_gone(pid);
+    let events = lab.events(&id);
+    let kinds = kinds(&events);
+    assert!(!kinds.contains(&"aborted".to_string()), "{kinds:?}");
+    let exited = events.last().expect("events");
+    assert_eq!(exited["kind"], "exited", "{kinds:?}");
+    assert_eq!(exited["code"], 0);
+
+    // The session stays completed and its issue done: the agent's exit changes neither.
+    assert_eq!(lab.status(&id), "completed");
+    assert_eq!(lab.status_of(Kind::Issue, &issue), "done");
+    let log = lab.record_log(&id);
+    assert_eq!(
+        log.lines().next(),
+        Some("close: active -> completed"),
+        "{log}"
+    );
+    assert!(!log.contains("exit:"), "{log}");
+}
