@@ -152,7 +152,9 @@ pub fn start(ws: &Workspace, request: &StartRequest) -> Result<RunView> {
         resume.as_deref(),
         &pm,
     );
+    let run = crate::model::new_id();
     let start = Start {
+        run: run.clone(),
         agent: provider.agent.clone(),
         program: provider.program.clone(),
         args,
@@ -174,7 +176,7 @@ pub fn start(ws: &Workspace, request: &StartRequest) -> Result<RunView> {
         sessions::resume_for_run(ws, &id)?;
     }
     spawn_supervisor(ws, &id)?;
-    wait_started(ws, &id, before.and_then(|i| i.started))
+    wait_started(ws, &id, &run)
 }
 
 /// Check that agent `name` (default: the configured one) is one pm can run, before a launch
@@ -236,14 +238,14 @@ fn spawn_supervisor(ws: &Workspace, id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Wait until the new run (started after `earlier`) has its agent running, or ended.
-fn wait_started(ws: &Workspace, id: &str, earlier: Option<Timestamp>) -> Result<RunView> {
+/// Wait until the run `run` has its agent running, or ended.
+fn wait_started(ws: &Workspace, id: &str, run: &str) -> Result<RunView> {
     let dir = run_dir(ws.local(), id);
     let until = Instant::now() + START_WAIT;
     loop {
         let info = lease::read(&dir)?;
         if let Some(info) = &info
-            && info.started != earlier
+            && info.run.as_deref() == Some(run)
             && (info.agent_process.is_some() || info.ended.is_some())
         {
             if info.ended.is_some() && info.agent_process.is_none() {
@@ -373,7 +375,10 @@ pub fn session_closed(ws: &Workspace, id: &str, event: SessionEvent) -> Option<S
     let request = match event {
         SessionEvent::Complete => control::Request::Finish,
         _ => control::Request::Abort {
-            why: format!("the session was closed ({})", event.verb()),
+            why: match event {
+                SessionEvent::Abandon => "the session was abandoned".to_string(),
+                _ => "the session was paused (closed as idle)".to_string(),
+            },
         },
     };
     // The agent closing its own session calls this from inside its run: never wait for it.

@@ -44,6 +44,9 @@ impl Proc {
 /// A run of a session's agent.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunInfo {
+    /// The id of the run (each start gets a new one).
+    #[serde(default)]
+    pub run: Option<String>,
     /// The agent name (from the session) and the protocol spoken with it.
     pub agent: String,
     pub provider: String,

@@ -46,6 +46,13 @@ impl Protocol {
     }
 }
 
+/// The tools of pm's MCP server an agent may call without approval.
+const PM_TOOLS: &[&str] = &[
+    "mcp__pm__pm_close_agent",
+    "mcp__pm__pm_get_issue",
+    "mcp__pm__pm_list_issues",
+];
+
 /// An agent to run: its program and arguments, and the protocol.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Provider {
@@ -126,8 +133,10 @@ impl Provider {
                     .map(String::from),
                 );
                 args.push(mcp.to_string());
+                // pm's own tools need no approval: closing its session is what the agent must
+                // be able to do unattended.
                 args.push("--allowedTools".into());
-                args.push("mcp__pm".into());
+                args.push(PM_TOOLS.join(","));
                 if let Some(system) = system {
                     args.push("--append-system-prompt".into());
                     args.push(system.to_string());

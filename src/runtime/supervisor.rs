@@ -25,6 +25,8 @@ use std::time::{Duration, Instant};
 /// run folder) and read once by the supervisor.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Start {
+    /// This run's own id, which the run state names once the supervisor took it.
+    pub run: String,
     pub agent: String,
     pub program: String,
     pub args: Vec<String>,
@@ -162,6 +164,29 @@ fn stop_leftovers(shared: &Shared) {
 }
 
 /// Whether any process of group `group` is left.
+/// Whether any process of group `group` is left, zombies (which only wait to be reaped by
+/// whoever inherited them) aside.
+#[cfg(target_os = "linux")]
+fn group_alive(group: i32) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        // SAFETY: signal 0 only checks for existence.
+        return unsafe { libc::kill(-group, 0) == 0 };
+    };
+    entries.flatten().any(|entry| {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            return false;
+        };
+        let Some(end) = stat.rfind(')') else {
+            return false;
+        };
+        let mut fields = stat[end + 1..].split_whitespace();
+        let state = fields.next();
+        let pgrp = fields.nth(1).and_then(|f| f.parse::<i32>().ok());
+        pgrp == Some(group) && state != Some("Z")
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
 fn group_alive(group: i32) -> bool {
     // SAFETY: signal 0 only checks for existence.
     unsafe { libc::kill(-group, 0) == 0 }
@@ -202,6 +227,7 @@ pub fn main(dir: &Path, session: &str) -> Result<()> {
     info.socket = Some(socket.clone());
     info.host = crate::store::local::host_name();
     info.started = Some(Timestamp::now());
+    info.run = Some(start.run.clone());
     info.waiting = false;
     info.exit_code = None;
     info.exit_signal = None;
