@@ -122,11 +122,10 @@ impl Shared {
         });
         self.end_input();
         for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGKILL] {
-            // SAFETY: kill sends a signal to the agent's own process group; no memory involved.
-            unsafe { libc::kill(-self.group, signal) };
+            signal_run(self.group, signal);
             let until = Instant::now() + GRACE;
             while Instant::now() < until {
-                if self.exited.load(Ordering::SeqCst) && !group_alive(self.group) {
+                if self.exited.load(Ordering::SeqCst) && run_processes(self.group).is_empty() {
                     return;
                 }
                 std::thread::sleep(Duration::from_millis(20));
@@ -140,7 +139,7 @@ impl Shared {
 fn stop_leftovers(shared: &Shared) {
     let wait_empty = |within: Duration| {
         let until = Instant::now() + within;
-        while group_alive(shared.group) {
+        while !run_processes(shared.group).is_empty() {
             if Instant::now() > until {
                 return false;
             }
@@ -155,41 +154,84 @@ fn stop_leftovers(shared: &Shared) {
         text: "the agent exited; stopping the processes it left running".into(),
     });
     for signal in [libc::SIGTERM, libc::SIGKILL] {
-        // SAFETY: the agent's own process group; its number is not reused while it has members.
-        unsafe { libc::kill(-shared.group, signal) };
+        signal_run(shared.group, signal);
         if wait_empty(GRACE) {
             return;
         }
     }
 }
 
-/// Whether any process of group `group` is left.
-/// Whether any process of group `group` is left, zombies (which only wait to be reaped by
-/// whoever inherited them) aside.
+/// The live processes of the run (zombies, which only wait to be reaped, aside): those in the
+/// agent's process group, and every descendant of this supervisor, which is a child subreaper
+/// so that processes the agent left in groups or sessions of their own (Claude Code runs its
+/// shell commands so) stay below it.
 #[cfg(target_os = "linux")]
-fn group_alive(group: i32) -> bool {
+fn run_processes(group: i32) -> Vec<i32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
-        // SAFETY: signal 0 only checks for existence.
-        return unsafe { libc::kill(-group, 0) == 0 };
+        return Vec::new();
     };
-    entries.flatten().any(|entry| {
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            return false;
-        };
-        let Some(end) = stat.rfind(')') else {
-            return false;
-        };
-        let mut fields = stat[end + 1..].split_whitespace();
-        let state = fields.next();
-        let pgrp = fields.nth(1).and_then(|f| f.parse::<i32>().ok());
-        pgrp == Some(group) && state != Some("Z")
-    })
+    let me = std::process::id() as i32;
+    // (pid, parent, group) of every live process.
+    let all: Vec<(i32, i32, i32)> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+            let state = fields.next()?;
+            let parent = fields.next()?.parse().ok()?;
+            let pgrp = fields.next()?.parse().ok()?;
+            (state != "Z").then_some((pid, parent, pgrp))
+        })
+        .collect();
+    let mut ours: Vec<i32> = all
+        .iter()
+        .filter(|(pid, _, pgrp)| *pgrp == group && *pid != me)
+        .map(|(pid, ..)| *pid)
+        .collect();
+    let mut parents = vec![me];
+    while let Some(parent) = parents.pop() {
+        for (pid, ppid, _) in &all {
+            if *ppid == parent && !ours.contains(pid) {
+                ours.push(*pid);
+                parents.push(*pid);
+            } else if *ppid == parent {
+                parents.push(*pid);
+            }
+        }
+    }
+    ours.sort_unstable();
+    ours.dedup();
+    ours
 }
 
 #[cfg(not(target_os = "linux"))]
-fn group_alive(group: i32) -> bool {
+fn run_processes(group: i32) -> Vec<i32> {
     // SAFETY: signal 0 only checks for existence.
-    unsafe { libc::kill(-group, 0) == 0 }
+    if unsafe { libc::kill(-group, 0) } == 0 {
+        vec![group]
+    } else {
+        Vec::new()
+    }
+}
+
+/// Send `signal` to the agent's group and to every other process of the run.
+fn signal_run(group: i32, signal: i32) {
+    // SAFETY: signals to the run's own processes, found just now; no memory involved.
+    unsafe { libc::kill(-group, signal) };
+    for pid in run_processes(group) {
+        // SAFETY: as above.
+        unsafe { libc::kill(pid, signal) };
+    }
+}
+
+/// Make this process the reaper of its orphaned descendants (Linux), so none escapes the run.
+fn become_subreaper() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER only sets a flag of this process.
+    unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    }
 }
 
 /// Run the supervisor of `session` for the repository in `dir`; returns when the run ended.
@@ -210,6 +252,7 @@ pub fn main(dir: &Path, session: &str) -> Result<()> {
         args: start.args.clone(),
         protocol,
     };
+    become_subreaper();
     let socket = control::socket_path(ws.local().dir(), session);
     control::prepare_folder(&socket)?;
     let _ = std::fs::remove_file(&socket);
