@@ -53,3 +53,12 @@ pub struct Events<'a> {
     pub id: &'a str,
     pub events: &'a [Event],
 }
+
+/// A session's history: its record's changes (newest first) and its agent's run events in
+/// this clone (oldest first, numbered).
+#[derive(Debug, Serialize)]
+pub struct SessionEvents<'a> {
+    pub id: &'a str,
+    pub events: &'a [Event],
+    pub run_events: &'a [crate::runtime::events::Event],
+}

@@ -316,6 +316,8 @@ pub struct SessionPrompt<'a> {
 #[derive(Debug, Serialize)]
 pub struct SessionConfig<'a> {
     pub id: &'a str,
+    /// What the agent's last run here was really started with (program, arguments, prompt).
+    pub started_with: Option<&'a crate::runtime::supervisor::Start>,
     pub issue: Option<&'a str>,
     pub branch: &'a str,
     pub base: &'a str,
@@ -326,9 +328,13 @@ pub struct SessionConfig<'a> {
 }
 
 impl<'a> SessionConfig<'a> {
-    pub fn new(s: &'a Session) -> Self {
+    pub fn new(
+        s: &'a Session,
+        started_with: Option<&'a crate::runtime::supervisor::Start>,
+    ) -> Self {
         SessionConfig {
             id: &s.id,
+            started_with,
             issue: s.issue.as_deref(),
             branch: &s.branch,
             base: &s.base,

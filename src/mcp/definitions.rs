@@ -63,6 +63,7 @@ pub fn definitions() -> Value {
                     "run": {"type": "boolean", "default": true, "description": "launch_task, restart: also start the agent (default true)"},
                     "maxRuntimeSeconds": {"type": "integer", "minimum": 1, "description": "launch_task, start, run, restart: stop the agent after this many seconds"},
                     "text": {"type": "string", "description": "input: what to send to the running agent (or the prompt of a new turn)"},
+                    "clientRequestId": {"type": "string", "description": "launch_task, start: an idempotency key; a request with a key already used returns the session it made then"},
                     "sinceSeq": {"type": "integer", "minimum": 0, "description": "live_deltas: only events after this sequence number (the next_seq of the last answer)"}
                 },
                 "required": ["action"]
@@ -185,6 +186,7 @@ const ARGUMENTS: &[(&str, &str, &str, &str)] = &[
     ),
     ("pm_session", "text", "-", "-"),
     ("pm_session", "sinceSeq", "-", "-"),
+    ("pm_session", "clientRequestId", "-", "-"),
     ("pm_close_agent", "session_id", "CloseRequest", "session"),
     ("pm_close_agent", "status", "CloseRequest", "event"),
     ("pm_close_agent", "force", "CloseRequest", "force"),

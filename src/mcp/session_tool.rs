@@ -95,11 +95,13 @@ pub(super) fn session(ws: &Workspace, args: &Args) -> Reply {
         }
         "events" => {
             let (id, events) = sessions::events(ws, id()?)?;
-            let view = api::Events {
+            let run_events = runs::all_events(ws, &id);
+            let view = api::SessionEvents {
                 id: &id,
                 events: &events,
+                run_events: &run_events,
             };
-            Ok((events_text(&events), api::value(&view)?))
+            Ok((events_text(&events, &run_events), api::value(&view)?))
         }
         "prompt" => {
             let s = sessions::show(ws, id()?)?.view.session;
@@ -113,9 +115,10 @@ pub(super) fn session(ws: &Workspace, args: &Args) -> Reply {
         }
         "config" => {
             let s = sessions::show(ws, id()?)?.view.session;
+            let started = runs::started_with(ws, &s.id);
             Ok((
                 format!("agent {} on {} from {}", s.agent, s.branch, s.base_ref),
-                api::value(&api::SessionConfig::new(&s))?,
+                api::value(&api::SessionConfig::new(&s, started.as_ref()))?,
             ))
         }
         "launch_task" | "start" => {
@@ -131,10 +134,34 @@ pub(super) fn session(ws: &Workspace, args: &Args) -> Reply {
             let mode = args.mode()?;
             // The agent runs unless asked not to (`start` always runs it).
             let run = action == "start" || args.bool_or("run", true)?;
+            // The same idempotency key answers with the session it made the first time.
+            let key = args.str("clientRequestId")?;
+            if let Some(key) = key {
+                if key.is_empty() || key.len() > 200 || key.contains(['\n', '\r']) {
+                    return Err(Error::usage(
+                        "argument clientRequestId must be one line of 1 to 200 characters",
+                    ));
+                }
+                if let Some(id) = ws.local().request_session(key) {
+                    let launched = sessions::launched_before(ws, &id)?;
+                    return Ok((
+                        format!("Session {id} was launched for this request before"),
+                        api::value(&api::Launch::new(&launched, mode))?,
+                    ));
+                }
+            }
             if run {
                 runs::check_agent(ws, request.agent.as_deref())?;
             }
             let mut launched = sessions::launch(ws, request, mode)?;
+            if let Some(key) = key
+                && mode == Mode::Write
+                && let Err(e) = ws.local().remember_request(key, &launched.session.id)
+            {
+                launched
+                    .warnings
+                    .push(format!("the request key was not noted: {}", e.message()));
+            }
             if run && mode == Mode::Write {
                 let start = StartRequest {
                     session: launched.session.id.clone(),
@@ -369,10 +396,29 @@ pub(super) fn close_agent(ws: &Workspace, dir: &Path, args: &Args) -> Reply {
     changed(sessions::close(ws, &request, Mode::Write)?, Mode::Write)
 }
 
-fn events_text(events: &[Event]) -> String {
-    events
+/// The record's changes and the run's events, one line each, in the order they happened.
+fn events_text(events: &[Event], run: &[crate::runtime::events::Event]) -> String {
+    let mut lines: Vec<(crate::model::Timestamp, String)> = events
         .iter()
-        .map(|e| format!("{} {} {}", e.time, e.author, e.message))
+        .rev()
+        .map(|e| (e.time, format!("{} {} {}", e.time, e.author, e.message)))
+        .collect();
+    lines.extend(run.iter().map(|e| {
+        let what = match &e.body {
+            crate::runtime::events::Body::Text { text } => text.trim_end().to_string(),
+            crate::runtime::events::Body::Input { text } => format!("> {text}"),
+            crate::runtime::events::Body::ToolCall { name, input } => {
+                format!("tool {name} {input}")
+            }
+            other => format!("[{}]", other.kind()),
+        };
+        (e.time, format!("{} #{} {what}", e.time, e.seq))
+    }));
+    // Stable: within a second, record changes and run events keep their own order.
+    lines.sort_by_key(|(time, _)| *time);
+    lines
+        .into_iter()
+        .map(|(_, line)| line)
         .collect::<Vec<_>>()
         .join("\n")
 }

@@ -462,3 +462,14 @@ pub fn reap_dead(ws: &Workspace, mode: Mode) -> Vec<String> {
 pub fn system_prompt(ws: &Workspace, id: &str) -> Option<String> {
     std::fs::read_to_string(run_dir(ws.local(), id).join("system-prompt.txt")).ok()
 }
+
+/// What the last run of session `id` was started with (program, arguments, prompt, thread).
+pub fn started_with(ws: &Workspace, id: &str) -> Option<Start> {
+    let text = std::fs::read_to_string(supervisor::started_path(&run_dir(ws.local(), id))).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Every event of a session's runs, oldest first.
+pub fn all_events(ws: &Workspace, id: &str) -> Vec<Event> {
+    events::read_since(&events::log_path(&run_dir(ws.local(), id)), 0).unwrap_or_default()
+}

@@ -45,6 +45,11 @@ pub fn start_path(run_dir: &Path) -> PathBuf {
     run_dir.join("start.json")
 }
 
+/// What the last run was started with.
+pub fn started_path(run_dir: &Path) -> PathBuf {
+    run_dir.join("started.json")
+}
+
 /// Grace periods of an abort: interrupt, then terminate, then kill.
 const GRACE: Duration = Duration::from_secs(2);
 
@@ -241,7 +246,8 @@ pub fn main(dir: &Path, session: &str) -> Result<()> {
     let start_file = start_path(&run_dir);
     let text = std::fs::read_to_string(&start_file)
         .map_err(|e| Error::failed(format!("could not read {}: {e}", start_file.display())))?;
-    let _ = std::fs::remove_file(&start_file);
+    // Kept as what the last run was started with (`config` shows it).
+    let _ = std::fs::rename(&start_file, started_path(&run_dir));
     let start: Start = serde_json::from_str(&text)
         .map_err(|e| Error::failed(format!("{} cannot be read: {e}", start_file.display())))?;
     let protocol = Protocol::parse(&start.protocol)

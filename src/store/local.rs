@@ -170,6 +170,29 @@ impl LocalData {
         remove_if_present(&self.session_path(id))
     }
 
+    /// Where the session made for a client's request key is noted (`requests/<hash>`).
+    fn request_path(&self, key: &str) -> PathBuf {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut hasher);
+        self.dir
+            .join("requests")
+            .join(format!("{:016x}", hasher.finish()))
+    }
+
+    /// The session made for request key `key` (an idempotency key), if one was.
+    pub fn request_session(&self, key: &str) -> Option<String> {
+        let text = std::fs::read_to_string(self.request_path(key)).ok()?;
+        // The key itself is the first line: another key with the same hash is not this one.
+        let (stored, id) = text.split_once('\n')?;
+        (stored == key).then(|| id.trim().to_string())
+    }
+
+    /// Note that request key `key` made session `id`.
+    pub fn remember_request(&self, key: &str, id: &str) -> Result<()> {
+        write_atomic(&self.request_path(key), &format!("{key}\n{id}\n"))
+    }
+
     fn pending_dir(&self) -> PathBuf {
         self.dir.join("pending")
     }

@@ -106,9 +106,11 @@ pub fn events(ctx: &Ctx, ws: &Workspace, args: SessionArg) -> Result<()> {
     let id = session_or_here(ctx, ws, args.id)?;
     let (id, events) = sessions::events(ws, &id)?;
     if ctx.global.json {
-        return print_json(&api::Events {
+        let run_events = crate::ops::runs::all_events(ws, &id);
+        return print_json(&api::SessionEvents {
             id: &id,
             events: &events,
+            run_events: &run_events,
         });
     }
     super::super::print_events(&events, &ctx.style)

@@ -251,3 +251,26 @@ pub(super) fn actor(repo: &gix::Repository) -> String {
         None => String::new(),
     }
 }
+
+/// A session a launch made earlier, as that launch reported it (for a request repeated with
+/// the same idempotency key): nothing is made again.
+pub fn launched_before(ws: &Workspace, id: &str) -> Result<Launched> {
+    let session = ws.store().read::<Session>(id)?.record;
+    if session.is_purged() {
+        return Err(Error::invalid(format!(
+            "session {id}, made for this request earlier, was purged"
+        )));
+    }
+    let worktree = provision::noted_path(ws, &session)?;
+    let run = crate::ops::runs::view(ws, id);
+    Ok(Launched {
+        warnings: vec![format!(
+            "this request was served before: session {id}, as it is now"
+        )],
+        session,
+        worktree,
+        resumed: false,
+        recreated_worktree: false,
+        run: (run.state != crate::runtime::lease::RunState::None).then_some(run),
+    })
+}

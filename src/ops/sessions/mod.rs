@@ -11,7 +11,7 @@ mod resume;
 mod transition;
 mod views;
 
-pub use launch::{LaunchRequest, Launched, launch};
+pub use launch::{LaunchRequest, Launched, launch, launched_before};
 pub use purge::{PurgeRequest, Purged, purge};
 pub use query::{
     ListRequest, Located, SessionDetails, SessionList, events, history, list, locate, of_issue,

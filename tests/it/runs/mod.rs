@@ -10,6 +10,7 @@ mod basics;
 mod closing;
 mod liveness;
 mod mcp;
+mod requests;
 mod turns;
 
 use crate::common::{Kind, Repo};
