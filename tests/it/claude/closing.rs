@@ -180,3 +180,73 @@ fn abort_during_a_slow_answer_leaves_no_process_and_the_session_idle() {
     assert_eq!(run["state"], "exited", "{run}");
     assert_eq!(run["pid"], Value::Null, "{run}");
 }
+
+/// Claude Code runs its Bash tool's commands in a session (and process group) of their own,
+/// out of reach of a signal to the agent's group: `abort` still leaves none of them running.
+#[test]
+fn abort_while_a_bash_command_runs_leaves_none_of_its_processes() {
+    let lab = Claude::new(vec![
+        Step::tool_use(
+            "Bash",
+            json!({"command": "python3 -c 'import time; time.sleep(60)'",
+                   "description": "wait a while"}),
+        ),
+        Step::text("never reached"),
+    ]);
+    // The user's own claude agent, allowed to use Bash unattended.
+    let config = lab.home().join(".config/pm/config.toml");
+    std::fs::write(
+        &config,
+        "[agents.claude]\nprogram = \"claude\"\nargs = [\"--allowedTools\", \"Bash\"]\n\
+         protocol = \"claude\"\n",
+    )
+    .expect("write the pm config");
+    let issue = lab.add("Run a command", &[]);
+    let id = lab.launch(&issue, "run it");
+    let (pid, supervisor) = lab.pids(&id);
+    let tree = wait_for(
+        "the Bash tool's command to run in a group of its own",
+        || {
+            let tree = descendants(supervisor);
+            let outside = tree
+                .iter()
+                .any(|(p, _)| proc_stat(*p).is_some_and(|s| s.pgid != pid && s.pgid != supervisor));
+            let python = tree.iter().any(|(p, _)| {
+                cmdline(*p)
+                    .iter()
+                    .any(|a| a == "import time; time.sleep(60)")
+            });
+            if outside && python {
+                Ok(tree)
+            } else {
+                Err(format!(
+                    "{:?}\n{:#?}",
+                    tree.iter()
+                        .map(|(p, _)| (proc_stat(*p), cmdline(*p)))
+                        .collect::<Vec<_>>(),
+                    lab.events(&id)
+                ))
+            }
+        },
+    );
+
+    let doc = lab.pm_json(&["agent", "abort", &id]);
+    assert_eq!(doc["run"]["state"], "exited", "{doc}");
+    let left: Vec<_> = tree
+        .iter()
+        .filter(|(p, start)| proc_stat(*p).is_some_and(|s| s.start == *start && s.state != 'Z'))
+        .map(|(p, _)| cmdline(*p))
+        .collect();
+    assert_eq!(left, Vec::<Vec<String>>::new(), "outlived the abort");
+    assert_eq!(
+        group_members(pid),
+        [],
+        "the agent's group outlived the abort"
+    );
+    assert_eq!(lab.status(&id), "idle");
+    let events = lab.events(&id);
+    let calls = of_kind(&events, "tool_call");
+    assert_eq!(calls.len(), 1, "{events:#?}");
+    assert_eq!(calls[0]["name"], "Bash");
+    assert_eq!(kinds(&events).last().map(String::as_str), Some("exited"));
+}
