@@ -4,6 +4,7 @@
 mod common;
 
 mod agent;
+mod claude;
 mod generated;
 mod index;
 mod issues;

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// How long any helper waits for something to happen before it fails.
-const WAIT: Duration = Duration::from_secs(10);
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
 
 /// A command agent that starts a grandchild holding its output (`sleep 300 &`), says it is up,
 /// answers each input line with `reply: LINE`, and says `bye` when its input ends.
@@ -40,7 +40,7 @@ sleep 300
 "#;
 
 /// A repository whose user config defines command agents, each a script in the test's folder.
-struct Lab {
+pub(crate) struct Lab {
     repo: Repo,
 }
 
@@ -58,7 +58,7 @@ impl Lab {
     }
 
     /// A repository whose config defines a command agent per `(name, script)`.
-    fn with_agents(agents: &[(&str, &str)]) -> Lab {
+    pub(crate) fn with_agents(agents: &[(&str, &str)]) -> Lab {
         let repo = Repo::new();
         let scripts = repo.scratch_dir("agents");
         let mut config = String::new();
@@ -100,29 +100,29 @@ impl Lab {
     }
 
     /// The run folder of session `id`.
-    fn run_dir(&self, id: &str) -> PathBuf {
+    pub(crate) fn run_dir(&self, id: &str) -> PathBuf {
         self.path().join(".git/pm/run").join(id)
     }
 
     /// `pm --json agent show ID`'s `run` object.
     #[track_caller]
-    fn run_of(&self, id: &str) -> Value {
+    pub(crate) fn run_of(&self, id: &str) -> Value {
         self.pm_json(&["agent", "show", id])["run"].clone()
     }
 
     /// The session's status as its record in git says.
-    fn status(&self, id: &str) -> String {
+    pub(crate) fn status(&self, id: &str) -> String {
         self.status_of(Kind::Session, id)
     }
 
     /// The subjects of the session's record commits, newest first (`git log`).
-    fn record_log(&self, id: &str) -> String {
+    pub(crate) fn record_log(&self, id: &str) -> String {
         self.git(&["log", "--format=%s", &format!("refs/pm/sessions/{id}")])
     }
 
     /// `pm --json agent logs ID`'s events.
     #[track_caller]
-    fn events(&self, id: &str) -> Vec<Value> {
+    pub(crate) fn events(&self, id: &str) -> Vec<Value> {
         self.logs_json(id, 0)["events"]
             .as_array()
             .expect("an events array")
@@ -137,7 +137,7 @@ impl Lab {
 
     /// `pm agent logs ID` as printed (not on a terminal: no colour).
     #[track_caller]
-    fn logs(&self, id: &str) -> String {
+    pub(crate) fn logs(&self, id: &str) -> String {
         self.pm_ok(&["agent", "logs", id])
     }
 
@@ -156,7 +156,7 @@ impl Lab {
 
     /// Wait until the run of session `id` ended (state no longer running) and return it.
     #[track_caller]
-    fn wait_run_ended(&self, id: &str) -> Value {
+    pub(crate) fn wait_run_ended(&self, id: &str) -> Value {
         wait_for(&format!("the run of {id} to end"), || {
             let run = self.run_of(id);
             if run["state"] == "running" {
@@ -169,7 +169,7 @@ impl Lab {
 
     /// Wait until the session's record in git has status `status`.
     #[track_caller]
-    fn wait_status(&self, id: &str, status: &str) {
+    pub(crate) fn wait_status(&self, id: &str, status: &str) {
         wait_for(&format!("session {id} to be {status} in git"), || {
             let now = self.status(id);
             if now == status { Ok(()) } else { Err(now) }
@@ -178,7 +178,7 @@ impl Lab {
 
     /// The agent's pid and its supervisor's, as `show --json` gives them while it runs.
     #[track_caller]
-    fn pids(&self, id: &str) -> (u32, u32) {
+    pub(crate) fn pids(&self, id: &str) -> (u32, u32) {
         let run = self.run_of(id);
         assert_eq!(run["state"], "running", "{run}");
         let pid = |key: &str| {
@@ -232,7 +232,7 @@ fn write_script(path: &Path, text: &str) {
 /// Poll `probe` every 50 ms until it gives `Ok`; after [`WAIT`], fail naming `what` and the
 /// last state the probe described.
 #[track_caller]
-fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Result<T, String>) -> T {
+pub(crate) fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Result<T, String>) -> T {
     let until = Instant::now() + WAIT;
     loop {
         match probe() {
@@ -252,15 +252,15 @@ fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Result<T, String>) -> T {
 
 /// What `/proc/PID/stat` says of a process.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Stat {
-    pid: u32,
-    state: char,
-    pgid: u32,
+pub(crate) struct Stat {
+    pub(crate) pid: u32,
+    pub(crate) state: char,
+    pub(crate) pgid: u32,
     /// Start time in clock ticks since boot (field 22).
-    start: u64,
+    pub(crate) start: u64,
 }
 
-fn proc_stat(pid: u32) -> Option<Stat> {
+pub(crate) fn proc_stat(pid: u32) -> Option<Stat> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after: Vec<&str> = text[text.rfind(')')? + 1..].split_whitespace().collect();
     Some(Stat {
@@ -272,12 +272,12 @@ fn proc_stat(pid: u32) -> Option<Stat> {
 }
 
 /// Whether process `pid` runs (exists and is not a zombie).
-fn alive(pid: u32) -> bool {
+pub(crate) fn alive(pid: u32) -> bool {
     proc_stat(pid).is_some_and(|s| s.state != 'Z')
 }
 
 /// The live processes of process group `pgid`, found by scanning `/proc/*/stat`.
-fn group_members(pgid: u32) -> Vec<Stat> {
+pub(crate) fn group_members(pgid: u32) -> Vec<Stat> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -326,7 +326,7 @@ fn signal_group(pgid: u32, signal: i32) {
 }
 
 /// The kinds of `events`, in order.
-fn kinds(events: &[Value]) -> Vec<String> {
+pub(crate) fn kinds(events: &[Value]) -> Vec<String> {
     events
         .iter()
         .map(|e| e["kind"].as_str().expect("a kind").to_string())
@@ -335,7 +335,7 @@ fn kinds(events: &[Value]) -> Vec<String> {
 
 /// The sequence numbers of `events`, checked to grow by one.
 #[track_caller]
-fn seqs(events: &[Value]) -> Vec<u64> {
+pub(crate) fn seqs(events: &[Value]) -> Vec<u64> {
     let seqs: Vec<u64> = events
         .iter()
         .map(|e| e["seq"].as_u64().expect("a seq"))

@@ -1,0 +1,164 @@
+//! Turns of a real Claude Code run: the first one from `launch --run`, a second one from
+//! `send` to the process that waits for input, and one of a new process from `restart`, which
+//! continues the same Claude Code session (`--resume`).
+
+use super::*;
+use std::time::Duration;
+
+#[test]
+fn launch_run_streams_the_models_text_into_logs_and_send_makes_a_second_turn() {
+    let lab = Claude::new(vec![
+        Step::slow_text("Hello from the stand-in.", 4, Duration::from_millis(20)),
+        Step::text("Second answer."),
+    ]);
+    let issue = lab.add("Greet the reviewer", &[]);
+    let id = lab.launch(&issue, "say hi");
+
+    let events = lab.wait_turns(&id, 1);
+    seqs_and_first(&events);
+    assert_eq!(text_of(&events), "Hello from the stand-in.");
+    assert!(
+        of_kind(&events, "text").len() >= 2,
+        "streamed in pieces: {events:#?}"
+    );
+    let input = of_kind(&events, "input");
+    assert_eq!(input.len(), 1, "{events:#?}");
+    assert_eq!(input[0]["text"], "say hi");
+    assert_eq!(of_kind(&events, "turn_finished")[0]["is_error"], false);
+    // As printed for people: the prompt, then the model's text.
+    let printed = lab.logs(&id);
+    assert!(printed.lines().any(|l| l == "> say hi"), "{printed}");
+    assert!(printed.contains("Hello from the stand-in."), "{printed}");
+
+    // The run knows Claude Code's session, and Claude Code keeps its transcript under that id.
+    let run = lab.run_of(&id);
+    assert_eq!(run["state"], "running", "{run}");
+    assert_eq!(run["provider"], "claude", "{run}");
+    assert_eq!(run["turns"], 1, "{run}");
+    assert_eq!(run["waiting"], true, "{run}");
+    let thread = run["provider_session_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no provider_session_id in {run}"))
+        .to_string();
+    assert!(transcript(&lab, &thread), "no transcript of {thread}");
+
+    // What Claude Code sent: the prompt as the user's message, the issue in the system prompt
+    // pm appended, and pm's close tool allowed without asking.
+    let requests = lab.requests();
+    assert_eq!(requests.len(), 1, "{requests:#?}");
+    assert!(
+        said(&requests[0], "user", "say hi"),
+        "{:#}",
+        requests[0]["messages"]
+    );
+    let system = requests[0]["system"].to_string();
+    assert!(system.contains("Greet the reviewer"), "{system}");
+    assert!(system.contains(&issue), "{system}");
+    assert!(system.contains("pm_close_agent"), "{system}");
+    let (pid, _) = lab.pids(&id);
+    let args = cmdline(pid);
+    assert!(
+        args.windows(2)
+            .any(|w| w[0] == "--allowedTools" && w[1].contains(CLOSE_TOOL)),
+        "{args:?}"
+    );
+
+    // A follow-up goes to the same process, which answers it with the whole conversation.
+    let doc = lab.pm_env_json(&["agent", "send", &id, "more"]);
+    assert_eq!(doc["started"], false, "{doc}");
+    let events = lab.wait_turns(&id, 2);
+    seqs_and_first(&events);
+    assert_eq!(of_kind(&events, "started").len(), 1, "{events:#?}");
+    assert_eq!(text_of(&events), "Hello from the stand-in.Second answer.");
+    let requests = lab.requests();
+    assert_eq!(requests.len(), 2, "{requests:#?}");
+    let second = &requests[1];
+    assert!(said(second, "user", "say hi"), "{:#}", second["messages"]);
+    assert!(
+        said(second, "assistant", "Hello from the stand-in."),
+        "{:#}",
+        second["messages"]
+    );
+    assert!(said(second, "user", "more"), "{:#}", second["messages"]);
+    let run = lab.run_of(&id);
+    assert_eq!(run["turns"], 2, "{run}");
+    assert_eq!(run["provider_session_id"], thread.as_str(), "{run}");
+    assert_eq!(
+        run["pid"], pid,
+        "the same process took the second turn: {run}"
+    );
+    assert_eq!(lab.status(&id), "active");
+}
+
+#[test]
+fn restart_continues_the_same_claude_session() {
+    let lab = Claude::new(vec![
+        Step::text("The word is ferret."),
+        Step::text("It was ferret."),
+    ]);
+    let issue = lab.add("Remember a word", &[]);
+    let id = lab.launch(&issue, "say hi");
+    lab.wait_turns(&id, 1);
+    let thread = lab.run_of(&id)["provider_session_id"]
+        .as_str()
+        .expect("a provider session id")
+        .to_string();
+
+    // Closed as done while it waits for input: its input ends and it exits cleanly.
+    lab.pm_ok(&["agent", "close", &id, "--done"]);
+    let run = lab.wait_run_ended(&id);
+    assert_eq!(run["exit_code"], 0, "{run}");
+    assert_eq!(lab.status(&id), "completed");
+    assert_eq!(issue_status(&lab, &issue), "done");
+
+    let doc = lab.pm_env_json(&["agent", "restart", &id, "--prompt", "again"]);
+    assert_eq!(doc["run"]["state"], "running", "{doc}");
+    assert_eq!(lab.status(&id), "active");
+    let (pid, _) = lab.pids(&id);
+    let args = cmdline(pid);
+    assert!(
+        args.windows(2).any(|w| w == ["--resume", thread.as_str()]),
+        "{args:?}"
+    );
+    let events = lab.wait_turns(&id, 2);
+    seqs_and_first(&events);
+    let started = of_kind(&events, "started");
+    assert_eq!(started.len(), 2, "{events:#?}");
+    assert_eq!(started[1]["resumed"], thread.as_str(), "{events:#?}");
+
+    // The new process sent the earlier conversation, then the new prompt.
+    let requests = lab.requests();
+    assert_eq!(requests.len(), 2, "{requests:#?}");
+    let second = &requests[1];
+    assert!(said(second, "user", "say hi"), "{:#}", second["messages"]);
+    assert!(
+        said(second, "assistant", "The word is ferret."),
+        "{:#}",
+        second["messages"]
+    );
+    assert!(said(second, "user", "again"), "{:#}", second["messages"]);
+    let run = lab.run_of(&id);
+    assert_eq!(run["provider_session_id"], thread.as_str(), "{run}");
+    assert!(transcript(&lab, &thread));
+    assert_eq!(
+        text_of(&events),
+        "The word is ferret.It was ferret.",
+        "{events:#?}"
+    );
+}
+
+/// The events' sequence numbers grow by one, and the first event is the start.
+#[track_caller]
+fn seqs_and_first(events: &[Value]) {
+    crate::runs::seqs(events);
+    assert_eq!(events[0]["kind"], "started", "{events:#?}");
+}
+
+/// Whether Claude Code keeps a transcript of session `thread` in the test's HOME.
+fn transcript(lab: &Lab, thread: &str) -> bool {
+    let projects = lab.home().join(".claude/projects");
+    std::fs::read_dir(projects).is_ok_and(|dirs| {
+        dirs.flatten()
+            .any(|d| d.path().join(format!("{thread}.jsonl")).is_file())
+    })
+}
