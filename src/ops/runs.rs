@@ -87,10 +87,7 @@ pub fn view(ws: &Workspace, id: &str) -> RunView {
 
 fn last_seq(ws: &Workspace, id: &str) -> u64 {
     let path = events::log_path(&run_dir(ws.local(), id));
-    events::read_since(&path, 0)
-        .ok()
-        .and_then(|e| e.last().map(|e| e.seq))
-        .unwrap_or(0)
+    events::last_seq(&path).unwrap_or(0)
 }
 
 /// How long `start` waits for the supervisor to report the agent started.

@@ -95,7 +95,7 @@ impl Log {
         std::fs::create_dir_all(run_dir)
             .map_err(|e| Error::failed(format!("could not create {}: {e}", run_dir.display())))?;
         let path = log_path(run_dir);
-        let next = read_since(&path, 0)?.last().map_or(1, |e| e.seq + 1);
+        let next = last_seq(&path)? + 1;
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -127,6 +127,45 @@ impl Log {
     }
 }
 
+/// The sequence number of the last event of the log at `path` (0 when it has none), read from
+/// the end of the file backwards: what listing a session costs does not grow with its log. As
+/// for [`read_since`], a line that is not an event (one cut short by a crash) is skipped.
+pub fn last_seq(path: &Path) -> Result<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    const CHUNK: u64 = 8192;
+    let failed =
+        |e: std::io::Error| Error::failed(format!("could not read {}: {e}", path.display()));
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(failed(e)),
+    };
+    let seq = |line: &[u8]| serde_json::from_slice::<Event>(line).ok().map(|e| e.seq);
+    let mut pos = file.metadata().map_err(failed)?.len();
+    // The bytes from `pos` up to the first line end after it: the start of a line not yet whole.
+    let mut carry: Vec<u8> = Vec::new();
+    while pos > 0 {
+        let start = pos.saturating_sub(CHUNK);
+        let mut buf = vec![0; (pos - start) as usize];
+        file.seek(SeekFrom::Start(start)).map_err(failed)?;
+        file.read_exact(&mut buf).map_err(failed)?;
+        buf.extend_from_slice(&carry);
+        pos = start;
+        let mut rest = buf.as_slice();
+        while let Some(at) = rest.iter().rposition(|&b| b == b'\n') {
+            if let Some(seq) = seq(&rest[at + 1..]) {
+                return Ok(seq);
+            }
+            rest = &rest[..at];
+        }
+        if pos == 0 {
+            return Ok(seq(rest).unwrap_or(0));
+        }
+        carry = rest.to_vec();
+    }
+    Ok(0)
+}
+
 /// The events of the log at `path` with a sequence number above `since`, oldest first. A
 /// missing log has none; a line cut short by a crash (the last one) is skipped.
 pub fn read_since(path: &Path, since: u64) -> Result<Vec<Event>> {
@@ -151,4 +190,52 @@ pub fn read_since(path: &Path, since: u64) -> Result<Vec<Event>> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `last_seq` reads backwards in chunks: for logs whose lines end on, across and far from
+    /// the chunk boundaries, with and without a last line cut short, it agrees with a reader
+    /// of the whole log.
+    #[test]
+    fn last_seq_agrees_with_reading_the_whole_log() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        for (i, len) in [0, 1, 50, 4000, 8100, 8192, 9000, 20_000]
+            .into_iter()
+            .enumerate()
+        {
+            for cut in [None, Some(10), Some(30_000)] {
+                let run = dir.path().join(format!("{i}-{cut:?}"));
+                let mut log = Log::open(&run).expect("open a log");
+                for n in 0..5 {
+                    log.append(Body::Text {
+                        text: "y".repeat(len * n / 3),
+                    })
+                    .expect("append");
+                }
+                let path = log_path(&run);
+                if let Some(cut) = cut {
+                    let mut file = std::fs::OpenOptions::new()
+                        .append(true)
+                        .open(&path)
+                        .expect("open the log");
+                    let line = format!(
+                        "{{\"seq\":6,\"kind\":\"text\",\"text\":\"{}",
+                        "z".repeat(cut)
+                    );
+                    file.write_all(line.as_bytes()).expect("append a cut line");
+                }
+                let whole = read_since(&path, 0).expect("read the log");
+                assert_eq!(whole.last().map(|e| e.seq), Some(5));
+                assert_eq!(last_seq(&path).expect("last seq"), 5, "{len} {cut:?}");
+                assert_eq!(Log::open(&run).expect("open again").next_seq(), 6);
+            }
+        }
+        assert_eq!(last_seq(&dir.path().join("none")).expect("no log"), 0);
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "").expect("an empty log");
+        assert_eq!(last_seq(&empty).expect("an empty log"), 0);
+    }
 }

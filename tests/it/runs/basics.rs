@@ -234,3 +234,42 @@ fn logs_follow_prints_what_the_agent_writes_later_and_ends_with_the_run() {
         .count();
     assert_eq!(replies, 1, "{:?}", follower.seen);
 }
+
+#[test]
+fn show_and_list_read_the_last_event_from_the_end_of_the_log() {
+    let lab = Lab::new();
+    let id = lab.launch_run("b", "echo", &["--prompt", "hello"]);
+    lab.wait_log_line(&id, "reply: hello");
+    lab.pm_ok(&["agent", "abort", &id]);
+    lab.wait_run_ended(&id);
+    let last = *seqs(&lab.events(&id)).last().expect("events");
+    assert_eq!(lab.run_of(&id)["last_event"], last);
+
+    // What a listing costs must not grow with the log, so the log is read from its end: bytes
+    // before the last event that are not even text are never read, and a last line cut short
+    // by a crash (longer than what is read at a time) is skipped as a reader of the whole log
+    // skips it.
+    let path = lab.run_dir(&id).join("events.jsonl");
+    let log = std::fs::read(&path).expect("read the event log");
+    let mut damaged = b"\xff\xfe not an event\n".to_vec();
+    damaged.extend_from_slice(&log);
+    damaged.extend_from_slice(
+        format!(
+            "{{\"seq\":{},\"time\":\"2030-01-01T00:00:00Z\",\"kind\":\"text\",\"text\":\"{}",
+            last + 1,
+            "x".repeat(20_000)
+        )
+        .as_bytes(),
+    );
+    std::fs::write(&path, damaged).expect("write the event log");
+    assert_eq!(lab.run_of(&id)["last_event"], last, "{}", lab.run_of(&id));
+    let list = lab.pm_json(&["agent", "list"]);
+    let row = list["sessions"]
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .find(|s| s["id"] == id.as_str())
+        .unwrap_or_else(|| panic!("{id} not listed: {list}"))
+        .clone();
+    assert_eq!(row["status"], "idle", "{row}");
+}
