@@ -214,6 +214,9 @@ fn spawn_supervisor(ws: &Workspace, id: &str) -> Result<()> {
     let mut command = std::process::Command::new(pm);
     command
         .args(["__supervise", id])
+        // The supervisor itself is no process of another session's run (pm may be started
+        // from inside one): only its agent gets the mark.
+        .env_remove(crate::runtime::lease::MARK)
         .current_dir(main)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
@@ -344,9 +347,12 @@ fn stop(ws: &Workspace, id: &str, why: &str) -> Result<()> {
         )
         .is_ok()
     });
-    if !reached && let Some(agent) = info.agent_process.filter(|p| p.owns_its_group()) {
-        // SAFETY: signals to the agent's own process group, named by a live pid.
-        unsafe { libc::kill(-(agent.pid as i32), libc::SIGKILL) };
+    if !reached {
+        if let Some(agent) = info.agent_process.filter(|p| p.owns_its_group()) {
+            // SAFETY: signals to the agent's own process group, named by a live pid.
+            unsafe { libc::kill(-(agent.pid as i32), libc::SIGKILL) };
+        }
+        crate::runtime::lease::kill_marked(id);
     }
     let until = Instant::now() + ABORT_WAIT;
     while lease::read(&dir)?.is_some_and(|i| i.state() == RunState::Running) {
@@ -437,6 +443,9 @@ pub fn reap_dead(ws: &Workspace, mode: Mode) -> Vec<String> {
             // SAFETY: signals the agent's own process group; no memory involved.
             unsafe { libc::kill(-(agent.pid as i32), libc::SIGKILL) };
         }
+        // What the agent started in groups and sessions of their own (Claude Code's shell
+        // commands) was reparented away from the dead supervisor: found by the session mark.
+        crate::runtime::lease::kill_marked(&id);
         if let Some(socket) = &info.socket {
             let _ = std::fs::remove_file(socket);
         }

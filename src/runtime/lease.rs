@@ -172,3 +172,41 @@ fn start_time(pid: u32) -> Option<u64> {
 fn is_zombie(_pid: u32) -> bool {
     false
 }
+
+/// The environment variable that marks every process of a session's run: the supervisor sets
+/// it for the agent, and whatever the agent starts inherits it.
+pub const MARK: &str = "PM_SESSION";
+
+/// Kill every process of this user marked as belonging to the run of `session` (Linux), such
+/// as what an agent left in a session of its own when its supervisor died.
+pub fn kill_marked(session: &str) {
+    #[cfg(target_os = "linux")]
+    {
+        let wanted = format!("{MARK}={session}");
+        let me = std::process::id();
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if pid == me {
+                continue;
+            }
+            let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+                continue;
+            };
+            if environ.split(|b| *b == 0).any(|v| v == wanted.as_bytes()) {
+                // SAFETY: a signal to a process of this run, found just now.
+                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = session;
+}

@@ -287,7 +287,7 @@ pub fn main(dir: &Path, session: &str) -> Result<()> {
     let child = Command::new(&provider.program)
         .args(&provider.args)
         .current_dir(&start.worktree)
-        .env("PM_SESSION", session)
+        .env(super::lease::MARK, session)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -196,3 +196,48 @@ fn abort_stops_what_the_agent_started_in_a_session_of_its_own() {
     });
     assert_eq!(lab.status(&id), "idle");
 }
+
+/// When the supervisor itself is killed, what the agent started in a session of its own is
+/// reparented away from it; the next listing still finds it (by the run's mark in its
+/// environment) and stops it.
+#[test]
+fn a_dead_supervisors_escaped_processes_are_stopped_by_the_next_listing() {
+    let lab = Lab::new();
+    let pidfile = lab.root().join("escapee.pid");
+    let script = lab.root().join("escaper.sh");
+    write_script(
+        &script,
+        &format!(
+            "#!/bin/sh\nsetsid sh -c 'echo $$ > {}; exec sleep 300' &\necho up\nwhile IFS= read -r line; do echo \"got $line\"; done\n",
+            pidfile.display()
+        ),
+    );
+    lab.add_agent("escaper", &script);
+    let id = lab.launch_run("b", "escaper", &["--prompt", "go"]);
+    lab.wait_log_line(&id, "got go");
+    let escapee: u32 = wait_for("the escapee's pid", || {
+        std::fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .filter(|pid| alive(*pid))
+            .ok_or_else(|| "not yet".to_string())
+    });
+    let (_, supervisor) = lab.pids(&id);
+    signal(supervisor, libc::SIGKILL);
+    wait_for("the supervisor to die", || {
+        if alive(supervisor) {
+            Err("alive".into())
+        } else {
+            Ok(())
+        }
+    });
+    lab.pm_ok(&["agent", "list"]);
+    wait_for("the escapee to be stopped", || {
+        if alive(escapee) {
+            Err(format!("{:?}", proc_stat(escapee)))
+        } else {
+            Ok(())
+        }
+    });
+    assert_eq!(lab.status(&id), "idle");
+}
