@@ -117,6 +117,9 @@ pub fn remove(repo: &gix::Repository, path: &Path, force: bool) -> Result<()> {
 
 /// Remove git's administrative entries of worktrees whose folders are gone (`git worktree prune`).
 /// Returns the folders they pointed at.
+/// How old an entry without a gitdir file must be to be taken as left by a killed process.
+const HALF_MADE_AGE: std::time::Duration = std::time::Duration::from_secs(600);
+
 pub fn prune(repo: &gix::Repository, dry_run: bool) -> Result<Vec<PathBuf>> {
     let mut pruned = Vec::new();
     for proxy in repo
@@ -124,11 +127,42 @@ pub fn prune(repo: &gix::Repository, dry_run: bool) -> Result<Vec<PathBuf>> {
         .context(|| "could not list worktrees".into())?
     {
         if proxy.is_prunable() && !proxy.is_locked() {
-            pruned.push(proxy.base().unwrap_or_default());
+            pruned.push(
+                proxy
+                    .base()
+                    .unwrap_or_else(|_| proxy.git_dir().to_path_buf()),
+            );
             if !dry_run {
                 fs_err::remove_dir_all(proxy.git_dir())
                     .context(|| "could not prune a stale worktree entry".into())?;
             }
+        }
+    }
+    // An entry whose gitdir file never got written (a `git worktree add` killed right after
+    // making its folder) names no worktree and is not listed above: removed once it is old
+    // enough not to be one being made right now, and reported by its own folder.
+    let common = repo.common_dir();
+    let admin = if common.is_absolute() {
+        common.join("worktrees")
+    } else {
+        repo.current_dir().join(common).join("worktrees")
+    };
+    for entry in std::fs::read_dir(&admin).into_iter().flatten().flatten() {
+        let dir = entry.path();
+        let half_made = dir.is_dir()
+            && !dir.join("gitdir").exists()
+            && !dir.join("locked").exists()
+            && std::fs::metadata(&dir)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > HALF_MADE_AGE);
+        if half_made && !pruned.contains(&dir) {
+            if !dry_run {
+                fs_err::remove_dir_all(&dir)
+                    .context(|| "could not prune a stale worktree entry".into())?;
+            }
+            pruned.push(dir);
         }
     }
     Ok(pruned)

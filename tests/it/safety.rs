@@ -642,3 +642,36 @@ fn unpushed_commits_of_the_base_are_not_counted_as_the_sessions() {
     let outside = repo.git(&["rev-list", "--count", "feature/mine", "--not", "--remotes"]);
     assert_eq!(outside.trim(), "4");
 }
+
+/// A `git worktree add` killed right after making its entry's folder leaves
+/// `.git/worktrees/<name>` without a gitdir file: no worktree, and git's own listing skips it.
+/// Once it is old (not one being made right now) reconcile removes it and names its folder; a
+/// fresh one is left alone.
+#[test]
+fn a_half_made_worktree_entry_is_pruned_once_old_and_named() {
+    let repo = Repo::new();
+    let admin = repo.path().join(".git/worktrees");
+    std::fs::create_dir_all(admin.join("ghost")).unwrap();
+    std::fs::create_dir_all(admin.join("fresh")).unwrap();
+    let old = std::process::Command::new("touch")
+        .args(["-d", "1 hour ago"])
+        .arg(admin.join("ghost"))
+        .status()
+        .unwrap();
+    assert!(old.success());
+    let out = repo.pm_ok(&["agent", "reconcile"]);
+    assert!(
+        out.contains("Pruned stale worktree entry") && out.contains("ghost"),
+        "{out}"
+    );
+    assert!(!admin.join("ghost").exists());
+    assert!(
+        admin.join("fresh").exists(),
+        "a fresh entry may be one being made"
+    );
+    // git agrees nothing is missing: only the main worktree.
+    let list = repo.git(&["worktree", "list", "--porcelain"]);
+    assert_eq!(list.matches("worktree ").count(), 1, "{list}");
+    let again = repo.pm_ok(&["agent", "reconcile"]);
+    assert!(again.contains("Nothing to reconcile"), "{again}");
+}
