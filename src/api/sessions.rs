@@ -67,7 +67,7 @@ macro_rules! session_json {
             started: s.started,
             updated: s.updated,
             ended: s.ended,
-            duration: s.ended.unwrap_or($now).seconds() - s.started.seconds(),
+            duration: s.duration($now),
             commits: view.commits,
             mine: view.mine,
             worktree: view.worktree.as_deref(),

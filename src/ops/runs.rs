@@ -410,9 +410,9 @@ pub fn follow_socket(ws: &Workspace, id: &str) -> Option<PathBuf> {
         .flatten()
 }
 
-/// The supervisor of session `id` ended its run (`why`): an active session becomes idle.
-pub fn agent_ended(ws: &Workspace, id: &str, why: &str) {
-    let _ = (why, sessions::agent_exited(ws, id));
+/// The supervisor of session `id` ended its run: an active session becomes idle.
+pub fn agent_ended(ws: &Workspace, id: &str) {
+    let _ = sessions::agent_exited(ws, id);
 }
 
 /// Runs of this clone whose supervisor is gone without having ended them: each gets a "died"

@@ -140,24 +140,54 @@ pub fn write(run_dir: &Path, info: &RunInfo) -> Result<()> {
     crate::store::local::write_atomic(&path(run_dir), &text)
 }
 
-/// The start time of process `pid` in clock ticks since boot, if it exists.
+/// What `/proc/<pid>/stat` says of a process (Linux).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat {
+    pub pid: u32,
+    /// `R`, `S`, `Z` (a zombie, waiting to be reaped), ...
+    pub state: char,
+    pub parent: u32,
+    pub group: i32,
+    /// Clock ticks since boot (field 22).
+    pub start: u64,
+}
+
+/// The stat of process `pid`, if it exists.
+#[cfg(target_os = "linux")]
+pub fn stat(pid: u32) -> Option<Stat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count after its end.
+    let fields: Vec<&str> = text[text.rfind(')')? + 1..].split_whitespace().collect();
+    Some(Stat {
+        pid,
+        state: fields.first()?.chars().next()?,
+        parent: fields.get(1)?.parse().ok()?,
+        group: fields.get(2)?.parse().ok()?,
+        start: fields.get(19)?.parse().ok()?,
+    })
+}
+
+/// Every process there is (Linux), read from `/proc`.
+#[cfg(target_os = "linux")]
+pub fn processes() -> Vec<Stat> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(stat)
+        .collect()
+}
+
 #[cfg(target_os = "linux")]
 fn start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) is in parentheses and may hold spaces: count after its end.
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.split_whitespace().nth(19)?.parse().ok()
+    stat(pid).map(|s| s.start)
 }
 
 #[cfg(target_os = "linux")]
 fn is_zombie(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            let after = stat[stat.rfind(')')? + 1..].to_string();
-            after.split_whitespace().next().map(|s| s == "Z")
-        })
-        .unwrap_or(false)
+    stat(pid).is_some_and(|s| s.state == 'Z')
 }
 
 /// Elsewhere a process is named by its pid alone, checked with a null signal.

@@ -172,42 +172,27 @@ fn stop_leftovers(shared: &Shared) {
 /// shell commands so) stay below it.
 #[cfg(target_os = "linux")]
 fn run_processes(group: i32) -> Vec<i32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let me = std::process::id() as i32;
-    // (pid, parent, group) of every live process.
-    let all: Vec<(i32, i32, i32)> = entries
-        .flatten()
-        .filter_map(|entry| {
-            let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
-            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
-            let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
-            let state = fields.next()?;
-            let parent = fields.next()?.parse().ok()?;
-            let pgrp = fields.next()?.parse().ok()?;
-            (state != "Z").then_some((pid, parent, pgrp))
-        })
+    let me = std::process::id();
+    let live: Vec<lease::Stat> = lease::processes()
+        .into_iter()
+        .filter(|p| p.state != 'Z' && p.pid != me)
         .collect();
-    let mut ours: Vec<i32> = all
+    let mut ours: Vec<u32> = live
         .iter()
-        .filter(|(pid, _, pgrp)| *pgrp == group && *pid != me)
-        .map(|(pid, ..)| *pid)
+        .filter(|p| p.group == group)
+        .map(|p| p.pid)
         .collect();
+    // Descendants of this supervisor, breadth first.
     let mut parents = vec![me];
     while let Some(parent) = parents.pop() {
-        for (pid, ppid, _) in &all {
-            if *ppid == parent && !ours.contains(pid) {
-                ours.push(*pid);
-                parents.push(*pid);
-            } else if *ppid == parent {
-                parents.push(*pid);
-            }
+        for child in live.iter().filter(|p| p.parent == parent) {
+            parents.push(child.pid);
+            ours.push(child.pid);
         }
     }
     ours.sort_unstable();
     ours.dedup();
-    ours
+    ours.into_iter().map(|pid| pid as i32).collect()
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -302,7 +287,7 @@ pub fn main(dir: &Path, session: &str) -> Result<()> {
                 code: None,
                 signal: None,
             });
-            crate::ops::runs::agent_ended(&ws, session, &why);
+            crate::ops::runs::agent_ended(&ws, session);
             info.supervisor = None;
             info.socket = None;
             info.ended = Some(Timestamp::now());
@@ -402,14 +387,9 @@ pub fn main(dir: &Path, session: &str) -> Result<()> {
         _ => (None, None),
     };
     shared.emit(Body::Exited { code, signal });
-    let why = match (code, signal) {
-        (Some(code), _) => format!("the agent exited with status {code}"),
-        (None, Some(signal)) => format!("the agent was ended by signal {signal}"),
-        (None, None) => "the agent ended".to_string(),
-    };
     // The session is idle before the run says it ended: whoever waits for the end (abort)
     // sees the session as it is now.
-    crate::ops::runs::agent_ended(&ws, session, &why);
+    crate::ops::runs::agent_ended(&ws, session);
     {
         let mut info = lock(&shared.info);
         info.supervisor = None;

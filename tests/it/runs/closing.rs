@@ -155,11 +155,9 @@ fn closing_done_lets_a_command_agent_read_the_end_of_its_input_and_exit() {
     assert!(!log.contains("exit:"), "{log}");
 }
 
-/// A process the agent starts in a session of its own (as Claude Code runs shell commands)
-/// escapes a signal to the agent's group; abort still leaves none behind: the supervisor reaps
-/// its orphaned descendants, and stops them all.
-#[test]
-fn abort_stops_what_the_agent_started_in_a_session_of_its_own() {
+/// A running command agent that started a `sleep` in a session of its own (as Claude Code runs
+/// shell commands): the lab, the session and the sleep's pid.
+fn running_escaper() -> (Lab, String, u32) {
     let lab = Lab::new();
     let pidfile = lab.root().join("escapee.pid");
     let script = lab.root().join("escaper.sh");
@@ -180,6 +178,27 @@ fn abort_stops_what_the_agent_started_in_a_session_of_its_own() {
             .filter(|pid| alive(*pid))
             .ok_or_else(|| "not yet".to_string())
     });
+    (lab, id, escapee)
+}
+
+/// Wait until process `pid` (`what`) is gone.
+#[track_caller]
+fn wait_stopped(pid: u32, what: &str) {
+    wait_for(&format!("{what} to be stopped"), || {
+        if alive(pid) {
+            Err(format!("{:?}", proc_stat(pid)))
+        } else {
+            Ok(())
+        }
+    });
+}
+
+/// A process the agent starts in a session of its own (as Claude Code runs shell commands)
+/// escapes a signal to the agent's group; abort still leaves none behind: the supervisor reaps
+/// its orphaned descendants, and stops them all.
+#[test]
+fn abort_stops_what_the_agent_started_in_a_session_of_its_own() {
+    let (lab, id, escapee) = running_escaper();
     let (pid, _) = lab.pids(&id);
     assert_ne!(
         proc_stat(escapee).map(|s| s.pgid),
@@ -187,13 +206,7 @@ fn abort_stops_what_the_agent_started_in_a_session_of_its_own() {
         "the escapee has a group of its own"
     );
     lab.pm_json(&["agent", "abort", &id]);
-    wait_for("the escapee to be stopped", || {
-        if alive(escapee) {
-            Err(format!("{:?}", proc_stat(escapee)))
-        } else {
-            Ok(())
-        }
-    });
+    wait_stopped(escapee, "the escapee");
     assert_eq!(lab.status(&id), "idle");
 }
 
@@ -202,42 +215,11 @@ fn abort_stops_what_the_agent_started_in_a_session_of_its_own() {
 /// environment) and stops it.
 #[test]
 fn a_dead_supervisors_escaped_processes_are_stopped_by_the_next_listing() {
-    let lab = Lab::new();
-    let pidfile = lab.root().join("escapee.pid");
-    let script = lab.root().join("escaper.sh");
-    write_script(
-        &script,
-        &format!(
-            "#!/bin/sh\nsetsid sh -c 'echo $$ > {}; exec sleep 300' &\necho up\nwhile IFS= read -r line; do echo \"got $line\"; done\n",
-            pidfile.display()
-        ),
-    );
-    lab.add_agent("escaper", &script);
-    let id = lab.launch_run("b", "escaper", &["--prompt", "go"]);
-    lab.wait_log_line(&id, "got go");
-    let escapee: u32 = wait_for("the escapee's pid", || {
-        std::fs::read_to_string(&pidfile)
-            .ok()
-            .and_then(|t| t.trim().parse().ok())
-            .filter(|pid| alive(*pid))
-            .ok_or_else(|| "not yet".to_string())
-    });
+    let (lab, id, escapee) = running_escaper();
     let (_, supervisor) = lab.pids(&id);
     signal(supervisor, libc::SIGKILL);
-    wait_for("the supervisor to die", || {
-        if alive(supervisor) {
-            Err("alive".into())
-        } else {
-            Ok(())
-        }
-    });
+    wait_stopped(supervisor, "the supervisor");
     lab.pm_ok(&["agent", "list"]);
-    wait_for("the escapee to be stopped", || {
-        if alive(escapee) {
-            Err(format!("{:?}", proc_stat(escapee)))
-        } else {
-            Ok(())
-        }
-    });
+    wait_stopped(escapee, "the escapee");
     assert_eq!(lab.status(&id), "idle");
 }
