@@ -131,6 +131,13 @@ pub fn restart(ctx: &Ctx, ws: &Workspace, args: RestartArgs) -> Result<()> {
             max_runtime: None,
         },
     )?;
+    if ctx.global.json {
+        // The document of MCP `restart`: the reactivation's, plus the run.
+        return print_json(&api::Restarted {
+            change: api::SessionChange::new(&changed, ctx.mode()),
+            run: Some(&run),
+        });
+    }
     report(ctx, &changed.after.id, &run, "Restarted")
 }
 

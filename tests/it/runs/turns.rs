@@ -13,6 +13,9 @@ fn restart_brings_a_completed_session_back_with_its_agent_running() {
     assert_eq!(lab.status(&id), "completed");
 
     let doc = lab.pm_json(&["agent", "restart", &id, "--prompt", "again"]);
+    // The document of MCP `restart` too: the reactivation's, plus the run.
+    assert_eq!(doc["previous_status"], "completed", "{doc}");
+    assert_eq!(doc["status"], "idle", "as reactivated: {doc}");
     assert_eq!(doc["id"], id.as_str());
     assert_eq!(doc["run"]["state"], "running", "{doc}");
     assert_eq!(lab.status(&id), "active");
