@@ -137,8 +137,13 @@ impl Workspace {
         self.is_me(&session.owner)
     }
 
-    /// Whether `owner` (a clone id from a record) is this clone.
+    /// Whether `owner` (a clone id from a record) is this clone. Cheap enough for every row of
+    /// a long listing: the id is read once and compared in place.
     pub fn is_me(&self, owner: &str) -> bool {
-        self.clone_id().as_deref() == Some(owner)
+        self.clone_id
+            .borrow_mut()
+            .get_or_insert_with(|| self.local.clone_id())
+            .as_deref()
+            == Some(owner)
     }
 }

@@ -301,7 +301,7 @@ pub fn show(ws: &Workspace, id: &str) -> Result<SessionDetails> {
         .local()
         .session(&id)
         .map(|l| l.host)
-        .filter(|_| sights.me.as_deref() == Some(session.owner.as_str()));
+        .filter(|_| ws.owns(&session));
     let view = view(&sights, session);
     let branch_missing = view.mine
         && view.session.status.is_live()

@@ -85,9 +85,9 @@ pub fn reconcile(ws: &Workspace, request: &ReconcileRequest, mode: Mode) -> Resu
             .collect())
     };
     let mut live = read_live()?;
-    if let Some(me) = me.as_deref() {
+    if me.is_some() {
         let notes = local.notes(live.len());
-        for session in live.iter().filter(|s| s.owner == me) {
+        for session in live.iter().filter(|s| ws.owns(s)) {
             let Some(l) = notes.session(&session.id) else {
                 continue;
             };
@@ -106,7 +106,7 @@ pub fn reconcile(ws: &Workspace, request: &ReconcileRequest, mode: Mode) -> Resu
                     .push(format!("session {} was not reconciled: {e}", session.id)),
             }
         }
-        report.handed_off = handed_off(ws, me, &live, request.remove_handed_off, mode);
+        report.handed_off = handed_off(ws, &live, request.remove_handed_off, mode);
     }
     report.pruned = worktree::prune(repo, mode == Mode::DryRun)?;
     if !report.abandoned.is_empty() && mode == Mode::Write {
@@ -119,13 +119,7 @@ pub fn reconcile(ws: &Workspace, request: &ReconcileRequest, mode: Mode) -> Resu
 /// The worktrees this clone made (its local notes say where) for sessions that another clone
 /// owns now. With `remove`, each one that is clean and whose commits are all on a remote is
 /// removed and its note dropped; the others are kept with the reason.
-fn handed_off(
-    ws: &Workspace,
-    me: &str,
-    live: &[Session],
-    remove: bool,
-    mode: Mode,
-) -> Vec<HandedOff> {
+fn handed_off(ws: &Workspace, live: &[Session], remove: bool, mode: Mode) -> Vec<HandedOff> {
     let (repo, local) = (ws.repo(), ws.local());
     let mut found = Vec::new();
     for id in local.session_ids() {
@@ -142,7 +136,7 @@ fn handed_off(
                 Err(_) => continue,
             },
         };
-        if session.owner == me || session.is_purged() {
+        if ws.owns(&session) || session.is_purged() {
             continue;
         }
         let mut entry = HandedOff {

@@ -29,7 +29,7 @@ pub(super) struct Sights<'r> {
     repo: &'r gix::Repository,
     tips: worktree::BranchTips<'r>,
     notes: crate::store::local::Notes<'r>,
-    pub(super) me: Option<String>,
+    ws: &'r Workspace,
 }
 
 impl<'r> Sights<'r> {
@@ -41,13 +41,13 @@ impl<'r> Sights<'r> {
             repo,
             tips: worktree::BranchTips::expecting(repo, views),
             notes: ws.local().notes(views),
-            me: ws.clone_id(),
+            ws,
         }
     }
 
     /// What this clone knows of a session beyond its record.
     pub(super) fn facts(&self, record: RowOf<'_>) -> Facts {
-        let mine = self.me.as_deref() == Some(record.owner);
+        let mine = self.ws.is_me(record.owner);
         let worktree = if mine {
             self.notes.session(record.id).map(|l| l.worktree)
         } else {
