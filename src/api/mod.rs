@@ -14,7 +14,7 @@ pub use issues::{
 pub use sessions::{
     HandedOffJson, LastCommitJson, Launch, Purge, Reconcile, RepairedJson, Restarted, RunEvents,
     RunReport, RunSent, SessionChange, SessionConfig, SessionJson, SessionList, SessionPrompt,
-    SessionShow,
+    SessionShow, Transcript,
 };
 
 use crate::error::{Error, Result};

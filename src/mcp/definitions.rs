@@ -19,6 +19,7 @@ pub(super) const SESSION_ACTIONS: &[&str] = &[
     "list",
     "get",
     "events",
+    "transcript",
     "prompt",
     "config",
     "spec",

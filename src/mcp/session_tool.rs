@@ -103,6 +103,17 @@ pub(super) fn session(ws: &Workspace, args: &Args) -> Reply {
             };
             Ok((events_text(&events, &run_events), api::value(&view)?))
         }
+        "transcript" => {
+            let (id, turns) = runs::transcript(ws, id()?)?;
+            let text = format!("{} turns of session {id} kept in git", turns.len());
+            Ok((
+                text,
+                api::value(&api::Transcript {
+                    id: &id,
+                    turns: &turns,
+                })?,
+            ))
+        }
         "prompt" => {
             let s = sessions::show(ws, id()?)?.view.session;
             let system = runs::system_prompt(ws, &s.id);
@@ -323,6 +334,7 @@ const HELP: &str = "pm_session actions:
                                     for every one; at most limit, default 200)
   get sessionUlid                   the session and its local state (worktree, dirty, ahead/behind)
   events sessionUlid                the record's history, newest first
+  transcript sessionUlid            the agent's turns kept in git (from every clone that ran it)
   prompt sessionUlid                the prompt the agent was given
   config sessionUlid                the launch settings (agent, branch, base, prompt)
   spec sessionUlid                  the whole record plus local state

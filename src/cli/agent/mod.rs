@@ -13,6 +13,7 @@ mod reconcile;
 mod resume;
 mod run;
 mod show;
+mod transcript;
 
 use super::complete;
 use super::{Ctx, print, print_json};
@@ -61,6 +62,8 @@ pub enum AgentCommand {
     Send(run::SendArgs),
     /// Show what the session's agent did (and, with --follow, does)
     Logs(logs::LogsArgs),
+    /// Show the turns of the session's agent kept in git (from every clone that ran it)
+    Transcript(SessionArg),
     /// Stop the session's running agent (its whole process group); the session becomes idle
     Abort(run::AbortArgs),
     /// Bring a completed or abandoned session back and run its agent again
@@ -93,6 +96,7 @@ pub fn run(ctx: &Ctx, command: AgentCommand) -> Result<()> {
         AgentCommand::Run(args) => run::run(ctx, &ws, args),
         AgentCommand::Send(args) => run::send(ctx, &ws, args),
         AgentCommand::Logs(args) => logs::run(ctx, &ws, args),
+        AgentCommand::Transcript(args) => transcript::run(ctx, &ws, args),
         AgentCommand::Abort(args) => run::abort(ctx, &ws, args),
         AgentCommand::Restart(args) => run::restart(ctx, &ws, args),
         AgentCommand::Attach(args) => attach::run(ctx, &ws, args),

@@ -165,19 +165,43 @@ fn refs_under(repo: &gix::Repository, prefix: &str) -> Result<HashMap<String, Op
     Ok(crate::git::refs::under(repo, prefix)?.into_iter().collect())
 }
 
-/// Split `issues/<id>` into its kind and id, or say why it is no record.
-fn parse_record_path(path: &str) -> std::result::Result<(RecordKind, &str), String> {
-    let (kind, id) = path
+/// What a ref below `refs/pm/` holds: a record, or a session's transcript.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    Record(RecordKind),
+    Transcript,
+}
+
+impl Family {
+    const ALL: [Family; 3] = [
+        Family::Record(RecordKind::Issue),
+        Family::Record(RecordKind::Session),
+        Family::Transcript,
+    ];
+
+    /// The folder below `refs/pm/`.
+    fn folder(self) -> &'static str {
+        match self {
+            Family::Record(kind) => kind.plural(),
+            Family::Transcript => "runs",
+        }
+    }
+}
+
+/// Split `issues/<id>` (or `sessions/<id>`, `runs/<id>`) into its family and id, or say why it
+/// is nothing this pm shares.
+fn parse_record_path(path: &str) -> std::result::Result<(Family, &str), String> {
+    let (folder, id) = path
         .split_once('/')
         .ok_or_else(|| "is not a record this pm knows".to_string())?;
-    let kind = RecordKind::ALL
+    let family = Family::ALL
         .into_iter()
-        .find(|k| k.plural() == kind)
+        .find(|f| f.folder() == folder)
         .ok_or_else(|| "is not a record this pm knows".to_string())?;
     if !is_canonical_id(id) {
         return Err("is not named by a valid id".into());
     }
-    Ok((kind, id))
+    Ok((family, id))
 }
 
 /// What a sync with `remote` would do, as far as this clone knows without asking the remote.

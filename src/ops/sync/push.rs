@@ -1,9 +1,8 @@
 //! Pushing: send every local record whose tip the remote does not have (never forced), with
 //! the git binary, and remember what the remote took in the tracking namespace.
 
-use super::{Rejected, parse_record_path, refs_under, tracking_prefix};
+use super::{Family, Rejected, parse_record_path, refs_under, tracking_prefix};
 use crate::error::{Error, Result};
-use crate::model::RecordKind;
 use crate::store::Store;
 use gix::ObjectId;
 use std::collections::{HashMap, HashSet};
@@ -124,8 +123,8 @@ fn push_specs(
     outgoing: &[(&String, ObjectId)],
 ) -> Vec<String> {
     let mut specs = Vec::new();
-    for kind in RecordKind::ALL {
-        let kind = format!("{}/", kind.plural());
+    for family in Family::ALL {
+        let kind = format!("{}/", family.folder());
         let mine: Vec<&(&String, ObjectId)> = outgoing
             .iter()
             .filter(|(path, _)| path.starts_with(kind.as_str()))
