@@ -4,6 +4,7 @@
 //! reconciling is its own operation, which listing front ends call first. Nothing here prints.
 
 mod launch;
+mod merge;
 mod purge;
 mod query;
 mod reconcile;
@@ -12,6 +13,7 @@ mod transition;
 mod views;
 
 pub use launch::{LaunchRequest, Launched, launch, launched_before};
+pub use merge::{MergeOutcome, MergeRequest, Strategy, merge};
 pub use purge::{PurgeRequest, Purged, purge};
 pub use query::{
     ListRequest, Located, SessionDetails, SessionList, events, history, list, locate, of_issue,

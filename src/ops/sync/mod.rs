@@ -144,7 +144,7 @@ pub fn sync(
 }
 
 /// Refuse remote names that are not configured or would make an odd tracking ref.
-fn check_remote_name(repo: &gix::Repository, remote: &str) -> Result<()> {
+pub(crate) fn check_remote_name(repo: &gix::Repository, remote: &str) -> Result<()> {
     let valid = !remote.is_empty()
         && !remote.starts_with('-')
         && gix::refs::FullName::try_from(format!("{}x", tracking_prefix(remote)).as_str()).is_ok();

@@ -9,6 +9,7 @@ mod cascade;
 mod close;
 mod history;
 mod launch;
+mod merge;
 mod reconcile;
 mod refusals;
 
