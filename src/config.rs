@@ -96,7 +96,6 @@ const KEYS: &[&str] = &[
     "remote",
     "agents",
     "sync",
-    "sync.branches",
 ];
 
 impl Config {
@@ -344,10 +343,10 @@ mod tests {
         // Tables (agents) go last, as TOML wants them.
         let mut text: String = KEYS
             .iter()
-            .filter(|k| **k != "agents")
+            .filter(|k| !["agents", "sync"].contains(*k))
             .map(|k| format!("{k} = \"x{{branch}}\"\n"))
             .collect();
-        text.push_str("[agents.x]\nprogram = \"x\"\n");
+        text.push_str("[agents.x]\nprogram = \"x\"\n[sync]\nbranches = true\n");
         let file: ConfigFile = toml::from_str(&text).unwrap();
         assert!(file.unknown.is_empty(), "{:?}", file.unknown);
         assert_eq!(closest_key("worktree_dirr"), Some("worktree_dir"));

@@ -98,6 +98,7 @@ pub fn merge(ws: &Workspace, request: &MergeRequest, mode: Mode) -> Result<Merge
     let note = ws.local().session(&id).filter(|_| ws.owns(&session));
     let own_worktree = note
         .as_ref()
+        .filter(|n| !n.adopted)
         .map(|n| n.worktree.clone())
         .filter(|p| p.exists());
     if let Some(path) = &own_worktree
@@ -158,7 +159,7 @@ pub fn merge(ws: &Workspace, request: &MergeRequest, mode: Mode) -> Result<Merge
                 session.branch
             )),
         }
-        if own_worktree.is_none() && note.is_none() {
+        if own_worktree.is_none() && note.as_ref().is_none_or(|n| n.adopted) {
             outcome.warnings.push(format!(
                 "the worktree of session {id} was not created by this clone; its files are left alone"
             ));

@@ -3,6 +3,7 @@
 //! records, worktrees (through `ops::provision`) and the linked issue. Queries never write:
 //! reconciling is its own operation, which listing front ends call first. Nothing here prints.
 
+mod discover;
 mod launch;
 mod merge;
 mod purge;
@@ -12,6 +13,7 @@ mod resume;
 mod transition;
 mod views;
 
+pub use discover::{Found, discover};
 pub use launch::{LaunchRequest, Launched, launch, launched_before};
 pub use merge::{MergeOutcome, MergeRequest, Strategy, merge};
 pub use purge::{PurgeRequest, Purged, purge};

@@ -7,6 +7,7 @@
 
 mod cascade;
 mod close;
+mod discover;
 mod history;
 mod launch;
 mod merge;
