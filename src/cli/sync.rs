@@ -175,6 +175,14 @@ impl ProgressBar {
     }
 
     fn show(&mut self, phase: Phase, done: usize, total: usize) {
+        if self.enabled && phase == Phase::Waiting {
+            let _ = write!(
+                std::io::stderr().lock(),
+                "\rwaiting for another pm sync of this clone to end"
+            );
+            self.drawn = true;
+            return;
+        }
         if !self.enabled || phase != Phase::Merging || total < PROGRESS_MIN {
             return;
         }

@@ -78,6 +78,13 @@ pub struct WorktreeMutex {
     _file: std::fs::File,
 }
 
+/// The exclusive hold on `.git/pm/sync.mutex`: one `pm sync` at a time in a clone. Released
+/// when dropped or when the process dies, like [`WorktreeMutex`].
+#[derive(Debug)]
+pub struct SyncMutex {
+    _file: std::fs::File,
+}
+
 /// How long a command waits for another pm that creates or removes worktrees.
 const MUTEX_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
 
@@ -272,6 +279,25 @@ impl LocalData {
                 }
             }
         }
+    }
+
+    /// Hold the clone's sync mutex: syncs of one clone fetch into the same tracking refs and
+    /// pack folder, so they run one after the other. Waits as long as the other sync takes
+    /// (an interrupt still ends the wait: the lock is the kernel's); `waiting` is called once
+    /// first when another holds it.
+    pub fn lock_sync(&self, waiting: impl FnOnce()) -> Result<SyncMutex> {
+        let path = self.dir.join("sync.mutex");
+        let file = self.open_mutex(&path)?;
+        let failed =
+            |e: std::io::Error| Error::failed(format!("could not lock {}: {e}", path.display()));
+        match file.try_lock() {
+            Ok(()) => return Ok(SyncMutex { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => {}
+            Err(std::fs::TryLockError::Error(e)) => return Err(failed(e)),
+        }
+        waiting();
+        file.lock().map_err(failed)?;
+        Ok(SyncMutex { _file: file })
     }
 
     /// The worktree mutex if nobody holds it now, else `None` (for work that can wait for a

@@ -154,6 +154,8 @@ pub(super) fn remote_branch_tip(
         return Ok(None);
     }
     let spec = format!("+refs/heads/{branch}:{tracking}");
+    // Fetches of one clone write into the same pack folder: not beside a sync.
+    let _one_at_a_time = crate::store::local::LocalData::new(repo).lock_sync(|| {})?;
     // A branch the remote does not have is reported by the caller in plain words.
     let Ok(outcome) = crate::ops::sync::fetch_refs(repo, remote, &[spec], mode == Mode::DryRun)
     else {

@@ -132,7 +132,53 @@ fn configured_remote<'r>(
 }
 
 /// Run one gix fetch of `refspecs` from the configured remote `remote_name`.
+///
+/// The pack it receives is protected by an (empty) `.keep` file until the refs pointing into
+/// it are written; gix leaves that file when no ref had to move (a sibling fetch moved them)
+/// and when the fetch fails after receiving the pack. Either way it is removed here, so that
+/// the pack can be consolidated later.
 pub fn fetch_refs(
+    repo: &gix::Repository,
+    remote_name: &str,
+    refspecs: &[String],
+    dry_run: bool,
+) -> Result<gix::remote::fetch::Outcome> {
+    let pack_dir = repo.objects.store_ref().path().join("pack");
+    let keeps_before = empty_keep_files(&pack_dir);
+    let result = receive(repo, remote_name, refspecs, dry_run);
+    match &result {
+        Ok(outcome) => {
+            if let gix::remote::fetch::Status::Change {
+                write_pack_bundle, ..
+            } = &outcome.status
+                && let Some(keep) = &write_pack_bundle.keep_path
+            {
+                let _ = std::fs::remove_file(keep);
+            }
+        }
+        Err(_) => {
+            for keep in empty_keep_files(&pack_dir).difference(&keeps_before) {
+                let _ = std::fs::remove_file(keep);
+            }
+        }
+    }
+    result
+}
+
+/// The empty `.keep` files in `pack_dir` (those gix writes; git's own name their process).
+fn empty_keep_files(pack_dir: &std::path::Path) -> std::collections::HashSet<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(pack_dir) else {
+        return Default::default();
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".keep"))
+        .filter(|e| e.metadata().is_ok_and(|m| m.is_file() && m.len() == 0))
+        .map(|e| e.path())
+        .collect()
+}
+
+fn receive(
     repo: &gix::Repository,
     remote_name: &str,
     refspecs: &[String],

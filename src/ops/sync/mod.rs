@@ -96,6 +96,8 @@ impl SyncReport {
 /// Phases reported to a progress display.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
+    /// Another sync of this clone is running; this one waits for it to end.
+    Waiting,
     Fetching,
     Merging,
     Pushing,
@@ -124,6 +126,8 @@ pub fn sync(
         }
         return preview(store, remote, options, report);
     }
+    // Syncs of one clone share its tracking refs and pack folder: one at a time.
+    let _one_at_a_time = ws.local().lock_sync(|| progress(Phase::Waiting, 0, 0))?;
     let mut writes = 0;
     for round in 1..=MAX_ROUNDS {
         report.rounds = round;

@@ -4,6 +4,7 @@
 //! records, `git fsck`.
 
 mod convergence;
+mod fleet;
 mod handoff;
 mod hostile;
 mod remotes;

@@ -115,6 +115,13 @@ fn a_lock_left_behind_fails_sync_with_one_line_naming_it() {
             )
         );
         assert_eq!(net.all_refs(1), refs, "nothing changed");
+        let pack_dir = git_dir.join("objects/pack");
+        let keeps: Vec<_> = std::fs::read_dir(&pack_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".keep") || n.starts_with(".tmp") || n.starts_with("tmp_"))
+            .collect();
+        assert!(keeps.is_empty(), "the failed fetch left {keeps:?}");
         assert!(
             lock.exists(),
             "a lock pm did not take is not pm's to remove"
