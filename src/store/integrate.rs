@@ -49,6 +49,11 @@ impl Store {
         mode: Mode,
     ) -> Result<Integrated> {
         let name = Self::ref_name(T::KIND, id);
+        // A missing commit is the other side's problem (the record is not taken); an object
+        // database that cannot be read is this clone's, and stops the sync.
+        self.repo
+            .try_find_header(theirs)
+            .map_err(|e| Error::failed(format!("could not read {theirs} for {name}: {e}")))?;
         let mut their_record = None;
         // When the ref's lock was first found taken, in the run of attempts that found it so.
         let mut locked_since: Option<std::time::Instant> = None;

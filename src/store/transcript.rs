@@ -153,6 +153,10 @@ impl Store {
         if !is_canonical_id(id) {
             return Ok(Integrated::Rejected("is not named by a valid id".into()));
         }
+        // As for records: an object database that cannot be read stops the sync.
+        self.repo
+            .try_find_header(theirs)
+            .map_err(|e| Error::failed(format!("could not read {theirs} for {name}: {e}")))?;
         let mut checked = false;
         let mut locked_since = None;
         let mut last_lock = None;

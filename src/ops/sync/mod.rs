@@ -128,31 +128,31 @@ pub fn sync(
     }
     // Syncs of one clone share its tracking refs and pack folder: one at a time.
     let _one_at_a_time = ws.local().lock_sync(|| progress(Phase::Waiting, 0, 0))?;
+    // The workspace opened again, when its object database ran out of index slots.
+    let mut reopened: Option<Workspace> = None;
+    let mut reopens = 0;
     let mut writes = 0;
-    for round in 1..=MAX_ROUNDS {
+    let mut round = 0;
+    while round < MAX_ROUNDS {
+        round += 1;
         report.rounds = round;
-        if options.fetch {
-            progress(Phase::Fetching, 0, 0);
-            report.rejected.clear();
-            let fetched = fetch(store.repo(), remote, &mut report.rejected)?;
-            report.fetched += fetched;
-            writes += fetched;
-            integrate_all(store, remote, &mut report, progress)?;
-            report.rejected.sort_by(|a, b| a.ref_name.cmp(&b.ref_name));
-            report.rejected.dedup_by(|a, b| a.ref_name == b.ref_name);
-        }
-        if !options.push {
-            break;
-        }
-        progress(Phase::Pushing, 0, 0);
-        let pushed = push(store, remote)?;
-        report.pushed += pushed.pushed;
-        writes += pushed.pushed;
-        report.push_rejected = pushed.rejected;
-        if report.push_rejected.is_empty() || !options.fetch || report.push_is_stuck() {
-            break;
+        let store = reopened.as_ref().unwrap_or(ws).store();
+        match one_round(store, remote, options, &mut report, &mut writes, progress) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) if is_out_of_slots(&e) && reopens < MAX_REOPENS => {
+                // Other processes added packs since the repository was opened: open it again
+                // (sized for the packs there are now) and redo the round, which picks up
+                // where it stopped (whatever it integrated is up to date now).
+                reopens += 1;
+                reopened = Some(reopen(ws)?);
+                round -= 1;
+            }
+            Err(e) => return Err(e),
         }
     }
+    let ws = reopened.as_ref().unwrap_or(ws);
+    let store = ws.store();
     if options.push && options.branches {
         let branches = push::session_branches(ws, remote)?;
         let (pushed, rejected) = push::push_branches(ws, remote, &branches)?;
@@ -163,7 +163,79 @@ pub fn sync(
     if writes > PACK_REFS_THRESHOLD {
         pack_refs(store.repo());
     }
+    if report.fetched > 0 {
+        consolidate_packs(store.repo());
+    }
     Ok(report)
+}
+
+/// One fetch-merge-push round. Returns whether another round may help (a push was refused).
+fn one_round(
+    store: &Store,
+    remote: &str,
+    options: SyncOptions,
+    report: &mut SyncReport,
+    writes: &mut usize,
+    progress: &mut dyn FnMut(Phase, usize, usize),
+) -> Result<bool> {
+    if options.fetch {
+        progress(Phase::Fetching, 0, 0);
+        report.rejected.clear();
+        let fetched = fetch(store.repo(), remote, &mut report.rejected)?;
+        report.fetched += fetched;
+        *writes += fetched;
+        integrate_all(store, remote, report, progress)?;
+        report.rejected.sort_by(|a, b| a.ref_name.cmp(&b.ref_name));
+        report.rejected.dedup_by(|a, b| a.ref_name == b.ref_name);
+    }
+    if !options.push {
+        return Ok(false);
+    }
+    progress(Phase::Pushing, 0, 0);
+    let pushed = push(store, remote)?;
+    report.pushed += pushed.pushed;
+    *writes += pushed.pushed;
+    report.push_rejected = pushed.rejected;
+    Ok(!report.push_rejected.is_empty() && options.fetch && !report.push_is_stuck())
+}
+
+/// How many times one sync opens the repository again after running out of index slots.
+const MAX_REOPENS: usize = 3;
+
+/// Whether `error` is gix's object database running out of slots for pack indexes: it counts
+/// the packs once, when the repository is opened (a tenth more than there are, at least 32),
+/// and fails when more appear while it is open.
+fn is_out_of_slots(error: &Error) -> bool {
+    error.message().contains("too few index slots")
+}
+
+/// The workspace of `ws`'s repository, opened again.
+fn reopen(ws: &Workspace) -> Result<Workspace> {
+    let repo = ws.repo();
+    let dir = repo.workdir().unwrap_or_else(|| repo.git_dir());
+    Ok(Workspace::with_store(Store::open(dir)?))
+}
+
+/// Above this many packs, a sync that fetched consolidates them: every fetch leaves a pack,
+/// and gix, which reads them all, slows down and sizes its table of them once when it opens.
+pub const PACK_LIMIT: usize = 16;
+
+/// Roll small packs up into bigger ones when there are more than [`PACK_LIMIT`]: a geometric
+/// repack merges the packs (and loose objects) that break a progression of sizes doubling each
+/// time, so a clone keeps a few packs and the big one of its clone is left alone. All objects
+/// of the packs rolled up are kept, reachable or not. Best effort: a clone where it fails only
+/// keeps more packs.
+fn consolidate_packs(repo: &gix::Repository) {
+    let pack_dir = repo.objects.store_ref().path().join("pack");
+    let packs = std::fs::read_dir(pack_dir).map_or(0, |entries| {
+        entries
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".pack"))
+            .count()
+    });
+    if packs > PACK_LIMIT {
+        crate::git::command::run_quietly(repo, &["repack", "-d", "-l", "-q", "--geometric=2"]);
+    }
 }
 
 /// Refuse remote names that are not configured or would make an odd tracking ref.

@@ -17,6 +17,43 @@ fn leftovers_in_packs(net: &Net, i: usize) -> Vec<String> {
     out
 }
 
+/// How many packs clone `i` holds.
+fn packs(net: &Net, i: usize) -> usize {
+    std::fs::read_dir(net.c(i).join(".git/objects/pack"))
+        .expect("objects/pack can be read")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".pack"))
+        })
+        .count()
+}
+
+/// The most packs a clone keeps after a sync that fetched (pm's `PACK_LIMIT`).
+const PACK_LIMIT: usize = 16;
+
+/// Every fetch leaves a pack; a clone that syncs often keeps a bounded number of them, and
+/// every record stays readable.
+#[test]
+fn packs_do_not_pile_up() {
+    let net = Net::new(2);
+    let mut ids = Vec::new();
+    let mut most = 0;
+    for n in 0..24 {
+        ids.push(net.add(1, &format!("Issue {n}"), &[]));
+        net.sync(1);
+        let doc = net.sync(0);
+        assert_eq!(doc["created"], 1, "{doc}");
+        most = most.max(packs(&net, 0));
+    }
+    assert!(most <= PACK_LIMIT, "clone 0 held {most} packs");
+    assert!(packs(&net, 0) >= 1);
+    net.fsck(Some(0));
+    assert_eq!(leftovers_in_packs(&net, 0), Vec::<String>::new());
+    for id in &ids {
+        net.issue(0, id);
+    }
+}
+
 /// Ten `pm sync` at once in one clone, five rounds, with records to fetch, merge and push each
 /// time: every one succeeds, nothing is lost, and the clone is left clean (fsck, no `.keep` or
 /// temporary files among its packs).
@@ -123,4 +160,77 @@ fn a_second_sync_waits_for_the_first_and_can_be_interrupted() {
         net.git_remote(&["rev-parse", &format!("refs/pm/issues/{id}")]),
         net.git(0, &["rev-parse", &format!("refs/pm/issues/{id}")])
     );
+}
+
+/// gix sizes its table of pack indexes once, when the repository is opened (32, or a tenth
+/// more than the packs then on disk). When other processes add packs to the clone while a sync
+/// runs (here: 40 of them, made while its first push is on the wire, and a race that makes that
+/// push be refused), the next fetch finds more packs than slots. The sync opens the object
+/// database again and finishes instead of failing.
+#[test]
+fn packs_added_during_a_sync_do_not_make_it_fail() {
+    let net = Net::new(2);
+    let id = net.add(0, "Contended", &[]);
+    net.sync(0);
+    net.sync(1);
+    net.pm_ok(0, &["issue", "update", &id, "--title", "A's title"]);
+    net.pm_ok(1, &["issue", "update", &id, "--priority", "low"]);
+
+    let marker = net.remote.join("race-once");
+    std::fs::write(&marker, "").unwrap();
+    let env: String = common::base_env(net.repo.home())
+        .into_iter()
+        .chain(common::identity_env())
+        .map(|(k, v)| format!("{}='{}' ", k.to_str().unwrap(), v.to_str().unwrap()))
+        .collect();
+    let make_packs = net.root().join("make-packs");
+    std::fs::write(
+        &make_packs,
+        format!(
+            "#!/bin/sh\nset -e\ncd '{b}'\nfor i in $(seq 1 40); do\n  \
+             oid=$(printf 'pack filler %s\\n' \"$i\" | git hash-object -w --stdin)\n  \
+             echo \"$oid\" | git pack-objects -q .git/objects/pack/pack >/dev/null\ndone\n",
+            b = net.c(1).display()
+        ),
+    )
+    .unwrap();
+    let hook = format!(
+        "#!/bin/sh\ncat >/dev/null\nif [ -e '{marker}' ]; then\n  rm -f '{marker}'\n  \
+         env -i {env} '{pm}' -C '{a}' sync --push-only >'{log}' 2>&1 || exit 1\n  \
+         env -i {env} sh '{packs}' >>'{log}' 2>&1 || exit 1\nfi\nexit 0\n",
+        marker = marker.display(),
+        pm = common::pm_bin().display(),
+        a = net.c(0).display(),
+        packs = make_packs.display(),
+        log = net.remote.join("race.log").display(),
+    );
+    let hook_path = net.remote.join("hooks/pre-receive");
+    std::fs::write(&hook_path, hook).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook_path, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let run = net.pm(1, &["--json", "sync"]);
+    let log = std::fs::read_to_string(net.remote.join("race.log")).unwrap_or_default();
+    assert!(!marker.exists(), "the hook did not run");
+    let doc = run.ok().json();
+    assert!(
+        log.contains("pushed 1"),
+        "clone 0's push in the hook: {log}"
+    );
+    assert_eq!(doc["merged"], 1, "{doc}");
+    assert!(doc["push_rejected"].as_array().unwrap().is_empty(), "{doc}");
+    std::fs::remove_file(&hook_path).unwrap();
+    let left = packs(&net, 1);
+    assert!(
+        left <= PACK_LIMIT,
+        "the 40 packs were rolled up: {left} left"
+    );
+
+    net.sync(0);
+    for i in 0..2 {
+        let issue = net.issue(i, &id);
+        assert_eq!(issue["title"], "A's title");
+        assert_eq!(issue["priority"], "low");
+    }
+    net.assert_converged();
 }
