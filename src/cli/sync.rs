@@ -63,12 +63,24 @@ pub fn run_sync(ctx: &Ctx, args: SyncArgs) -> Result<()> {
             report.push_rejected.len()
         )));
     }
-    if !report.push_rejected.is_empty() {
+    if !report.push_rejected.is_empty() && args.push_only {
         return Err(Error::failed(format!(
-            "the remote {remote} refused {} record(s) after {} round(s); run pm sync again",
+            "the remote {remote} refused {} record(s) it has other changes of; run pm sync to merge them first",
             report.push_rejected.len(),
-            report.rounds
         )));
+    }
+    if let Some(first) = report.push_rejected.first() {
+        let others = match report.push_rejected.len() - 1 {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        };
+        return Err(Error::failed(clean_line(&format!(
+            "the remote {remote} still refused {} record(s) after {} rounds ({} {}{others}); run pm sync again",
+            report.push_rejected.len(),
+            report.rounds,
+            first.ref_name,
+            first.reason,
+        ))));
     }
     Ok(())
 }

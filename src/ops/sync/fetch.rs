@@ -143,11 +143,50 @@ pub fn fetch_refs(
     refspecs: &[String],
     dry_run: bool,
 ) -> Result<gix::remote::fetch::Outcome> {
+    receive(repo, remote_name, refspecs, dry_run, false)?
+        .ok_or_else(|| fetch_failed(remote_name, &"none of the refs asked for is there"))
+}
+
+/// Fetch the records `paths` (below `refs/pm/`) of `remote_name` into the tracking namespace,
+/// by name, without listing the others. A record the remote no longer has is skipped. Returns
+/// how many refs changed.
+pub(super) fn fetch_named(
+    repo: &gix::Repository,
+    remote_name: &str,
+    paths: &[String],
+) -> Result<usize> {
+    let prefix = tracking_prefix(remote_name);
+    let mut changed = 0;
+    for chunk in paths.chunks(FETCH_EXPLICIT_MAX) {
+        let specs: Vec<String> = chunk
+            .iter()
+            .filter(|path| parse_record_path(path).is_ok())
+            .map(|path| format!("+refs/pm/{path}:{prefix}{path}"))
+            .collect();
+        if specs.is_empty() {
+            continue;
+        }
+        if let Some(outcome) = receive(repo, remote_name, &specs, false, true)? {
+            changed += count_updates(&outcome);
+        }
+    }
+    Ok(changed)
+}
+
+/// [`fetch_refs`]; with `skip_unmatched`, `None` when the remote has none of the refs.
+fn receive(
+    repo: &gix::Repository,
+    remote_name: &str,
+    refspecs: &[String],
+    dry_run: bool,
+    skip_unmatched: bool,
+) -> Result<Option<gix::remote::fetch::Outcome>> {
     let pack_dir = repo.objects.store_ref().path().join("pack");
     let keeps_before = empty_keep_files(&pack_dir);
-    let result = receive(repo, remote_name, refspecs, dry_run);
+    let result = receive_pack(repo, remote_name, refspecs, dry_run, skip_unmatched);
     match &result {
-        Ok(outcome) => {
+        Ok(None) => {}
+        Ok(Some(outcome)) => {
             if let gix::remote::fetch::Status::Change {
                 write_pack_bundle, ..
             } = &outcome.status
@@ -178,17 +217,22 @@ fn empty_keep_files(pack_dir: &std::path::Path) -> std::collections::HashSet<std
         .collect()
 }
 
-fn receive(
+fn receive_pack(
     repo: &gix::Repository,
     remote_name: &str,
     refspecs: &[String],
     dry_run: bool,
-) -> Result<gix::remote::fetch::Outcome> {
-    configured_remote(repo, remote_name, refspecs)?
+    skip_unmatched: bool,
+) -> Result<Option<gix::remote::fetch::Outcome>> {
+    let prepared = configured_remote(repo, remote_name, refspecs)?
         .connect(gix::remote::Direction::Fetch)
         .map_err(|e| fetch_failed(remote_name, &e))?
         .prepare_fetch(gix::progress::Discard, Default::default())
-        .map_err(|e| fetch_failed(remote_name, &e))?
+        .map_err(|e| fetch_failed(remote_name, &e))?;
+    if skip_unmatched && prepared.ref_map().mappings.is_empty() {
+        return Ok(None);
+    }
+    prepared
         .with_write_packed_refs_only(true)
         .with_dry_run(dry_run)
         .receive(gix::progress::Discard, &AtomicBool::new(false))
@@ -205,6 +249,7 @@ fn receive(
             let action = format!("could not fetch from remote {remote_name}");
             crate::error::ref_edit_failed(repo.common_dir(), &targets, &action, &e)
         })
+        .map(Some)
 }
 
 /// Integrate every tracking ref that differs from the local record.

@@ -18,14 +18,19 @@ use crate::model::RecordKind;
 use crate::model::id::is_canonical_id;
 use crate::store::{Mode, Store};
 use crate::workspace::Workspace;
-use fetch::{fetch, integrate_all, list_remote_records};
+use fetch::{fetch, fetch_named, integrate_all, list_remote_records};
 use gix::ObjectId;
 use gix::bstr::ByteSlice;
 use push::{outgoing, push};
 use std::collections::HashMap;
 
-/// How many fetch-merge-push rounds a sync makes while pushes are rejected.
+/// How many fetch-merge-push rounds a sync makes at least while pushes are refused; beyond
+/// that, rounds go on only while each one makes progress (something is pushed, or fewer
+/// records are refused), up to [`MAX_ROUNDS_IN_ALL`].
 pub const MAX_ROUNDS: usize = 5;
+
+/// The most rounds a sync makes.
+pub const MAX_ROUNDS_IN_ALL: usize = 40;
 
 /// Above this many ref updates in one sync, refs are packed afterwards.
 const PACK_REFS_THRESHOLD: usize = 256;
@@ -133,13 +138,46 @@ pub fn sync(
     let mut reopens = 0;
     let mut writes = 0;
     let mut round = 0;
-    while round < MAX_ROUNDS {
+    // The refs the remote refused in the last round: the next one fetches only those.
+    let mut refused: Option<Vec<String>> = None;
+    let mut no_progress = 0;
+    while round < MAX_ROUNDS_IN_ALL {
         round += 1;
         report.rounds = round;
         let store = reopened.as_ref().unwrap_or(ws).store();
-        match one_round(store, remote, options, &mut report, &mut writes, progress) {
-            Ok(true) => {}
-            Ok(false) => break,
+        let only = refused.as_deref();
+        let before = report.push_rejected.len();
+        match one_round(
+            store,
+            remote,
+            options,
+            only,
+            &mut report,
+            &mut writes,
+            progress,
+        ) {
+            Ok(done) if !done.again => break,
+            Ok(done) => {
+                // Progress: something went, fewer refs were refused than the round before, or
+                // the refused ones moved on the remote (others got their changes in: the
+                // queue for those records is moving, and this clone's turn will come).
+                let progressed =
+                    done.pushed > 0 || done.fetched > 0 || report.push_rejected.len() < before;
+                no_progress = if progressed { 0 } else { no_progress + 1 };
+                if round >= MAX_ROUNDS && no_progress > 0 {
+                    break;
+                }
+                refused = Some(
+                    report
+                        .push_rejected
+                        .iter()
+                        .filter_map(|r| r.ref_name.strip_prefix("refs/pm/"))
+                        .map(str::to_string)
+                        .collect(),
+                );
+                // Others are pushing the same records: let them finish before trying again.
+                std::thread::sleep(pause(round));
+            }
             Err(e) if is_out_of_slots(&e) && reopens < MAX_REOPENS => {
                 // Other processes added packs since the repository was opened: open it again
                 // (sized for the packs there are now) and redo the round, which picks up
@@ -169,19 +207,35 @@ pub fn sync(
     Ok(report)
 }
 
-/// One fetch-merge-push round. Returns whether another round may help (a push was refused).
+/// What one round did.
+struct RoundDone {
+    /// Remote refs that had moved.
+    fetched: usize,
+    /// Records pushed.
+    pushed: usize,
+    /// Whether another round may help (a push was refused, and not for good).
+    again: bool,
+}
+
+/// One fetch-merge-push round. `only` (after a round whose push was refused) names the
+/// records to fetch, by path below `refs/pm/`; otherwise every record that moved is fetched.
 fn one_round(
     store: &Store,
     remote: &str,
     options: SyncOptions,
+    only: Option<&[String]>,
     report: &mut SyncReport,
     writes: &mut usize,
     progress: &mut dyn FnMut(Phase, usize, usize),
-) -> Result<bool> {
+) -> Result<RoundDone> {
+    let mut fetched = 0;
     if options.fetch {
         progress(Phase::Fetching, 0, 0);
         report.rejected.clear();
-        let fetched = fetch(store.repo(), remote, &mut report.rejected)?;
+        fetched = match only {
+            Some(paths) => fetch_named(store.repo(), remote, paths)?,
+            None => fetch(store.repo(), remote, &mut report.rejected)?,
+        };
         report.fetched += fetched;
         *writes += fetched;
         integrate_all(store, remote, report, progress)?;
@@ -189,14 +243,31 @@ fn one_round(
         report.rejected.dedup_by(|a, b| a.ref_name == b.ref_name);
     }
     if !options.push {
-        return Ok(false);
+        return Ok(RoundDone {
+            fetched,
+            pushed: 0,
+            again: false,
+        });
     }
     progress(Phase::Pushing, 0, 0);
     let pushed = push(store, remote)?;
     report.pushed += pushed.pushed;
     *writes += pushed.pushed;
     report.push_rejected = pushed.rejected;
-    Ok(!report.push_rejected.is_empty() && options.fetch && !report.push_is_stuck())
+    Ok(RoundDone {
+        fetched,
+        pushed: pushed.pushed,
+        again: !report.push_rejected.is_empty() && options.fetch && !report.push_is_stuck(),
+    })
+}
+
+/// The pause before round `round + 1`: random ("full jitter") up to a cap that doubles with
+/// each round, from 50 ms to 1.6 s, so that clones refused together do not all come back at
+/// the same moment.
+fn pause(round: usize) -> std::time::Duration {
+    let cap_ms = 50u64 << round.saturating_sub(1).min(5);
+    let noise = u64::from(ulid::Ulid::new().random() as u32) ^ u64::from(std::process::id());
+    std::time::Duration::from_millis(5 + noise % cap_ms)
 }
 
 /// How many times one sync opens the repository again after running out of index slots.

@@ -234,3 +234,74 @@ fn packs_added_during_a_sync_do_not_make_it_fail() {
     }
     net.assert_converged();
 }
+
+/// Twelve clones edit the same two records and sync all at once, four times over: every sync
+/// succeeds (a refused push is fetched, merged and pushed again after a random pause, for as
+/// long as rounds make progress), and nothing anyone wrote is lost.
+#[test]
+fn twelve_clones_syncing_the_same_records_at_once_all_succeed() {
+    const CLONES: usize = 12;
+    let net = Net::new(CLONES);
+    let a = net.add(0, "Contended A", &[]);
+    let b = net.add(0, "Contended B", &[]);
+    net.sync(0);
+    for i in 1..CLONES {
+        net.sync(i);
+    }
+    let mut tags = Vec::new();
+    for round in 0..4 {
+        for i in 0..CLONES {
+            let tag = format!("r{round}c{i}");
+            let id = if i % 2 == 0 { &a } else { &b };
+            net.pm_ok(i, &["issue", "update", id, "--tag", &tag]);
+            tags.push((id.clone(), tag));
+        }
+        let children: Vec<Child> = (0..CLONES)
+            .map(|i| spawn_pm(&net, i, &["--json", "sync"]))
+            .collect();
+        for (i, child) in children.into_iter().enumerate() {
+            let run = finish(child, &format!("pm sync in clone {i}, round {round}"));
+            assert!(
+                run.success(),
+                "clone {i} failed in round {round}:\n{}",
+                run.stderr
+            );
+        }
+    }
+    net.sync_all_twice();
+    net.assert_converged();
+    for i in [0, CLONES - 1] {
+        for (id, tag) in &tags {
+            let issue = net.issue(i, id);
+            let has = issue["tags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t.as_str() == Some(tag));
+            assert!(has, "clone {i} lost tag {tag} of {id}");
+        }
+    }
+}
+
+/// A remote that refuses every push of a record (its hook declines): the sync stops after
+/// five rounds without progress and says, in one line, which record was refused and why.
+#[test]
+fn a_push_refused_every_round_stops_with_the_reason() {
+    let net = Net::new(1);
+    let id = net.add(0, "Never accepted", &[]);
+    let hook_path = net.remote.join("hooks/pre-receive");
+    std::fs::write(&hook_path, "#!/bin/sh\ncat >/dev/null\nexit 1\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook_path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let run = net.pm(0, &["--json", "sync"]);
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert_eq!(
+        run.stderr.trim_end(),
+        format!(
+            "error: the remote origin still refused 1 record(s) after 5 rounds \
+             (refs/pm/issues/{id} [remote rejected] (pre-receive hook declined)); run pm sync again"
+        )
+    );
+    assert_eq!(run.json()["rounds"], 5);
+    assert!(net.remote_refs().is_empty());
+}
