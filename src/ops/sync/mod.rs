@@ -30,7 +30,7 @@ use std::collections::HashMap;
 pub const MAX_ROUNDS: usize = 5;
 
 /// The most rounds a sync makes.
-pub const MAX_ROUNDS_IN_ALL: usize = 40;
+pub const MAX_ROUNDS_IN_ALL: usize = 100;
 
 /// Above this many ref updates in one sync, refs are packed afterwards.
 const PACK_REFS_THRESHOLD: usize = 256;
@@ -176,7 +176,13 @@ pub fn sync(
                         .collect(),
                 );
                 // Others are pushing the same records: let them finish before trying again.
+                // Meanwhile, a long run of rounds (each leaves a pack) has its packs rolled
+                // up, and the repository opened again to see the new pack.
                 std::thread::sleep(pause(round));
+                if consolidate_packs(store.repo()) {
+                    reopened = Some(reopen(ws)?);
+                }
+                reopens = 0;
             }
             Err(e) if is_out_of_slots(&e) && reopens < MAX_REOPENS => {
                 // Other processes added packs since the repository was opened: open it again
@@ -202,7 +208,7 @@ pub fn sync(
         pack_refs(store.repo());
     }
     if report.fetched > 0 {
-        consolidate_packs(store.repo());
+        let _ = consolidate_packs(store.repo());
     }
     Ok(report)
 }
@@ -262,15 +268,17 @@ fn one_round(
 }
 
 /// The pause before round `round + 1`: random ("full jitter") up to a cap that doubles with
-/// each round, from 50 ms to 1.6 s, so that clones refused together do not all come back at
-/// the same moment.
+/// each round, from 50 ms to 800 ms, so that clones refused together do not all come back at
+/// the same moment. The cap stays low: a clone that waits long loses its turn to those that
+/// just arrived.
 fn pause(round: usize) -> std::time::Duration {
-    let cap_ms = 50u64 << round.saturating_sub(1).min(5);
+    let cap_ms = 50u64 << round.saturating_sub(1).min(4);
     let noise = u64::from(ulid::Ulid::new().random() as u32) ^ u64::from(std::process::id());
     std::time::Duration::from_millis(5 + noise % cap_ms)
 }
 
-/// How many times one sync opens the repository again after running out of index slots.
+/// How many times in a row (without a round finishing between) a sync opens the repository
+/// again after running out of index slots.
 const MAX_REOPENS: usize = 3;
 
 /// Whether `error` is gix's object database running out of slots for pack indexes: it counts
@@ -295,8 +303,8 @@ pub const PACK_LIMIT: usize = 16;
 /// repack merges the packs (and loose objects) that break a progression of sizes doubling each
 /// time, so a clone keeps a few packs and the big one of its clone is left alone. All objects
 /// of the packs rolled up are kept, reachable or not. Best effort: a clone where it fails only
-/// keeps more packs.
-fn consolidate_packs(repo: &gix::Repository) {
+/// keeps more packs. Returns whether it ran.
+fn consolidate_packs(repo: &gix::Repository) -> bool {
     let pack_dir = repo.objects.store_ref().path().join("pack");
     let packs = std::fs::read_dir(pack_dir).map_or(0, |entries| {
         entries
@@ -304,9 +312,11 @@ fn consolidate_packs(repo: &gix::Repository) {
             .filter(|e| e.file_name().to_string_lossy().ends_with(".pack"))
             .count()
     });
-    if packs > PACK_LIMIT {
-        crate::git::command::run_quietly(repo, &["repack", "-d", "-l", "-q", "--geometric=2"]);
+    if packs <= PACK_LIMIT {
+        return false;
     }
+    crate::git::command::run_quietly(repo, &["repack", "-d", "-l", "-q", "--geometric=2"]);
+    true
 }
 
 /// Refuse remote names that are not configured or would make an odd tracking ref.

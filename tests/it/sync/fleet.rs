@@ -305,3 +305,74 @@ fn a_push_refused_every_round_stops_with_the_reason() {
     assert_eq!(run.json()["rounds"], 5);
     assert!(net.remote_refs().is_empty());
 }
+
+/// A record that others keep changing first: while every round finds it moved on the remote
+/// (others get their changes in), the sync goes on past five rounds until its turn comes; the
+/// packs its many fetches leave are rolled up as it goes, so it never runs out of index slots.
+/// The remote's hook plays the others: before each of clone 1's first 34 pushes, clone 0 tags
+/// the record and pushes.
+#[test]
+fn a_sync_outlasted_by_others_goes_on_while_they_make_progress() {
+    const RACES: usize = 34;
+    let net = Net::new(2);
+    let id = net.add(0, "Hot", &[]);
+    net.sync(0);
+    net.sync(1);
+    net.pm_ok(1, &["issue", "update", &id, "--tag", "mine"]);
+    let count = net.remote.join("races");
+    let busy = net.remote.join("busy");
+    let seen = net.remote.join("packs-seen");
+    std::fs::write(&count, "0").unwrap();
+    let env: String = common::base_env(net.repo.home())
+        .into_iter()
+        .chain(common::identity_env())
+        .map(|(k, v)| format!("{}='{}' ", k.to_str().unwrap(), v.to_str().unwrap()))
+        .collect();
+    let hook = format!(
+        "#!/bin/sh\ncat >/dev/null\n[ -e '{busy}' ] && exit 0\nn=$(cat '{count}')\n\
+         [ \"$n\" -ge {RACES} ] && exit 0\ntouch '{busy}'\necho $((n + 1)) >'{count}'\n\
+         env -i {env} '{pm}' -C '{a}' issue update {id} --tag \"race$n\" >/dev/null 2>&1\n\
+         env -i {env} '{pm}' -C '{a}' sync --push-only >>'{log}' 2>&1\n\
+         ls '{b}/.git/objects/pack' | grep -c '\\.pack$' >>'{seen}'\nrm -f '{busy}'\nexit 0\n",
+        busy = busy.display(),
+        count = count.display(),
+        pm = common::pm_bin().display(),
+        a = net.c(0).display(),
+        b = net.c(1).display(),
+        seen = seen.display(),
+        log = net.remote.join("race.log").display(),
+    );
+    let hook_path = net.remote.join("hooks/pre-receive");
+    std::fs::write(&hook_path, hook).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook_path, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let doc = net.sync(1);
+    let most = std::fs::read_to_string(&seen)
+        .unwrap()
+        .lines()
+        .map(|l| l.trim().parse::<usize>().unwrap())
+        .max()
+        .unwrap();
+    assert!(
+        most <= PACK_LIMIT + 1,
+        "clone 1 held {most} packs during its sync"
+    );
+    assert_eq!(std::fs::read_to_string(&count).unwrap().trim(), "34");
+    assert!(doc["rounds"].as_u64().unwrap() > RACES as u64, "{doc}");
+    assert!(doc["push_rejected"].as_array().unwrap().is_empty(), "{doc}");
+    let left = packs(&net, 1);
+    assert!(left <= PACK_LIMIT, "{left} packs left");
+    std::fs::remove_file(&hook_path).unwrap();
+    net.sync(0);
+    let tags = net.issue(0, &id)["tags"].clone();
+    let tags: Vec<&str> = tags
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(tags.len(), RACES + 1, "{tags:?}");
+    assert!(tags.contains(&"mine"));
+    net.assert_converged();
+}
