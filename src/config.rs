@@ -31,6 +31,9 @@ pub struct Config {
     pub agents: std::collections::BTreeMap<String, AgentConfig>,
     /// `[sync] branches`: `pm sync` also pushes the branches of this clone's live sessions.
     pub sync_branches: bool,
+    /// `[sync] archive_after_days`: `pm sync` first archives the finished records unchanged
+    /// for this many days.
+    pub sync_archive_after_days: Option<u32>,
 }
 
 /// How to run an agent: `[agents.NAME]` in the user's config.
@@ -62,6 +65,7 @@ impl Default for Config {
             worktree_dir_from_repo: false,
             agents: Default::default(),
             sync_branches: false,
+            sync_archive_after_days: None,
         }
     }
 }
@@ -84,6 +88,7 @@ struct ConfigFile {
 #[derive(Debug, Default, Deserialize)]
 struct SyncFile {
     branches: Option<bool>,
+    archive_after_days: Option<u32>,
     #[serde(flatten)]
     unknown: toml::Table,
 }
@@ -170,6 +175,9 @@ impl Config {
             }
             if let Some(branches) = sync.branches {
                 self.sync_branches = branches;
+            }
+            if let Some(days) = sync.archive_after_days {
+                self.sync_archive_after_days = Some(days);
             }
         }
         if !file.agents.is_empty() {

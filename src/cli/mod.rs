@@ -65,6 +65,8 @@ pub enum Command {
     Sync(sync::SyncArgs),
     /// Make a plain `git fetch` of a remote bring records too (optional, idempotent)
     Init(sync::InitArgs),
+    /// Fold finished records into one archive ref per month, so the remote keeps few refs
+    Archive(sync::ArchiveArgs),
     /// Print the shell script that turns on completion (bash, zsh, fish, elvish, powershell)
     Completions(CompletionsArgs),
     /// Serve MCP on stdio for agents (`pm mcp install` registers it with the client)
@@ -234,6 +236,7 @@ pub fn main() -> ExitCode {
         Some(Command::Agent(command)) => agent::run(&ctx, command),
         Some(Command::Sync(args)) => sync::run_sync(&ctx, args),
         Some(Command::Init(args)) => sync::run_init(&ctx, args),
+        Some(Command::Archive(args)) => sync::run_archive(&ctx, args),
         Some(Command::Completions(args)) => match complete::registration(&args.shell) {
             Some(script) => print(&script),
             None => Err(Error::usage(format!("unknown shell {}", args.shell))),

@@ -37,6 +37,59 @@ pub struct InitArgs {
     remote: Option<String>,
 }
 
+#[derive(Debug, Args)]
+pub struct ArchiveArgs {
+    /// Archive the issues done or closed and the sessions completed, abandoned or purged whose
+    /// last change is at least this many days old
+    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    older_than: u32,
+}
+
+pub fn run_archive(ctx: &Ctx, args: ArchiveArgs) -> Result<()> {
+    let ws = ctx.workspace()?;
+    let cutoff = crate::model::Timestamp(ws.now().seconds() - i64::from(args.older_than) * 86_400);
+    let archived = sync::archive(&ws, cutoff, ctx.mode())?;
+    if ctx.global.json {
+        #[derive(serde::Serialize)]
+        struct ArchiveJson<'a> {
+            #[serde(flatten)]
+            archived: &'a crate::store::archive::Archived,
+            dry_run: bool,
+        }
+        return print_json(&ArchiveJson {
+            archived: &archived,
+            dry_run: ctx.global.dry_run,
+        });
+    }
+    let what = format!(
+        "{} issue(s), {} session(s) and {} transcript(s)",
+        archived.issues, archived.sessions, archived.runs
+    );
+    let mut text = if archived.total() == 0 {
+        format!(
+            "Nothing to archive: no finished record is {} day(s) old\n",
+            args.older_than
+        )
+    } else if ctx.global.dry_run {
+        format!(
+            "Would archive {what} into {} archive ref(s)\n",
+            archived.refs.len()
+        )
+    } else {
+        format!(
+            "Archived {what} into {} archive ref(s); pm sync shares them\n",
+            archived.refs.len()
+        )
+    };
+    if archived.kept_live > 0 {
+        text.push_str(&format!(
+            "{} record(s) changed meanwhile or differ from their archived version: they stay live\n",
+            archived.kept_live
+        ));
+    }
+    print(&text)
+}
+
 pub fn run_sync(ctx: &Ctx, args: SyncArgs) -> Result<()> {
     let ws = ctx.workspace()?;
     let remote = ws.remote_or_default(args.remote.as_deref())?;
@@ -44,6 +97,10 @@ pub fn run_sync(ctx: &Ctx, args: SyncArgs) -> Result<()> {
         fetch: !args.push_only,
         push: !args.fetch_only,
         branches: args.branches || (!args.no_branches && ws.config()?.sync_branches),
+        archive_before: ws
+            .config()?
+            .sync_archive_after_days
+            .map(|days| crate::model::Timestamp(ws.now().seconds() - i64::from(days) * 86_400)),
         mode: ctx.mode(),
     };
     let mut bar = ProgressBar::new();
@@ -122,6 +179,12 @@ fn print_report(ctx: &Ctx, report: &SyncReport) -> Result<()> {
         )
     };
     let mut out = line;
+    if report.archived + report.settled + report.removed > 0 {
+        out.push_str(&format!(
+            "Archived {} record(s) first; {} record(s) no longer live here, {} removed from {} (the archive holds them)\n",
+            report.archived, report.settled, report.removed, report.remote
+        ));
+    }
     if !report.branches_pushed.is_empty() {
         out.push_str(&format!(
             "{} {} branch(es): {}\n",

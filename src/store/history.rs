@@ -19,15 +19,9 @@ impl Store {
     /// The commits of one record, newest first.
     pub fn history(&self, kind: RecordKind, id: &str) -> Result<Vec<Event>> {
         let name = Self::ref_name(kind, id);
-        let reference = self
-            .repo
-            .try_find_reference(name.as_str())
-            .context(|| format!("could not read {name}"))?
-            .ok_or_else(|| Error::not_found(format!("no {} with id {id}", kind.noun())))?;
-        let tip = reference
-            .target()
-            .try_id()
-            .map(ToOwned::to_owned)
+        let tip = self
+            .record_tip(kind, id)?
+            .0
             .ok_or_else(|| Error::failed(format!("{name} is a symbolic ref")))?;
         let walk = self
             .repo

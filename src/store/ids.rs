@@ -2,6 +2,7 @@
 //! resolving of an id prefix to one record.
 
 use super::Store;
+use super::archive::Shelf;
 use crate::error::{Context, Error, Result};
 use crate::model::RecordKind;
 use crate::model::id::{is_canonical_id, normalize_prefix};
@@ -25,9 +26,19 @@ impl Store {
                     .map(str::to_string),
             );
         }
+        ids.extend(self.archived_ids(kind)?);
         ids.sort_unstable();
         ids.dedup();
         Ok(ids)
+    }
+
+    /// The ids of the records of `kind` the archive holds.
+    fn archived_ids(&self, kind: RecordKind) -> Result<Vec<String>> {
+        Ok(self
+            .archived(Shelf::of(kind))?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect())
     }
 
     /// Each of `shown` with the ids of the records of `kind` just before and just after it in
@@ -36,6 +47,18 @@ impl Store {
     pub fn ids_near(&self, kind: RecordKind, shown: &[&str]) -> Result<Vec<String>> {
         let mut near = self.loose_ids(kind)?;
         near.extend(shown.iter().map(|id| id.to_string()));
+        let archived = self.archived_ids(kind)?;
+        for id in shown {
+            let at = archived.partition_point(|name| name.as_str() < *id);
+            let around = [at.checked_sub(1), Some(at), at.checked_add(1)];
+            near.extend(
+                around
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|i| archived.get(i))
+                    .cloned(),
+            );
+        }
         if let Some(packed) = self.packed_buffer()? {
             let mut names = packed_ids(packed_bytes(&packed), kind);
             // git writes packed-refs sorted.
@@ -107,6 +130,7 @@ impl Store {
                 .try_find_reference(name.as_str())
                 .context(|| format!("could not read {name}"))?
                 .is_some()
+                || self.archived_tip(Shelf::of(kind), &prefix)?.is_some()
             {
                 return Ok(prefix);
             }

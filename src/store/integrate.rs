@@ -1,6 +1,7 @@
 //! Bringing another clone's version of a record into the local store: create, fast-forward,
 //! or a deterministic merge commit. The other version is untrusted data and is checked first.
 
+use super::archive::Shelf;
 use super::write::{LOCK_PATIENCE, backoff, oversize};
 use super::{Store, parse_record};
 use crate::error::{Context, Error, Result};
@@ -59,11 +60,13 @@ impl Store {
         let mut locked_since: Option<std::time::Instant> = None;
         let mut last_lock = None;
         for attempt in 0..MAX_ATTEMPTS {
-            let ours = self
-                .repo
-                .try_find_reference(name.as_str())
-                .context(|| format!("could not read {name}"))?
-                .and_then(|r| r.target().try_id().map(ToOwned::to_owned));
+            let live = self.ref_tip(&name)?;
+            // Without a live ref, the archived version (if any) is the local record: a fetched
+            // version it holds is not taken again, a later one makes the record live again.
+            let ours = match live {
+                Some(live) => Some(live),
+                None => self.archived_tip(Shelf::of(T::KIND), id)?,
+            };
             if ours == Some(theirs) {
                 return Ok(Integrated::UpToDate);
             }
@@ -115,7 +118,10 @@ impl Store {
                 Integrated::Merged(commit) => *commit,
                 _ => theirs,
             };
-            let expected = PreviousValue::MustExistAndMatch(Target::Object(ours));
+            let expected = match live {
+                Some(live) => PreviousValue::MustExistAndMatch(Target::Object(live)),
+                None => PreviousValue::MustNotExist,
+            };
             match self.set_ref(&name, new, expected, message) {
                 Ok(()) => return Ok(result),
                 Err(e) => wait_after(&name, e, attempt, &mut locked_since, &mut last_lock)?,
@@ -128,7 +134,7 @@ impl Store {
     }
 
     /// Read and check the record at `commit`: its text and the record it holds.
-    fn checked<T: Record>(
+    pub(super) fn checked<T: Record>(
         &self,
         id: &str,
         name: &str,
@@ -142,7 +148,7 @@ impl Store {
 
     /// Write the merge of `ours` and `theirs` over `base`. The commit depends only on the three
     /// versions: sorted parents, a fixed identity and message, and the newer parent's time.
-    fn merge_commit<T: Record>(
+    pub(super) fn merge_commit<T: Record>(
         &self,
         id: &str,
         name: &str,

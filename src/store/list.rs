@@ -1,6 +1,7 @@
 //! Listing every record of a kind through the local cache ([`super::index`]), checked against
 //! the refs, and reading the cached records as whole records or lighter views.
 
+use super::archive::{ARCHIVE_PREFIX, Shelf};
 use super::index::{self, Brief, Cached, Scope, Tally};
 use super::{Broken, Listing, Store, Stored, parse_record};
 use crate::error::{Error, Result};
@@ -180,7 +181,9 @@ impl Store {
         let common_dir = self.repo.common_dir();
         // Taken before the refs are read: a change made while they are read makes the next
         // run see other files and read the refs again.
-        let files = index::ref_files(common_dir, prefix);
+        let shelf = Shelf::of(kind);
+        let archive_prefix = format!("{ARCHIVE_PREFIX}{}/", shelf.folder());
+        let files = index::ref_files_with_archive(common_dir, prefix, &archive_prefix);
         let mut index = index::Index::load(&self.index_dir(), kind.plural());
         if check.is_none()
             && let Some(files) = &files
@@ -199,7 +202,24 @@ impl Store {
         }
         // Read every ref, and every record whose tip the cache does not hold.
         load_settled(&mut index);
-        let refs = crate::git::refs::under(&self.repo, prefix)?;
+        let mut refs = crate::git::refs::under(&self.repo, prefix)?;
+        // The archived records without a live ref are records too.
+        let archived = self.archived(shelf)?;
+        if !archived.is_empty() {
+            let live: std::collections::HashSet<String> =
+                refs.iter().map(|(id, _)| id.clone()).collect();
+            refs.extend(
+                archived
+                    .into_iter()
+                    .filter(|(id, _)| !live.contains(id))
+                    .map(|(id, tip)| (id, Some(tip))),
+            );
+        }
+        let archive_tips: Vec<(String, ObjectId)> = self
+            .archive_refs(ARCHIVE_PREFIX, shelf)?
+            .into_iter()
+            .map(|(month, tip)| (format!("{}{month}", index::ARCHIVE_MARK), tip))
+            .collect();
         let mut broken = Vec::new();
         for (id, tip) in &refs {
             let id = id.as_str();
@@ -235,6 +255,7 @@ impl Store {
         let tips: HashMap<&str, ObjectId> = refs
             .iter()
             .filter_map(|(id, tip)| Some((id.as_str(), (*tip)?)))
+            .chain(archive_tips.iter().map(|(name, tip)| (name.as_str(), *tip)))
             .collect();
         // Complete only when every ref is a readable record, all of them in the cache.
         let state = files

@@ -17,6 +17,7 @@
 //! `index` (the disposable cache), `local` (this clone's own data), `loose_object` (the
 //! objects of a record, written uncompressed).
 
+pub mod archive;
 mod history;
 mod ids;
 mod index;
@@ -45,6 +46,8 @@ pub struct Store {
     repo: gix::Repository,
     /// Whether the local cache may be written (not in a dry run, which writes nothing at all).
     cache_writes: bool,
+    /// The records of archive commits read so far (commits never change).
+    archive_memo: archive::Memo,
 }
 
 /// A record together with the commit it was read from.
@@ -96,6 +99,7 @@ impl Store {
         Ok(Store {
             repo: open_repository(dir)?,
             cache_writes: true,
+            archive_memo: Default::default(),
         })
     }
 

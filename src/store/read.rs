@@ -3,23 +3,50 @@
 use super::{Store, Stored, parse_record};
 use crate::error::{Context, Error, Result};
 use crate::model::id::is_canonical_id;
-use crate::model::{MAX_RECORD_BYTES, Record};
+use crate::model::{MAX_RECORD_BYTES, Record, RecordKind};
 use gix::ObjectId;
 
 impl Store {
     /// Read one record by its full id.
     pub fn read<T: Record>(&self, id: &str) -> Result<Stored<T>> {
+        self.read_tracked::<T>(id).map(|(stored, _)| stored)
+    }
+
+    /// [`read`](Self::read), and whether the record is live (else it is archived).
+    pub(super) fn read_tracked<T: Record>(&self, id: &str) -> Result<(Stored<T>, bool)> {
         let kind = T::KIND;
         let name = Self::ref_name(kind, id);
-        let reference = self
+        let (tip, live) = self.record_tip(kind, id)?;
+        let stored = self.load(id, &name, tip).map_err(|reason| {
+            Error::failed(format!("{} {id} cannot be read: {reason}", kind.noun()))
+        })?;
+        Ok((stored, live))
+    }
+
+    /// The tip of record `id` (`None` for a symbolic ref) and whether it is live: its ref, or
+    /// else the version the archive holds.
+    pub(super) fn record_tip(
+        &self,
+        kind: RecordKind,
+        id: &str,
+    ) -> Result<(Option<ObjectId>, bool)> {
+        let name = Self::ref_name(kind, id);
+        if let Some(reference) = self
             .repo
             .try_find_reference(name.as_str())
             .context(|| format!("could not read {name}"))?
-            .ok_or_else(|| Error::not_found(format!("no {} with id {id}", kind.noun())))?;
-        let tip = reference.target().try_id().map(ToOwned::to_owned);
-        self.load(id, &name, tip).map_err(|reason| {
-            Error::failed(format!("{} {id} cannot be read: {reason}", kind.noun()))
-        })
+        {
+            return Ok((reference.target().try_id().map(ToOwned::to_owned), true));
+        }
+        let archived = if is_canonical_id(id) {
+            self.archived_tip(super::archive::Shelf::of(kind), id)?
+        } else {
+            None
+        };
+        match archived {
+            Some(tip) => Ok((Some(tip), false)),
+            None => Err(Error::not_found(format!("no {} with id {id}", kind.noun()))),
+        }
     }
 
     /// Load and check the record at `tip`. The error is a reason without the record's name.

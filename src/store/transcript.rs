@@ -3,6 +3,7 @@
 //! to it; another clone's turns come in by sync, are checked commit by commit, and join the
 //! local ones by fast-forward or by a merge commit that holds no turn.
 
+use super::archive::Shelf;
 use super::integrate::{Integrated, MERGE_EMAIL, MERGE_MESSAGE, MERGE_NAME, wait_after};
 use super::write::Role;
 use super::{Mode, Store};
@@ -29,13 +30,27 @@ pub fn runs_ref(id: &str) -> String {
 }
 
 impl Store {
-    /// The tip of session `id`'s transcript, if it has one.
-    fn transcript_tip(&self, name: &str) -> Result<Option<ObjectId>> {
-        Ok(self
+    /// The tip of the transcript ref `name`, if it has one, and whether it is live (else it
+    /// is archived).
+    fn transcript_tip(&self, name: &str) -> Result<Option<(ObjectId, bool)>> {
+        if let Some(tip) = self
             .repo
             .try_find_reference(name)
             .context(|| format!("could not read {name}"))?
-            .and_then(|r| r.target().try_id().map(ToOwned::to_owned)))
+            .and_then(|r| r.target().try_id().map(ToOwned::to_owned))
+        {
+            return Ok(Some((tip, true)));
+        }
+        let id = name.strip_prefix(RUNS_PREFIX).unwrap_or(name);
+        Ok(self.archived_tip(Shelf::Runs, id)?.map(|tip| (tip, false)))
+    }
+
+    /// What a write of transcript ref `name` read at `tip` expects to find.
+    fn expected(tip: Option<(ObjectId, bool)>) -> PreviousValue {
+        match tip {
+            Some((tip, true)) => PreviousValue::MustExistAndMatch(Target::Object(tip)),
+            _ => PreviousValue::MustNotExist,
+        }
     }
 
     /// Append `turn` to its session's transcript. Returns the new commit.
@@ -60,7 +75,8 @@ impl Store {
         let mut locked_since = None;
         let mut last_lock = None;
         for attempt in 0..MAX_ATTEMPTS {
-            let parent = self.transcript_tip(&name)?;
+            let read = self.transcript_tip(&name)?;
+            let parent = read.map(|(tip, _)| tip);
             let commit = gix::objs::Commit {
                 tree,
                 parents: parent.into_iter().collect(),
@@ -71,11 +87,7 @@ impl Store {
                 extra_headers: Vec::new(),
             };
             let commit = self.write_transcript(&name, &commit)?;
-            let expected = match parent {
-                Some(parent) => PreviousValue::MustExistAndMatch(Target::Object(parent)),
-                None => PreviousValue::MustNotExist,
-            };
-            match self.set_ref(&name, commit, expected, "turn") {
+            match self.set_ref(&name, commit, Self::expected(read), "turn") {
                 Ok(()) => return Ok(commit),
                 Err(e) => wait_after(&name, e, attempt, &mut locked_since, &mut last_lock)?,
             }
@@ -89,7 +101,7 @@ impl Store {
     /// cannot be read is left out.
     pub fn transcript(&self, id: &str) -> Result<Vec<Turn>> {
         let name = runs_ref(id);
-        let Some(tip) = self.transcript_tip(&name)? else {
+        let Some((tip, _)) = self.transcript_tip(&name)? else {
             return Ok(Vec::new());
         };
         let walk = self
@@ -161,7 +173,8 @@ impl Store {
         let mut locked_since = None;
         let mut last_lock = None;
         for attempt in 0..MAX_ATTEMPTS {
-            let ours = self.transcript_tip(&name)?;
+            let read = self.transcript_tip(&name)?;
+            let ours = read.map(|(tip, _)| tip);
             if ours == Some(theirs) {
                 return Ok(Integrated::UpToDate);
             }
@@ -204,8 +217,7 @@ impl Store {
             if mode == Mode::DryRun {
                 return Ok(result);
             }
-            let expected = PreviousValue::MustExistAndMatch(Target::Object(ours));
-            match self.set_ref(&name, new, expected, message) {
+            match self.set_ref(&name, new, Self::expected(read), message) {
                 Ok(()) => return Ok(result),
                 Err(e) => wait_after(&name, e, attempt, &mut locked_since, &mut last_lock)?,
             }
@@ -216,7 +228,7 @@ impl Store {
     }
 
     /// Check every commit of `theirs` that `ours` does not have.
-    fn check_new_turns(
+    pub(super) fn check_new_turns(
         &self,
         id: &str,
         theirs: ObjectId,
@@ -241,7 +253,12 @@ impl Store {
     /// A merge commit of two transcript tips: no turn of its own (an empty tree), sorted
     /// parents, a fixed identity and message, the newer parent's time, so that every clone
     /// makes the same one.
-    fn transcript_merge(&self, name: &str, ours: ObjectId, theirs: ObjectId) -> Result<ObjectId> {
+    pub(super) fn transcript_merge(
+        &self,
+        name: &str,
+        ours: ObjectId,
+        theirs: ObjectId,
+    ) -> Result<ObjectId> {
         let time = |commit: ObjectId| -> Result<i64> {
             let object = self
                 .repo

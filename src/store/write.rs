@@ -62,7 +62,7 @@ impl Store {
         let mut locked_since: Option<(Instant, Option<LockIdentity>)> = None;
         let lock_path = self.repo.common_dir().join(format!("{name}.lock"));
         for attempt in 0..MAX_ATTEMPTS {
-            let current = self.read::<T>(id)?;
+            let (current, live) = self.read_tracked::<T>(id)?;
             let mut next = current.record.clone();
             let Some(message) = change(&mut next)? else {
                 return Ok(Outcome::Unchanged(current));
@@ -85,12 +85,12 @@ impl Store {
             }
             self.sweep_temp_files();
             let tip = self.write_commit(id, T::KIND, &text, &message, Some(current.tip), now)?;
-            match self.set_ref(
-                &name,
-                tip,
-                PreviousValue::MustExistAndMatch(Target::Object(current.tip)),
-                &message,
-            ) {
+            // An archived record changed comes back live: its ref is created again.
+            let expected = match live {
+                true => PreviousValue::MustExistAndMatch(Target::Object(current.tip)),
+                false => PreviousValue::MustNotExist,
+            };
+            match self.set_ref(&name, tip, expected, &message) {
                 Ok(()) => {
                     self.maintain_if_needed();
                     let after = Stored { record: next, tip };

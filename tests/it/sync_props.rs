@@ -1,15 +1,19 @@
 //! Property test of the sync merge: random edits on 3-5 replicas, random syncs through a
-//! shared remote and random direct merges between replicas; after a final round of syncs
-//! every replica holds identical ref tips and records, and nothing anyone wrote is lost.
+//! shared remote, random direct merges between replicas and random archiving (of every
+//! finished record, into archive refs); after a final round of syncs every replica holds
+//! identical ref tips and records (archived or live), and nothing anyone wrote is lost.
 //!
 //! Replicas are real repositories whose `.git/objects` is one shared folder (so they see each
 //! other's commits without a transport); each has its own refs. The remote is a map of tips
 //! that, like a git server without force, accepts a push only when it is a fast-forward. The
-//! merge itself is pm's own (`Store::integrate`), so what is tested is what `pm sync` runs.
+//! merge itself is pm's own (`Store::integrate`, `integrate_archive`, `settle_archived`), and
+//! the remote drops a record ref its archive holds, as `pm sync` has it do (see
+//! `docs/archive.md`), so what is tested is what `pm sync` runs.
 
 use pm::lifecycle::SessionEvent;
 use pm::model::issue::NewIssue;
 use pm::model::{Issue, IssueStatus, IssueType, Priority, Session, SessionStatus, Timestamp};
+use pm::store::archive::Shelf;
 use pm::store::{Integrated, Mode, Store};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -31,6 +35,7 @@ enum Op {
     TakeOver(usize, usize),
     Sync(usize),
     Peer(usize, usize),
+    Archive(usize),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -48,7 +53,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (r.clone(), pick.clone()).prop_map(|(a, b)| Op::Purge(a, b)),
         1 => (r.clone(), pick.clone()).prop_map(|(a, b)| Op::TakeOver(a, b)),
         3 => r.clone().prop_map(Op::Sync),
-        1 => (r.clone(), r).prop_map(|(a, b)| Op::Peer(a, b)),
+        1 => (r.clone(), r.clone()).prop_map(|(a, b)| Op::Peer(a, b)),
+        3 => r.prop_map(Op::Archive),
     ]
 }
 
@@ -278,6 +284,11 @@ impl World {
                 });
             }
             Op::Sync(r) => self.sync(r % n),
+            Op::Archive(r) => {
+                self.replicas[r % n]
+                    .archive(Timestamp(i64::MAX), Mode::Write)
+                    .expect("archive");
+            }
             Op::Peer(a, b) => {
                 let (a, b) = (a % n, b % n);
                 let theirs = tips(&self.replicas[b]);
@@ -291,6 +302,7 @@ impl World {
     fn sync(&mut self, r: usize) {
         for _ in 0..10 {
             integrate_all(&self.replicas[r], &self.remote);
+            self.replicas[r].settle_archived().expect("settle");
             let ours = tips(&self.replicas[r]);
             let repo = self.replicas[r].repo();
             let mut rejected = false;
@@ -310,11 +322,46 @@ impl World {
                     }
                 }
             }
+            self.remove_archived(r);
             if !rejected {
                 return;
             }
         }
         panic!("replica {r} could not push after 10 rounds");
+    }
+
+    /// Drop from the remote each record ref its own archive holds that replica `r` has no live
+    /// ref of (a live one there is later, and was pushed instead).
+    fn remove_archived(&mut self, r: usize) {
+        let store = &self.replicas[r];
+        let ours = tips(store);
+        let mut archived: BTreeMap<String, gix::ObjectId> = BTreeMap::new();
+        for (name, tip) in &self.remote {
+            let Some(rest) = name.strip_prefix("refs/pm/archive/") else {
+                continue;
+            };
+            let (folder, month) = rest.split_once('/').expect("archive ref name");
+            for (id, at) in store
+                .archive_tips(*tip, Some(month))
+                .expect("remote archive")
+            {
+                archived.insert(format!("refs/pm/{folder}/{id}"), at);
+            }
+        }
+        let doomed: Vec<String> = self
+            .remote
+            .iter()
+            .filter(|(name, _)| !name.starts_with("refs/pm/archive/") && !ours.contains_key(*name))
+            .filter(|(name, tip)| {
+                archived
+                    .get(*name)
+                    .is_some_and(|kept| store.covers(*kept, **tip).expect("covers"))
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in doomed {
+            self.remote.remove(&name);
+        }
     }
 }
 
@@ -340,7 +387,11 @@ fn integrate_all(store: &Store, theirs: &Tips) {
         if ours.get(name) == Some(tip) {
             continue;
         }
-        let outcome = if let Some(id) = name.strip_prefix("refs/pm/issues/") {
+        let outcome = if let Some(rest) = name.strip_prefix("refs/pm/archive/") {
+            let (folder, month) = rest.split_once('/').expect("archive ref name");
+            let shelf = Shelf::from_folder(folder).expect("a shelf");
+            store.integrate_archive(shelf, month, *tip, Mode::Write)
+        } else if let Some(id) = name.strip_prefix("refs/pm/issues/") {
             store.integrate::<Issue>(id, *tip, Mode::Write)
         } else if let Some(id) = name.strip_prefix("refs/pm/sessions/") {
             store.integrate::<Session>(id, *tip, Mode::Write)

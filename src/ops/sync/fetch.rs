@@ -7,6 +7,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::model::{Issue, RecordKind, Session};
+use crate::store::archive::Shelf;
 use crate::store::{Integrated, Mode, Store};
 use gix::ObjectId;
 use gix::bstr::ByteSlice;
@@ -23,10 +24,11 @@ const FETCH_EXPLICIT_MAX: usize = 1000;
 /// every mapped ref into its ref transaction, moved or not, and locking ten thousand refs to
 /// change none of them would make a no-op sync slow.
 pub(super) fn fetch(
-    repo: &gix::Repository,
+    store: &Store,
     remote_name: &str,
     rejected: &mut Vec<Rejected>,
 ) -> Result<usize> {
+    let repo = store.repo();
     let advertised = list_remote_records(repo, remote_name)?;
     for path in advertised.keys() {
         if let Err(reason) = parse_record_path(path) {
@@ -47,6 +49,7 @@ pub(super) fn fetch(
         .filter(|path| parse_record_path(path).is_ok())
         .collect();
     if moved.is_empty() {
+        forget_archived(store, remote_name, &advertised, &tracking)?;
         return Ok(0);
     }
     let prefix = tracking_prefix(remote_name);
@@ -67,7 +70,46 @@ pub(super) fn fetch(
     for specs in batches {
         changed += count_updates(&fetch_refs(repo, remote_name, &specs, false)?);
     }
+    forget_archived(store, remote_name, &advertised, &tracking)?;
     Ok(changed)
+}
+
+/// Remove the tracking refs of records the remote no longer has because its archive holds
+/// them (as the fetch just brought it): they are no longer the remote's state, and a later
+/// sync should not try to remove them from there again. A record the remote lost otherwise
+/// keeps its tracking ref (and so is not pushed back over whatever the remote has now).
+fn forget_archived(
+    store: &Store,
+    remote_name: &str,
+    advertised: &HashMap<String, ObjectId>,
+    tracking: &HashMap<String, Option<ObjectId>>,
+) -> Result<()> {
+    let prefix = tracking_prefix(remote_name);
+    let gone: Vec<(&String, ObjectId)> = tracking
+        .iter()
+        .filter(|(path, _)| !advertised.contains_key(*path))
+        .filter_map(|(path, tip)| Some((path, (*tip)?)))
+        .collect();
+    if gone.is_empty() {
+        return Ok(());
+    }
+    let archive_root = format!("{prefix}archive/");
+    let mut forget = Vec::new();
+    for (path, tip) in gone {
+        let shelf = match parse_record_path(path) {
+            Ok((Family::Record(kind), _)) => Shelf::of(kind),
+            Ok((Family::Transcript, _)) => Shelf::Runs,
+            _ => continue,
+        };
+        let id = path.rsplit('/').next().unwrap_or_default();
+        if let Some(kept) = store.archived_tip_under(&archive_root, shelf, id)?
+            && store.covers(kept, tip)?
+        {
+            forget.push((format!("{prefix}{path}"), tip));
+        }
+    }
+    store.delete_refs(&forget)?;
+    Ok(())
 }
 
 /// How many refs a fetch created or moved.
@@ -292,6 +334,7 @@ pub(super) fn integrate_all(
                 store.integrate::<Session>(id, tip, Mode::Write)?
             }
             Family::Transcript => store.integrate_transcript(id, tip, Mode::Write)?,
+            Family::Archive(shelf) => store.integrate_archive(shelf, id, tip, Mode::Write)?,
         };
         match outcome {
             Integrated::UpToDate | Integrated::LocalAhead => {}

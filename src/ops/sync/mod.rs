@@ -16,6 +16,7 @@ pub use fetch::fetch_refs;
 use crate::error::{Error, Result};
 use crate::model::RecordKind;
 use crate::model::id::is_canonical_id;
+use crate::store::archive::{Shelf, is_month};
 use crate::store::{Mode, Store};
 use crate::workspace::Workspace;
 use fetch::{fetch, fetch_named, integrate_all, list_remote_records};
@@ -51,6 +52,8 @@ pub struct SyncOptions {
     pub push: bool,
     /// Also push the branches of this clone's live sessions.
     pub branches: bool,
+    /// First archive the finished records last changed before this time.
+    pub archive_before: Option<crate::model::Timestamp>,
     pub mode: Mode,
 }
 
@@ -83,6 +86,12 @@ pub struct SyncReport {
     /// Branches the remote refused (it has other commits on them; never forced).
     pub branches_rejected: Vec<Rejected>,
     pub rounds: usize,
+    /// Records this sync archived first (with `archive_before`).
+    pub archived: usize,
+    /// Local records whose live ref was removed because the archive holds them.
+    pub settled: usize,
+    /// Record refs removed from the remote because its archive holds them.
+    pub removed: usize,
     pub dry_run: bool,
 }
 
@@ -136,6 +145,9 @@ pub fn sync(
     // The workspace opened again, when its object database ran out of index slots.
     let mut reopened: Option<Workspace> = None;
     let mut reopens = 0;
+    if let Some(cutoff) = options.archive_before {
+        report.archived = ws.store().archive(cutoff, Mode::Write)?.total();
+    }
     let mut writes = 0;
     let mut round = 0;
     // The refs the remote refused in the last round: the next one fetches only those.
@@ -240,11 +252,15 @@ fn one_round(
         report.rejected.clear();
         fetched = match only {
             Some(paths) => fetch_named(store.repo(), remote, paths)?,
-            None => fetch(store.repo(), remote, &mut report.rejected)?,
+            None => fetch(store, remote, &mut report.rejected)?,
         };
         report.fetched += fetched;
         *writes += fetched;
         integrate_all(store, remote, report, progress)?;
+        // Live refs the archive now holds go; diverged ones take the archived version in.
+        let settled = store.settle_archived()?;
+        report.settled += settled.removed;
+        report.merged += settled.merged;
         report.rejected.sort_by(|a, b| a.ref_name.cmp(&b.ref_name));
         report.rejected.dedup_by(|a, b| a.ref_name == b.ref_name);
     }
@@ -260,6 +276,7 @@ fn one_round(
     report.pushed += pushed.pushed;
     *writes += pushed.pushed;
     report.push_rejected = pushed.rejected;
+    report.removed += push::remove_archived(store, remote)?;
     Ok(RoundDone {
         fetched,
         pushed: pushed.pushed,
@@ -319,6 +336,21 @@ fn consolidate_packs(repo: &gix::Repository) -> bool {
     true
 }
 
+/// Archive the finished records last changed before `cutoff` (see `docs/archive.md`): one
+/// archive ref per kind and month holds them, and their own refs go. Holds the clone's sync
+/// mutex, as archive refs are shared like records.
+pub fn archive(
+    ws: &Workspace,
+    cutoff: crate::model::Timestamp,
+    mode: Mode,
+) -> Result<crate::store::archive::Archived> {
+    let _one_at_a_time = match mode {
+        Mode::Write => Some(ws.local().lock_sync(|| {})?),
+        Mode::DryRun => None,
+    };
+    ws.store().archive(cutoff, mode)
+}
+
 /// Refuse remote names that are not configured or would make an odd tracking ref.
 pub(crate) fn check_remote_name(repo: &gix::Repository, remote: &str) -> Result<()> {
     let valid = !remote.is_empty()
@@ -346,13 +378,18 @@ fn refs_under(repo: &gix::Repository, prefix: &str) -> Result<HashMap<String, Op
 enum Family {
     Record(RecordKind),
     Transcript,
+    /// The archive refs of a shelf (named by month).
+    Archive(Shelf),
 }
 
 impl Family {
-    const ALL: [Family; 3] = [
+    const ALL: [Family; 6] = [
         Family::Record(RecordKind::Issue),
         Family::Record(RecordKind::Session),
         Family::Transcript,
+        Family::Archive(Shelf::Issues),
+        Family::Archive(Shelf::Sessions),
+        Family::Archive(Shelf::Runs),
     ];
 
     /// The folder below `refs/pm/`.
@@ -360,13 +397,27 @@ impl Family {
         match self {
             Family::Record(kind) => kind.plural(),
             Family::Transcript => "runs",
+            Family::Archive(Shelf::Issues) => "archive/issues",
+            Family::Archive(Shelf::Sessions) => "archive/sessions",
+            Family::Archive(Shelf::Runs) => "archive/runs",
         }
     }
 }
 
-/// Split `issues/<id>` (or `sessions/<id>`, `runs/<id>`) into its family and id, or say why it
-/// is nothing this pm shares.
+/// Split `issues/<id>` (or `sessions/<id>`, `runs/<id>`, `archive/<folder>/<month>`) into its
+/// family and id (or month), or say why it is nothing this pm shares.
 fn parse_record_path(path: &str) -> std::result::Result<(Family, &str), String> {
+    if let Some(rest) = path.strip_prefix("archive/") {
+        let (folder, month) = rest
+            .split_once('/')
+            .ok_or_else(|| "is not a record this pm knows".to_string())?;
+        let shelf = Shelf::from_folder(folder)
+            .ok_or_else(|| "is not a record this pm knows".to_string())?;
+        if !is_month(month) {
+            return Err("is not named by a month".into());
+        }
+        return Ok((Family::Archive(shelf), month));
+    }
     let (folder, id) = path
         .split_once('/')
         .ok_or_else(|| "is not a record this pm knows".to_string())?;

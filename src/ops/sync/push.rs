@@ -4,6 +4,7 @@
 use super::{Family, Rejected, parse_record_path, refs_under, tracking_prefix};
 use crate::error::{Error, Result};
 use crate::store::Store;
+use crate::store::archive::Shelf;
 use crate::workspace::Workspace;
 use gix::ObjectId;
 use std::collections::{HashMap, HashSet};
@@ -252,4 +253,74 @@ pub(super) fn push_branches(
         }
     }
     Ok((pushed, rejected))
+}
+
+/// Remove from the remote every record ref whose remote tip the remote's own archive (the
+/// tracking archive refs, as the last fetch and push left them) holds, and that has no live
+/// ref here (a live one here is later: it is pushed instead). Each deletion is leased on the
+/// tip that was checked, so a record someone changed meanwhile stays. Best effort: what is not
+/// removed now is by a later sync. Returns how many were removed.
+pub(super) fn remove_archived(store: &Store, remote: &str) -> Result<usize> {
+    let repo = store.repo();
+    let prefix = tracking_prefix(remote);
+    let archive_root = format!("{prefix}archive/");
+    let mut doomed: Vec<(String, ObjectId)> = Vec::new();
+    for shelf in Shelf::ALL {
+        if store.archive_refs(&archive_root, shelf)?.is_empty() {
+            continue;
+        }
+        let folder = format!("{}/", shelf.folder());
+        let theirs = refs_under(repo, &format!("{prefix}{folder}"))?;
+        let ours = refs_under(repo, &format!("refs/pm/{folder}"))?;
+        for (id, tip) in theirs {
+            let Some(tip) = tip else { continue };
+            if ours.contains_key(&id) {
+                continue;
+            }
+            if let Some(kept) = store.archived_tip_under(&archive_root, shelf, &id)?
+                && store.covers(kept, tip)?
+            {
+                doomed.push((format!("{folder}{id}"), tip));
+            }
+        }
+    }
+    let mut removed = 0;
+    for chunk in doomed.chunks(PUSH_CHUNK / 2) {
+        let mut args = vec![
+            "push".to_string(),
+            "--porcelain".into(),
+            "--no-verify".into(),
+        ];
+        for (path, tip) in chunk {
+            args.push(format!("--force-with-lease=refs/pm/{path}:{tip}"));
+        }
+        args.push(remote.to_string());
+        args.extend(chunk.iter().map(|(path, _)| format!(":refs/pm/{path}")));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = crate::git::command::run(repo, &args)?;
+        let tips: HashMap<&str, ObjectId> = chunk
+            .iter()
+            .map(|(path, tip)| (path.as_str(), *tip))
+            .collect();
+        let mut gone = Vec::new();
+        for line in output.stdout.lines() {
+            let mut fields = line.splitn(3, '\t');
+            let (Some("-"), Some(refs)) = (fields.next(), fields.next()) else {
+                continue;
+            };
+            let Some(path) = refs
+                .split(':')
+                .nth(1)
+                .and_then(|dst| dst.strip_prefix("refs/pm/"))
+            else {
+                continue;
+            };
+            if let Some(tip) = tips.get(path) {
+                gone.push((format!("{prefix}{path}"), *tip));
+            }
+        }
+        removed += gone.len();
+        store.delete_refs(&gone)?;
+    }
+    Ok(removed)
 }

@@ -50,7 +50,7 @@ use std::path::{Path, PathBuf};
 
 use read::{Text, parse_head};
 use refs::stamp_of;
-pub use refs::{RefState, Stamp, memo, ref_files};
+pub use refs::{ARCHIVE_MARK, RefState, Stamp, memo, ref_files_with_archive};
 
 const MAGIC: &str = "pm-index 6";
 

@@ -115,6 +115,28 @@ pub fn ref_files(_common_dir: &Path, _prefix: &str) -> Option<RefFiles> {
     None
 }
 
+/// How the files of archive refs are named among the ref files of a kind (never an id).
+pub const ARCHIVE_MARK: &str = "archive/";
+
+/// The ref files under `prefix` and, named [`ARCHIVE_MARK`]`<month>`, those of the kind's
+/// archive refs under `archive_prefix`: a listing of the kind depends on both.
+pub fn ref_files_with_archive(
+    common_dir: &Path,
+    prefix: &str,
+    archive_prefix: &str,
+) -> Option<RefFiles> {
+    let mut files = ref_files(common_dir, prefix)?;
+    let archive = ref_files(common_dir, archive_prefix)?;
+    files.loose.extend(
+        archive
+            .loose
+            .into_iter()
+            .map(|(name, stamp)| (format!("{ARCHIVE_MARK}{name}"), stamp)),
+    );
+    files.loose.sort_by(|a, b| a.0.cmp(&b.0));
+    Some(files)
+}
+
 /// A small value worked out from the refs under some prefixes (such as how many records there
 /// are to push and to merge), kept in the file `path` with the state of the ref files it was
 /// worked out from: while they are the same files (as [`Index::changes`] tells), the value is
@@ -248,6 +270,15 @@ impl Index {
         let mut racy = false;
         for (name, stamp) in &now.loose {
             if !crate::model::id::is_canonical_id(name) {
+                // An archive ref: the same file as before, or the refs are read.
+                if name.starts_with(ARCHIVE_MARK)
+                    && let Some((was, tip)) = before.get(name.as_str())
+                    && *was == stamp
+                    && stamp.secs < racy_after
+                {
+                    state.push((name.clone(), *stamp, *tip));
+                    continue;
+                }
                 return None;
             }
             if let Some((was, tip)) = before.get(name.as_str())

@@ -182,3 +182,51 @@ fn transcripts_travel_by_sync_are_checked_and_merge() {
     assert_eq!(turns(&lab, &other, &id).len(), 3);
     lab.assert_fsck_clean();
 }
+
+/// A finished session's transcript is archived with it: its ref goes, `pm agent transcript`
+/// still shows its turns (here and in a clone that syncs afterwards), and `git show` reads the
+/// last turn from the archive ref.
+#[test]
+fn an_archived_sessions_transcript_is_still_shown() {
+    let lab = Lab::new();
+    let root = lab.root().to_path_buf();
+    let remote = root.join("remote.git");
+    let remote_s = remote.to_str().expect("UTF-8 path");
+    lab.git_in(&root, &["init", "-q", "--bare", "-b", "main", remote_s]);
+    lab.git(&["remote", "add", "origin", remote_s]);
+    lab.git(&["push", "-q", "origin", "main"]);
+    let id = lab.launch_run("b", "echo", &["--prompt", "hello"]);
+    lab.wait_log_line(&id, "reply: hello");
+    lab.pm_ok(&["agent", "close", &id, "--done"]);
+    lab.wait_run_ended(&id);
+    let before = turns(&lab, lab.path(), &id);
+    assert_eq!(before.len(), 1);
+
+    let doc = lab.pm_json(&["archive", "--older-than", "0"]);
+    assert_eq!(
+        (&doc["sessions"], &doc["runs"]),
+        (&Value::from(1), &Value::from(1)),
+        "{doc}"
+    );
+    let refs = lab.git(&["for-each-ref", "--format=%(refname)", "refs/pm/"]);
+    assert!(!refs.contains(&format!("refs/pm/runs/{id}")), "{refs}");
+    let archive = refs
+        .lines()
+        .find(|r| r.starts_with("refs/pm/archive/runs/"))
+        .expect("an archive ref of transcripts")
+        .to_string();
+    let turn = lab.git(&["show", &format!("{archive}:{id}/turn.json")]);
+    assert!(turn.contains("reply: hello"), "{turn}");
+    assert_eq!(turns(&lab, lab.path(), &id), before);
+
+    lab.pm_json(&["sync"]);
+    let other = root.join("other");
+    lab.git_in(&root, &["clone", "-q", remote_s, other.to_str().unwrap()]);
+    lab.pm_in(&other, &["sync"]).ok();
+    assert_eq!(turns(&lab, &other, &id), before);
+    assert!(
+        lab.git_in(&other, &["for-each-ref", "refs/pm/runs/"])
+            .is_empty()
+    );
+    lab.assert_fsck_clean();
+}

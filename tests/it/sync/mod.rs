@@ -3,6 +3,7 @@
 //! with the hermetic environment of `common`. Git is the witness: ref tips, `git show` of the
 //! records, `git fsck`.
 
+mod archive;
 mod convergence;
 mod fleet;
 mod handoff;

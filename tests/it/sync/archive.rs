@@ -1,0 +1,308 @@
+//! `pm archive` and archive refs: finished records folded into one ref per kind and month,
+//! their own refs removed (here and, by sync, on the remote), every command still seeing them,
+//! and a record changed after it was archived coming back live.
+
+use super::*;
+
+/// The archive ref of `folder` (issues, sessions, runs) holding record `id`.
+fn archive_ref_of(net: &Net, i: usize, folder: &str, id: &str) -> String {
+    let refs = net.git(
+        i,
+        &[
+            "for-each-ref",
+            "--format=%(refname)",
+            &format!("refs/pm/archive/{folder}/"),
+        ],
+    );
+    refs.lines()
+        .find(|name| {
+            net.repo
+                .git_run(
+                    net.c(i),
+                    &["cat-file", "-e", &format!("{name}:{id}/")],
+                    None,
+                )
+                .success()
+        })
+        .unwrap_or_else(|| panic!("no archive ref of {folder} holds {id}:\n{refs}"))
+        .to_string()
+}
+
+/// Shell completion candidates (fish) for `args` in clone `i`.
+fn complete(net: &Net, i: usize, args: &[&str]) -> String {
+    let mut all = vec!["--", "pm"];
+    all.extend_from_slice(args);
+    let output = net
+        .repo
+        .pm_command(net.c(i), true)
+        .env("COMPLETE", "fish")
+        .args(&all)
+        .output()
+        .expect("pm runs");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).expect("UTF-8")
+}
+
+/// Names of the refs below `refs/pm/` of the remote.
+fn remote_names(net: &Net) -> Vec<String> {
+    net.git_remote(&["for-each-ref", "--format=%(refname)", "refs/pm/"])
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+struct Archived {
+    net: Net,
+    open: String,
+    done: String,
+    closed: String,
+    session: String,
+}
+
+/// Two clones that both have an open issue, a done one, a closed one and a completed
+/// session; clone 0 archives (everything finished, at once) and syncs.
+fn archived_by_clone_0() -> Archived {
+    let net = Net::new(2);
+    let open = net.add(0, "Still open", &[]);
+    let done = net.add(0, "Done long ago", &[]);
+    let closed = net.add(0, "Closed long ago", &["--tag", "old"]);
+    net.pm_ok(0, &["issue", "update", &done, "--status", "done"]);
+    net.pm_ok(0, &["issue", "close", &closed]);
+    let launched = net.json(0, &["agent", "launch", "--branch", "work/finished"]);
+    let session = launched["id"].as_str().unwrap().to_string();
+    net.pm_ok(0, &["agent", "close", &session, "--done"]);
+    net.sync_all_twice();
+    let doc = net.json(0, &["archive", "--older-than", "0"]);
+    assert_eq!(
+        (&doc["issues"], &doc["sessions"], &doc["runs"]),
+        (&Value::from(2), &Value::from(1), &Value::from(0)),
+        "{doc}"
+    );
+    let doc = net.sync(0);
+    assert_eq!(doc["removed"], 3, "{doc}");
+    Archived {
+        net,
+        open,
+        done,
+        closed,
+        session,
+    }
+}
+
+/// After archiving, the remote holds the live records and one archive ref per kind and month;
+/// the other clone learns it, drops its own refs of them and pushes nothing back; every command
+/// in both clones still sees the archived records, and `git show` reads them.
+#[test]
+fn archived_records_leave_the_refs_and_every_command_still_sees_them() {
+    let a = archived_by_clone_0();
+    let net = &a.net;
+    let names = remote_names(net);
+    assert!(
+        names.contains(&format!("refs/pm/issues/{}", a.open)),
+        "{names:?}"
+    );
+    for gone in [&a.done, &a.closed] {
+        assert!(
+            !names.contains(&format!("refs/pm/issues/{gone}")),
+            "{names:?}"
+        );
+    }
+    assert!(!names.contains(&format!("refs/pm/sessions/{}", a.session)));
+    assert_eq!(
+        names
+            .iter()
+            .filter(|n| n.starts_with("refs/pm/archive/"))
+            .count(),
+        2,
+        "one archive ref of issues, one of sessions: {names:?}"
+    );
+
+    let remote_before = net.remote_refs();
+    let doc = net.sync(1);
+    assert_eq!(doc["settled"], 3, "{doc}");
+    assert_eq!(doc["pushed"], 0, "{doc}");
+    assert_eq!(net.remote_refs(), remote_before, "nothing pushed back");
+    net.sync_all_twice();
+    net.assert_converged();
+
+    for i in 0..2 {
+        assert!(!net.has_ref(i, &format!("refs/pm/issues/{}", a.done)));
+        // git alone reads an archived record.
+        let archive = archive_ref_of(net, i, "issues", &a.closed);
+        let text = net.git(i, &["show", &format!("{archive}:{}/issue.toml", a.closed)]);
+        assert!(text.contains("Closed long ago"), "{text}");
+        // pm shows it, lists it, tells its history, completes it.
+        let issue = net.issue(i, &a.closed);
+        assert_eq!(issue["status"], "closed");
+        assert_eq!(issue["tags"], serde_json::json!(["old"]));
+        let all = net.json(i, &["issue", "list", "--all"]);
+        let ids: Vec<&str> = all["issues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap())
+            .collect();
+        for id in [&a.open, &a.done, &a.closed] {
+            assert!(ids.contains(&id.as_str()), "{ids:?}");
+        }
+        let events = net.json(i, &["issue", "events", &a.done[..10]]);
+        assert!(events["events"].as_array().unwrap().len() >= 2, "{events}");
+        let session = net.json(i, &["agent", "show", &a.session]);
+        assert_eq!(session["session"]["status"], "completed", "{session}");
+        let history = net.json(i, &["agent", "history"]);
+        assert!(history.to_string().contains(&a.session), "{history}");
+        let events = net.json(i, &["agent", "events", &a.session]);
+        assert!(events["events"].as_array().unwrap().len() >= 2, "{events}");
+        assert!(complete(net, i, &["issue", "show", ""]).contains(&a.done));
+        assert!(complete(net, i, &["agent", "show", ""]).contains(&a.session));
+    }
+}
+
+/// A record changed after it was archived comes back live, in the clone that changes it and,
+/// by sync, everywhere; the archive still holds the older version, and archiving it again
+/// replaces that.
+#[test]
+fn a_record_changed_after_it_was_archived_comes_back_live() {
+    let a = archived_by_clone_0();
+    let net = &a.net;
+    // Clone 1 has not synced since: it reopens the issue on its live ref.
+    net.pm_ok(1, &["issue", "reopen", &a.done]);
+    // Clone 0 changes the other archived issue: its ref is made again on the archived tip.
+    let archived_tip = {
+        let archive = archive_ref_of(net, 0, "issues", &a.closed);
+        let tips = net.git(0, &["show", &format!("{archive}:tips")]);
+        tips.lines()
+            .find(|l| l.starts_with(&a.closed))
+            .unwrap()
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .to_string()
+    };
+    net.pm_ok(0, &["issue", "update", &a.closed, "--tag", "revived"]);
+    let parent = net.tip(0, &format!("refs/pm/issues/{}^", a.closed));
+    assert_eq!(
+        parent, archived_tip,
+        "the live ref continues the archived history"
+    );
+
+    net.sync_all_twice();
+    net.assert_converged();
+    let names = remote_names(net);
+    for id in [&a.done, &a.closed] {
+        assert!(names.contains(&format!("refs/pm/issues/{id}")), "{names:?}");
+    }
+    for i in 0..2 {
+        assert_eq!(net.issue(i, &a.done)["status"], "open");
+        let tags = net.issue(i, &a.closed)["tags"].clone();
+        assert_eq!(tags, serde_json::json!(["old", "revived"]), "clone {i}");
+    }
+
+    // Finished and archived again: the archive now holds the later version.
+    net.pm_ok(0, &["issue", "close", &a.done]);
+    net.json(0, &["archive", "--older-than", "0"]);
+    net.sync_all_twice();
+    net.assert_converged();
+    for i in 0..2 {
+        assert!(!net.has_ref(i, &format!("refs/pm/issues/{}", a.done)));
+        assert_eq!(net.issue(i, &a.done)["status"], "closed");
+        assert_eq!(
+            net.issue(i, &a.closed)["tags"],
+            serde_json::json!(["old", "revived"])
+        );
+    }
+}
+
+/// Two clones archive the same records independently, with different other changes: their
+/// archive commits merge into one, the same in both, and nothing is lost.
+#[test]
+fn archives_made_in_two_clones_merge_and_converge() {
+    let net = Net::new(2);
+    let first = net.add(0, "First", &[]);
+    let second = net.add(0, "Second", &[]);
+    net.pm_ok(0, &["issue", "close", &first]);
+    net.sync_all_twice();
+    // Clone 1 closes the second one too and archives both; clone 0 archives only the first.
+    net.pm_ok(1, &["issue", "close", &second]);
+    net.json(1, &["archive", "--older-than", "0"]);
+    net.json(0, &["archive", "--older-than", "0"]);
+    net.sync_all_twice();
+    net.assert_converged();
+    for i in 0..2 {
+        for id in [&first, &second] {
+            assert!(!net.has_ref(i, &format!("refs/pm/issues/{id}")));
+            assert_eq!(net.issue(i, id)["status"], "closed");
+        }
+    }
+    let names = remote_names(&net);
+    assert_eq!(names.len(), 1, "{names:?}");
+}
+
+/// `pm archive --dry-run` says what it would archive and writes nothing; `--older-than`
+/// leaves recent records alone; a sync with `[sync] archive_after_days` archives first.
+#[test]
+fn archive_dry_run_cutoff_and_the_sync_setting() {
+    let net = Net::new(1);
+    let id = net.add(0, "Finished", &[]);
+    net.pm_ok(0, &["issue", "close", &id]);
+    let before = net.all_refs(0);
+    let dry = net.pm(0, &["-n", "archive", "--older-than", "0"]).ok();
+    assert_eq!(
+        dry.stdout,
+        "Would archive 1 issue(s), 0 session(s) and 0 transcript(s) into 1 archive ref(s)\n"
+    );
+    assert_eq!(net.all_refs(0), before);
+    let recent = net.pm(0, &["archive"]).ok();
+    assert_eq!(
+        recent.stdout,
+        "Nothing to archive: no finished record is 30 day(s) old\n"
+    );
+    assert_eq!(net.all_refs(0), before);
+    // Forty days later (PM_NOW), the default cutoff takes it.
+    let later = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 40 * 86_400)
+        .to_string();
+    std::fs::write(
+        net.c(0).join(".pm.toml"),
+        "[sync]\narchive_after_days = 30\n",
+    )
+    .unwrap();
+    let run = net
+        .repo
+        .pm_full(net.c(0), &[("PM_NOW", &later)], &["--json", "sync"])
+        .ok();
+    let doc = run.json();
+    assert_eq!(doc["archived"], 1, "{doc}");
+    assert!(!net.has_ref(0, &format!("refs/pm/issues/{id}")));
+    assert_eq!(remote_names(&net).len(), 1);
+    assert_eq!(net.issue(0, &id)["status"], "closed");
+    net.fsck(Some(0));
+    net.fsck(None);
+}
+
+/// An archive commit planted on the remote that lies (its `tips` names a record of another
+/// month) is not taken and is reported; the records around it sync as before.
+#[test]
+fn a_forged_archive_is_not_taken() {
+    let net = Net::new(2);
+    let id = net.add(0, "Honest", &[]);
+    net.pm_ok(0, &["issue", "close", &id]);
+    net.sync_all_twice();
+    net.json(0, &["archive", "--older-than", "0"]);
+    net.sync(0);
+    // Forge: the same commit under a month it does not belong to.
+    let archive = archive_ref_of(&net, 0, "issues", &id);
+    let tip = net.tip(0, &archive);
+    net.scratch_fetch();
+    net.plant(&tip, "refs/pm/archive/issues/2001-01");
+    let doc = net.sync(1);
+    assert!(
+        rejected_refs(&doc).contains("refs/pm/archive/issues/2001-01"),
+        "{doc}"
+    );
+    assert!(!net.has_ref(1, "refs/pm/archive/issues/2001-01"));
+    assert_eq!(net.issue(1, &id)["status"], "closed");
+}
