@@ -31,6 +31,9 @@ const LINE: usize = 26 + 1 + 40 + 1;
 /// The message of an archive commit that adds records (a merge of two says `merge`).
 pub const ARCHIVE_MESSAGE: &str = "archive";
 
+/// How many records' tips one commit of an archive ref's chain keeps reachable.
+const RECORDS_PER_COMMIT: usize = 32;
+
 /// How many ref deletions go into one transaction.
 const DELETE_CHUNK: usize = 2000;
 
@@ -400,11 +403,11 @@ impl Store {
             }
             if !added.is_empty() {
                 let tips: Tips = tips.into_iter().collect();
-                let mut parents: Vec<ObjectId> = base.into_iter().collect();
                 added.sort();
                 added.dedup();
-                parents.extend(added);
-                let commit = self.write_archive(shelf, &name, &tips, parents, ARCHIVE_MESSAGE)?;
+                let first: Vec<ObjectId> = base.into_iter().collect();
+                let commit =
+                    self.write_archive(shelf, &name, &tips, first, &added, ARCHIVE_MESSAGE)?;
                 let expected = match base {
                     Some(base) => PreviousValue::MustExistAndMatch(Target::Object(base)),
                     None => PreviousValue::MustNotExist,
@@ -467,15 +470,35 @@ impl Store {
         Ok(())
     }
 
-    /// Write an archive commit of `shelf` holding `tips`, with `parents` (kept in order).
+    /// Write an archive commit of `shelf` holding `tips`, on top of `first` (the archive
+    /// commits it follows), that keeps the commits `added` reachable. These go
+    /// [`RECORDS_PER_COMMIT`] at a time into a chain of commits with an empty tree below the
+    /// one holding `tips`: an archive commit with thousands of parents would cost every push to
+    /// the remote (git puts every parent of a commit it walks into a list sorted by date: 100,000
+    /// of them make a push 26 times slower), a chain costs it nothing.
     fn write_archive(
         &self,
         shelf: Shelf,
         name: &str,
         tips: &[(String, ObjectId)],
-        parents: Vec<ObjectId>,
+        first: Vec<ObjectId>,
+        added: &[ObjectId],
         message: &str,
     ) -> Result<ObjectId> {
+        let mut parents = first;
+        let chunks: Vec<&[ObjectId]> = added.chunks(RECORDS_PER_COMMIT).collect();
+        if let Some((last, before)) = chunks.split_last() {
+            if !before.is_empty() {
+                let empty = self.write_archive_tree(name, Vec::new())?;
+                for chunk in before {
+                    parents.extend_from_slice(chunk);
+                    let text = format!("{message}: {} record(s)", chunk.len());
+                    let commit = self.write_archive_commit(name, empty, parents, &text)?;
+                    parents = vec![commit];
+                }
+            }
+            parents.extend_from_slice(last);
+        }
         let blob = self.write_archive_object(name, gix::objs::Kind::Blob, &tips_text(tips))?;
         let mut entries = vec![gix::objs::tree::Entry {
             mode: gix::objs::tree::EntryKind::Blob.into(),
@@ -502,6 +525,18 @@ impl Store {
         }
         entries.sort();
         let tree = self.write_archive_tree(name, entries)?;
+        self.write_archive_commit(name, tree, parents, message)
+    }
+
+    /// Write one commit of an archive ref: `pm <pm@localhost>`, the newest of its parents'
+    /// times, so that it depends on what it holds alone.
+    fn write_archive_commit(
+        &self,
+        name: &str,
+        tree: ObjectId,
+        parents: Vec<ObjectId>,
+        message: &str,
+    ) -> Result<ObjectId> {
         let mut time = 0;
         for parent in &parents {
             let commit = self
@@ -581,6 +616,40 @@ impl Store {
             }
         }
         Ok(deleted)
+    }
+
+    /// Point each ref of `refs` at its tip, whatever it pointed at (for pm's own temporary
+    /// refs).
+    pub fn write_refs(&self, refs: &[(String, ObjectId)]) -> Result<()> {
+        use gix::refs::transaction::{Change, LogChange, RefEdit, RefLog};
+        for chunk in refs.chunks(DELETE_CHUNK) {
+            let edits = chunk
+                .iter()
+                .map(|(name, tip)| {
+                    Ok(RefEdit {
+                        change: Change::Update {
+                            log: LogChange {
+                                mode: RefLog::AndReference,
+                                force_create_reflog: false,
+                                message: "pm".into(),
+                            },
+                            expected: PreviousValue::Any,
+                            new: Target::Object(*tip),
+                        },
+                        name: name
+                            .as_str()
+                            .try_into()
+                            .map_err(|e| Error::failed(format!("invalid ref name {name}: {e}")))?,
+                        deref: false,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            self.repo.edit_references(edits).map_err(|e| {
+                let first = chunk.first().map_or("", |(name, _)| name.as_str());
+                Error::failed(format!("could not write {first} and others: {e}"))
+            })?;
+        }
+        Ok(())
     }
 
     /// Bring archive commit `theirs` of `shelf` for `month` (fetched from another clone) into
@@ -746,9 +815,8 @@ impl Store {
         parents.sort();
         made.sort();
         made.dedup();
-        parents.extend(made);
         let tips: Tips = tips.into_iter().collect();
-        self.write_archive(shelf, name, &tips, parents, MERGE_MESSAGE)
+        self.write_archive(shelf, name, &tips, parents, &made, MERGE_MESSAGE)
     }
 
     /// The later of two tips of record `id`, or (when neither is) their record merge, which is

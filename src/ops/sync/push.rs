@@ -264,63 +264,196 @@ pub(super) fn remove_archived(store: &Store, remote: &str) -> Result<usize> {
     let repo = store.repo();
     let prefix = tracking_prefix(remote);
     let archive_root = format!("{prefix}archive/");
-    let mut doomed: Vec<(String, ObjectId)> = Vec::new();
+    let mut removed = 0;
+    let mut remote_refs = None;
     for shelf in Shelf::ALL {
         if store.archive_refs(&archive_root, shelf)?.is_empty() {
             continue;
         }
-        let folder = format!("{}/", shelf.folder());
-        let theirs = refs_under(repo, &format!("{prefix}{folder}"))?;
-        let ours = refs_under(repo, &format!("refs/pm/{folder}"))?;
-        for (id, tip) in theirs {
+        let folder = shelf.folder();
+        let theirs = refs_under(repo, &format!("{prefix}{folder}/"))?;
+        let ours = refs_under(repo, &format!("refs/pm/{folder}/"))?;
+        let mut doomed: Vec<(String, ObjectId)> = Vec::new();
+        for (id, tip) in &theirs {
             let Some(tip) = tip else { continue };
-            if ours.contains_key(&id) {
+            if ours.contains_key(id) {
                 continue;
             }
-            if let Some(kept) = store.archived_tip_under(&archive_root, shelf, &id)?
-                && store.covers(kept, tip)?
+            if let Some(kept) = store.archived_tip_under(&archive_root, shelf, id)?
+                && store.covers(kept, *tip)?
             {
-                doomed.push((format!("{folder}{id}"), tip));
+                doomed.push((id.clone(), *tip));
             }
         }
+        if doomed.is_empty() {
+            continue;
+        }
+        let advertised = match remote_refs {
+            Some(count) => count,
+            None => *remote_refs.insert(refs_under(repo, &prefix)?.len().max(1)),
+        };
+        removed += if doomed.len() * advertised <= EXPLICIT_REMOVAL_BUDGET {
+            remove_by_name(store, remote, folder, &doomed)?
+        } else {
+            remove_by_pruning(store, remote, folder, &doomed, &theirs)?
+        };
     }
+    Ok(removed)
+}
+
+/// Above this many comparisons (refs to remove times refs the remote has), records are
+/// removed from the remote by one pruning push rather than by a refspec each: git compares
+/// every explicit refspec with every ref the remote advertises (3,000 among 3,000 take 12 s).
+const EXPLICIT_REMOVAL_BUDGET: usize = 200_000;
+
+/// The ids of `doomed` (of `folder`) that a `git push --porcelain` output says were deleted,
+/// with their tips.
+fn deleted_in(
+    stdout: &str,
+    folder: &str,
+    doomed: &[(String, ObjectId)],
+) -> Vec<(String, ObjectId)> {
+    let tips: HashMap<&str, ObjectId> =
+        doomed.iter().map(|(id, tip)| (id.as_str(), *tip)).collect();
+    let below = format!("refs/pm/{folder}/");
+    stdout
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.splitn(3, '\t');
+            let (Some("-"), Some(refs)) = (fields.next(), fields.next()) else {
+                return None;
+            };
+            let id = refs.split(':').nth(1)?.strip_prefix(below.as_str())?;
+            Some((id.to_string(), *tips.get(id)?))
+        })
+        .collect()
+}
+
+/// Remove `doomed` (ids of `folder` with the tips the remote is known to have) by name, each
+/// deletion leased on its tip. Returns how many went; their tracking refs go too.
+fn remove_by_name(
+    store: &Store,
+    remote: &str,
+    folder: &str,
+    doomed: &[(String, ObjectId)],
+) -> Result<usize> {
     let mut removed = 0;
-    for chunk in doomed.chunks(PUSH_CHUNK / 2) {
+    for chunk in doomed.chunks(PUSH_CHUNK) {
         let mut args = vec![
             "push".to_string(),
             "--porcelain".into(),
             "--no-verify".into(),
         ];
-        for (path, tip) in chunk {
-            args.push(format!("--force-with-lease=refs/pm/{path}:{tip}"));
+        for (id, tip) in chunk {
+            args.push(format!("--force-with-lease=refs/pm/{folder}/{id}:{tip}"));
         }
         args.push(remote.to_string());
-        args.extend(chunk.iter().map(|(path, _)| format!(":refs/pm/{path}")));
+        args.extend(
+            chunk
+                .iter()
+                .map(|(id, _)| format!(":refs/pm/{folder}/{id}")),
+        );
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let output = crate::git::command::run(repo, &args)?;
-        let tips: HashMap<&str, ObjectId> = chunk
-            .iter()
-            .map(|(path, tip)| (path.as_str(), *tip))
-            .collect();
-        let mut gone = Vec::new();
-        for line in output.stdout.lines() {
-            let mut fields = line.splitn(3, '\t');
-            let (Some("-"), Some(refs)) = (fields.next(), fields.next()) else {
-                continue;
-            };
-            let Some(path) = refs
-                .split(':')
-                .nth(1)
-                .and_then(|dst| dst.strip_prefix("refs/pm/"))
-            else {
-                continue;
-            };
-            if let Some(tip) = tips.get(path) {
-                gone.push((format!("{prefix}{path}"), *tip));
-            }
-        }
-        removed += gone.len();
-        store.delete_refs(&gone)?;
+        let output = crate::git::command::run(store.repo(), &args)?;
+        removed += forget(
+            store,
+            remote,
+            folder,
+            deleted_in(&output.stdout, folder, chunk),
+        )?;
     }
     Ok(removed)
+}
+
+/// Drop the tracking refs of the records of `folder` the remote no longer has.
+fn forget(
+    store: &Store,
+    remote: &str,
+    folder: &str,
+    gone: Vec<(String, ObjectId)>,
+) -> Result<usize> {
+    let prefix = tracking_prefix(remote);
+    let gone: Vec<(String, ObjectId)> = gone
+        .into_iter()
+        .map(|(id, tip)| (format!("{prefix}{folder}/{id}"), tip))
+        .collect();
+    store.delete_refs(&gone)?;
+    Ok(gone.len())
+}
+
+/// Remove `doomed` (ids of `folder` with their known remote tips) in one push, whatever their
+/// number: `git push --atomic --prune` from a temporary namespace holding the other records the
+/// remote is known to have (`theirs`, unchanged), leased (by a temporary remote whose tracking
+/// refs are the doomed tips) so that a record the remote got or changed meanwhile makes the
+/// whole push fail instead of going: then a later sync tries again. Returns how many went.
+fn remove_by_pruning(
+    store: &Store,
+    remote: &str,
+    folder: &str,
+    doomed: &[(String, ObjectId)],
+    theirs: &HashMap<String, Option<ObjectId>>,
+) -> Result<usize> {
+    let repo = store.repo();
+    let url = crate::git::command::run_ok(
+        repo,
+        &["remote", "get-url", "--push", remote],
+        &format!("could not read the url of remote {remote}"),
+    )?
+    .stdout
+    .trim()
+    .to_string();
+    let temp = "refs/pm-tmp/";
+    let keep = format!("{temp}keep/{folder}/");
+    let lease = format!("{temp}lease/{folder}/");
+    let clear = || -> Result<()> {
+        let left: Vec<(String, ObjectId)> = refs_under(repo, temp)?
+            .into_iter()
+            .filter_map(|(rest, tip)| Some((format!("{temp}{rest}"), tip?)))
+            .collect();
+        store.delete_refs(&left)?;
+        Ok(())
+    };
+    clear()?;
+    let doomed_ids: HashSet<&str> = doomed.iter().map(|(id, _)| id.as_str()).collect();
+    let mut refs: Vec<(String, ObjectId)> = theirs
+        .iter()
+        .filter(|(id, _)| !doomed_ids.contains(id.as_str()))
+        .filter_map(|(id, tip)| Some((format!("{keep}{id}"), (*tip)?)))
+        .collect();
+    refs.extend(
+        doomed
+            .iter()
+            .map(|(id, tip)| (format!("{lease}{id}"), *tip)),
+    );
+    store.write_refs(&refs)?;
+    let name = "pm-archive-removal";
+    let url_setting = format!("remote.{name}.url={url}");
+    let fetch_setting = format!("remote.{name}.fetch=+refs/pm/{folder}/*:{lease}*");
+    let spec = format!("{keep}*:refs/pm/{folder}/*");
+    let output = crate::git::command::run(
+        repo,
+        &[
+            "-c",
+            &url_setting,
+            "-c",
+            &fetch_setting,
+            "push",
+            "--porcelain",
+            "--no-verify",
+            "--atomic",
+            "--prune",
+            "--force-with-lease",
+            name,
+            &spec,
+        ],
+    );
+    let cleared = clear();
+    let output = output?;
+    cleared?;
+    forget(
+        store,
+        remote,
+        folder,
+        deleted_in(&output.stdout, folder, doomed),
+    )
 }

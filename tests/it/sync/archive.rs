@@ -306,3 +306,98 @@ fn a_forged_archive_is_not_taken() {
     assert!(!net.has_ref(1, "refs/pm/archive/issues/2001-01"));
     assert_eq!(net.issue(1, &id)["status"], "closed");
 }
+
+/// `count` closed issues written into clone `i` with plain git (ids of 2016); their ids.
+fn closed_issues(net: &Net, i: usize, count: usize) -> Vec<String> {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let id = |n: usize| -> String {
+        let tail: String = (0..5)
+            .rev()
+            .map(|i| ALPHABET[(n >> (5 * i)) & 31] as char)
+            .collect();
+        format!("01ARZ3NDEKTSV4RRFFQ69{tail}")
+    };
+    let ids: Vec<String> = (0..count).map(id).collect();
+    let stream: String = ids
+        .iter()
+        .map(|id| {
+            let text = record_toml(id, "\"Old\"", "").replace("\"open\"", "\"closed\"");
+            format!(
+                "commit refs/pm/issues/{id}\ncommitter A <a@example.com> 1600000000 +0000\n\
+                 data 5\nbulk\nM 100644 inline issue.toml\ndata {}\n{text}\n",
+                text.len()
+            )
+        })
+        .collect();
+    net.repo
+        .git_run(
+            net.c(i),
+            &["fast-import", "--quiet"],
+            Some(stream.as_bytes()),
+        )
+        .ok();
+    ids
+}
+
+/// Many records archived at once leave the remote in one pruning push (not a refspec each);
+/// when another clone changes one of them while that push is on the wire, the push removes
+/// none (it is atomic), the change survives, and a later sync removes the rest.
+#[test]
+fn many_archived_records_leave_the_remote_at_once_and_a_change_meanwhile_survives() {
+    let net = Net::new(2);
+    let ids = closed_issues(&net, 0, 600);
+    net.sync_all_twice();
+    assert_eq!(remote_names(&net).len(), 600);
+    net.json(0, &["archive", "--older-than", "0"]);
+
+    // While clone 0's removal is on the wire, clone 1 reopens one of them and pushes.
+    let marker = net.remote.join("race-once");
+    std::fs::write(&marker, "").unwrap();
+    let env: String = common::base_env(net.repo.home())
+        .into_iter()
+        .chain(common::identity_env())
+        .map(|(k, v)| format!("{}='{}' ", k.to_str().unwrap(), v.to_str().unwrap()))
+        .collect();
+    let hook = format!(
+        "#!/bin/sh\nif grep -q '^[0-9a-f]* 0000000000000000000000000000000000000000 ' && \
+         [ -e '{marker}' ]; then\n  rm -f '{marker}'\n  \
+         env -i {env} '{pm}' -C '{b}' issue reopen {id} >/dev/null 2>&1\n  \
+         env -i {env} '{pm}' -C '{b}' sync --push-only >'{log}' 2>&1\nfi\nexit 0\n",
+        marker = marker.display(),
+        pm = common::pm_bin().display(),
+        b = net.c(1).display(),
+        id = ids[7],
+        log = net.remote.join("race.log").display(),
+    );
+    let hook_path = net.remote.join("hooks/pre-receive");
+    std::fs::write(&hook_path, hook).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook_path, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let doc = net.sync(0);
+    assert!(!marker.exists(), "the hook did not run");
+    assert_eq!(doc["removed"], 0, "{doc}");
+    assert_eq!(
+        remote_names(&net).len(),
+        601,
+        "nothing removed, the archive added"
+    );
+    std::fs::remove_file(&hook_path).unwrap();
+
+    let doc = net.sync(0);
+    assert_eq!(doc["removed"], 599, "{doc}");
+    net.sync_all_twice();
+    net.assert_converged();
+    let names = remote_names(&net);
+    assert!(
+        names.contains(&format!("refs/pm/issues/{}", ids[7])),
+        "{names:?}"
+    );
+    assert_eq!(names.len(), 2, "{names:?}");
+    for i in 0..2 {
+        assert_eq!(net.issue(i, &ids[7])["status"], "open");
+        assert_eq!(net.issue(i, &ids[8])["status"], "closed");
+        assert!(!net.has_ref(i, &format!("refs/pm/issues/{}", ids[8])));
+        assert!(net.all_refs(i).lines().all(|l| !l.contains("refs/pm-tmp/")));
+    }
+}
