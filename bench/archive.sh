@@ -93,7 +93,7 @@ chmod +x "$work/unpush" "$work/change"
 
 measure() {
     local label="$1"
-    hyperfine --warmup 2 --runs 15 --export-markdown "$work/push-$label.md" --prepare "$work/unpush" \
+    hyperfine -N --warmup 3 --runs 30 --export-markdown "$work/push-$label.md" --prepare "$work/unpush" \
         -n "git push of a branch, remote with records ($label)" "git -C $clone push -q origin topic" \
         -n "git push of a branch, remote without records" "git -C $clone push -q empty topic"
     hyperfine --warmup 1 --runs 15 --export-markdown "$work/sync-$label.md" --prepare "$work/change" \
