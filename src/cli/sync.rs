@@ -258,6 +258,14 @@ impl ProgressBar {
             self.drawn = true;
             return;
         }
+        if self.enabled && phase == Phase::Refused {
+            let _ = write!(
+                std::io::stderr().lock(),
+                "\r\x1b[2Kround {done}: {total} record(s) refused, changed by others first; trying again"
+            );
+            self.drawn = true;
+            return;
+        }
         if !self.enabled || phase != Phase::Merging || total < PROGRESS_MIN {
             return;
         }

@@ -27,11 +27,17 @@ use std::collections::HashMap;
 
 /// How many fetch-merge-push rounds a sync makes at least while pushes are refused; beyond
 /// that, rounds go on only while each one makes progress (something is pushed, or fewer
-/// records are refused), up to [`MAX_ROUNDS_IN_ALL`].
+/// records are refused, or the refused ones moved on the remote), up to [`MAX_ROUNDS_IN_ALL`]
+/// or [`PATIENCE`].
 pub const MAX_ROUNDS: usize = 5;
 
 /// The most rounds a sync makes.
-pub const MAX_ROUNDS_IN_ALL: usize = 100;
+pub const MAX_ROUNDS_IN_ALL: usize = 1000;
+
+/// How long a sync goes on making rounds while they make progress. With 32 clones on two
+/// cores tagging three records all the time, one sync in a few hundred needs a minute or two
+/// (others keep getting in first); a cap of 100 rounds made one in 200 fail.
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Above this many ref updates in one sync, refs are packed afterwards.
 const PACK_REFS_THRESHOLD: usize = 256;
@@ -115,6 +121,9 @@ pub enum Phase {
     Fetching,
     Merging,
     Pushing,
+    /// Round `done` ends with `total` records refused (others changed them first): another
+    /// round comes.
+    Refused,
 }
 
 /// Fetch, merge and push the records of `remote`.
@@ -150,6 +159,7 @@ pub fn sync(
     }
     let mut writes = 0;
     let mut round = 0;
+    let started = std::time::Instant::now();
     // The refs the remote refused in the last round: the next one fetches only those.
     let mut refused: Option<Vec<String>> = None;
     let mut no_progress = 0;
@@ -176,7 +186,7 @@ pub fn sync(
                 let progressed =
                     done.pushed > 0 || done.fetched > 0 || report.push_rejected.len() < before;
                 no_progress = if progressed { 0 } else { no_progress + 1 };
-                if round >= MAX_ROUNDS && no_progress > 0 {
+                if round >= MAX_ROUNDS && (no_progress > 0 || started.elapsed() > PATIENCE) {
                     break;
                 }
                 refused = Some(
@@ -187,6 +197,7 @@ pub fn sync(
                         .map(str::to_string)
                         .collect(),
                 );
+                progress(Phase::Refused, round, report.push_rejected.len());
                 // Others are pushing the same records: let them finish before trying again.
                 // Meanwhile, a long run of rounds (each leaves a pack) has its packs rolled
                 // up, and the repository opened again to see the new pack.
