@@ -102,13 +102,17 @@ pub fn resolve(config: &Config, name: &str) -> Result<Provider> {
 impl Provider {
     /// The arguments of one run: `prompt` is given on stdin for the protocols that keep
     /// running, on the command line for the others; `resume` continues a provider thread.
-    /// `pm` is this program, registered as the agent's MCP server.
+    /// `pm` is this program, registered as the agent's MCP server. `model` is given as
+    /// `--model` (codex keeps the model a thread began with); `tools` are allowed beside pm's
+    /// own (claude only: the caller refuses them for the others).
     pub fn arguments(
         &self,
         prompt: &str,
         system: Option<&str>,
         resume: Option<&str>,
         pm: &Path,
+        model: Option<&str>,
+        tools: &[String],
     ) -> Vec<String> {
         let mut args = self.args.clone();
         match self.protocol {
@@ -136,7 +140,16 @@ impl Provider {
                 // pm's own tools need no approval: closing its session is what the agent must
                 // be able to do unattended.
                 args.push("--allowedTools".into());
-                args.push(PM_TOOLS.join(","));
+                let allowed: Vec<&str> = PM_TOOLS
+                    .iter()
+                    .copied()
+                    .chain(tools.iter().map(String::as_str))
+                    .collect();
+                args.push(allowed.join(","));
+                if let Some(model) = model {
+                    args.push("--model".into());
+                    args.push(model.to_string());
+                }
                 if let Some(system) = system {
                     args.push("--append-system-prompt".into());
                     args.push(system.to_string());
@@ -148,6 +161,10 @@ impl Provider {
             }
             Protocol::Codex => {
                 args.push("exec".into());
+                if let (Some(model), None) = (model, resume) {
+                    args.push("--model".into());
+                    args.push(model.to_string());
+                }
                 if let Some(id) = resume {
                     args.push("resume".into());
                     args.push(id.to_string());
@@ -158,7 +175,12 @@ impl Provider {
                     _ => args.push(prompt.to_string()),
                 }
             }
-            Protocol::Command => {}
+            Protocol::Command => {
+                if let Some(model) = model {
+                    args.push("--model".into());
+                    args.push(model.to_string());
+                }
+            }
         }
         args
     }
@@ -210,7 +232,7 @@ pub fn system_prompt(issue: &crate::model::Issue) -> String {
 /// A tool result or input shown in a log is cut to this many characters.
 const SHOWN: usize = 2000;
 
-fn shortened(text: &str) -> String {
+pub(crate) fn shortened(text: &str) -> String {
     match text.char_indices().nth(SHOWN) {
         Some((at, _)) => format!("{}…", &text[..at]),
         None => text.to_string(),
