@@ -3,7 +3,7 @@
 use super::definitions::{DEFAULT_LIST_LIMIT, SESSION_ACTIONS};
 use super::tools::{Args, Reply};
 use crate::api;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 use crate::lifecycle::SessionEvent;
 use crate::model::{Choice, SessionStatus};
 use crate::ops::runs::{self, StartRequest};
@@ -139,6 +139,16 @@ pub(super) fn session(ws: &Workspace, args: &Args) -> Reply {
                     Some(id) => issue = Some(id),
                     None => context.push((key, text.to_string())),
                 }
+            }
+            if issue.is_none()
+                && args.str("branch")?.is_none()
+                && let Some((key, text)) = context.first()
+            {
+                return Err(Error::usage(format!(
+                    "{key} {text:?} names no issue; give a branch to launch a session with it \
+                     as context"
+                ))
+                .hint(Setting::Branch, ""));
             }
             let mut request = LaunchRequest {
                 issue,

@@ -472,7 +472,10 @@ fn a_task_key_that_names_no_issue_is_context_and_one_that_names_an_issue_is_the_
     let text = failed(&session(
         json!({"action": "launch_task", "taskKey": "JIRA-77 fix login", "run": false}),
     ));
-    assert!(text.contains("needs an issue or a branch"), "{text}");
+    assert!(
+        text.starts_with("taskKey \"JIRA-77 fix login\" names no issue; give a branch"),
+        "{text}"
+    );
     assert_eq!(repo.record_ids(common::Kind::Session), Vec::<String>::new());
 
     let launched = ok(&session(json!({
