@@ -351,9 +351,11 @@ fn an_unknown_preset_or_placeholder_is_one_line_and_nothing_is_made() {
 }
 
 /// A stand-in for Claude Code that writes its arguments to `claude-args` beside itself
-/// (NUL-separated: instructions span lines), then speaks just enough stream-json.
+/// (NUL-separated: instructions span lines; whole, by a rename), then speaks just enough
+/// stream-json.
 const FAKE_CLAUDE: &str = r#"#!/bin/sh
-printf '%s\0' "$@" > "$(dirname "$0")/claude-args"
+d="$(dirname "$0")"
+printf '%s\0' "$@" > "$d/claude-args.tmp" && mv "$d/claude-args.tmp" "$d/claude-args"
 echo '{"type":"system","subtype":"init","session_id":"fake-thread"}'
 while IFS= read -r line; do
   echo '{"type":"result","subtype":"success","is_error":false,"session_id":"fake-thread"}'
@@ -373,6 +375,11 @@ pub(crate) fn claude_lab() -> Lab {
 }
 
 impl Lab {
+    /// Forget the arguments the fake Claude Code was started with, before starting it again.
+    pub(crate) fn forget_claude_args(&self) {
+        let _ = std::fs::remove_file(self.root().join("agents/claude-args"));
+    }
+
     /// The arguments the fake Claude Code was last started with, once it wrote them.
     pub(crate) fn claude_args(&self) -> Vec<String> {
         let path = self.root().join("agents/claude-args");

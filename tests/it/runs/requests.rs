@@ -272,6 +272,7 @@ fn every_run_setting_of_pm_session_reaches_the_agent_and_config_tells_it_back() 
     // restart runs by default, with the preset; its thread continues.
     lab.session_tool(json!({"action": "close", "sessionUlid": id, "status": "completed"}));
     lab.wait_run_ended(&id);
+    lab.forget_claude_args();
     let restarted = lab.session_tool(json!({
         "action": "restart", "sessionUlid": id, "launcherConfigKey": "review",
         "prompt": "Again.", "taskKey": issue, "actor": "ci-bot-2"
