@@ -1,6 +1,7 @@
 //! Settings: built-in defaults, then the user's `~/.config/pm/config.toml` (or
 //! `$XDG_CONFIG_HOME/pm/config.toml`), then the repository's `.pm.toml` in the main worktree.
-//! Later files override earlier ones key by key.
+//! Later files override earlier ones key by key, but for launcher presets (`[launchers.NAME]`):
+//! a preset in the user's file replaces the repository's preset of the same name as a whole.
 //!
 //! `.pm.toml` is committed and comes from other people, so its `worktree_dir` must be a relative
 //! path without `..`; only the user's own file may point anywhere.
@@ -31,7 +32,61 @@ pub struct Config {
     pub agents: std::collections::BTreeMap<String, AgentConfig>,
     /// `[sync] branches`: `pm sync` also pushes the branches of this clone's live sessions.
     pub sync_branches: bool,
+    /// Launcher presets (`[launchers.NAME]`), from the user's config and `.pm.toml`. A user's
+    /// preset replaces the repository's preset of the same name as a whole.
+    pub launchers: std::collections::BTreeMap<String, LauncherConfig>,
 }
+
+/// A launcher preset: `[launchers.NAME]`, settings of a launch and its agent's run under one
+/// name. It names an agent, never a program.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LauncherConfig {
+    /// The agent to launch (a built-in one or one of the user's `[agents.NAME]`).
+    pub agent: Option<String>,
+    pub role: Option<String>,
+    /// The model, given to the agent program as `--model`.
+    pub model: Option<String>,
+    /// Arguments after the agent's own (only from the user's own config).
+    pub args: Vec<String>,
+    /// A template of the prompt (`{issue.id}`, `{issue.title}`, `{prompt}`, ...).
+    pub prompt: Option<String>,
+    /// Tools the agent may use without asking (Claude Code's `--allowedTools`).
+    pub tools: Vec<String>,
+    /// Stop the agent after this many seconds.
+    pub max_runtime: Option<u64>,
+    /// The file the preset comes from.
+    pub file: PathBuf,
+    /// The preset comes from the repository's `.pm.toml`, not the user's own config.
+    pub from_repo: bool,
+}
+
+/// `[launchers.NAME]` as written.
+#[derive(Debug, Default, Deserialize)]
+struct LauncherFile {
+    agent: Option<String>,
+    role: Option<String>,
+    model: Option<String>,
+    args: Option<Vec<String>>,
+    prompt: Option<String>,
+    tools: Option<Vec<String>>,
+    max_runtime: Option<u64>,
+    #[serde(flatten)]
+    unknown: toml::Table,
+}
+
+/// The keys of `[sync]`.
+const SYNC_KEYS: &[&str] = &["branches"];
+
+/// The keys of a launcher preset, for "did you mean" (the fields of `LauncherFile`).
+const LAUNCHER_KEYS: &[&str] = &[
+    "agent",
+    "role",
+    "model",
+    "args",
+    "prompt",
+    "tools",
+    "max_runtime",
+];
 
 /// How to run an agent: `[agents.NAME]` in the user's config.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -62,6 +117,7 @@ impl Default for Config {
             worktree_dir_from_repo: false,
             agents: Default::default(),
             sync_branches: false,
+            launchers: Default::default(),
         }
     }
 }
@@ -75,6 +131,8 @@ struct ConfigFile {
     #[serde(default)]
     agents: std::collections::BTreeMap<String, AgentConfig>,
     sync: Option<SyncFile>,
+    #[serde(default)]
+    launchers: std::collections::BTreeMap<String, LauncherFile>,
     /// Every key not named above: reported, never an error (a newer pm may know it).
     #[serde(flatten)]
     unknown: toml::Table,
@@ -96,6 +154,7 @@ const KEYS: &[&str] = &[
     "remote",
     "agents",
     "sync",
+    "launchers",
 ];
 
 impl Config {
@@ -135,7 +194,7 @@ impl Config {
             ))
         })?;
         for key in file.unknown.keys() {
-            warnings.push(unknown_key_warning(key, path));
+            warnings.push(unknown_key_warning(key, path, None, KEYS));
         }
         if let Some(prefix) = file.branch_prefix {
             if !prefix.is_empty() {
@@ -166,7 +225,7 @@ impl Config {
         }
         if let Some(sync) = file.sync {
             for key in sync.unknown.keys() {
-                warnings.push(unknown_key_warning(&format!("sync.{key}"), path));
+                warnings.push(unknown_key_warning(key, path, Some("[sync]"), SYNC_KEYS));
             }
             if let Some(branches) = sync.branches {
                 self.sync_branches = branches;
@@ -183,6 +242,14 @@ impl Config {
                         .map(|p| p.display().to_string())
                         .unwrap_or_else(|| "~/.config/pm/config.toml".into())
                 ));
+            }
+        }
+        for (name, preset) in file.launchers {
+            let preset = launcher(&name, preset, path, trusted, warnings);
+            // The user's own preset wins over the repository's of the same name, as a whole:
+            // the user's file is read first.
+            if trusted || !self.launchers.contains_key(&name) {
+                self.launchers.insert(name, preset);
             }
         }
         Ok(())
@@ -251,23 +318,74 @@ fn check_name_lengths(path: &Path) -> Result<()> {
     }
 }
 
+/// A launcher preset as read from `path`, with a warning for each key that is not used.
+fn launcher(
+    name: &str,
+    file: LauncherFile,
+    path: &Path,
+    trusted: bool,
+    warnings: &mut Vec<String>,
+) -> LauncherConfig {
+    let table = format!("[launchers.{name}]");
+    for key in file.unknown.keys() {
+        if key == "program" {
+            warnings.push(format!(
+                "{table} in {}: program is ignored; a launcher names an agent, and only your \
+                 own config ([agents.NAME]) names programs",
+                path.display()
+            ));
+        } else {
+            warnings.push(unknown_key_warning(key, path, Some(&table), LAUNCHER_KEYS));
+        }
+    }
+    let mut args = file.args.unwrap_or_default();
+    if !trusted && !args.is_empty() {
+        // Arguments can make an agent program run other programs (Claude Code's
+        // --mcp-config or --settings, codex's -c): a committed file does not give them.
+        warnings.push(format!(
+            "{table} in {}: args is ignored here; only your own config gives arguments to \
+             agent programs",
+            path.display()
+        ));
+        args.clear();
+    }
+    LauncherConfig {
+        agent: file.agent,
+        role: file.role,
+        model: file.model,
+        args,
+        prompt: file.prompt,
+        tools: file.tools.unwrap_or_default(),
+        max_runtime: file.max_runtime,
+        file: path.to_path_buf(),
+        from_repo: !trusted,
+    }
+}
+
 /// `unknown key "worktree_dirr" in /r/.pm.toml is ignored; did you mean "worktree_dir"?`
-fn unknown_key_warning(key: &str, path: &Path) -> String {
-    let hint = match closest_key(key) {
+/// (`table`: the table the key is in, when it is not at the top).
+fn unknown_key_warning(
+    key: &str,
+    path: &Path,
+    table: Option<&str>,
+    keys: &'static [&'static str],
+) -> String {
+    let hint = match closest_key(key, keys) {
         Some(known) => format!("did you mean {known:?}?"),
-        None => format!("the known keys are {}", KEYS.join(", ")),
+        None => format!("the known keys are {}", keys.join(", ")),
     };
-    format!(
-        "unknown key {key:?} in {} is ignored; {hint}",
-        path.display()
-    )
+    let place = match table {
+        Some(table) => format!("{table} in {}", path.display()),
+        None => path.display().to_string(),
+    };
+    format!("unknown key {key:?} in {place} is ignored; {hint}")
 }
 
 /// The known key nearest to `key` (case, `-` and `_` aside, at most a third of it changed).
-fn closest_key(key: &str) -> Option<&'static str> {
+fn closest_key(key: &str, keys: &'static [&'static str]) -> Option<&'static str> {
     let folded = |s: &str| s.to_ascii_lowercase().replace('-', "_");
     let key = folded(key);
-    KEYS.iter()
+    keys.iter()
         .map(|known| (edit_distance(&key, known), *known))
         .filter(|(distance, known)| *distance <= (known.len() / 3).max(1))
         .min()
@@ -340,19 +458,33 @@ mod tests {
 
     #[test]
     fn every_key_is_read_and_misspelt_ones_find_their_setting() {
-        // Tables (agents) go last, as TOML wants them.
+        // Tables (agents, launchers) go last, as TOML wants them.
         let mut text: String = KEYS
             .iter()
-            .filter(|k| !["agents", "sync"].contains(*k))
+            .filter(|k| !["agents", "sync", "launchers"].contains(*k))
             .map(|k| format!("{k} = \"x{{branch}}\"\n"))
             .collect();
         text.push_str("[agents.x]\nprogram = \"x\"\n[sync]\nbranches = true\n");
+        text.push_str("[launchers.y]\n");
+        for key in LAUNCHER_KEYS {
+            text.push_str(&match *key {
+                "args" | "tools" => format!("{key} = [\"x\"]\n"),
+                "max_runtime" => format!("{key} = 1\n"),
+                _ => format!("{key} = \"x\"\n"),
+            });
+        }
         let file: ConfigFile = toml::from_str(&text).unwrap();
         assert!(file.unknown.is_empty(), "{:?}", file.unknown);
-        assert_eq!(closest_key("worktree_dirr"), Some("worktree_dir"));
-        assert_eq!(closest_key("Branch-Prefix"), Some("branch_prefix"));
-        assert_eq!(closest_key("remotes"), Some("remote"));
-        assert_eq!(closest_key("colour"), None);
+        assert!(file.launchers["y"].unknown.is_empty());
+        assert_eq!(closest_key("worktree_dirr", KEYS), Some("worktree_dir"));
+        assert_eq!(closest_key("Branch-Prefix", KEYS), Some("branch_prefix"));
+        assert_eq!(closest_key("remotes", KEYS), Some("remote"));
+        assert_eq!(closest_key("colour", KEYS), None);
+        assert_eq!(closest_key("models", LAUNCHER_KEYS), Some("model"));
+        assert_eq!(
+            closest_key("max-runtime", LAUNCHER_KEYS),
+            Some("max_runtime")
+        );
         assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 

@@ -3,6 +3,8 @@
 //!
 //! The library is the one core API; the command line (`cli`) and other front ends are thin
 //! adapters over it, so they can never disagree about a rule.
+// The MCP tool definitions are one json! literal deeper than the default limit.
+#![recursion_limit = "256"]
 
 pub mod api;
 pub mod cli;

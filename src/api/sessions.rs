@@ -133,6 +133,9 @@ pub struct SessionShow<'a> {
     /// The whole record as stored (only when asked for: MCP `spec`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub record: Option<&'a Session>,
+    /// What the agent's last run here was really started with (MCP `spec`, when it ran).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_with: Option<&'a crate::runtime::supervisor::Start>,
 }
 
 impl<'a> SessionShow<'a> {
@@ -147,12 +150,19 @@ impl<'a> SessionShow<'a> {
             purged: details.view.session.purged,
             run: &details.run,
             record: None,
+            started_with: None,
         }
     }
 
     /// With the whole record.
     pub fn with_record(mut self, details: &'a SessionDetails) -> Self {
         self.record = Some(&details.view.session);
+        self
+    }
+
+    /// With what the agent's last run was started with.
+    pub fn with_started(mut self, started: Option<&'a crate::runtime::supervisor::Start>) -> Self {
+        self.started_with = started;
         self
     }
 }
@@ -308,15 +318,20 @@ impl<'a> Reconcile<'a> {
 pub struct SessionPrompt<'a> {
     pub id: &'a str,
     pub prompt: &'a str,
-    /// The instructions the agent was last started with (the issue, how to finish).
+    /// The instructions the agent was last started with (the issue, how to finish, its role,
+    /// the context and instructions the asker added), exactly as given.
     pub system_prompt: Option<&'a str>,
+    /// The input the agent's last run began with (the prompt, as a launcher shaped it).
+    pub input: Option<&'a str>,
 }
 
 /// The settings a session was launched with.
 #[derive(Debug, Serialize)]
 pub struct SessionConfig<'a> {
     pub id: &'a str,
-    /// What the agent's last run here was really started with (program, arguments, prompt).
+    /// What the agent's last run here was really started with: program, arguments, prompt,
+    /// and the launcher, model, tools, names of environment variables, instructions, actor
+    /// and context it was given.
     pub started_with: Option<&'a crate::runtime::supervisor::Start>,
     pub issue: Option<&'a str>,
     pub branch: &'a str,

@@ -5,6 +5,7 @@
 //! [`Workspace`]: crate::workspace::Workspace
 
 pub mod issues;
+pub mod launchers;
 pub mod overview;
 pub mod provision;
 pub mod runs;

@@ -117,21 +117,19 @@ pub fn resolve(config: &Config, name: &str) -> Result<Provider> {
 }
 
 impl Provider {
-    /// The arguments of one run: `prompt` is given on stdin for the protocols that keep
-    /// running, on the command line for the others; `resume` continues a provider thread.
-    /// `pm` is this program, registered as the agent's MCP server; `git_dirs` are the
-    /// worktree's git folders, which a sandboxed agent must be able to write to commit.
-    pub fn arguments(
-        &self,
-        prompt: &str,
-        system: Option<&str>,
-        resume: Option<&str>,
-        pm: &Path,
-        git_dirs: &[PathBuf],
-    ) -> Vec<String> {
+    /// The arguments of one run (see [`Invocation`]).
+    pub fn arguments(&self, run: &Invocation) -> Vec<String> {
         if self.protocol == Protocol::Codex {
-            return self.codex_arguments(prompt, system, resume, pm, git_dirs);
+            return self.codex_arguments(run);
         }
+        let Invocation {
+            system,
+            resume,
+            pm,
+            model,
+            tools,
+            ..
+        } = *run;
         let mut args = self.args.clone();
         match self.protocol {
             Protocol::Claude => {
@@ -158,7 +156,16 @@ impl Provider {
                 // pm's own tools need no approval: closing its session is what the agent must
                 // be able to do unattended.
                 args.push("--allowedTools".into());
-                args.push(PM_TOOLS.join(","));
+                let allowed: Vec<&str> = PM_TOOLS
+                    .iter()
+                    .copied()
+                    .chain(tools.iter().map(String::as_str))
+                    .collect();
+                args.push(allowed.join(","));
+                if let Some(model) = model {
+                    args.push("--model".into());
+                    args.push(model.to_string());
+                }
                 if let Some(system) = system {
                     args.push("--append-system-prompt".into());
                     args.push(system.to_string());
@@ -168,7 +175,13 @@ impl Provider {
                     args.push(id.to_string());
                 }
             }
-            Protocol::Codex | Protocol::Command => {}
+            Protocol::Codex => {}
+            Protocol::Command => {
+                if let Some(model) = model {
+                    args.push("--model".into());
+                    args.push(model.to_string());
+                }
+            }
         }
         args
     }
@@ -176,14 +189,16 @@ impl Provider {
     /// `codex [settings] [user's arguments] exec --json [resume ID] -- PROMPT`. pm's settings
     /// come first, so that a `-c` among the user's arguments overrides them; the prompt comes
     /// after `--`, so that one starting with a dash is still the prompt.
-    fn codex_arguments(
-        &self,
-        prompt: &str,
-        system: Option<&str>,
-        resume: Option<&str>,
-        pm: &Path,
-        git_dirs: &[PathBuf],
-    ) -> Vec<String> {
+    fn codex_arguments(&self, run: &Invocation) -> Vec<String> {
+        let Invocation {
+            prompt,
+            system,
+            resume,
+            pm,
+            git_dirs,
+            model,
+            ..
+        } = *run;
         let mut settings = vec![
             format!("sandbox_mode={}", toml_string("workspace-write")),
             format!("approval_policy={}", toml_string("never")),
@@ -220,6 +235,11 @@ impl Provider {
         }
         args.extend(self.args.iter().cloned());
         args.extend(["exec".to_string(), "--json".to_string()]);
+        // A thread keeps the model it began with.
+        if let (Some(model), None) = (model, resume) {
+            args.push("--model".into());
+            args.push(model.to_string());
+        }
         if let Some(id) = resume {
             args.push("resume".into());
             args.push(id.to_string());
@@ -256,6 +276,25 @@ impl Provider {
     }
 }
 
+/// What one run of an agent is started with, beside the provider itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Invocation<'a> {
+    /// Given on stdin for the protocols that keep running, on the command line for the others.
+    pub prompt: &'a str,
+    /// The instructions (issue, how to finish, ...).
+    pub system: Option<&'a str>,
+    /// A provider thread to continue.
+    pub resume: Option<&'a str>,
+    /// This program, registered as the agent's MCP server.
+    pub pm: &'a Path,
+    /// The worktree's git folders, which a sandboxed agent must be able to write to commit.
+    pub git_dirs: &'a [PathBuf],
+    /// Given as `--model` (codex keeps the model a thread began with).
+    pub model: Option<&'a str>,
+    /// Allowed beside pm's own (claude only: the caller refuses them for the others).
+    pub tools: &'a [String],
+}
+
 /// The instructions an agent gets for a session on `issue`: the issue itself, and how to end
 /// the session when the work is done.
 pub fn system_prompt(issue: &crate::model::Issue) -> String {
@@ -279,7 +318,7 @@ pub fn system_prompt(issue: &crate::model::Issue) -> String {
 /// A tool result or input shown in a log is cut to this many characters.
 const SHOWN: usize = 2000;
 
-fn shortened(text: &str) -> String {
+pub(crate) fn shortened(text: &str) -> String {
     match text.char_indices().nth(SHOWN) {
         Some((at, _)) => format!("{}…", &text[..at]),
         None => text.to_string(),
@@ -558,7 +597,15 @@ mod tests {
             PathBuf::from("/r/.git/worktrees/w"),
             PathBuf::from("/r/.git"),
         ];
-        let args = codex.arguments("-v", Some("Rules."), None, pm, &dirs);
+        let args = codex.arguments(&Invocation {
+            prompt: "-v",
+            system: Some("Rules."),
+            resume: None,
+            pm,
+            git_dirs: &dirs,
+            model: None,
+            tools: &[],
+        });
         let settings: Vec<&str> = args
             .windows(2)
             .filter(|w| w[0] == "-c")
@@ -584,7 +631,15 @@ mod tests {
         let tail = &args[2 * settings.len()..];
         assert_eq!(tail, ["-m", "o3", "exec", "--json", "--", "Rules.\n\n-v"]);
 
-        let args = codex.arguments("more", Some("Rules."), Some("t-1"), pm, &[]);
+        let args = codex.arguments(&Invocation {
+            prompt: "more",
+            system: Some("Rules."),
+            resume: Some("t-1"),
+            pm,
+            git_dirs: &[],
+            model: None,
+            tools: &[],
+        });
         assert!(!args.iter().any(|a| a.contains("writable_roots")));
         assert!(
             args.ends_with(&["exec", "--json", "resume", "t-1", "--", "more"].map(String::from)),

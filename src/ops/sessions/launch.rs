@@ -23,6 +23,8 @@ pub struct LaunchRequest {
     pub role: String,
     /// Launch even when another live session holds the issue.
     pub force: bool,
+    /// Who asked for the session, recorded as its actor (default: the git identity).
+    pub actor: Option<String>,
 }
 
 /// What `launch` did.
@@ -46,6 +48,9 @@ pub fn launch(ws: &Workspace, request: LaunchRequest, mode: Mode) -> Result<Laun
         &request.role,
         request.agent.as_deref(),
     )?;
+    if let Some(actor) = &request.actor {
+        crate::model::session::check_name("actor", actor)?;
+    }
     let repo = ws.repo();
     let _main = ws.main_workdir()?;
     let config = ws.config()?;
@@ -167,7 +172,10 @@ pub fn launch(ws: &Workspace, request: LaunchRequest, mode: Mode) -> Result<Laun
             .unwrap_or_else(|| config.agent.clone()),
         role: request.role.clone(),
         prompt: request.prompt.clone(),
-        actor: actor(repo),
+        actor: match &request.actor {
+            Some(actor) if !actor.trim().is_empty() => actor.trim().to_string(),
+            _ => actor(repo),
+        },
         owner: ws.own_id(mode)?,
         started: now,
         updated: now,
