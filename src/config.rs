@@ -3,11 +3,14 @@
 //! Later files override earlier ones key by key.
 //!
 //! `.pm.toml` is committed and comes from other people, so its `worktree_dir` must be a relative
-//! path without `..`; only the user's own file may point anywhere.
+//! path without `..`; only the user's own file may point anywhere. Its `[worktree]` commands are
+//! kept apart from the user's own (they run only once approved, see [`approvals`]).
 
 use crate::error::{Context, Error, Result};
 use serde::Deserialize;
 use std::path::{Component, Path, PathBuf};
+
+pub mod approvals;
 
 /// The worktree path template used when none is configured.
 pub const DEFAULT_WORKTREE_DIR: &str = "{repo}.worktrees/{branch}";
@@ -29,6 +32,46 @@ pub struct Config {
     /// Agents defined in the user's own config (`[agents.NAME]`), beside the built-in ones.
     /// Never from `.pm.toml`: a committed file does not choose a program to run.
     pub agents: std::collections::BTreeMap<String, AgentConfig>,
+    /// `[worktree]`: what a new worktree gets, from each file apart.
+    pub worktree: WorktreeConfig,
+}
+
+/// `[worktree]` of the user's file and of the repository's `.pm.toml`, kept apart: the
+/// repository's commands run only once the user approved them, the user's own need no approval.
+/// Both apply: the user's entries first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WorktreeConfig {
+    pub user: WorktreeHooks,
+    pub repository: WorktreeHooks,
+}
+
+/// What a new worktree of a session gets, and what runs before it is removed.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct WorktreeHooks {
+    /// Files and folders that git ignores, copied from the main worktree (gitignore patterns,
+    /// as in `.worktreeinclude`).
+    #[serde(default)]
+    pub copy: Vec<String>,
+    /// Shell commands run in a new worktree once it is made.
+    #[serde(default)]
+    pub setup: Vec<String>,
+    /// Shell commands run in a worktree before pm removes it.
+    #[serde(default)]
+    pub teardown: Vec<String>,
+    /// Every key not named above: reported, never an error.
+    #[serde(flatten)]
+    unknown: toml::Table,
+}
+
+impl WorktreeConfig {
+    /// The copy patterns of both files, the user's first.
+    pub fn copy(&self) -> impl Iterator<Item = &str> {
+        self.user
+            .copy
+            .iter()
+            .chain(&self.repository.copy)
+            .map(String::as_str)
+    }
 }
 
 /// How to run an agent: `[agents.NAME]` in the user's config.
@@ -59,6 +102,7 @@ impl Default for Config {
             remote: "origin".into(),
             worktree_dir_from_repo: false,
             agents: Default::default(),
+            worktree: WorktreeConfig::default(),
         }
     }
 }
@@ -71,13 +115,24 @@ struct ConfigFile {
     remote: Option<String>,
     #[serde(default)]
     agents: std::collections::BTreeMap<String, AgentConfig>,
+    worktree: Option<WorktreeHooks>,
     /// Every key not named above: reported, never an error (a newer pm may know it).
     #[serde(flatten)]
     unknown: toml::Table,
 }
 
 /// The keys a config file may hold, for "did you mean" (the fields of `ConfigFile`).
-const KEYS: &[&str] = &["branch_prefix", "worktree_dir", "agent", "remote", "agents"];
+const KEYS: &[&str] = &[
+    "branch_prefix",
+    "worktree_dir",
+    "agent",
+    "remote",
+    "agents",
+    "worktree",
+];
+
+/// The keys of `[worktree]` (the fields of `WorktreeHooks`).
+const WORKTREE_KEYS: &[&str] = &["copy", "setup", "teardown"];
 
 impl Config {
     /// Load the user's file and the repository's `.pm.toml` (in `main_workdir`).
@@ -116,7 +171,7 @@ impl Config {
             ))
         })?;
         for key in file.unknown.keys() {
-            warnings.push(unknown_key_warning(key, path));
+            warnings.push(unknown_key_warning(key, key, KEYS, path));
         }
         if let Some(prefix) = file.branch_prefix {
             if !prefix.is_empty() {
@@ -156,6 +211,24 @@ impl Config {
                         .map(|p| p.display().to_string())
                         .unwrap_or_else(|| "~/.config/pm/config.toml".into())
                 ));
+            }
+        }
+        if let Some(hooks) = file.worktree {
+            for key in hooks.unknown.keys() {
+                warnings.push(unknown_key_warning(
+                    &format!("worktree.{key}"),
+                    key,
+                    WORKTREE_KEYS,
+                    path,
+                ));
+            }
+            check_hooks(&hooks).map_err(|why| {
+                Error::failed(format!("invalid [worktree] in {}: {why}", path.display()))
+            })?;
+            if trusted {
+                self.worktree.user = hooks;
+            } else {
+                self.worktree.repository = hooks;
             }
         }
         Ok(())
@@ -224,23 +297,47 @@ fn check_name_lengths(path: &Path) -> Result<()> {
     }
 }
 
-/// `unknown key "worktree_dirr" in /r/.pm.toml is ignored; did you mean "worktree_dir"?`
-fn unknown_key_warning(key: &str, path: &Path) -> String {
-    let hint = match closest_key(key) {
+/// Entries of `[worktree]` must be one line each and not empty: a command is shown for approval
+/// and run as written, and what was approved is what runs.
+fn check_hooks(hooks: &WorktreeHooks) -> std::result::Result<(), String> {
+    let lists = [
+        ("copy", &hooks.copy),
+        ("setup", &hooks.setup),
+        ("teardown", &hooks.teardown),
+    ];
+    for (name, list) in lists {
+        for entry in list {
+            if entry.trim().is_empty() {
+                return Err(format!("{name} has an empty entry"));
+            }
+            if entry.chars().any(char::is_control) {
+                return Err(format!(
+                    "{name} entry {entry:?} holds a line break or another control character"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `unknown key "worktree_dirr" in /r/.pm.toml is ignored; did you mean "worktree_dir"?`, where
+/// `shown` is the key as named in the file (`worktree.setpu` for `setpu` in `[worktree]`).
+fn unknown_key_warning(shown: &str, key: &str, keys: &[&'static str], path: &Path) -> String {
+    let hint = match closest_key(key, keys) {
         Some(known) => format!("did you mean {known:?}?"),
-        None => format!("the known keys are {}", KEYS.join(", ")),
+        None => format!("the known keys are {}", keys.join(", ")),
     };
     format!(
-        "unknown key {key:?} in {} is ignored; {hint}",
+        "unknown key {shown:?} in {} is ignored; {hint}",
         path.display()
     )
 }
 
 /// The known key nearest to `key` (case, `-` and `_` aside, at most a third of it changed).
-fn closest_key(key: &str) -> Option<&'static str> {
+fn closest_key(key: &str, keys: &[&'static str]) -> Option<&'static str> {
     let folded = |s: &str| s.to_ascii_lowercase().replace('-', "_");
     let key = folded(key);
-    KEYS.iter()
+    keys.iter()
         .map(|known| (edit_distance(&key, known), *known))
         .filter(|(distance, known)| *distance <= (known.len() / 3).max(1))
         .min()
@@ -313,19 +410,25 @@ mod tests {
 
     #[test]
     fn every_key_is_read_and_misspelt_ones_find_their_setting() {
-        // Tables (agents) go last, as TOML wants them.
+        // Tables (agents, worktree) go last, as TOML wants them.
         let mut text: String = KEYS
             .iter()
-            .filter(|k| **k != "agents")
+            .filter(|k| !["agents", "worktree"].contains(k))
             .map(|k| format!("{k} = \"x{{branch}}\"\n"))
             .collect();
-        text.push_str("[agents.x]\nprogram = \"x\"\n");
+        text.push_str("[agents.x]\nprogram = \"x\"\n[worktree]\n");
+        for key in WORKTREE_KEYS {
+            text.push_str(&format!("{key} = [\"x\"]\n"));
+        }
         let file: ConfigFile = toml::from_str(&text).unwrap();
         assert!(file.unknown.is_empty(), "{:?}", file.unknown);
-        assert_eq!(closest_key("worktree_dirr"), Some("worktree_dir"));
-        assert_eq!(closest_key("Branch-Prefix"), Some("branch_prefix"));
-        assert_eq!(closest_key("remotes"), Some("remote"));
-        assert_eq!(closest_key("colour"), None);
+        let hooks = file.worktree.unwrap();
+        assert!(hooks.unknown.is_empty(), "{:?}", hooks.unknown);
+        assert_eq!(closest_key("worktree_dirr", KEYS), Some("worktree_dir"));
+        assert_eq!(closest_key("Branch-Prefix", KEYS), Some("branch_prefix"));
+        assert_eq!(closest_key("remotes", KEYS), Some("remote"));
+        assert_eq!(closest_key("colour", KEYS), None);
+        assert_eq!(closest_key("set-up", WORKTREE_KEYS), Some("setup"));
         assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 
