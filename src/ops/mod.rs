@@ -4,6 +4,7 @@
 //!
 //! [`Workspace`]: crate::workspace::Workspace
 
+pub mod hooks;
 pub mod issues;
 pub mod overview;
 pub mod provision;

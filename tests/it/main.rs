@@ -6,6 +6,7 @@ mod common;
 mod agent;
 mod claude;
 mod generated;
+mod hooks;
 mod index;
 mod issues;
 mod manners;

@@ -38,6 +38,9 @@ pub struct LaunchArgs {
     /// With --run: stop the agent after this many seconds
     #[arg(long, value_name = "SECS", requires = "run")]
     max_runtime: Option<u64>,
+    /// Run no setup commands in the new worktree (files are still copied)
+    #[arg(long)]
+    no_hooks: bool,
 }
 
 pub fn run(ctx: &Ctx, ws: &Workspace, args: LaunchArgs) -> Result<()> {
@@ -53,6 +56,7 @@ pub fn run(ctx: &Ctx, ws: &Workspace, args: LaunchArgs) -> Result<()> {
     if args.run {
         crate::ops::runs::check_agent(ws, request.agent.as_deref())?;
     }
+    ws.skip_hooks(args.no_hooks);
     let mut launched = sessions::launch(ws, request, ctx.mode())?;
     if !ctx.global.dry_run {
         ctx.note(&format!("ref: refs/pm/sessions/{}", launched.session.id));

@@ -48,6 +48,9 @@ pub struct RestartArgs {
     /// Restart even when another live session already works on the issue
     #[arg(long)]
     force: bool,
+    /// Run no setup commands if its worktree is made again (files are still copied)
+    #[arg(long)]
+    no_hooks: bool,
 }
 
 pub fn run(ctx: &Ctx, ws: &Workspace, args: RunArgs) -> Result<()> {
@@ -121,6 +124,7 @@ pub fn restart(ctx: &Ctx, ws: &Workspace, args: RestartArgs) -> Result<()> {
         session: args.id.clone(),
         force: args.force,
     };
+    ws.skip_hooks(args.no_hooks);
     let changed = sessions::reactivate(ws, &request, ctx.mode())?;
     warn_all(ctx, &changed.warnings);
     let run = runs::start(
