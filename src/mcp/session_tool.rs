@@ -164,6 +164,7 @@ pub(super) fn session(ws: &Workspace, args: &Args) -> Reply {
             if run {
                 runs::check_agent(ws, request.agent.as_deref())?;
             }
+            ws.skip_hooks(args.bool("noHooks")?);
             let mut launched = sessions::launch(ws, request, mode)?;
             if let Some(key) = key
                 && mode == Mode::Write

@@ -250,3 +250,30 @@ fn a_worktree_made_again_is_provisioned_again() {
     assert_eq!(lines_of(&seen), [id.clone(), id]);
     assert_eq!(std::fs::read_to_string(wt.join(".env")).unwrap(), "A=1\n");
 }
+
+#[test]
+fn mcp_launch_task_skips_setup_with_no_hooks() {
+    let repo = repo_with("");
+    let seen = repo.root().join("seen");
+    user_hooks(
+        &repo,
+        &format!("echo $PM_BRANCH >> '{}'", seen.display()),
+        "true",
+    );
+    let issue = repo.add("Over MCP", &[]);
+    let launch = |branch: &str, no_hooks: bool| {
+        let result = crate::mcp::call(
+            &repo,
+            repo.path(),
+            "pm_session",
+            serde_json::json!({"action": "launch_task", "taskKey": issue, "branch": branch,
+                               "run": false, "noHooks": no_hooks, "force": true}),
+        );
+        crate::mcp::ok(&result).clone()
+    };
+    let quiet = launch("mcp-quiet", true);
+    assert!(worktree_of(&quiet).is_dir(), "{quiet}");
+    assert!(!seen.exists(), "setup ran despite noHooks");
+    launch("mcp-set-up", false);
+    assert_eq!(lines_of(&seen), ["mcp-set-up"]);
+}
