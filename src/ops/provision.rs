@@ -151,7 +151,12 @@ pub(crate) fn check_free(path: &Path) -> Result<()> {
 /// uncommitted changes), after running its `teardown` commands (see [`teardown`]). The caller
 /// checked that it may go. Returns what the teardown had to say, as warnings.
 pub(crate) fn remove(ws: &Workspace, path: &Path, force: bool) -> Result<Vec<String>> {
-    let warnings = match session_noted_at(ws, path) {
+    let noted = if hooks::has_commands(ws, hooks::Hook::Teardown) {
+        session_noted_at(ws, path)
+    } else {
+        None
+    };
+    let warnings = match noted {
         Some(session) => teardown(ws, &session, path),
         None => Vec::new(),
     };
@@ -163,10 +168,10 @@ pub(crate) fn remove(ws: &Workspace, path: &Path, force: bool) -> Result<Vec<Str
 /// removed: every command runs, whatever the others did. A failure does not stop the removal;
 /// it is returned as a warning (and written to the session's event log).
 pub(crate) fn teardown(ws: &Workspace, session: &Session, path: &Path) -> Vec<String> {
-    if !path.is_dir() {
+    if !path.is_dir() || !hooks::has_commands(ws, hooks::Hook::Teardown) {
         return Vec::new();
     }
-    let mut sink = hooks::EventSink::open(ws, &session.id);
+    let mut sink = hooks::EventSink::new(ws, &session.id);
     let target = hooks::Target {
         session: &session.id,
         branch: &session.branch,
@@ -209,7 +214,7 @@ pub(crate) fn prepare(ws: &Workspace, session: &Session, worktree: &Path) -> Vec
             return warnings;
         }
     };
-    let mut sink = hooks::EventSink::open(ws, &session.id);
+    let mut sink = hooks::EventSink::new(ws, &session.id);
     let mut report = SetupReport {
         time: ws.now(),
         state: HookOutcome::Succeeded,

@@ -93,32 +93,55 @@ pub fn port_of(branch: &str) -> u16 {
     PORT_BASE + (hash % u64::from(PORT_COUNT)) as u16
 }
 
-/// The session's event log while provisioning, unless an agent of the session runs here (its
-/// supervisor is then the log's one writer, and the lines go only to the listener).
+/// The session's event log while provisioning, opened at the first event (a worktree with
+/// nothing to provision gets no log). Unless an agent of the session runs here: its supervisor
+/// is then the log's one writer, and the lines go only to the listener.
 pub(super) struct EventSink {
-    log: Option<events::Log>,
+    dir: std::path::PathBuf,
+    state: SinkState,
+}
+
+enum SinkState {
+    Unopened,
+    Open(events::Log),
+    /// A run of the session is alive, or the log cannot be written (the disk is full, say).
+    Closed,
 }
 
 impl EventSink {
-    pub fn open(ws: &Workspace, session: &str) -> EventSink {
-        let dir = crate::runtime::run_dir(ws.local(), session);
-        let running = lease::read(&dir)
-            .ok()
-            .flatten()
-            .is_some_and(|info| info.state() == RunState::Running);
+    pub fn new(ws: &Workspace, session: &str) -> EventSink {
         EventSink {
-            log: (!running).then(|| events::Log::open(&dir).ok()).flatten(),
+            dir: crate::runtime::run_dir(ws.local(), session),
+            state: SinkState::Unopened,
         }
     }
 
     pub fn append(&mut self, body: Body) {
-        if let Some(log) = &mut self.log
+        if let SinkState::Unopened = self.state {
+            let running = lease::read(&self.dir)
+                .ok()
+                .flatten()
+                .is_some_and(|info| info.state() == RunState::Running);
+            self.state = match events::Log::open(&self.dir) {
+                Ok(log) if !running => SinkState::Open(log),
+                _ => SinkState::Closed,
+            };
+        }
+        if let SinkState::Open(log) = &mut self.state
             && log.append(body).is_err()
         {
-            // A log that cannot be written is not written to again (the disk is full, say).
-            self.log = None;
+            self.state = SinkState::Closed;
         }
     }
+}
+
+/// Whether `hook` has any command, in either file (when the configuration cannot be read,
+/// [`run_hook`] is the one to say so).
+pub(super) fn has_commands(ws: &Workspace, hook: Hook) -> bool {
+    ws.config().map_or(true, |config| {
+        !hook.commands(&config.worktree.user).is_empty()
+            || !hook.commands(&config.worktree.repository).is_empty()
+    })
 }
 
 /// Run the commands of `hook` for `target` (unless the workspace skips hooks). Returns each

@@ -277,3 +277,22 @@ fn mcp_launch_task_skips_setup_with_no_hooks() {
     launch("mcp-set-up", false);
     assert_eq!(lines_of(&seen), ["mcp-set-up"]);
 }
+
+#[test]
+fn a_repository_without_hooks_gets_nothing_run_and_no_log() {
+    let repo = repo_with("");
+    std::fs::write(repo.path().join(".env"), "A=1\n").unwrap();
+    let (doc, run) = launch(&repo, "feature/bare", &[]);
+    let wt = worktree_of(&doc);
+    assert!(!wt.join(".env").exists(), "copied without a copy pattern");
+    assert!(!run.stderr.contains("pm: "), "{}", run.stderr);
+    let id = id_of(&doc);
+    assert_eq!(repo.pm_json(&["agent", "show", &id])["setup"], Value::Null);
+    assert!(
+        !repo.path().join(".git/pm/run").join(&id).exists(),
+        "a run folder was made for a session that ran nothing"
+    );
+    repo.pm(&["agent", "close", &id, "--done"]).ok();
+    repo.pm(&["agent", "purge", &id, "--delete-files"]).ok();
+    assert!(!repo.path().join(".git/pm/run").join(&id).exists());
+}
