@@ -34,6 +34,8 @@ pub struct Config {
     pub agents: std::collections::BTreeMap<String, AgentConfig>,
     /// `[worktree]`: what a new worktree gets, from each file apart.
     pub worktree: WorktreeConfig,
+    /// `[sync] branches`: `pm sync` also pushes the branches of this clone's live sessions.
+    pub sync_branches: bool,
 }
 
 /// `[worktree]` of the user's file and of the repository's `.pm.toml`, kept apart: the
@@ -103,6 +105,7 @@ impl Default for Config {
             worktree_dir_from_repo: false,
             agents: Default::default(),
             worktree: WorktreeConfig::default(),
+            sync_branches: false,
         }
     }
 }
@@ -116,7 +119,16 @@ struct ConfigFile {
     #[serde(default)]
     agents: std::collections::BTreeMap<String, AgentConfig>,
     worktree: Option<WorktreeHooks>,
+    sync: Option<SyncFile>,
     /// Every key not named above: reported, never an error (a newer pm may know it).
+    #[serde(flatten)]
+    unknown: toml::Table,
+}
+
+/// `[sync]`: how `pm sync` shares.
+#[derive(Debug, Default, Deserialize)]
+struct SyncFile {
+    branches: Option<bool>,
     #[serde(flatten)]
     unknown: toml::Table,
 }
@@ -129,6 +141,7 @@ const KEYS: &[&str] = &[
     "remote",
     "agents",
     "worktree",
+    "sync",
 ];
 
 /// The keys of `[worktree]` (the fields of `WorktreeHooks`).
@@ -199,6 +212,19 @@ impl Config {
         }
         if let Some(remote) = file.remote {
             self.remote = remote;
+        }
+        if let Some(sync) = file.sync {
+            for key in sync.unknown.keys() {
+                warnings.push(unknown_key_warning(
+                    &format!("sync.{key}"),
+                    key,
+                    &["branches"],
+                    path,
+                ));
+            }
+            if let Some(branches) = sync.branches {
+                self.sync_branches = branches;
+            }
         }
         if !file.agents.is_empty() {
             if trusted {
@@ -410,13 +436,13 @@ mod tests {
 
     #[test]
     fn every_key_is_read_and_misspelt_ones_find_their_setting() {
-        // Tables (agents, worktree) go last, as TOML wants them.
+        // Tables (agents, sync, worktree) go last, as TOML wants them.
         let mut text: String = KEYS
             .iter()
-            .filter(|k| !["agents", "worktree"].contains(k))
+            .filter(|k| !["agents", "worktree", "sync"].contains(*k))
             .map(|k| format!("{k} = \"x{{branch}}\"\n"))
             .collect();
-        text.push_str("[agents.x]\nprogram = \"x\"\n[worktree]\n");
+        text.push_str("[agents.x]\nprogram = \"x\"\n[sync]\nbranches = true\n[worktree]\n");
         for key in WORKTREE_KEYS {
             text.push_str(&format!("{key} = [\"x\"]\n"));
         }

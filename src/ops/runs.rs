@@ -143,11 +143,17 @@ pub fn start(ws: &Workspace, request: &StartRequest) -> Result<RunView> {
     }
     let pm = std::env::current_exe()
         .map_err(|e| Error::failed(format!("cannot find the pm program itself: {e}")))?;
+    // A sandboxed agent (codex) must be able to write the worktree's git folders to commit.
+    let git_dirs = match provider.protocol {
+        provider::Protocol::Codex => git_dirs(&worktree)?,
+        _ => Vec::new(),
+    };
     let args = provider.arguments(
         prompt.as_deref().unwrap_or_default(),
         system.as_deref(),
         resume.as_deref(),
         &pm,
+        &git_dirs,
     );
     let run = crate::model::new_id();
     let start = Start {
@@ -174,6 +180,26 @@ pub fn start(ws: &Workspace, request: &StartRequest) -> Result<RunView> {
     }
     spawn_supervisor(ws, &id)?;
     wait_started(ws, &id, &run)
+}
+
+/// The git folders a commit in `worktree` writes: its own (`.git/worktrees/NAME` for a linked
+/// worktree) and the repository's common one, absolute.
+fn git_dirs(worktree: &std::path::Path) -> Result<Vec<PathBuf>> {
+    let repo = crate::git::open::open_repository(worktree)?;
+    let mut dirs = Vec::new();
+    for dir in [repo.git_dir(), repo.common_dir()] {
+        let dir = dir.canonicalize().map_err(|e| {
+            Error::failed(format!(
+                "cannot find the git folder {} of the worktree {}: {e}",
+                dir.display(),
+                worktree.display()
+            ))
+        })?;
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
+    }
+    Ok(dirs)
 }
 
 /// Check that agent `name` (default: the configured one) is one pm can run, before a launch

@@ -5,6 +5,7 @@ mod common;
 
 mod agent;
 mod claude;
+mod codex;
 mod generated;
 mod hooks;
 mod index;

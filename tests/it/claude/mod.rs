@@ -142,12 +142,12 @@ fn is_executable(path: &Path) -> bool {
 }
 
 /// The events of kind `kind`.
-fn of_kind<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
+pub(crate) fn of_kind<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
     events.iter().filter(|e| e["kind"] == kind).collect()
 }
 
 /// The text the agent wrote, all `text` events joined.
-fn text_of(events: &[Value]) -> String {
+pub(crate) fn text_of(events: &[Value]) -> String {
     of_kind(events, "text")
         .iter()
         .filter_map(|e| e["text"].as_str())
@@ -192,7 +192,7 @@ fn parent_of(pid: u32) -> Option<u32> {
 }
 
 /// The live descendants of `root` (children, their children, …) as `(pid, start time)`.
-fn descendants(root: u32) -> Vec<(u32, u64)> {
+pub(crate) fn descendants(root: u32) -> Vec<(u32, u64)> {
     let all: Vec<u32> = std::fs::read_dir("/proc")
         .map(|entries| {
             entries
@@ -222,7 +222,7 @@ fn descendants(root: u32) -> Vec<(u32, u64)> {
 }
 
 /// The command line of process `pid`, its arguments apart.
-fn cmdline(pid: u32) -> Vec<String> {
+pub(crate) fn cmdline(pid: u32) -> Vec<String> {
     std::fs::read(format!("/proc/{pid}/cmdline"))
         .map(|bytes| {
             bytes
@@ -235,6 +235,6 @@ fn cmdline(pid: u32) -> Vec<String> {
 }
 
 /// The issue's status as its record in git says.
-fn issue_status(lab: &Lab, issue: &str) -> String {
+pub(crate) fn issue_status(lab: &Lab, issue: &str) -> String {
     lab.status_of(Kind::Issue, issue)
 }
