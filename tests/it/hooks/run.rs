@@ -296,3 +296,27 @@ fn a_repository_without_hooks_gets_nothing_run_and_no_log() {
     repo.pm(&["agent", "purge", &id, "--delete-files"]).ok();
     assert!(!repo.path().join(".git/pm/run").join(&id).exists());
 }
+
+#[test]
+fn teardown_runs_before_merge_removes_the_worktree() {
+    let repo = repo_with("");
+    let saw = repo.root().join("teardown-saw");
+    user_hooks(
+        &repo,
+        "true",
+        &format!("ls -A \"$PM_WORKTREE\" > '{}'", saw.display()),
+    );
+    let (doc, _) = launch(&repo, "feature/landed", &[]);
+    let wt = worktree_of(&doc);
+    std::fs::write(wt.join("work.txt"), "done\n").unwrap();
+    repo.git_in(&wt, &["add", "work.txt"]);
+    repo.git_in(&wt, &["commit", "-q", "-m", "work"]);
+    repo.pm(&["agent", "merge", &id_of(&doc)]).ok();
+    assert!(!wt.exists(), "merge left the worktree");
+    assert!(
+        lines_of(&saw).contains(&"work.txt".to_string()),
+        "{:?}",
+        lines_of(&saw)
+    );
+    assert_eq!(repo.git(&["show", "main:work.txt"]), "done\n");
+}
