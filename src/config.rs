@@ -4,11 +4,14 @@
 //! a preset in the user's file replaces the repository's preset of the same name as a whole.
 //!
 //! `.pm.toml` is committed and comes from other people, so its `worktree_dir` must be a relative
-//! path without `..`; only the user's own file may point anywhere.
+//! path without `..`; only the user's own file may point anywhere. Its `[worktree]` commands are
+//! kept apart from the user's own (they run only once approved, see [`approvals`]).
 
 use crate::error::{Context, Error, Result};
 use serde::Deserialize;
 use std::path::{Component, Path, PathBuf};
+
+pub mod approvals;
 
 /// The worktree path template used when none is configured.
 pub const DEFAULT_WORKTREE_DIR: &str = "{repo}.worktrees/{branch}";
@@ -30,6 +33,8 @@ pub struct Config {
     /// Agents defined in the user's own config (`[agents.NAME]`), beside the built-in ones.
     /// Never from `.pm.toml`: a committed file does not choose a program to run.
     pub agents: std::collections::BTreeMap<String, AgentConfig>,
+    /// `[worktree]`: what a new worktree gets, from each file apart.
+    pub worktree: WorktreeConfig,
     /// `[sync] branches`: `pm sync` also pushes the branches of this clone's live sessions.
     pub sync_branches: bool,
     /// Launcher presets (`[launchers.NAME]`), from the user's config and `.pm.toml`. A user's
@@ -74,6 +79,33 @@ struct LauncherFile {
     unknown: toml::Table,
 }
 
+/// `[worktree]` of the user's file and of the repository's `.pm.toml`, kept apart: the
+/// repository's commands run only once the user approved them, the user's own need no approval.
+/// Both apply: the user's entries first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WorktreeConfig {
+    pub user: WorktreeHooks,
+    pub repository: WorktreeHooks,
+}
+
+/// What a new worktree of a session gets, and what runs before it is removed.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct WorktreeHooks {
+    /// Files and folders that git ignores, copied from the main worktree (gitignore patterns,
+    /// as in `.worktreeinclude`).
+    #[serde(default)]
+    pub copy: Vec<String>,
+    /// Shell commands run in a new worktree once it is made.
+    #[serde(default)]
+    pub setup: Vec<String>,
+    /// Shell commands run in a worktree before pm removes it.
+    #[serde(default)]
+    pub teardown: Vec<String>,
+    /// Every key not named above: reported, never an error.
+    #[serde(flatten)]
+    unknown: toml::Table,
+}
+
 /// The keys of `[sync]`.
 const SYNC_KEYS: &[&str] = &["branches"];
 
@@ -87,6 +119,17 @@ const LAUNCHER_KEYS: &[&str] = &[
     "tools",
     "max_runtime",
 ];
+
+impl WorktreeConfig {
+    /// The copy patterns of both files, the user's first.
+    pub fn copy(&self) -> impl Iterator<Item = &str> {
+        self.user
+            .copy
+            .iter()
+            .chain(&self.repository.copy)
+            .map(String::as_str)
+    }
+}
 
 /// How to run an agent: `[agents.NAME]` in the user's config.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -116,6 +159,7 @@ impl Default for Config {
             remote: "origin".into(),
             worktree_dir_from_repo: false,
             agents: Default::default(),
+            worktree: WorktreeConfig::default(),
             sync_branches: false,
             launchers: Default::default(),
         }
@@ -130,6 +174,7 @@ struct ConfigFile {
     remote: Option<String>,
     #[serde(default)]
     agents: std::collections::BTreeMap<String, AgentConfig>,
+    worktree: Option<WorktreeHooks>,
     sync: Option<SyncFile>,
     #[serde(default)]
     launchers: std::collections::BTreeMap<String, LauncherFile>,
@@ -153,9 +198,13 @@ const KEYS: &[&str] = &[
     "agent",
     "remote",
     "agents",
+    "worktree",
     "sync",
     "launchers",
 ];
+
+/// The keys of `[worktree]` (the fields of `WorktreeHooks`).
+const WORKTREE_KEYS: &[&str] = &["copy", "setup", "teardown"];
 
 impl Config {
     /// Load the user's file and the repository's `.pm.toml` (in `main_workdir`).
@@ -250,6 +299,24 @@ impl Config {
             // the user's file is read first.
             if trusted || !self.launchers.contains_key(&name) {
                 self.launchers.insert(name, preset);
+            }
+        }
+        if let Some(hooks) = file.worktree {
+            for key in hooks.unknown.keys() {
+                warnings.push(unknown_key_warning(
+                    key,
+                    path,
+                    Some("[worktree]"),
+                    WORKTREE_KEYS,
+                ));
+            }
+            check_hooks(&hooks).map_err(|why| {
+                Error::failed(format!("invalid [worktree] in {}: {why}", path.display()))
+            })?;
+            if trusted {
+                self.worktree.user = hooks;
+            } else {
+                self.worktree.repository = hooks;
             }
         }
         Ok(())
@@ -362,13 +429,36 @@ fn launcher(
     }
 }
 
+/// Entries of `[worktree]` must be one line each and not empty: a command is shown for approval
+/// and run as written, and what was approved is what runs.
+fn check_hooks(hooks: &WorktreeHooks) -> std::result::Result<(), String> {
+    let lists = [
+        ("copy", &hooks.copy),
+        ("setup", &hooks.setup),
+        ("teardown", &hooks.teardown),
+    ];
+    for (name, list) in lists {
+        for entry in list {
+            if entry.trim().is_empty() {
+                return Err(format!("{name} has an empty entry"));
+            }
+            if entry.chars().any(char::is_control) {
+                return Err(format!(
+                    "{name} entry {entry:?} holds a line break or another control character"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `unknown key "worktree_dirr" in /r/.pm.toml is ignored; did you mean "worktree_dir"?`
 /// (`table`: the table the key is in, when it is not at the top).
 fn unknown_key_warning(
     key: &str,
     path: &Path,
     table: Option<&str>,
-    keys: &'static [&'static str],
+    keys: &[&'static str],
 ) -> String {
     let hint = match closest_key(key, keys) {
         Some(known) => format!("did you mean {known:?}?"),
@@ -382,7 +472,7 @@ fn unknown_key_warning(
 }
 
 /// The known key nearest to `key` (case, `-` and `_` aside, at most a third of it changed).
-fn closest_key(key: &str, keys: &'static [&'static str]) -> Option<&'static str> {
+fn closest_key(key: &str, keys: &[&'static str]) -> Option<&'static str> {
     let folded = |s: &str| s.to_ascii_lowercase().replace('-', "_");
     let key = folded(key);
     keys.iter()
@@ -458,13 +548,16 @@ mod tests {
 
     #[test]
     fn every_key_is_read_and_misspelt_ones_find_their_setting() {
-        // Tables (agents, launchers) go last, as TOML wants them.
+        // Tables (agents, sync, worktree, launchers) go last, as TOML wants them.
         let mut text: String = KEYS
             .iter()
-            .filter(|k| !["agents", "sync", "launchers"].contains(*k))
+            .filter(|k| !["agents", "worktree", "sync", "launchers"].contains(*k))
             .map(|k| format!("{k} = \"x{{branch}}\"\n"))
             .collect();
-        text.push_str("[agents.x]\nprogram = \"x\"\n[sync]\nbranches = true\n");
+        text.push_str("[agents.x]\nprogram = \"x\"\n[sync]\nbranches = true\n[worktree]\n");
+        for key in WORKTREE_KEYS {
+            text.push_str(&format!("{key} = [\"x\"]\n"));
+        }
         text.push_str("[launchers.y]\n");
         for key in LAUNCHER_KEYS {
             text.push_str(&match *key {
@@ -476,6 +569,8 @@ mod tests {
         let file: ConfigFile = toml::from_str(&text).unwrap();
         assert!(file.unknown.is_empty(), "{:?}", file.unknown);
         assert!(file.launchers["y"].unknown.is_empty());
+        let hooks = file.worktree.unwrap();
+        assert!(hooks.unknown.is_empty(), "{:?}", hooks.unknown);
         assert_eq!(closest_key("worktree_dirr", KEYS), Some("worktree_dir"));
         assert_eq!(closest_key("Branch-Prefix", KEYS), Some("branch_prefix"));
         assert_eq!(closest_key("remotes", KEYS), Some("remote"));
@@ -485,6 +580,7 @@ mod tests {
             closest_key("max-runtime", LAUNCHER_KEYS),
             Some("max_runtime")
         );
+        assert_eq!(closest_key("set-up", WORKTREE_KEYS), Some("setup"));
         assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 

@@ -5,9 +5,11 @@
 //! The keys are a contract documented in the README: keys may be added, never renamed or
 //! removed without raising [`JSON_VERSION`].
 
+mod hooks;
 mod issues;
 mod sessions;
 
+pub use hooks::{Hooks, HooksApproved};
 pub use issues::{
     IssueChange, IssueError, IssueJson, IssueList, IssueSession, IssueShow, IssuesClosed,
 };

@@ -130,6 +130,8 @@ pub struct SessionShow<'a> {
     pub purged: Option<Timestamp>,
     /// The agent's run in this clone.
     pub run: &'a crate::ops::runs::RunView,
+    /// What provisioning its worktree did last in this clone, if it did anything.
+    pub setup: Option<&'a crate::ops::provision::SetupReport>,
     /// The whole record as stored (only when asked for: MCP `spec`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub record: Option<&'a Session>,
@@ -149,6 +151,7 @@ impl<'a> SessionShow<'a> {
             host: details.host.as_deref(),
             purged: details.view.session.purged,
             run: &details.run,
+            setup: details.setup.as_ref(),
             record: None,
             started_with: None,
         }

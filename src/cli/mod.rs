@@ -3,6 +3,7 @@
 
 mod agent;
 mod complete;
+mod hooks;
 mod issue;
 mod mcp;
 mod mcp_status;
@@ -63,6 +64,9 @@ pub enum Command {
     Agent(agent::AgentCommand),
     /// Fetch, merge and push records through a git remote
     Sync(sync::SyncArgs),
+    /// Show what a new worktree gets (copied files, setup and teardown commands); approve the
+    /// repository's commands
+    Hooks(hooks::HooksArgs),
     /// Make a plain `git fetch` of a remote bring records too (optional, idempotent)
     Init(sync::InitArgs),
     /// Print the shell script that turns on completion (bash, zsh, fish, elvish, powershell)
@@ -118,6 +122,7 @@ impl Ctx {
         ));
         let ws = Workspace::with_store(store);
         self.warn_config(&ws);
+        ws.hear_hooks(std::sync::Arc::new(hooks::show_note));
         Ok(ws)
     }
 
@@ -233,6 +238,7 @@ pub fn main() -> ExitCode {
         Some(Command::Issue(command)) => issue::run(&ctx, command),
         Some(Command::Agent(command)) => agent::run(&ctx, command),
         Some(Command::Sync(args)) => sync::run_sync(&ctx, args),
+        Some(Command::Hooks(args)) => hooks::run(&ctx, args),
         Some(Command::Init(args)) => sync::run_init(&ctx, args),
         Some(Command::Completions(args)) => match complete::registration(&args.shell) {
             Some(script) => print(&script),

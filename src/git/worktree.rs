@@ -315,3 +315,52 @@ pub fn remove_folder_link_last(path: &Path) -> std::io::Result<()> {
     }
     std::fs::remove_dir(path)
 }
+
+/// A file or folder of a work tree that git ignores, relative to the work tree (a folder
+/// ignored as a whole is one entry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ignored {
+    pub path: PathBuf,
+    pub is_dir: bool,
+}
+
+/// What git ignores in the work tree `workdir` (`git ls-files --others --ignored
+/// --exclude-standard --directory`: `.gitignore` files, `info/exclude` and `core.excludesFile`),
+/// each folder ignored as a whole listed once. Tracked files are never among them.
+pub fn ignored_entries(workdir: &Path) -> Result<Vec<Ignored>> {
+    use std::os::unix::ffi::OsStrExt;
+    let out = crate::git::command::stdout_in(
+        workdir,
+        &[
+            "ls-files",
+            "-z",
+            "--others",
+            "--ignored",
+            "--exclude-standard",
+            "--directory",
+        ],
+        &format!("could not list what git ignores in {}", workdir.display()),
+    )?;
+    Ok(out
+        .split(|b| *b == 0)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            let is_dir = entry.ends_with(b"/");
+            let entry = entry.strip_suffix(b"/").unwrap_or(entry);
+            Ignored {
+                path: PathBuf::from(std::ffi::OsStr::from_bytes(entry)),
+                is_dir,
+            }
+        })
+        .collect())
+}
+
+/// The folders of every worktree of the repository, the main one included.
+pub fn all_folders(repo: &gix::Repository) -> Result<Vec<PathBuf>> {
+    let mut folders = vec![main_workdir(repo)?];
+    let linked = repo
+        .worktrees()
+        .context(|| "could not list worktrees".into())?;
+    folders.extend(linked.iter().filter_map(|wt| wt.base().ok()));
+    Ok(folders)
+}

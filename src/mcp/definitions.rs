@@ -70,6 +70,7 @@ pub fn definitions() -> Value {
                     "force": {"type": "boolean", "description": "launch_task, reactivate: even when another live session works on the issue; close, purge: even a session active in another clone; purge: even with uncommitted changes or unmerged commits"},
                     "dryRun": {"type": "boolean", "description": "launch_task, close, reactivate, purge, merge: show what would change, write nothing"},
                     "run": {"type": "boolean", "default": true, "description": "launch_task, restart: also start the agent (default true)"},
+                    "noHooks": {"type": "boolean", "description": "launch_task: run no setup commands in the new worktree (files are still copied)"},
                     "maxRuntimeSeconds": {"type": "integer", "minimum": 1, "description": "launch_task, start, run, restart: stop the agent after this many seconds"},
                     "text": {"type": "string", "description": "input: what to send to the running agent (or the prompt of a new turn)"},
                     "clientRequestId": {"type": "string", "description": "launch_task, start: an idempotency key; a request with a key already used returns the session it made then"},
@@ -220,6 +221,7 @@ const ARGUMENTS: &[(&str, &str, &str, &str)] = &[
     ("pm_session", "keep", "MergeRequest", "keep"),
     ("pm_session", "push", "MergeRequest", "push"),
     ("pm_session", "run", "-", "-"),
+    ("pm_session", "noHooks", "-", "-"),
     ("pm_session", "sessionUlid", "StartRequest", "session"),
     ("pm_session", "prompt", "StartRequest", "prompt"),
     (

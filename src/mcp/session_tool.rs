@@ -198,6 +198,7 @@ pub(super) fn session(ws: &Workspace, args: &Args) -> Reply {
             if run {
                 runs::check_request(ws, request.agent.as_deref(), &start)?;
             }
+            ws.skip_hooks(args.bool("noHooks")?);
             let mut launched = sessions::launch(ws, request, mode)?;
             if let Some(key) = key
                 && mode == Mode::Write

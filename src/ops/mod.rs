@@ -4,6 +4,7 @@
 //!
 //! [`Workspace`]: crate::workspace::Workspace
 
+pub mod hooks;
 pub mod issues;
 pub mod launchers;
 pub mod overview;

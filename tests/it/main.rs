@@ -7,6 +7,7 @@ mod agent;
 mod claude;
 mod codex;
 mod generated;
+mod hooks;
 mod index;
 mod issues;
 mod manners;

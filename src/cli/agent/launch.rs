@@ -53,6 +53,9 @@ pub struct LaunchArgs {
     /// With --run: a tool the agent may use without asking (repeatable; claude agents)
     #[arg(long = "tool", value_name = "TOOL", requires = "run")]
     tools: Vec<String>,
+    /// Run no setup commands in the new worktree (files are still copied)
+    #[arg(long)]
+    no_hooks: bool,
 }
 
 pub fn run(ctx: &Ctx, ws: &Workspace, args: LaunchArgs) -> Result<()> {
@@ -80,6 +83,7 @@ pub fn run(ctx: &Ctx, ws: &Workspace, args: LaunchArgs) -> Result<()> {
     if args.run {
         runs::check_request(ws, request.agent.as_deref(), &start)?;
     }
+    ws.skip_hooks(args.no_hooks);
     let mut launched = sessions::launch(ws, request, ctx.mode())?;
     if !ctx.global.dry_run {
         ctx.note(&format!("ref: refs/pm/sessions/{}", launched.session.id));

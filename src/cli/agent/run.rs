@@ -84,6 +84,9 @@ pub struct RestartArgs {
     /// Restart even when another live session already works on the issue
     #[arg(long)]
     force: bool,
+    /// Run no setup commands if its worktree is made again (files are still copied)
+    #[arg(long)]
+    no_hooks: bool,
     #[command(flatten)]
     options: RunOptions,
 }
@@ -155,6 +158,7 @@ pub fn restart(ctx: &Ctx, ws: &Workspace, args: RestartArgs) -> Result<()> {
         session: args.id.clone(),
         force: args.force,
     };
+    ws.skip_hooks(args.no_hooks);
     let start = args.options.request(args.id.clone(), args.prompt);
     // A request that cannot run is refused before the session is brought back.
     runs::check_request_for(ws, &args.id, &start)?;

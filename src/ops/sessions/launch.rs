@@ -42,7 +42,14 @@ pub struct Launched {
 }
 
 /// Launch an agent session: a new branch and worktree, or the idle session already on the branch.
+/// A worktree made (or made again) is provisioned once the worktree mutex is let go.
 pub fn launch(ws: &Workspace, request: LaunchRequest, mode: Mode) -> Result<Launched> {
+    let launched = launch_held(ws, request, mode)?;
+    Ok(provisioned(ws, launched, mode))
+}
+
+/// [`launch`] up to its worktree, under the worktree mutex.
+fn launch_held(ws: &Workspace, request: LaunchRequest, mode: Mode) -> Result<Launched> {
     crate::model::session::check_launch_text(
         &request.prompt,
         &request.role,
@@ -232,6 +239,17 @@ pub fn launch(ws: &Workspace, request: LaunchRequest, mode: Mode) -> Result<Laun
         launched.warnings.push(warning);
     }
     Ok(launched)
+}
+
+/// `launched` with its worktree provisioned (copy, setup) when the operation made it or made it
+/// again; the warnings of provisioning join the launch's. The caller no longer holds the
+/// worktree mutex.
+pub(super) fn provisioned(ws: &Workspace, mut launched: Launched, mode: Mode) -> Launched {
+    if mode == Mode::Write && (!launched.resumed || launched.recreated_worktree) {
+        let said = provision::prepare(ws, &launched.session, &launched.worktree);
+        launched.warnings.extend(said);
+    }
+    launched
 }
 
 /// The commit and name of the main worktree's HEAD.

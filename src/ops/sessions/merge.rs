@@ -409,7 +409,8 @@ fn remove_files(ws: &Workspace, session: &Session, outcome: &mut MergeOutcome) -
     let repo = ws.repo();
     let _mutex = hold_worktrees(ws, Mode::Write)?.0;
     if let Some(path) = &outcome.removed_worktree {
-        provision::remove(ws, path, false)?;
+        let said = provision::remove(ws, path, false)?;
+        outcome.warnings.extend(said);
     }
     if let Some(name) = outcome.deleted_branch.clone() {
         let elsewhere = worktree::checked_out_at(repo, &name)?.filter(|at| {

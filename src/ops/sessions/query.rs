@@ -20,6 +20,8 @@ pub struct SessionDetails {
     pub host: Option<String>,
     /// The agent's run in this clone.
     pub run: crate::ops::runs::RunView,
+    /// What provisioning its worktree did last in this clone (copy, setup commands).
+    pub setup: Option<crate::ops::provision::SetupReport>,
 }
 
 /// Where `close` without an id finds its session.
@@ -313,8 +315,10 @@ pub fn show(ws: &Workspace, id: &str) -> Result<SessionDetails> {
     };
     let ahead_behind = ahead_behind(repo, &view.session);
     let run = crate::ops::runs::view(ws, &view.session.id);
+    let setup = crate::ops::provision::setup_report(ws, &view.session.id);
     Ok(SessionDetails {
         run,
+        setup,
         view,
         dirty,
         ahead_behind,
