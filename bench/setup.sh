@@ -12,7 +12,7 @@ if ! command -v hyperfine >/dev/null; then
 fi
 
 cargo build --release --locked --manifest-path "$root/Cargo.toml" >/dev/null
-pm="$root/target/release/pm"
+pm="${CARGO_TARGET_DIR:-$root/target}/release/pm"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@example.com

@@ -8,8 +8,19 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
-/// At most this many idle workspaces are kept per project.
+/// At most this many idle workspaces are kept per project, unless `PM_SERVE_POOL` says
+/// otherwise (0: every request opens the repository anew, as a benchmark compares).
 const POOL: usize = 8;
+
+fn pool_size() -> usize {
+    static SIZE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *SIZE.get_or_init(|| {
+        std::env::var("PM_SERVE_POOL")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(POOL)
+    })
+}
 
 pub struct Project {
     /// The name in URLs (`/api/v1/projects/<name>/…`): the main worktree's folder name.
@@ -38,7 +49,7 @@ impl Project {
         };
         let out = f(&ws);
         let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
-        if pool.len() < POOL {
+        if pool.len() < pool_size() {
             pool.push(ws);
         }
         Ok(out)

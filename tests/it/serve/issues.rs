@@ -216,3 +216,45 @@ fn issue_requests_that_cannot_be_done_are_refused_with_the_cores_codes() {
     assert_eq!(code, "conflict");
     assert!(message.contains("already closed"), "{message}");
 }
+
+#[test]
+fn concurrent_requests_each_take_a_workspace_and_lose_no_update() {
+    let repo = Repo::new();
+    let id = repo.add("Busy", &[]);
+    let server = Served::start(&repo, &[]);
+    let (threads, rounds) = (8, 6);
+    std::thread::scope(|scope| {
+        for t in 0..threads {
+            let (server, id) = (&server, &id);
+            scope.spawn(move || {
+                for r in 0..rounds {
+                    let tag = format!("t{t}r{r}");
+                    server
+                        .send(
+                            "PATCH",
+                            &format!("/api/v1/issues/{id}"),
+                            &json!({"tags": [tag]}),
+                        )
+                        .ok();
+                    // Reads in between, on other workspaces of the pool.
+                    let listed = server.get("/api/v1/sessions").ok();
+                    assert_eq!(listed["total"], 0);
+                    server.get(&format!("/api/v1/issues/{id}")).ok();
+                }
+            });
+        }
+    });
+    // Every update is a commit of its own, and every tag is there: none was lost.
+    let mut tags = tags(&repo.record_of(Kind::Issue, &id))
+        .into_iter()
+        .map(str::to_string)
+        .collect::<Vec<_>>();
+    tags.sort();
+    let mut wanted: Vec<String> = (0..threads)
+        .flat_map(|t| (0..rounds).map(move |r| format!("t{t}r{r}")))
+        .collect();
+    wanted.sort();
+    assert_eq!(tags, wanted);
+    assert_eq!(repo.commit_count_of(Kind::Issue, &id), 1 + threads * rounds);
+    repo.assert_fsck_clean();
+}

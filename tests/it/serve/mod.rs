@@ -30,7 +30,7 @@ pub(crate) struct Served {
     /// What the server printed first (its URL, its projects, a token).
     pub banner: String,
     /// The rest of its stdout, line by line.
-    lines: Receiver<String>,
+    lines: std::sync::Mutex<Receiver<String>>,
     agent: ureq::Agent,
     token: Option<String>,
 }
@@ -158,7 +158,7 @@ impl Served {
             base,
             host,
             banner,
-            lines,
+            lines: std::sync::Mutex::new(lines),
             agent: client(),
             token: None,
         }
@@ -171,7 +171,7 @@ impl Served {
 
     /// The next line the server prints on stdout.
     pub fn next_line(&self) -> Option<String> {
-        self.lines.recv_timeout(WAIT).ok()
+        self.lines.lock().ok()?.recv_timeout(WAIT).ok()
     }
 
     /// A request with exactly these extra headers (no Origin or Content-Type unless given).
