@@ -471,3 +471,131 @@ fn several_repositories_are_projects_and_the_first_is_the_default() {
     let line = run.fails_with(2);
     assert!(line.contains("same repository"), "{line}");
 }
+
+#[test]
+fn every_route_answers_its_failures_as_documented() {
+    let repo = Repo::new();
+    let server = Served::start(&repo, &[]);
+    let unknown = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
+    // Each route that names a record: an unknown one is 404 with the core's code.
+    let gets = [
+        format!("/api/v1/sessions/{unknown}"),
+        format!("/api/v1/sessions/{unknown}/events"),
+        format!("/api/v1/sessions/{unknown}/run/events"),
+        format!("/api/v1/sessions/{unknown}/run/stream"),
+        format!("/api/v1/issues/{unknown}"),
+        format!("/api/v1/issues/{unknown}/events"),
+        format!("/api/v1/projects/other/overview"),
+        format!("/api/v1/projects/other/worktrees"),
+        format!("/api/v1/projects/other/changes"),
+    ];
+    for path in &gets {
+        assert_eq!(server.get(path).error(404).0, "not_found", "{path}");
+    }
+    let posts = [
+        (
+            "POST",
+            "/api/v1/agent/close".to_string(),
+            json!({"session_id": unknown}),
+        ),
+        (
+            "POST",
+            "/api/v1/agent/resume".to_string(),
+            json!({"session_id": unknown}),
+        ),
+        (
+            "POST",
+            format!("/api/v1/sessions/{unknown}/close"),
+            json!({}),
+        ),
+        (
+            "POST",
+            format!("/api/v1/sessions/{unknown}/reactivate"),
+            json!({}),
+        ),
+        (
+            "POST",
+            format!("/api/v1/sessions/{unknown}/purge"),
+            json!({}),
+        ),
+        ("POST", format!("/api/v1/sessions/{unknown}/run"), json!({})),
+        (
+            "POST",
+            format!("/api/v1/sessions/{unknown}/input"),
+            json!({"text": "x"}),
+        ),
+        (
+            "POST",
+            format!("/api/v1/sessions/{unknown}/abort"),
+            json!({}),
+        ),
+        (
+            "POST",
+            format!("/api/v1/sessions/{unknown}/restart"),
+            json!({}),
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/issues/{unknown}"),
+            json!({"title": "x"}),
+        ),
+        ("POST", format!("/api/v1/issues/{unknown}/close"), json!({})),
+        (
+            "POST",
+            format!("/api/v1/issues/{unknown}/reopen"),
+            json!({}),
+        ),
+    ];
+    for (method, path, body) in &posts {
+        assert_eq!(
+            server.send(method, path, body).error(404).0,
+            "not_found",
+            "{method} {path}"
+        );
+    }
+    // Each route that takes a body: a key it does not take is 422, a body that is no JSON
+    // object 400.
+    let bodies = [
+        "/api/v1/agent/launch",
+        "/api/v1/agent/close",
+        "/api/v1/agent/resume",
+        "/api/v1/reconcile",
+        "/api/v1/worktrees/prune",
+        "/api/v1/issues",
+    ];
+    for path in bodies {
+        let (code, message) = server.post(path, &json!({"bogus": 1})).error(422);
+        assert_eq!(code, "usage", "{path}");
+        assert!(message.contains("bogus"), "{path}: {message}");
+        assert_eq!(
+            server.post(path, &json!("text")).error(400).0,
+            "usage",
+            "{path}"
+        );
+    }
+    // Routes that take no query refuse one; GET-only routes refuse other methods.
+    assert_eq!(
+        server.get("/api/v1/sessions/x?verbose=1").error(400).0,
+        "usage"
+    );
+    assert_eq!(
+        server.post("/api/v1/sessions", &json!({})).error(405).0,
+        "method_not_allowed"
+    );
+    assert_eq!(
+        server.post("/api/v1/overview", &json!({})).error(405).0,
+        "method_not_allowed"
+    );
+    assert_eq!(
+        server.get("/api/v1/agent/close").error(405).0,
+        "method_not_allowed"
+    );
+    assert_eq!(server.get("/api/v2/sessions").error(404).0, "not_found");
+    // A body larger than the server takes.
+    let big = json!({"title": "x".repeat(2 * 1024 * 1024)});
+    assert_eq!(
+        server.post("/api/v1/issues", &big).error(413).0,
+        "too_large"
+    );
+    assert_eq!(repo.refs(), "");
+}
