@@ -29,6 +29,8 @@ pub struct Config {
     /// Agents defined in the user's own config (`[agents.NAME]`), beside the built-in ones.
     /// Never from `.pm.toml`: a committed file does not choose a program to run.
     pub agents: std::collections::BTreeMap<String, AgentConfig>,
+    /// `[sync] branches`: `pm sync` also pushes the branches of this clone's live sessions.
+    pub sync_branches: bool,
 }
 
 /// How to run an agent: `[agents.NAME]` in the user's config.
@@ -59,6 +61,7 @@ impl Default for Config {
             remote: "origin".into(),
             worktree_dir_from_repo: false,
             agents: Default::default(),
+            sync_branches: false,
         }
     }
 }
@@ -71,13 +74,29 @@ struct ConfigFile {
     remote: Option<String>,
     #[serde(default)]
     agents: std::collections::BTreeMap<String, AgentConfig>,
+    sync: Option<SyncFile>,
     /// Every key not named above: reported, never an error (a newer pm may know it).
     #[serde(flatten)]
     unknown: toml::Table,
 }
 
+/// `[sync]`: how `pm sync` shares.
+#[derive(Debug, Default, Deserialize)]
+struct SyncFile {
+    branches: Option<bool>,
+    #[serde(flatten)]
+    unknown: toml::Table,
+}
+
 /// The keys a config file may hold, for "did you mean" (the fields of `ConfigFile`).
-const KEYS: &[&str] = &["branch_prefix", "worktree_dir", "agent", "remote", "agents"];
+const KEYS: &[&str] = &[
+    "branch_prefix",
+    "worktree_dir",
+    "agent",
+    "remote",
+    "agents",
+    "sync",
+];
 
 impl Config {
     /// Load the user's file and the repository's `.pm.toml` (in `main_workdir`).
@@ -144,6 +163,14 @@ impl Config {
         }
         if let Some(remote) = file.remote {
             self.remote = remote;
+        }
+        if let Some(sync) = file.sync {
+            for key in sync.unknown.keys() {
+                warnings.push(unknown_key_warning(&format!("sync.{key}"), path));
+            }
+            if let Some(branches) = sync.branches {
+                self.sync_branches = branches;
+            }
         }
         if !file.agents.is_empty() {
             if trusted {
@@ -316,10 +343,10 @@ mod tests {
         // Tables (agents) go last, as TOML wants them.
         let mut text: String = KEYS
             .iter()
-            .filter(|k| **k != "agents")
+            .filter(|k| !["agents", "sync"].contains(*k))
             .map(|k| format!("{k} = \"x{{branch}}\"\n"))
             .collect();
-        text.push_str("[agents.x]\nprogram = \"x\"\n");
+        text.push_str("[agents.x]\nprogram = \"x\"\n[sync]\nbranches = true\n");
         let file: ConfigFile = toml::from_str(&text).unwrap();
         assert!(file.unknown.is_empty(), "{:?}", file.unknown);
         assert_eq!(closest_key("worktree_dirr"), Some("worktree_dir"));

@@ -46,6 +46,8 @@ pub enum Setting {
     Base,
     /// Purge's removal of the worktree and branch.
     DeleteFiles,
+    /// The branch a merge goes into.
+    Into,
     /// The fields an issue update can change.
     IssueFields,
 }
@@ -59,6 +61,7 @@ impl Setting {
             Setting::Issue => "an issue",
             Setting::Base => "a base",
             Setting::DeleteFiles => "delete files",
+            Setting::Into => "the branch to merge into",
             Setting::IssueFields => {
                 "one of title, description, body, status, priority, type, tags added or removed"
             }

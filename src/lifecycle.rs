@@ -131,6 +131,20 @@ pub fn launch(session: &mut Session, now: Timestamp) -> Transition {
     }
 }
 
+/// A record for a worktree made outside pm, at `now`: idle (nobody works in it through pm yet).
+pub fn adopt(session: &mut Session, now: Timestamp) -> Transition {
+    session.status = SessionStatus::Idle;
+    session.started = now;
+    session.updated = now;
+    session.ended = None;
+    session.epoch = 0;
+    session.purged = None;
+    Transition {
+        message: format!("adopt: idle on {}", session.branch),
+        changed: true,
+    }
+}
+
 /// Purge at `now`: the record becomes a tombstone that syncs (its files are the caller's).
 /// `None` when it already is one.
 pub fn purge(session: &mut Session, now: Timestamp) -> Option<String> {

@@ -15,7 +15,7 @@ pub use issues::{
 pub use sessions::{
     HandedOffJson, LastCommitJson, Launch, Purge, Reconcile, RepairedJson, Restarted, RunEvents,
     RunReport, RunSent, SessionChange, SessionConfig, SessionJson, SessionList, SessionPage,
-    SessionPrompt, SessionShow,
+    SessionPrompt, SessionShow, Transcript,
 };
 
 pub use worktrees::{WorktreeJson, WorktreeList, WorktreeSession, WorktreesPruned};

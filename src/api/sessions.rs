@@ -396,6 +396,13 @@ pub struct RunEvents<'a> {
     pub next_seq: u64,
 }
 
+/// The turns of a session's agent kept in git, oldest first.
+#[derive(Debug, Serialize)]
+pub struct Transcript<'a> {
+    pub id: &'a str,
+    pub turns: &'a [crate::model::transcript::Turn],
+}
+
 /// A finished session brought back, and its agent's new run (when it was started).
 #[derive(Debug, Serialize)]
 pub struct Restarted<'a> {

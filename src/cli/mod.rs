@@ -328,6 +328,7 @@ impl Vocabulary for Flags {
             Setting::Issue => "--issue",
             Setting::Base => "--base",
             Setting::DeleteFiles => "--delete-files",
+            Setting::Into => "--into BRANCH",
             Setting::IssueFields => {
                 "one of --title, --description, --body, --status, --priority, --type, --tag, --untag"
             }

@@ -21,6 +21,13 @@ pub struct SyncArgs {
     /// Only push; fetch nothing
     #[arg(long)]
     push_only: bool,
+    /// Also push the branches of this clone's live sessions, never forced, so that another
+    /// clone can resume them (default: the config's `[sync] branches`)
+    #[arg(long, overrides_with = "no_branches")]
+    branches: bool,
+    /// Push no branches, whatever the config says
+    #[arg(long)]
+    no_branches: bool,
 }
 
 #[derive(Debug, Args)]
@@ -36,6 +43,7 @@ pub fn run_sync(ctx: &Ctx, args: SyncArgs) -> Result<()> {
     let options = SyncOptions {
         fetch: !args.push_only,
         push: !args.fetch_only,
+        branches: args.branches || (!args.no_branches && ws.config()?.sync_branches),
         mode: ctx.mode(),
     };
     let mut bar = ProgressBar::new();
@@ -72,6 +80,12 @@ fn print_report(ctx: &Ctx, report: &SyncReport) -> Result<()> {
             report.remote, rejected.ref_name, rejected.reason
         )));
     }
+    for rejected in &report.branches_rejected {
+        ctx.warn(&clean_line(&format!(
+            "branch not pushed to {}: {} {}",
+            report.remote, rejected.ref_name, rejected.reason
+        )));
+    }
     for rejected in &report.push_rejected {
         ctx.warn(&clean_line(&format!(
             "refused by {}: {} {}",
@@ -95,7 +109,20 @@ fn print_report(ctx: &Ctx, report: &SyncReport) -> Result<()> {
             report.rejected.len() + report.push_rejected.len()
         )
     };
-    print(&line)
+    let mut out = line;
+    if !report.branches_pushed.is_empty() {
+        out.push_str(&format!(
+            "{} {} branch(es): {}\n",
+            if report.dry_run {
+                "Would push"
+            } else {
+                "Pushed"
+            },
+            report.branches_pushed.len(),
+            clean_line(&report.branches_pushed.join(", "))
+        ));
+    }
+    print(&out)
 }
 
 pub fn run_init(ctx: &Ctx, args: InitArgs) -> Result<()> {

@@ -8,6 +8,8 @@ use std::process::{Command, Stdio};
 /// What a finished git command printed.
 pub struct GitOutput {
     pub success: bool,
+    /// The exit status, when git exited (not killed by a signal).
+    pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
 }
@@ -38,6 +40,30 @@ pub fn run(repo: &gix::Repository, args: &[&str]) -> Result<GitOutput> {
     finish(git(repo).args(args), args)
 }
 
+/// Run `git <args>` in the repository with `input` on its stdin.
+pub fn run_with_input(repo: &gix::Repository, args: &[&str], input: &[u8]) -> Result<GitOutput> {
+    use std::io::Write;
+    let mut child = git(repo)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::failed(format!("could not run git {}: {e}", args[0])))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(input);
+    }
+    let output = child
+        .wait_with_output()
+        .map_err(|e| Error::failed(format!("could not run git {}: {e}", args[0])))?;
+    Ok(GitOutput {
+        success: output.status.success(),
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    })
+}
+
 /// Run `git <args>` in the folder `dir` (a worktree) and wait for it.
 pub fn run_in(dir: &std::path::Path, args: &[&str]) -> Result<GitOutput> {
     finish(
@@ -55,6 +81,7 @@ fn finish(command: &mut Command, args: &[&str]) -> Result<GitOutput> {
         .map_err(|e| Error::failed(format!("could not run git {}: {e}", args[0])))?;
     Ok(GitOutput {
         success: output.status.success(),
+        code: output.status.code(),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     })

@@ -10,6 +10,7 @@ pub mod branch;
 pub mod command;
 pub mod identity;
 pub mod loose_ref;
+pub mod merge;
 pub mod open;
 pub mod refs;
 pub mod worktree;

@@ -19,6 +19,7 @@ pub(super) const SESSION_ACTIONS: &[&str] = &[
     "list",
     "get",
     "events",
+    "transcript",
     "prompt",
     "config",
     "spec",
@@ -32,6 +33,7 @@ pub(super) const SESSION_ACTIONS: &[&str] = &[
     "close",
     "reactivate",
     "purge",
+    "merge",
     "help",
 ];
 
@@ -59,11 +61,15 @@ pub fn definitions() -> Value {
                     "role": {"type": "string", "description": "launch_task: a role for the agent (free text)"},
                     "deleteFiles": {"type": "boolean", "default": true, "description": "purge: also delete the worktree and branch this clone created (default true; a worktree with uncommitted changes or a branch with unmerged commits is still refused without force)"},
                     "force": {"type": "boolean", "description": "launch_task, reactivate: even when another live session works on the issue; close, purge: even a session active in another clone; purge: even with uncommitted changes or unmerged commits"},
-                    "dryRun": {"type": "boolean", "description": "launch_task, close, reactivate, purge: show what would change, write nothing"},
+                    "dryRun": {"type": "boolean", "description": "launch_task, close, reactivate, purge, merge: show what would change, write nothing"},
                     "run": {"type": "boolean", "default": true, "description": "launch_task, restart: also start the agent (default true)"},
                     "maxRuntimeSeconds": {"type": "integer", "minimum": 1, "description": "launch_task, start, run, restart: stop the agent after this many seconds"},
                     "text": {"type": "string", "description": "input: what to send to the running agent (or the prompt of a new turn)"},
                     "clientRequestId": {"type": "string", "description": "launch_task, start: an idempotency key; a request with a key already used returns the session it made then"},
+                    "strategy": {"type": "string", "enum": ["merge", "squash", "rebase"], "default": "merge", "description": "merge: fast-forward or a merge commit (merge), one new commit (squash), or the commits replayed on the base (rebase)"},
+                    "into": {"type": "string", "description": "merge: the branch to merge into (default: the session's base branch)"},
+                    "keep": {"type": "boolean", "description": "merge: keep the worktree and the branch"},
+                    "push": {"type": "string", "description": "merge: push the base branch to this remote afterwards"},
                     "sinceSeq": {"type": "integer", "minimum": 0, "description": "live_deltas: only events after this sequence number (the next_seq of the last answer)"}
                 },
                 "required": ["action"]
@@ -175,6 +181,11 @@ const ARGUMENTS: &[(&str, &str, &str, &str)] = &[
     ("pm_session", "force", "ReactivateRequest", "force"),
     ("pm_session", "force", "PurgeRequest", "force"),
     ("pm_session", "deleteFiles", "PurgeRequest", "delete_files"),
+    ("pm_session", "sessionUlid", "MergeRequest", "session"),
+    ("pm_session", "strategy", "MergeRequest", "strategy"),
+    ("pm_session", "into", "MergeRequest", "into"),
+    ("pm_session", "keep", "MergeRequest", "keep"),
+    ("pm_session", "push", "MergeRequest", "push"),
     ("pm_session", "run", "-", "-"),
     ("pm_session", "sessionUlid", "StartRequest", "session"),
     ("pm_session", "prompt", "StartRequest", "prompt"),
@@ -221,7 +232,7 @@ mod tests {
     use crate::ops::issues::{Changes, Filter};
     use crate::ops::runs::StartRequest;
     use crate::ops::sessions::{
-        CloseRequest, LaunchRequest, ListRequest, PurgeRequest, ReactivateRequest,
+        CloseRequest, LaunchRequest, ListRequest, MergeRequest, PurgeRequest, ReactivateRequest,
     };
 
     /// The field names of each request type MCP offers, read from the type itself.
@@ -250,6 +261,10 @@ mod tests {
             (
                 "PurgeRequest",
                 of(serde_json::to_value(PurgeRequest::default())),
+            ),
+            (
+                "MergeRequest",
+                of(serde_json::to_value(MergeRequest::default())),
             ),
             (
                 "StartRequest",

@@ -8,8 +8,8 @@ use crate::lifecycle::SessionEvent;
 use crate::model::{Choice, SessionStatus};
 use crate::ops::runs::{self, StartRequest};
 use crate::ops::sessions::{
-    self, CloseRequest, LaunchRequest, ListRequest, Located, PurgeRequest, ReactivateRequest,
-    ReconcileRequest,
+    self, CloseRequest, LaunchRequest, ListRequest, Located, MergeRequest, PurgeRequest,
+    ReactivateRequest, ReconcileRequest, Strategy,
 };
 use crate::store::{Event, Mode};
 use crate::workspace::Workspace;
@@ -102,6 +102,17 @@ pub(super) fn session(ws: &Workspace, args: &Args) -> Reply {
                 run_events: &run_events,
             };
             Ok((events_text(&events, &run_events), api::value(&view)?))
+        }
+        "transcript" => {
+            let (id, turns) = runs::transcript(ws, id()?)?;
+            let text = format!("{} turns of session {id} kept in git", turns.len());
+            Ok((
+                text,
+                api::value(&api::Transcript {
+                    id: &id,
+                    turns: &turns,
+                })?,
+            ))
         }
         "prompt" => {
             let s = sessions::show(ws, id()?)?.view.session;
@@ -310,6 +321,38 @@ pub(super) fn session(ws: &Workspace, args: &Args) -> Reply {
                 api::value(&api::Purge::new(&purged, mode))?,
             ))
         }
+        "merge" => {
+            let strategy = match args.str("strategy")? {
+                None | Some("merge") => Strategy::Merge,
+                Some("squash") => Strategy::Squash,
+                Some("rebase") => Strategy::Rebase,
+                Some(other) => {
+                    return Err(Error::usage(format!(
+                        "argument strategy is {other:?}; use merge, squash or rebase"
+                    )));
+                }
+            };
+            let request = MergeRequest {
+                session: id()?.to_string(),
+                strategy,
+                into: args.str("into")?.map(str::to_string),
+                keep: args.bool("keep")?,
+                push: args.str("push")?.map(str::to_string),
+            };
+            let merged = sessions::merge(ws, &request, args.mode()?)?;
+            let text = format!(
+                "{} {} into {} ({})",
+                if merged.dry_run {
+                    "Would merge"
+                } else {
+                    "Merged"
+                },
+                merged.branch,
+                merged.into,
+                merged.how
+            );
+            Ok((text, api::value(&merged)?))
+        }
         "help" => Ok((HELP.to_string(), json!({"actions": SESSION_ACTIONS}))),
         other => Err(Error::usage(format!(
             "unknown action {other:?}; use one of {}",
@@ -323,6 +366,7 @@ const HELP: &str = "pm_session actions:
                                     for every one; at most limit, default 200)
   get sessionUlid                   the session and its local state (worktree, dirty, ahead/behind)
   events sessionUlid                the record's history, newest first
+  transcript sessionUlid            the agent's turns kept in git (from every clone that ran it)
   prompt sessionUlid                the prompt the agent was given
   config sessionUlid                the launch settings (agent, branch, base, prompt)
   spec sessionUlid                  the whole record plus local state
@@ -336,6 +380,9 @@ const HELP: &str = "pm_session actions:
   purge sessionUlid [deleteFiles, force, dryRun]  remove the session (a tombstone that syncs) and,
                                     unless deleteFiles is false, the worktree and branch this clone
                                     created (refused when dirty or unmerged unless force)
+  merge sessionUlid [strategy, into, keep, push, dryRun]  merge the branch into its base (merge,
+                                    squash or rebase), complete the session, remove its worktree
+                                    and branch unless keep
   start taskKey [...]               launch_task that always starts the agent
   run sessionUlid [prompt, maxRuntimeSeconds]  a turn of the session's agent in its worktree
   input sessionUlid text            send text to the running agent (or start a turn with it)

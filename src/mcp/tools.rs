@@ -82,6 +82,7 @@ impl Vocabulary for Arguments {
             Setting::Issue => "taskKey",
             Setting::Base => "base",
             Setting::DeleteFiles => "deleteFiles",
+            Setting::Into => "into",
             Setting::IssueFields => {
                 "one of title, description, body, status, priority, type, tags, untags"
             }

@@ -4,6 +4,7 @@ pub mod id;
 pub mod issue;
 pub mod session;
 pub mod time;
+pub mod transcript;
 
 pub use id::new_id;
 pub use issue::{Issue, IssueStatus, IssueType, Priority};

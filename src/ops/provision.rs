@@ -166,6 +166,7 @@ fn finish_launch(local: &LocalData, id: &str, pending: &PendingLaunch) -> Result
             worktree: pending.worktree.clone(),
             host: pending.host.clone(),
             created_branch: pending.creates_branch.then(|| pending.branch.clone()),
+            adopted: false,
         },
     )?;
     local.end_launch(id)

@@ -453,6 +453,11 @@ pub fn reap_dead(ws: &Workspace, mode: Mode) -> Vec<String> {
         if let Ok(mut log) = events::Log::open(&dir) {
             let _ = log.append(Body::Died { why: why.clone() });
         }
+        if let Err(e) = keep_transcript(ws, &id, true) {
+            said.push(format!(
+                "what the agent of session {id} did was not kept in git: {e}"
+            ));
+        }
         info.supervisor = None;
         info.agent_process = None;
         info.socket = None;
@@ -478,4 +483,60 @@ pub fn started_with(ws: &Workspace, id: &str) -> Option<Start> {
 /// Every event of a session's runs, oldest first.
 pub fn all_events(ws: &Workspace, id: &str) -> Vec<Event> {
     events::read_since(&events::log_path(&run_dir(ws.local(), id)), 0).unwrap_or_default()
+}
+
+/// The file that says up to which event a session's turns are kept in git.
+fn kept_path(dir: &std::path::Path) -> PathBuf {
+    dir.join("kept")
+}
+
+/// Commit the turns of session `id`'s runs that are not in git yet, each one commit of
+/// `refs/pm/runs/<id>`. Only whole turns (ended by the agent) unless `all`, which also keeps
+/// what is left of a turn the run ended in the middle of. Returns how many turns were kept.
+pub fn keep_transcript(ws: &Workspace, id: &str, all: bool) -> Result<usize> {
+    use crate::runtime::transcript::{RunFacts, condense};
+    let dir = run_dir(ws.local(), id);
+    let kept = kept_path(&dir);
+    let since = std::fs::read_to_string(&kept)
+        .ok()
+        .and_then(|text| text.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    let events = events::read_since(&events::log_path(&dir), since)?;
+    let end = if all {
+        events.len()
+    } else {
+        events
+            .iter()
+            .rposition(|e| matches!(e.body, Body::TurnFinished { .. }))
+            .map_or(0, |at| at + 1)
+    };
+    let Some(last) = events[..end].last().map(|e| e.seq) else {
+        return Ok(0);
+    };
+    let info = lease::read(&dir)?.unwrap_or_default();
+    let facts = RunFacts {
+        session: id,
+        agent: &info.agent,
+        provider_session: info.provider_session_id.as_deref(),
+    };
+    let mut count = 0;
+    for turn in events[..end]
+        .split_inclusive(|e| matches!(e.body, Body::TurnFinished { .. }))
+        .filter_map(|events| condense(events, &facts))
+    {
+        ws.store().append_turn(&turn)?;
+        count += 1;
+    }
+    crate::store::local::write_atomic(&kept, &last.to_string())?;
+    Ok(count)
+}
+
+/// The turns of session `id` kept in git (from every clone that ran it), oldest first.
+pub fn transcript(
+    ws: &Workspace,
+    session: &str,
+) -> Result<(String, Vec<crate::model::transcript::Turn>)> {
+    let id = resolve_session(ws, session)?;
+    let turns = ws.store().transcript(&id)?;
+    Ok((id, turns))
 }

@@ -12,6 +12,7 @@ pub mod events;
 pub mod lease;
 pub mod provider;
 pub mod supervisor;
+pub mod transcript;
 
 use crate::store::local::LocalData;
 use std::path::PathBuf;

@@ -373,7 +373,11 @@ pub fn main(dir: &Path, session: &str) -> Result<()> {
         {
             for body in provider.parse_line(&line) {
                 on_event(&ws, &shared, &body);
+                let turn_ended = matches!(body, Body::TurnFinished { .. });
                 shared.emit(body);
+                if turn_ended {
+                    keep_transcript(&ws, &shared, false);
+                }
             }
         }
     }
@@ -387,6 +391,7 @@ pub fn main(dir: &Path, session: &str) -> Result<()> {
         _ => (None, None),
     };
     shared.emit(Body::Exited { code, signal });
+    keep_transcript(&ws, &shared, true);
     // The session is idle before the run says it ended: whoever waits for the end (abort)
     // sees the session as it is now.
     crate::ops::runs::agent_ended(&ws, session);
@@ -433,6 +438,16 @@ fn on_event(ws: &Workspace, shared: &Shared, body: &Body) {
             }
         }
         _ => {}
+    }
+}
+
+/// Commit the run's finished turns (with `all`, also what is left of one) to the session's
+/// transcript in git; a failure is logged, never fatal to the run.
+fn keep_transcript(ws: &Workspace, shared: &Shared, all: bool) {
+    if let Err(e) = crate::ops::runs::keep_transcript(ws, &shared.session, all) {
+        shared.emit(Body::Log {
+            text: format!("the turn was not kept in git: {e}"),
+        });
     }
 }
 

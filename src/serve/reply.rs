@@ -163,6 +163,7 @@ impl Vocabulary for HttpWords {
             Setting::Issue => "\"issue\"",
             Setting::Base => "\"base\"",
             Setting::DeleteFiles => "\"delete_files\": true",
+            Setting::Into => "\"into\"",
             Setting::IssueFields => {
                 "one of \"title\", \"description\", \"body\", \"status\", \"priority\", \"type\", \
                  \"tags\", \"untags\""

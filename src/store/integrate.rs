@@ -19,8 +19,8 @@ const MAX_ATTEMPTS: u32 = 20;
 pub const MERGE_MESSAGE: &str = "merge";
 
 /// The identity of every merge commit, for the same reason.
-const MERGE_NAME: &str = "pm";
-const MERGE_EMAIL: &str = "pm@localhost";
+pub(super) const MERGE_NAME: &str = "pm";
+pub(super) const MERGE_EMAIL: &str = "pm@localhost";
 
 /// What integrating another clone's tip did to the local record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,7 +216,7 @@ impl Store {
 /// After a failed write of ref `name` in attempt `attempt`: wait a little before the next one,
 /// or give up with the error when retrying cannot help (a failure other than a race, or a lock
 /// that stays taken for longer than [`LOCK_PATIENCE`](LOCK_PATIENCE)).
-fn wait_after(
+pub(super) fn wait_after(
     name: &str,
     error: RefError,
     attempt: u32,

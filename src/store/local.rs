@@ -28,6 +28,10 @@ pub struct LocalSession {
     /// branch creates none). Only this branch may ever be deleted with the session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_branch: Option<String>,
+    /// The worktree was made outside pm and adopted (`pm agent discover --adopt`): pm uses it
+    /// but never removes it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopted: bool,
 }
 
 /// A launch under way: written before the first branch or folder is made and removed once the

@@ -25,6 +25,7 @@ mod list;
 pub mod local;
 mod loose_object;
 mod read;
+pub mod transcript;
 mod write;
 
 use crate::error::Result;

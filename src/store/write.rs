@@ -203,7 +203,7 @@ impl Store {
 
     /// The configured author or committer identity (or pm's fallback), as git
     /// resolves it, stamped with `now`.
-    fn signature(&self, now: Timestamp, role: Role) -> Result<gix::actor::Signature> {
+    pub(super) fn signature(&self, now: Timestamp, role: Role) -> Result<gix::actor::Signature> {
         let name = match role {
             Role::Author => "author",
             Role::Committer => "committer",
@@ -340,7 +340,7 @@ fn write_failed(kind: RecordKind, id: &str) -> String {
 
 /// Which of a commit's two identities to resolve.
 #[derive(Clone, Copy)]
-enum Role {
+pub(super) enum Role {
     Author,
     Committer,
 }

@@ -3,16 +3,19 @@
 
 mod attach;
 mod close;
+mod discover;
 mod history;
 mod launch;
 mod list;
 mod logs;
+mod merge;
 mod purge;
 mod reactivate;
 mod reconcile;
 mod resume;
 mod run;
 mod show;
+mod transcript;
 
 use super::complete;
 use super::{Ctx, print, print_json};
@@ -53,6 +56,10 @@ pub enum AgentCommand {
     /// Abandon this clone's sessions whose worktree is gone; prune stale worktree entries;
     /// repair issue statuses; report worktrees of sessions handed over to another clone
     Reconcile(reconcile::ReconcileArgs),
+    /// Merge the session's branch into its base, complete it, remove its worktree and branch
+    Merge(merge::MergeArgs),
+    /// List worktrees made without pm (git worktree add); --adopt records an idle session for each
+    Discover(discover::DiscoverArgs),
     /// Remove a session for good (a tombstone that syncs), optionally with its worktree and branch
     Purge(purge::PurgeArgs),
     /// Start the session's agent in its worktree for a turn (continuing its earlier thread)
@@ -61,6 +68,8 @@ pub enum AgentCommand {
     Send(run::SendArgs),
     /// Show what the session's agent did (and, with --follow, does)
     Logs(logs::LogsArgs),
+    /// Show the turns of the session's agent kept in git (from every clone that ran it)
+    Transcript(SessionArg),
     /// Stop the session's running agent (its whole process group); the session becomes idle
     Abort(run::AbortArgs),
     /// Bring a completed or abandoned session back and run its agent again
@@ -90,9 +99,12 @@ pub fn run(ctx: &Ctx, command: AgentCommand) -> Result<()> {
         AgentCommand::Reactivate(args) => reactivate::run(ctx, &ws, args),
         AgentCommand::Reconcile(args) => reconcile::run(ctx, &ws, args),
         AgentCommand::Purge(args) => purge::run(ctx, &ws, args),
+        AgentCommand::Discover(args) => discover::run(ctx, &ws, args),
+        AgentCommand::Merge(args) => merge::run(ctx, &ws, args),
         AgentCommand::Run(args) => run::run(ctx, &ws, args),
         AgentCommand::Send(args) => run::send(ctx, &ws, args),
         AgentCommand::Logs(args) => logs::run(ctx, &ws, args),
+        AgentCommand::Transcript(args) => transcript::run(ctx, &ws, args),
         AgentCommand::Abort(args) => run::abort(ctx, &ws, args),
         AgentCommand::Restart(args) => run::restart(ctx, &ws, args),
         AgentCommand::Attach(args) => attach::run(ctx, &ws, args),

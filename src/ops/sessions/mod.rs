@@ -3,7 +3,9 @@
 //! records, worktrees (through `ops::provision`) and the linked issue. Queries never write:
 //! reconciling is its own operation, which listing front ends call first. Nothing here prints.
 
+mod discover;
 mod launch;
+mod merge;
 mod purge;
 mod query;
 mod reconcile;
@@ -11,7 +13,9 @@ mod resume;
 mod transition;
 mod views;
 
+pub use discover::{Found, discover};
 pub use launch::{LaunchRequest, Launched, launch, launched_before};
+pub use merge::{MergeOutcome, MergeRequest, Strategy, merge};
 pub use purge::{PurgeRequest, Purged, purge};
 pub use query::{
     ListRequest, Located, Page, PageRequest, SessionDetails, SessionList, events, history, list,

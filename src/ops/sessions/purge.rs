@@ -67,7 +67,7 @@ pub fn purge(ws: &Workspace, request: &PurgeRequest, mode: Mode) -> Result<Purge
         // Only what this clone noted as made for the session is deleted: the record's own
         // word (its branch, its owner) may come from anyone.
         let note = if mine { local.session(&id) } else { None };
-        match note.as_ref().map(|n| n.worktree.clone()) {
+        match note.as_ref().filter(|n| !n.adopted).map(|n| n.worktree.clone()) {
             Some(path) if path.exists() => {
                 if !force && worktree::is_dirty(&path)? {
                     return Err(Error::invalid(format!(

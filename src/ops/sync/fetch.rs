@@ -2,7 +2,8 @@
 //! namespace, and integrate every fetched record that differs from the local one.
 
 use super::{
-    Phase, Rejected, SyncReport, fetch_refspec, parse_record_path, refs_under, tracking_prefix,
+    Family, Phase, Rejected, SyncReport, fetch_refspec, parse_record_path, refs_under,
+    tracking_prefix,
 };
 use crate::error::{Error, Result};
 use crate::model::{Issue, RecordKind, Session};
@@ -195,8 +196,11 @@ pub(super) fn integrate_all(
             continue;
         };
         let outcome = match kind {
-            RecordKind::Issue => store.integrate::<Issue>(id, tip, Mode::Write)?,
-            RecordKind::Session => store.integrate::<Session>(id, tip, Mode::Write)?,
+            Family::Record(RecordKind::Issue) => store.integrate::<Issue>(id, tip, Mode::Write)?,
+            Family::Record(RecordKind::Session) => {
+                store.integrate::<Session>(id, tip, Mode::Write)?
+            }
+            Family::Transcript => store.integrate_transcript(id, tip, Mode::Write)?,
         };
         match outcome {
             Integrated::UpToDate | Integrated::LocalAhead => {}

@@ -44,6 +44,8 @@ pub fn fetch_refspec(remote: &str) -> String {
 pub struct SyncOptions {
     pub fetch: bool,
     pub push: bool,
+    /// Also push the branches of this clone's live sessions.
+    pub branches: bool,
     pub mode: Mode,
 }
 
@@ -70,6 +72,11 @@ pub struct SyncReport {
     pub rejected: Vec<Rejected>,
     /// Local refs the remote refused after every retry.
     pub push_rejected: Vec<Rejected>,
+    /// Branches of this clone's live sessions pushed (with `branches`; in a dry run, those
+    /// that would be).
+    pub branches_pushed: Vec<String>,
+    /// Branches the remote refused (it has other commits on them; never forced).
+    pub branches_rejected: Vec<Rejected>,
     pub rounds: usize,
     pub dry_run: bool,
 }
@@ -109,6 +116,12 @@ pub fn sync(
         ..SyncReport::default()
     };
     if options.mode == Mode::DryRun {
+        if options.push && options.branches {
+            report.branches_pushed = push::session_branches(ws, remote)?
+                .into_iter()
+                .map(|(branch, _)| branch)
+                .collect();
+        }
         return preview(store, remote, options, report);
     }
     let mut writes = 0;
@@ -136,6 +149,12 @@ pub fn sync(
             break;
         }
     }
+    if options.push && options.branches {
+        let branches = push::session_branches(ws, remote)?;
+        let (pushed, rejected) = push::push_branches(ws, remote, &branches)?;
+        report.branches_pushed = pushed;
+        report.branches_rejected = rejected;
+    }
     writes += report.created + report.fast_forwarded + report.merged;
     if writes > PACK_REFS_THRESHOLD {
         pack_refs(store.repo());
@@ -144,7 +163,7 @@ pub fn sync(
 }
 
 /// Refuse remote names that are not configured or would make an odd tracking ref.
-fn check_remote_name(repo: &gix::Repository, remote: &str) -> Result<()> {
+pub(crate) fn check_remote_name(repo: &gix::Repository, remote: &str) -> Result<()> {
     let valid = !remote.is_empty()
         && !remote.starts_with('-')
         && gix::refs::FullName::try_from(format!("{}x", tracking_prefix(remote)).as_str()).is_ok();
@@ -165,19 +184,43 @@ fn refs_under(repo: &gix::Repository, prefix: &str) -> Result<HashMap<String, Op
     Ok(crate::git::refs::under(repo, prefix)?.into_iter().collect())
 }
 
-/// Split `issues/<id>` into its kind and id, or say why it is no record.
-fn parse_record_path(path: &str) -> std::result::Result<(RecordKind, &str), String> {
-    let (kind, id) = path
+/// What a ref below `refs/pm/` holds: a record, or a session's transcript.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    Record(RecordKind),
+    Transcript,
+}
+
+impl Family {
+    const ALL: [Family; 3] = [
+        Family::Record(RecordKind::Issue),
+        Family::Record(RecordKind::Session),
+        Family::Transcript,
+    ];
+
+    /// The folder below `refs/pm/`.
+    fn folder(self) -> &'static str {
+        match self {
+            Family::Record(kind) => kind.plural(),
+            Family::Transcript => "runs",
+        }
+    }
+}
+
+/// Split `issues/<id>` (or `sessions/<id>`, `runs/<id>`) into its family and id, or say why it
+/// is nothing this pm shares.
+fn parse_record_path(path: &str) -> std::result::Result<(Family, &str), String> {
+    let (folder, id) = path
         .split_once('/')
         .ok_or_else(|| "is not a record this pm knows".to_string())?;
-    let kind = RecordKind::ALL
+    let family = Family::ALL
         .into_iter()
-        .find(|k| k.plural() == kind)
+        .find(|f| f.folder() == folder)
         .ok_or_else(|| "is not a record this pm knows".to_string())?;
     if !is_canonical_id(id) {
         return Err("is not named by a valid id".into());
     }
-    Ok((kind, id))
+    Ok((family, id))
 }
 
 /// What a sync with `remote` would do, as far as this clone knows without asking the remote.

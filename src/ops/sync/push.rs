@@ -1,10 +1,10 @@
 //! Pushing: send every local record whose tip the remote does not have (never forced), with
 //! the git binary, and remember what the remote took in the tracking namespace.
 
-use super::{Rejected, parse_record_path, refs_under, tracking_prefix};
+use super::{Family, Rejected, parse_record_path, refs_under, tracking_prefix};
 use crate::error::{Error, Result};
-use crate::model::RecordKind;
 use crate::store::Store;
+use crate::workspace::Workspace;
 use gix::ObjectId;
 use std::collections::{HashMap, HashSet};
 
@@ -23,6 +23,17 @@ pub(super) struct Pushed {
 
 /// Read `git push --porcelain` output: `<flag>\t<src>:<dst>\t<summary>` per ref.
 fn parse_push_output(stdout: &str, pushed: &mut Vec<String>, rejected: &mut Vec<Rejected>) {
+    parse_porcelain(stdout, "refs/pm/", pushed, rejected);
+}
+
+/// [`parse_push_output`] for the refs below `prefix`: the names below it that went, and those
+/// refused.
+fn parse_porcelain(
+    stdout: &str,
+    prefix: &str,
+    pushed: &mut Vec<String>,
+    rejected: &mut Vec<Rejected>,
+) {
     for line in stdout.lines() {
         let mut fields = line.splitn(3, '\t');
         let (Some(flag), Some(refs), summary) = (fields.next(), fields.next(), fields.next())
@@ -32,7 +43,7 @@ fn parse_push_output(stdout: &str, pushed: &mut Vec<String>, rejected: &mut Vec<
         let Some(dst) = refs.split(':').nth(1) else {
             continue;
         };
-        let Some(path) = dst.strip_prefix("refs/pm/") else {
+        let Some(path) = dst.strip_prefix(prefix) else {
             continue;
         };
         match flag {
@@ -124,8 +135,8 @@ fn push_specs(
     outgoing: &[(&String, ObjectId)],
 ) -> Vec<String> {
     let mut specs = Vec::new();
-    for kind in RecordKind::ALL {
-        let kind = format!("{}/", kind.plural());
+    for family in Family::ALL {
+        let kind = format!("{}/", family.folder());
         let mine: Vec<&(&String, ObjectId)> = outgoing
             .iter()
             .filter(|(path, _)| path.starts_with(kind.as_str()))
@@ -164,4 +175,81 @@ fn tracking_edit(name: &str, tip: ObjectId) -> Result<gix::refs::transaction::Re
         name,
         deref: false,
     })
+}
+
+/// The branches of this clone's live sessions whose local tip the remote lacks (by its
+/// remote-tracking branch), as `(branch, tip)`.
+pub(super) fn session_branches(ws: &Workspace, remote: &str) -> Result<Vec<(String, ObjectId)>> {
+    use crate::model::{Session, SessionStatus};
+    let repo = ws.repo();
+    let live = crate::ops::sessions::list_by_status::<Session>(
+        ws,
+        &[SessionStatus::Active, SessionStatus::Idle],
+        |_| true,
+    )?;
+    let mut out = Vec::new();
+    for session in live.records.into_iter().map(|s| s.record) {
+        if !session.is_live() || !ws.owns(&session) {
+            continue;
+        }
+        // The name comes from a record: only a valid name of a branch that exists here.
+        if crate::git::branch::check_branch_name(&session.branch).is_err() {
+            continue;
+        }
+        let Some(tip) = crate::git::branch::branch_tip(repo, &session.branch)? else {
+            continue;
+        };
+        let tracking =
+            crate::git::branch::remote_tracking_tip(repo, &format!("{remote}/{}", session.branch))?;
+        if tracking != Some(tip) {
+            out.push((session.branch, tip));
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Push `branches` (never forced); the remote-tracking branches follow what the remote took.
+pub(super) fn push_branches(
+    ws: &Workspace,
+    remote: &str,
+    branches: &[(String, ObjectId)],
+) -> Result<(Vec<String>, Vec<Rejected>)> {
+    let repo = ws.repo();
+    let mut pushed = Vec::new();
+    let mut rejected = Vec::new();
+    for chunk in branches.chunks(PUSH_CHUNK) {
+        let mut args = vec![
+            "push".to_string(),
+            "--porcelain".into(),
+            "--no-verify".into(),
+            remote.to_string(),
+        ];
+        args.extend(
+            chunk
+                .iter()
+                .map(|(branch, tip)| format!("{tip}:refs/heads/{branch}")),
+        );
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = crate::git::command::run(repo, &args)?;
+        let mut took = Vec::new();
+        let before = rejected.len();
+        parse_porcelain(&output.stdout, "refs/heads/", &mut took, &mut rejected);
+        if !output.success && rejected.len() == before && took.is_empty() {
+            return Err(Error::failed(format!(
+                "could not push branches to remote {remote}: {}",
+                output.error_line()
+            )));
+        }
+        for branch in took {
+            if let Some((_, tip)) = chunk.iter().find(|(b, _)| *b == branch) {
+                let tip = tip.to_string();
+                let tracking = format!("refs/remotes/{remote}/{branch}");
+                crate::git::command::run_quietly(repo, &["update-ref", &tracking, &tip]);
+            }
+            pushed.push(branch);
+        }
+    }
+    Ok((pushed, rejected))
 }

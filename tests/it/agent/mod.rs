@@ -7,8 +7,10 @@
 
 mod cascade;
 mod close;
+mod discover;
 mod history;
 mod launch;
+mod merge;
 mod reconcile;
 mod refusals;
 

@@ -88,6 +88,29 @@ fn launch_run_streams_the_models_text_into_logs_and_send_makes_a_second_turn() {
         "the same process took the second turn: {run}"
     );
     assert_eq!(lab.status(&id), "active");
+
+    // Each finished turn is a commit of the session's transcript in git, while the agent
+    // goes on running: the prompt and the streamed answer joined into one text.
+    let turns = crate::runs::wait_for("two turns kept in git", || {
+        let doc = lab.pm_json(&["agent", "transcript", &id]);
+        let turns = doc["turns"].as_array().cloned().unwrap_or_default();
+        if turns.len() == 2 {
+            Ok(turns)
+        } else {
+            Err(doc.to_string())
+        }
+    });
+    assert_eq!(
+        turns[0]["entries"],
+        serde_json::json!([
+            {"kind": "input", "text": "say hi"},
+            {"kind": "text", "text": "Hello from the stand-in."},
+        ])
+    );
+    assert_eq!(turns[0]["outcome"], "finished");
+    assert_eq!(turns[0]["provider_session"], thread.as_str());
+    assert_eq!(turns[1]["entries"][1]["text"], "Second answer.");
+    assert_eq!(lab.run_of(&id)["state"], "running");
 }
 
 #[test]

@@ -55,6 +55,13 @@ fn a_killed_supervisor_is_noticed_by_the_next_list_and_its_agent_group_is_stoppe
         let events = lab.events(&id);
         let last = events.last().expect("events");
         assert_eq!(last["kind"], "died", "round {round}: {events:?}");
+        // What the agent did is kept in git all the same, as a turn that died.
+        let turn = lab.git(&["show", &format!("refs/pm/runs/{id}:turn.json")]);
+        assert!(
+            turn.contains("\"outcome\": \"died\""),
+            "round {round}: {turn}"
+        );
+        assert!(turn.contains("reply: hello"), "round {round}: {turn}");
         wait_group_gone(pid);
         assert_eq!(lab.run_of(&id)["state"], "exited", "round {round}");
         assert!(

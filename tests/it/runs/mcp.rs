@@ -117,4 +117,14 @@ fn pm_session_starts_talks_to_follows_and_stops_an_agent() {
     assert_eq!(cli_run["run"]["state"], "running");
     lab.session_tool(json!({"action": "abort", "sessionUlid": id}));
     assert_eq!(lab.run_of(&id)["state"], "exited");
+
+    // The turns kept in git: the same document as `agent transcript --json`, one per run.
+    let kept = lab.session_tool(json!({"action": "transcript", "sessionUlid": id}));
+    let cli_kept = lab.pm_json(&["agent", "transcript", &id]);
+    assert_eq!(kept, cli_kept);
+    let turns = kept["turns"].as_array().expect("turns");
+    let runs = lab.git(&["rev-list", "--count", &format!("refs/pm/runs/{id}")]);
+    assert_eq!(runs.trim(), turns.len().to_string(), "{kept}");
+    assert!(turns.len() >= 3, "{kept}");
+    assert!(turns.iter().all(|t| t["outcome"] == "aborted"), "{kept}");
 }

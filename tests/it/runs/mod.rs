@@ -11,6 +11,7 @@ mod closing;
 mod liveness;
 mod mcp;
 mod requests;
+mod transcript;
 mod turns;
 
 use crate::common::{Kind, Repo};

@@ -368,3 +368,70 @@ fn reconcile_reports_a_handed_off_worktree_and_removes_it_only_when_clean_and_pu
     assert!(!run.stderr.contains("handed over"), "{}", run.stderr);
     net.fsck(Some(0));
 }
+
+#[test]
+fn sync_branches_carries_session_branches_so_resume_needs_no_manual_push() {
+    let net = Net::new(2);
+    let issue = net.add(0, "Travel with the records", &[]);
+    let launched = net.json(0, &["agent", "launch", "--issue", &issue]);
+    let session = launched["id"].as_str().unwrap().to_string();
+    let branch = launched["branch"].as_str().unwrap().to_string();
+    let wt = PathBuf::from(launched["worktree"].as_str().unwrap());
+    let commit = |dir: &Path, text: &str| {
+        std::fs::write(dir.join("work.txt"), text).unwrap();
+        net.repo.git_in(dir, &["add", "work.txt"]);
+        net.repo.git_in(dir, &["commit", "-q", "-m", text]);
+        net.repo
+            .git_in(dir, &["rev-parse", "HEAD"])
+            .trim()
+            .to_string()
+    };
+    let work = commit(&wt, "done in A");
+    let remote_branch = |name: &str| net.git_remote(&["branch", "--list", name]);
+
+    // A plain sync sends records only.
+    let doc = net.sync(0);
+    assert_eq!(doc["branches_pushed"], serde_json::json!([]), "{doc}");
+    assert_eq!(remote_branch(&branch), "");
+    let doc = net.json(0, &["--dry-run", "sync", "--branches"]);
+    assert_eq!(doc["branches_pushed"], serde_json::json!([branch]), "{doc}");
+    assert_eq!(remote_branch(&branch), "");
+    let doc = net.json(0, &["sync", "--branches"]);
+    assert_eq!(doc["branches_pushed"], serde_json::json!([branch]), "{doc}");
+    assert_eq!(net.git_remote(&["rev-parse", &branch]).trim(), work);
+    // Pushed once: the next sync has nothing more to send.
+    let doc = net.json(0, &["sync", "--branches"]);
+    assert_eq!(doc["branches_pushed"], serde_json::json!([]), "{doc}");
+
+    // Clone 1 resumes it with nobody having pushed by hand.
+    net.json(0, &["agent", "close", &session]);
+    net.sync(0);
+    net.sync(1);
+    let doc = net.json(1, &["agent", "resume", &session]);
+    let b_wt = PathBuf::from(doc["worktree"].as_str().unwrap());
+    assert_eq!(net.repo.git_in(&b_wt, &["rev-parse", "HEAD"]).trim(), work);
+
+    // The config makes it the default; the branch moves on by fast-forward only.
+    let config = net.repo.home().join(".config/pm");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("config.toml"), "[sync]\nbranches = true\n").unwrap();
+    let more = commit(&b_wt, "more in B");
+    let doc = net.sync(1);
+    assert_eq!(doc["branches_pushed"], serde_json::json!([branch]), "{doc}");
+    assert_eq!(net.git_remote(&["rev-parse", &branch]).trim(), more);
+    let doc = net.json(1, &["sync", "--no-branches"]);
+    assert_eq!(doc["branches_pushed"], serde_json::json!([]), "{doc}");
+
+    // A rewritten branch is never forced over the remote's.
+    net.repo.git_in(&b_wt, &["reset", "-q", "--hard", &work]);
+    let rewritten = commit(&b_wt, "rewritten in B");
+    assert_ne!(rewritten, more);
+    let out = net.pm(1, &["sync"]).ok();
+    assert!(
+        out.stderr
+            .contains(&format!("branch not pushed to origin: refs/heads/{branch}")),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(net.git_remote(&["rev-parse", &branch]).trim(), more);
+}
