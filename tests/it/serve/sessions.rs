@@ -485,9 +485,9 @@ fn every_route_answers_its_failures_as_documented() {
         format!("/api/v1/sessions/{unknown}/run/stream"),
         format!("/api/v1/issues/{unknown}"),
         format!("/api/v1/issues/{unknown}/events"),
-        format!("/api/v1/projects/other/overview"),
-        format!("/api/v1/projects/other/worktrees"),
-        format!("/api/v1/projects/other/changes"),
+        "/api/v1/projects/other/overview".to_string(),
+        "/api/v1/projects/other/worktrees".to_string(),
+        "/api/v1/projects/other/changes".to_string(),
     ];
     for path in &gets {
         assert_eq!(server.get(path).error(404).0, "not_found", "{path}");
