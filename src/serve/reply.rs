@@ -22,9 +22,14 @@ pub struct Reply {
 impl Reply {
     /// `view` as a document, `json_version` first.
     pub fn json<T: Serialize + ?Sized>(view: &T) -> crate::error::Result<Reply> {
+        Self::json_sized(view, 0)
+    }
+
+    /// The same for a document of about `size` bytes (written without growing its buffer).
+    pub fn json_sized<T: Serialize + ?Sized>(view: &T, size: usize) -> crate::error::Result<Reply> {
         Ok(Reply {
             status: StatusCode::OK,
-            body: encode(&crate::api::document(view))?,
+            body: encode_sized(&crate::api::document(view), size)?,
         })
     }
 
@@ -44,14 +49,22 @@ impl IntoResponse for Reply {
 /// `value` as compact JSON, every control character and bidi control escaped as `\uXXXX` (as
 /// `--json` writes it), with a final newline.
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> crate::error::Result<Vec<u8>> {
-    let mut out = crate::render::EscapeControls::new(Vec::with_capacity(4096));
-    serde_json::to_writer(&mut out, value)
-        .map_err(|e| Error::failed(format!("cannot encode JSON: {e}")))?;
-    let mut bytes = out
+    encode_sized(value, 0)
+}
+
+fn encode_sized<T: Serialize + ?Sized>(value: &T, size: usize) -> crate::error::Result<Vec<u8>> {
+    use std::io::Write;
+    let failed = |e: std::io::Error| Error::failed(format!("cannot encode JSON: {e}"));
+    // serde_json writes a document in many small pieces; the escaper looks for what to escape
+    // in large ones (as `--json` writes through the same buffer size).
+    let escaped = crate::render::EscapeControls::new(Vec::with_capacity(size.max(4096)));
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, escaped);
+    serde_json::to_writer(&mut out, value).map_err(|e| failed(e.into()))?;
+    out.write_all(b"\n").map_err(failed)?;
+    out.into_inner()
+        .map_err(|e| failed(e.into_error()))?
         .finish()
-        .map_err(|e| Error::failed(format!("cannot encode JSON: {e}")))?;
-    bytes.push(b'\n');
-    Ok(bytes)
+        .map_err(failed)
 }
 
 fn json_response(status: StatusCode, body: Vec<u8>) -> Response {

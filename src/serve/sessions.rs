@@ -213,7 +213,8 @@ pub async fn list(ProjectOf(p): ProjectOf, query: Query) -> Response {
         sessions::reconcile(ws, &ReconcileRequest::default(), Mode::Write)?;
         let now = Timestamp::now();
         sessions::page(ws, &request, |page| {
-            Reply::json(&api::SessionPage::new(page, now))
+            // A session's document is about 500 bytes.
+            Reply::json_sized(&api::SessionPage::new(page, now), page.views.len() * 640)
         })
     })
     .await
