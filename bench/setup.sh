@@ -15,7 +15,7 @@ if [ -n "${PM_BIN:-}" ]; then
     pm="$PM_BIN"   # a pm built elsewhere (or a debug build, for a quick look)
 else
     cargo build --release --locked --manifest-path "$root/Cargo.toml" >/dev/null
-    pm="$root/target/release/pm"
+    pm="${CARGO_TARGET_DIR:-$root/target}/release/pm"
 fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

@@ -19,6 +19,7 @@ pub mod model;
 pub mod ops;
 pub mod render;
 pub mod runtime;
+pub mod serve;
 pub mod store;
 pub mod workspace;
 

@@ -95,7 +95,33 @@ impl<'a> From<&'a SessionView> for SessionJson<'a> {
 impl<'a> SessionJson<'a> {
     /// A session of `history`, its duration counted to `now` while it runs.
     pub fn of_history(view: &'a HistoryView<'_>, now: Timestamp) -> Self {
-        session_json!(view.session, view, now, None)
+        session_json!(view.session, view, now, view.agent)
+    }
+}
+
+/// A page of sessions (`ops::sessions::page`): the keys of [`SessionList`], and where the
+/// next page starts (`null` on the last one).
+#[derive(Debug, Serialize)]
+pub struct SessionPage<'a> {
+    pub sessions: Vec<SessionJson<'a>>,
+    pub errors: &'a [Broken],
+    /// How many sessions matched, on every page together.
+    pub total: usize,
+    pub next_cursor: Option<&'a str>,
+}
+
+impl<'a> SessionPage<'a> {
+    pub fn new(page: &'a crate::ops::sessions::Page<'a>, now: Timestamp) -> Self {
+        SessionPage {
+            sessions: page
+                .views
+                .iter()
+                .map(|v| SessionJson::of_history(v, now))
+                .collect(),
+            errors: page.broken,
+            total: page.total,
+            next_cursor: page.next.as_deref(),
+        }
     }
 }
 

@@ -8,6 +8,7 @@ mod issue;
 mod mcp;
 mod mcp_status;
 mod overview;
+mod serve;
 mod sync;
 mod values;
 
@@ -73,6 +74,8 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Serve MCP on stdio for agents (`pm mcp install` registers it with the client)
     Mcp(mcp::McpArgs),
+    /// Serve the JSON API over HTTP for this repository and others (loopback by default)
+    Serve(serve::ServeArgs),
     /// The supervisor of a running agent (started by pm itself, detached)
     #[command(name = "__supervise", hide = true)]
     Supervise(SuperviseArgs),
@@ -245,6 +248,7 @@ pub fn main() -> ExitCode {
             None => Err(Error::usage(format!("unknown shell {}", args.shell))),
         },
         Some(Command::Mcp(args)) => mcp::run(&ctx, args),
+        Some(Command::Serve(args)) => serve::run(&ctx, args),
         Some(Command::Supervise(args)) => ctx
             .dir()
             .and_then(|dir| crate::runtime::supervisor::main(&dir, &args.session)),

@@ -12,6 +12,7 @@ pub mod provision;
 pub mod runs;
 pub mod sessions;
 pub mod sync;
+pub mod worktrees;
 
 #[cfg(test)]
 mod tests;

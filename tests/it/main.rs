@@ -14,5 +14,6 @@ mod manners;
 mod mcp;
 mod runs;
 mod safety;
+mod serve;
 mod sync;
 mod sync_props;
