@@ -21,6 +21,8 @@ use std::sync::Arc;
 pub fn router(server: Arc<Server>) -> Router {
     Router::new()
         .route("/", get(index))
+        .route("/ui/app.js", get(ui_script))
+        .route("/ui/style.css", get(ui_style))
         .route("/api/v1/projects", get(projects))
         .nest("/api/v1/projects/{project}", project_routes())
         .nest("/api/v1", project_routes())
@@ -222,49 +224,39 @@ async fn projects(State(server): State<Arc<Server>>) -> Response {
     }
 }
 
-/// The page at `/`: what is served, and where the API starts.
-async fn index(State(server): State<Arc<Server>>) -> Response {
-    let mut items = String::new();
-    for project in &server.projects {
-        let name = html_text(&project.name);
-        items.push_str(&format!(
-            "<li><a href=\"/api/v1/projects/{name}/sessions\">{name}</a> {}</li>\n",
-            html_text(&project.path.display().to_string())
-        ));
-    }
-    let page = format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>pm</title></head>\
-         <body><h1>pm</h1><p>The JSON API is under <a href=\"/api/v1/projects\">/api/v1/</a>. \
-         Projects:</p><ul>\n{items}</ul></body></html>\n"
-    );
-    let mut response = page.into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
-    );
-    response
+/// The web UI: plain HTML, CSS and a JavaScript module, embedded in the binary (no build step,
+/// no CDN). The page fetches everything else from the API; record text only ever reaches it
+/// as text (see `ui/app.js`).
+const UI_PAGE: &str = include_str!("ui/index.html");
+const UI_SCRIPT: &str = include_str!("ui/app.js");
+const UI_STYLE: &str = include_str!("ui/style.css");
+
+/// What the UI's own files may do: load from this server, connect to it, nothing else.
+const UI_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+    connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; \
+    frame-ancestors 'none'";
+
+async fn index() -> Response {
+    ui_file(UI_PAGE, "text/html; charset=utf-8")
 }
 
-/// Text for HTML: `&`, `<`, `>`, `"` and `'` escaped.
-fn html_text(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() => {}
-            c => out.push(c),
-        }
-    }
-    out
+async fn ui_script() -> Response {
+    ui_file(UI_SCRIPT, "text/javascript; charset=utf-8")
+}
+
+async fn ui_style() -> Response {
+    ui_file(UI_STYLE, "text/css; charset=utf-8")
+}
+
+fn ui_file(text: &'static str, kind: &'static str) -> Response {
+    let mut response = text.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(UI_POLICY),
+    );
+    response
 }
 
 async fn unknown_route(uri: axum::http::Uri) -> ApiError {

@@ -17,3 +17,4 @@ mod safety;
 mod serve;
 mod sync;
 mod sync_props;
+mod ui;

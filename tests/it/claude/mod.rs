@@ -9,7 +9,7 @@
 //! it they fail, saying how to install it.
 
 mod closing;
-mod standin;
+pub(crate) mod standin;
 mod turns;
 
 use crate::common::Kind;
@@ -25,11 +25,11 @@ const PINNED: &str = "2.1.332";
 const CLOSE_TOOL: &str = "mcp__pm__pm_close_agent";
 
 /// A repository whose runs use the real `claude`, pointed at a stand-in playing `script`.
-struct Claude {
+pub(crate) struct Claude {
     // Dropped first: the runs' processes are stopped before the stand-in goes away.
     lab: Lab,
     standin: StandIn,
-    env: Vec<(String, String)>,
+    pub(crate) env: Vec<(String, String)>,
 }
 
 impl std::ops::Deref for Claude {
@@ -41,7 +41,7 @@ impl std::ops::Deref for Claude {
 
 impl Claude {
     #[track_caller]
-    fn new(script: Vec<Step>) -> Claude {
+    pub(crate) fn new(script: Vec<Step>) -> Claude {
         require_claude();
         let lab = Lab::with_agents(&[]);
         let standin = StandIn::start(script);

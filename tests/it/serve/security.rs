@@ -268,7 +268,8 @@ fn record_text_is_only_ever_sent_json_encoded() {
     );
     assert!(!answer.body.contains('\u{1b}') && !answer.body.contains('\u{202e}'));
     assert_eq!(answer.ok()["issue"]["title"], json!(title));
-    // The page at / names no record and runs no script.
+    // The page at / holds no record text (the UI fetches it and renders it as text), runs
+    // only this server's own script, and may load nothing from elsewhere.
     let page = server.get("/");
     assert_eq!(page.status, 200);
     assert!(
@@ -276,10 +277,24 @@ fn record_text_is_only_ever_sent_json_encoded() {
             .unwrap()
             .starts_with("text/html")
     );
-    assert!(!page.body.contains("<script"), "{}", page.body);
+    assert!(!page.body.contains("red"), "{}", page.body);
     assert!(
-        page.header("content-security-policy")
+        page.body
+            .contains(r#"<script type="module" src="/ui/app.js">"#)
+    );
+    let policy = page.header("content-security-policy").unwrap().to_string();
+    assert!(policy.contains("default-src 'none'"), "{policy}");
+    assert!(policy.contains("script-src 'self'"), "{policy}");
+    assert!(!policy.contains("unsafe"), "{policy}");
+    let script = server.get("/ui/app.js");
+    assert!(
+        script
+            .header("content-type")
             .unwrap()
-            .contains("default-src 'none'")
+            .starts_with("text/javascript")
+    );
+    assert!(
+        !script.body.contains("innerHTML"),
+        "record text only as text"
     );
 }
