@@ -49,6 +49,7 @@ fn project_routes() -> Router<Arc<Server>> {
         .route("/sessions/{id}/close", post(sessions::close))
         .route("/sessions/{id}/reactivate", post(sessions::reactivate))
         .route("/sessions/{id}/purge", post(sessions::purge))
+        .route("/sessions/{id}/merge", post(sessions::merge))
         .route("/sessions/{id}/run", post(runs::run))
         .route("/sessions/{id}/input", post(runs::input))
         .route("/sessions/{id}/abort", post(runs::abort))

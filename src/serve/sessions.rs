@@ -312,6 +312,38 @@ pub async fn purge(ProjectOf(p): ProjectOf, Id(id): Id, Json(body): Json<Purge>)
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct Merge {
+    #[serde(default)]
+    strategy: crate::ops::sessions::Strategy,
+    #[serde(default)]
+    into: Option<String>,
+    #[serde(default)]
+    keep: bool,
+    #[serde(default)]
+    push: Option<String>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// `POST /sessions/{id}/merge`: the session's branch merged into its base, the session
+/// completed, its worktree and branch removed (as `pm agent merge`).
+pub async fn merge(ProjectOf(p): ProjectOf, Id(id): Id, Json(body): Json<Merge>) -> Response {
+    blocking(p, move |ws| {
+        let request = crate::ops::sessions::MergeRequest {
+            session: id,
+            strategy: body.strategy,
+            into: body.into,
+            keep: body.keep,
+            push: body.push,
+        };
+        let merged = sessions::merge(ws, &request, mode(body.dry_run))?;
+        Reply::json(&merged)
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Reconcile {
     #[serde(default)]
     remove_handed_off: bool,

@@ -23,7 +23,7 @@ use serde::Serialize;
 use std::path::PathBuf;
 
 /// How the branch is brought into the base.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
     /// Fast-forward when the base has not moved, else a merge commit.

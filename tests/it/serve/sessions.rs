@@ -599,3 +599,43 @@ fn every_route_answers_its_failures_as_documented() {
     );
     assert_eq!(repo.refs(), "");
 }
+
+#[test]
+fn merge_lands_the_branch_on_its_base_and_completes_the_session() {
+    let (repo, issue) = with_issue("Land over HTTP");
+    let server = Served::start(&repo, &[]);
+    let launched = server
+        .post("/api/v1/agent/launch", &json!({"issue": issue}))
+        .ok();
+    let id = launched["id"].as_str().expect("an id").to_string();
+    let worktree = std::path::PathBuf::from(launched["worktree"].as_str().unwrap());
+    std::fs::write(worktree.join("work.txt"), "work\n").unwrap();
+    repo.git_in(&worktree, &["add", "work.txt"]);
+    repo.git_in(&worktree, &["commit", "-q", "-m", "the work"]);
+    let tip = repo
+        .git_in(&worktree, &["rev-parse", "HEAD"])
+        .trim()
+        .to_string();
+
+    let refused = server.post(
+        &format!("/api/v1/sessions/{id}/merge"),
+        &json!({"strategy": "octopus"}),
+    );
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    let dry = server
+        .post(
+            &format!("/api/v1/sessions/{id}/merge"),
+            &json!({"dry_run": true}),
+        )
+        .ok();
+    assert_eq!(dry["how"], "fast_forward", "{dry}");
+    assert_eq!(repo.status_of(Kind::Session, &id), "active");
+    let merged = server
+        .post(&format!("/api/v1/sessions/{id}/merge"), &json!({}))
+        .ok();
+    assert_eq!(merged["after"], tip.as_str(), "{merged}");
+    assert_eq!(repo.git(&["rev-parse", "main"]).trim(), tip);
+    assert_eq!(repo.status_of(Kind::Session, &id), "completed");
+    assert_eq!(repo.status_of(Kind::Issue, &issue), "done");
+    assert!(!worktree.exists());
+}
