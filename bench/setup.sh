@@ -1,5 +1,5 @@
 # Sourced by the benchmarks: hyperfine (from Debian when missing), a release build of pm in
-# $pm, a scratch folder in $work that is removed on exit, and a fixed git identity.
+# $pm (or $PM_BIN when set), a scratch folder in $work that is removed on exit, and a fixed git identity.
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
 if ! command -v hyperfine >/dev/null; then
@@ -11,8 +11,12 @@ if ! command -v hyperfine >/dev/null; then
     fi
 fi
 
-cargo build --release --locked --manifest-path "$root/Cargo.toml" >/dev/null
-pm="$root/target/release/pm"
+if [ -n "${PM_BIN:-}" ]; then
+    pm="$PM_BIN"   # a pm built elsewhere (or a debug build, for a quick look)
+else
+    cargo build --release --locked --manifest-path "$root/Cargo.toml" >/dev/null
+    pm="${CARGO_TARGET_DIR:-$root/target}/release/pm"
+fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@example.com

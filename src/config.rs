@@ -1,13 +1,17 @@
 //! Settings: built-in defaults, then the user's `~/.config/pm/config.toml` (or
 //! `$XDG_CONFIG_HOME/pm/config.toml`), then the repository's `.pm.toml` in the main worktree.
-//! Later files override earlier ones key by key.
+//! Later files override earlier ones key by key, but for launcher presets (`[launchers.NAME]`):
+//! a preset in the user's file replaces the repository's preset of the same name as a whole.
 //!
 //! `.pm.toml` is committed and comes from other people, so its `worktree_dir` must be a relative
-//! path without `..`; only the user's own file may point anywhere.
+//! path without `..`; only the user's own file may point anywhere. Its `[worktree]` commands are
+//! kept apart from the user's own (they run only once approved, see [`approvals`]).
 
 use crate::error::{Context, Error, Result};
 use serde::Deserialize;
 use std::path::{Component, Path, PathBuf};
+
+pub mod approvals;
 
 /// The worktree path template used when none is configured.
 pub const DEFAULT_WORKTREE_DIR: &str = "{repo}.worktrees/{branch}";
@@ -29,11 +33,105 @@ pub struct Config {
     /// Agents defined in the user's own config (`[agents.NAME]`), beside the built-in ones.
     /// Never from `.pm.toml`: a committed file does not choose a program to run.
     pub agents: std::collections::BTreeMap<String, AgentConfig>,
+    /// `[worktree]`: what a new worktree gets, from each file apart.
+    pub worktree: WorktreeConfig,
     /// `[sync] branches`: `pm sync` also pushes the branches of this clone's live sessions.
     pub sync_branches: bool,
     /// `[sync] archive_after_days`: `pm sync` first archives the finished records unchanged
     /// for this many days.
     pub sync_archive_after_days: Option<u32>,
+    /// Launcher presets (`[launchers.NAME]`), from the user's config and `.pm.toml`. A user's
+    /// preset replaces the repository's preset of the same name as a whole.
+    pub launchers: std::collections::BTreeMap<String, LauncherConfig>,
+}
+
+/// A launcher preset: `[launchers.NAME]`, settings of a launch and its agent's run under one
+/// name. It names an agent, never a program.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LauncherConfig {
+    /// The agent to launch (a built-in one or one of the user's `[agents.NAME]`).
+    pub agent: Option<String>,
+    pub role: Option<String>,
+    /// The model, given to the agent program as `--model`.
+    pub model: Option<String>,
+    /// Arguments after the agent's own (only from the user's own config).
+    pub args: Vec<String>,
+    /// A template of the prompt (`{issue.id}`, `{issue.title}`, `{prompt}`, ...).
+    pub prompt: Option<String>,
+    /// Tools the agent may use without asking (Claude Code's `--allowedTools`).
+    pub tools: Vec<String>,
+    /// Stop the agent after this many seconds.
+    pub max_runtime: Option<u64>,
+    /// The file the preset comes from.
+    pub file: PathBuf,
+    /// The preset comes from the repository's `.pm.toml`, not the user's own config.
+    pub from_repo: bool,
+}
+
+/// `[launchers.NAME]` as written.
+#[derive(Debug, Default, Deserialize)]
+struct LauncherFile {
+    agent: Option<String>,
+    role: Option<String>,
+    model: Option<String>,
+    args: Option<Vec<String>>,
+    prompt: Option<String>,
+    tools: Option<Vec<String>>,
+    max_runtime: Option<u64>,
+    #[serde(flatten)]
+    unknown: toml::Table,
+}
+
+/// `[worktree]` of the user's file and of the repository's `.pm.toml`, kept apart: the
+/// repository's commands run only once the user approved them, the user's own need no approval.
+/// Both apply: the user's entries first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WorktreeConfig {
+    pub user: WorktreeHooks,
+    pub repository: WorktreeHooks,
+}
+
+/// What a new worktree of a session gets, and what runs before it is removed.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct WorktreeHooks {
+    /// Files and folders that git ignores, copied from the main worktree (gitignore patterns,
+    /// as in `.worktreeinclude`).
+    #[serde(default)]
+    pub copy: Vec<String>,
+    /// Shell commands run in a new worktree once it is made.
+    #[serde(default)]
+    pub setup: Vec<String>,
+    /// Shell commands run in a worktree before pm removes it.
+    #[serde(default)]
+    pub teardown: Vec<String>,
+    /// Every key not named above: reported, never an error.
+    #[serde(flatten)]
+    unknown: toml::Table,
+}
+
+/// The keys of `[sync]`.
+const SYNC_KEYS: &[&str] = &["branches"];
+
+/// The keys of a launcher preset, for "did you mean" (the fields of `LauncherFile`).
+const LAUNCHER_KEYS: &[&str] = &[
+    "agent",
+    "role",
+    "model",
+    "args",
+    "prompt",
+    "tools",
+    "max_runtime",
+];
+
+impl WorktreeConfig {
+    /// The copy patterns of both files, the user's first.
+    pub fn copy(&self) -> impl Iterator<Item = &str> {
+        self.user
+            .copy
+            .iter()
+            .chain(&self.repository.copy)
+            .map(String::as_str)
+    }
 }
 
 /// How to run an agent: `[agents.NAME]` in the user's config.
@@ -64,8 +162,10 @@ impl Default for Config {
             remote: "origin".into(),
             worktree_dir_from_repo: false,
             agents: Default::default(),
+            worktree: WorktreeConfig::default(),
             sync_branches: false,
             sync_archive_after_days: None,
+            launchers: Default::default(),
         }
     }
 }
@@ -78,7 +178,10 @@ struct ConfigFile {
     remote: Option<String>,
     #[serde(default)]
     agents: std::collections::BTreeMap<String, AgentConfig>,
+    worktree: Option<WorktreeHooks>,
     sync: Option<SyncFile>,
+    #[serde(default)]
+    launchers: std::collections::BTreeMap<String, LauncherFile>,
     /// Every key not named above: reported, never an error (a newer pm may know it).
     #[serde(flatten)]
     unknown: toml::Table,
@@ -100,8 +203,13 @@ const KEYS: &[&str] = &[
     "agent",
     "remote",
     "agents",
+    "worktree",
     "sync",
+    "launchers",
 ];
+
+/// The keys of `[worktree]` (the fields of `WorktreeHooks`).
+const WORKTREE_KEYS: &[&str] = &["copy", "setup", "teardown"];
 
 impl Config {
     /// Load the user's file and the repository's `.pm.toml` (in `main_workdir`).
@@ -140,7 +248,7 @@ impl Config {
             ))
         })?;
         for key in file.unknown.keys() {
-            warnings.push(unknown_key_warning(key, path));
+            warnings.push(unknown_key_warning(key, path, None, KEYS));
         }
         if let Some(prefix) = file.branch_prefix {
             if !prefix.is_empty() {
@@ -171,7 +279,7 @@ impl Config {
         }
         if let Some(sync) = file.sync {
             for key in sync.unknown.keys() {
-                warnings.push(unknown_key_warning(&format!("sync.{key}"), path));
+                warnings.push(unknown_key_warning(key, path, Some("[sync]"), SYNC_KEYS));
             }
             if let Some(branches) = sync.branches {
                 self.sync_branches = branches;
@@ -191,6 +299,32 @@ impl Config {
                         .map(|p| p.display().to_string())
                         .unwrap_or_else(|| "~/.config/pm/config.toml".into())
                 ));
+            }
+        }
+        for (name, preset) in file.launchers {
+            let preset = launcher(&name, preset, path, trusted, warnings);
+            // The user's own preset wins over the repository's of the same name, as a whole:
+            // the user's file is read first.
+            if trusted || !self.launchers.contains_key(&name) {
+                self.launchers.insert(name, preset);
+            }
+        }
+        if let Some(hooks) = file.worktree {
+            for key in hooks.unknown.keys() {
+                warnings.push(unknown_key_warning(
+                    key,
+                    path,
+                    Some("[worktree]"),
+                    WORKTREE_KEYS,
+                ));
+            }
+            check_hooks(&hooks).map_err(|why| {
+                Error::failed(format!("invalid [worktree] in {}: {why}", path.display()))
+            })?;
+            if trusted {
+                self.worktree.user = hooks;
+            } else {
+                self.worktree.repository = hooks;
             }
         }
         Ok(())
@@ -259,23 +393,97 @@ fn check_name_lengths(path: &Path) -> Result<()> {
     }
 }
 
+/// A launcher preset as read from `path`, with a warning for each key that is not used.
+fn launcher(
+    name: &str,
+    file: LauncherFile,
+    path: &Path,
+    trusted: bool,
+    warnings: &mut Vec<String>,
+) -> LauncherConfig {
+    let table = format!("[launchers.{name}]");
+    for key in file.unknown.keys() {
+        if key == "program" {
+            warnings.push(format!(
+                "{table} in {}: program is ignored; a launcher names an agent, and only your \
+                 own config ([agents.NAME]) names programs",
+                path.display()
+            ));
+        } else {
+            warnings.push(unknown_key_warning(key, path, Some(&table), LAUNCHER_KEYS));
+        }
+    }
+    let mut args = file.args.unwrap_or_default();
+    if !trusted && !args.is_empty() {
+        // Arguments can make an agent program run other programs (Claude Code's
+        // --mcp-config or --settings, codex's -c): a committed file does not give them.
+        warnings.push(format!(
+            "{table} in {}: args is ignored here; only your own config gives arguments to \
+             agent programs",
+            path.display()
+        ));
+        args.clear();
+    }
+    LauncherConfig {
+        agent: file.agent,
+        role: file.role,
+        model: file.model,
+        args,
+        prompt: file.prompt,
+        tools: file.tools.unwrap_or_default(),
+        max_runtime: file.max_runtime,
+        file: path.to_path_buf(),
+        from_repo: !trusted,
+    }
+}
+
+/// Entries of `[worktree]` must be one line each and not empty: a command is shown for approval
+/// and run as written, and what was approved is what runs.
+fn check_hooks(hooks: &WorktreeHooks) -> std::result::Result<(), String> {
+    let lists = [
+        ("copy", &hooks.copy),
+        ("setup", &hooks.setup),
+        ("teardown", &hooks.teardown),
+    ];
+    for (name, list) in lists {
+        for entry in list {
+            if entry.trim().is_empty() {
+                return Err(format!("{name} has an empty entry"));
+            }
+            if entry.chars().any(char::is_control) {
+                return Err(format!(
+                    "{name} entry {entry:?} holds a line break or another control character"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `unknown key "worktree_dirr" in /r/.pm.toml is ignored; did you mean "worktree_dir"?`
-fn unknown_key_warning(key: &str, path: &Path) -> String {
-    let hint = match closest_key(key) {
+/// (`table`: the table the key is in, when it is not at the top).
+fn unknown_key_warning(
+    key: &str,
+    path: &Path,
+    table: Option<&str>,
+    keys: &[&'static str],
+) -> String {
+    let hint = match closest_key(key, keys) {
         Some(known) => format!("did you mean {known:?}?"),
-        None => format!("the known keys are {}", KEYS.join(", ")),
+        None => format!("the known keys are {}", keys.join(", ")),
     };
-    format!(
-        "unknown key {key:?} in {} is ignored; {hint}",
-        path.display()
-    )
+    let place = match table {
+        Some(table) => format!("{table} in {}", path.display()),
+        None => path.display().to_string(),
+    };
+    format!("unknown key {key:?} in {place} is ignored; {hint}")
 }
 
 /// The known key nearest to `key` (case, `-` and `_` aside, at most a third of it changed).
-fn closest_key(key: &str) -> Option<&'static str> {
+fn closest_key(key: &str, keys: &[&'static str]) -> Option<&'static str> {
     let folded = |s: &str| s.to_ascii_lowercase().replace('-', "_");
     let key = folded(key);
-    KEYS.iter()
+    keys.iter()
         .map(|known| (edit_distance(&key, known), *known))
         .filter(|(distance, known)| *distance <= (known.len() / 3).max(1))
         .min()
@@ -348,19 +556,39 @@ mod tests {
 
     #[test]
     fn every_key_is_read_and_misspelt_ones_find_their_setting() {
-        // Tables (agents) go last, as TOML wants them.
+        // Tables (agents, sync, worktree, launchers) go last, as TOML wants them.
         let mut text: String = KEYS
             .iter()
-            .filter(|k| !["agents", "sync"].contains(*k))
+            .filter(|k| !["agents", "worktree", "sync", "launchers"].contains(*k))
             .map(|k| format!("{k} = \"x{{branch}}\"\n"))
             .collect();
-        text.push_str("[agents.x]\nprogram = \"x\"\n[sync]\nbranches = true\n");
+        text.push_str("[agents.x]\nprogram = \"x\"\n[sync]\nbranches = true\n[worktree]\n");
+        for key in WORKTREE_KEYS {
+            text.push_str(&format!("{key} = [\"x\"]\n"));
+        }
+        text.push_str("[launchers.y]\n");
+        for key in LAUNCHER_KEYS {
+            text.push_str(&match *key {
+                "args" | "tools" => format!("{key} = [\"x\"]\n"),
+                "max_runtime" => format!("{key} = 1\n"),
+                _ => format!("{key} = \"x\"\n"),
+            });
+        }
         let file: ConfigFile = toml::from_str(&text).unwrap();
         assert!(file.unknown.is_empty(), "{:?}", file.unknown);
-        assert_eq!(closest_key("worktree_dirr"), Some("worktree_dir"));
-        assert_eq!(closest_key("Branch-Prefix"), Some("branch_prefix"));
-        assert_eq!(closest_key("remotes"), Some("remote"));
-        assert_eq!(closest_key("colour"), None);
+        assert!(file.launchers["y"].unknown.is_empty());
+        let hooks = file.worktree.unwrap();
+        assert!(hooks.unknown.is_empty(), "{:?}", hooks.unknown);
+        assert_eq!(closest_key("worktree_dirr", KEYS), Some("worktree_dir"));
+        assert_eq!(closest_key("Branch-Prefix", KEYS), Some("branch_prefix"));
+        assert_eq!(closest_key("remotes", KEYS), Some("remote"));
+        assert_eq!(closest_key("colour", KEYS), None);
+        assert_eq!(closest_key("models", LAUNCHER_KEYS), Some("model"));
+        assert_eq!(
+            closest_key("max-runtime", LAUNCHER_KEYS),
+            Some("max_runtime")
+        );
+        assert_eq!(closest_key("set-up", WORKTREE_KEYS), Some("setup"));
         assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 

@@ -3,6 +3,8 @@
 //!
 //! The library is the one core API; the command line (`cli`) and other front ends are thin
 //! adapters over it, so they can never disagree about a rule.
+// The MCP tool definitions are one json! literal deeper than the default limit.
+#![recursion_limit = "256"]
 
 pub mod api;
 pub mod cli;
@@ -17,6 +19,7 @@ pub mod model;
 pub mod ops;
 pub mod render;
 pub mod runtime;
+pub mod serve;
 pub mod store;
 pub mod workspace;
 

@@ -20,6 +20,29 @@ pub enum Clock {
     Fixed(Timestamp),
 }
 
+/// What a front end hears while a session's worktree is provisioned: a hook command starting,
+/// each line it writes, and what was done besides (files copied). Text from hooks is the
+/// commands' own: front ends sanitise it before showing it.
+pub enum HookNote<'a> {
+    /// A command of `hook` (`setup`, `teardown`) starts.
+    Started { hook: &'a str, command: &'a str },
+    /// A line the command wrote (its stdout and stderr together).
+    Output { hook: &'a str, text: &'a str },
+    /// A step done besides the commands, in words.
+    Done { text: &'a str },
+}
+
+/// Who hears [`HookNote`]s.
+pub type HookListener = std::sync::Arc<dyn Fn(HookNote<'_>) + Send + Sync>;
+
+/// How worktree hooks run for the operations of a workspace.
+#[derive(Clone, Default)]
+struct HookSettings {
+    /// The `setup` and `teardown` commands are not run (`--no-hooks`).
+    skip: bool,
+    listener: Option<HookListener>,
+}
+
 /// An opened repository with what operations read from it more than once.
 pub struct Workspace {
     store: Store,
@@ -30,6 +53,7 @@ pub struct Workspace {
     config: OnceCell<Config>,
     /// This clone's id, once read (`Some(None)`: the clone has none yet).
     clone_id: RefCell<Option<Option<String>>>,
+    hooks: RefCell<HookSettings>,
 }
 
 impl Workspace {
@@ -48,6 +72,7 @@ impl Workspace {
             main: OnceCell::new(),
             config: OnceCell::new(),
             clone_id: RefCell::new(None),
+            hooks: RefCell::new(HookSettings::default()),
         }
     }
 
@@ -62,6 +87,31 @@ impl Workspace {
     pub fn refresh(&mut self) {
         self.config = OnceCell::new();
         self.clone_id = RefCell::new(None);
+        self.hooks.get_mut().skip = false;
+    }
+
+    /// Skip the worktree hooks' commands (`setup`, `teardown`) in the operations to come, or run
+    /// them again. Files are still copied.
+    pub fn skip_hooks(&self, skip: bool) {
+        self.hooks.borrow_mut().skip = skip;
+    }
+
+    /// Whether the worktree hooks' commands are skipped.
+    pub fn hooks_skipped(&self) -> bool {
+        self.hooks.borrow().skip
+    }
+
+    /// Hear what worktree hooks do while they run (the CLI shows it on the terminal).
+    pub fn hear_hooks(&self, listener: HookListener) {
+        self.hooks.borrow_mut().listener = Some(listener);
+    }
+
+    /// Tell whoever listens what a worktree hook does.
+    pub fn tell_hooks(&self, note: HookNote<'_>) {
+        let listener = self.hooks.borrow().listener.clone();
+        if let Some(listener) = listener {
+            listener(note);
+        }
     }
 
     pub fn store(&self) -> &Store {

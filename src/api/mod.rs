@@ -1,21 +1,26 @@
 //! The views every front end prints: the CLI's `--json` documents, MCP `structuredContent`
-//! and (soon) HTTP bodies are these structs, built from the operations' results, so front ends
+//! and the HTTP server's bodies are these structs, built from the operations' results, so front ends
 //! cannot disagree about a key. Each document carries `json_version` first.
 //!
 //! The keys are a contract documented in the README: keys may be added, never renamed or
 //! removed without raising [`JSON_VERSION`].
 
+mod hooks;
 mod issues;
 mod sessions;
+mod worktrees;
 
+pub use hooks::{Hooks, HooksApproved};
 pub use issues::{
     IssueChange, IssueError, IssueJson, IssueList, IssueSession, IssueShow, IssuesClosed,
 };
 pub use sessions::{
     HandedOffJson, LastCommitJson, Launch, Purge, Reconcile, RepairedJson, Restarted, RunEvents,
-    RunReport, RunSent, SessionChange, SessionConfig, SessionJson, SessionList, SessionPrompt,
-    SessionShow, Transcript,
+    RunReport, RunSent, SessionChange, SessionConfig, SessionJson, SessionList, SessionPage,
+    SessionPrompt, SessionShow, Transcript,
 };
+
+pub use worktrees::{WorktreeJson, WorktreeList, WorktreeSession, WorktreesPruned};
 
 use crate::error::{Error, Result};
 use crate::store::Event;
@@ -41,7 +46,7 @@ pub fn document<T: Serialize + ?Sized>(view: &T) -> Document<'_, T> {
     }
 }
 
-/// `view` as a document in memory (MCP, HTTP).
+/// `view` as a document in memory (MCP).
 pub fn value<T: Serialize + ?Sized>(view: &T) -> Result<serde_json::Value> {
     serde_json::to_value(document(view))
         .map_err(|e| Error::failed(format!("cannot encode JSON: {e}")))

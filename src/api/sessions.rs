@@ -95,7 +95,33 @@ impl<'a> From<&'a SessionView> for SessionJson<'a> {
 impl<'a> SessionJson<'a> {
     /// A session of `history`, its duration counted to `now` while it runs.
     pub fn of_history(view: &'a HistoryView<'_>, now: Timestamp) -> Self {
-        session_json!(view.session, view, now, None)
+        session_json!(view.session, view, now, view.agent)
+    }
+}
+
+/// A page of sessions (`ops::sessions::page`): the keys of [`SessionList`], and where the
+/// next page starts (`null` on the last one).
+#[derive(Debug, Serialize)]
+pub struct SessionPage<'a> {
+    pub sessions: Vec<SessionJson<'a>>,
+    pub errors: &'a [Broken],
+    /// How many sessions matched, on every page together.
+    pub total: usize,
+    pub next_cursor: Option<&'a str>,
+}
+
+impl<'a> SessionPage<'a> {
+    pub fn new(page: &'a crate::ops::sessions::Page<'a>, now: Timestamp) -> Self {
+        SessionPage {
+            sessions: page
+                .views
+                .iter()
+                .map(|v| SessionJson::of_history(v, now))
+                .collect(),
+            errors: page.broken,
+            total: page.total,
+            next_cursor: page.next.as_deref(),
+        }
     }
 }
 
@@ -130,9 +156,14 @@ pub struct SessionShow<'a> {
     pub purged: Option<Timestamp>,
     /// The agent's run in this clone.
     pub run: &'a crate::ops::runs::RunView,
+    /// What provisioning its worktree did last in this clone, if it did anything.
+    pub setup: Option<&'a crate::ops::provision::SetupReport>,
     /// The whole record as stored (only when asked for: MCP `spec`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub record: Option<&'a Session>,
+    /// What the agent's last run here was really started with (MCP `spec`, when it ran).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_with: Option<&'a crate::runtime::supervisor::Start>,
 }
 
 impl<'a> SessionShow<'a> {
@@ -146,13 +177,21 @@ impl<'a> SessionShow<'a> {
             host: details.host.as_deref(),
             purged: details.view.session.purged,
             run: &details.run,
+            setup: details.setup.as_ref(),
             record: None,
+            started_with: None,
         }
     }
 
     /// With the whole record.
     pub fn with_record(mut self, details: &'a SessionDetails) -> Self {
         self.record = Some(&details.view.session);
+        self
+    }
+
+    /// With what the agent's last run was started with.
+    pub fn with_started(mut self, started: Option<&'a crate::runtime::supervisor::Start>) -> Self {
+        self.started_with = started;
         self
     }
 }
@@ -308,15 +347,20 @@ impl<'a> Reconcile<'a> {
 pub struct SessionPrompt<'a> {
     pub id: &'a str,
     pub prompt: &'a str,
-    /// The instructions the agent was last started with (the issue, how to finish).
+    /// The instructions the agent was last started with (the issue, how to finish, its role,
+    /// the context and instructions the asker added), exactly as given.
     pub system_prompt: Option<&'a str>,
+    /// The input the agent's last run began with (the prompt, as a launcher shaped it).
+    pub input: Option<&'a str>,
 }
 
 /// The settings a session was launched with.
 #[derive(Debug, Serialize)]
 pub struct SessionConfig<'a> {
     pub id: &'a str,
-    /// What the agent's last run here was really started with (program, arguments, prompt).
+    /// What the agent's last run here was really started with: program, arguments, prompt,
+    /// and the launcher, model, tools, names of environment variables, instructions, actor
+    /// and context it was given.
     pub started_with: Option<&'a crate::runtime::supervisor::Start>,
     pub issue: Option<&'a str>,
     pub branch: &'a str,

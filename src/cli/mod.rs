@@ -3,10 +3,12 @@
 
 mod agent;
 mod complete;
+mod hooks;
 mod issue;
 mod mcp;
 mod mcp_status;
 mod overview;
+mod serve;
 mod sync;
 mod values;
 
@@ -63,6 +65,9 @@ pub enum Command {
     Agent(agent::AgentCommand),
     /// Fetch, merge and push records through a git remote
     Sync(sync::SyncArgs),
+    /// Show what a new worktree gets (copied files, setup and teardown commands); approve the
+    /// repository's commands
+    Hooks(hooks::HooksArgs),
     /// Make a plain `git fetch` of a remote bring records too (optional, idempotent)
     Init(sync::InitArgs),
     /// Fold finished records into one archive ref per month, so the remote keeps few refs
@@ -71,6 +76,8 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Serve MCP on stdio for agents (`pm mcp install` registers it with the client)
     Mcp(mcp::McpArgs),
+    /// Serve the JSON API over HTTP for this repository and others (loopback by default)
+    Serve(serve::ServeArgs),
     /// The supervisor of a running agent (started by pm itself, detached)
     #[command(name = "__supervise", hide = true)]
     Supervise(SuperviseArgs),
@@ -120,6 +127,7 @@ impl Ctx {
         ));
         let ws = Workspace::with_store(store);
         self.warn_config(&ws);
+        ws.hear_hooks(std::sync::Arc::new(hooks::show_note));
         Ok(ws)
     }
 
@@ -235,6 +243,7 @@ pub fn main() -> ExitCode {
         Some(Command::Issue(command)) => issue::run(&ctx, command),
         Some(Command::Agent(command)) => agent::run(&ctx, command),
         Some(Command::Sync(args)) => sync::run_sync(&ctx, args),
+        Some(Command::Hooks(args)) => hooks::run(&ctx, args),
         Some(Command::Init(args)) => sync::run_init(&ctx, args),
         Some(Command::Archive(args)) => sync::run_archive(&ctx, args),
         Some(Command::Completions(args)) => match complete::registration(&args.shell) {
@@ -242,6 +251,7 @@ pub fn main() -> ExitCode {
             None => Err(Error::usage(format!("unknown shell {}", args.shell))),
         },
         Some(Command::Mcp(args)) => mcp::run(&ctx, args),
+        Some(Command::Serve(args)) => serve::run(&ctx, args),
         Some(Command::Supervise(args)) => ctx
             .dir()
             .and_then(|dir| crate::runtime::supervisor::main(&dir, &args.session)),

@@ -75,6 +75,27 @@ pub fn run_in(dir: &std::path::Path, args: &[&str]) -> Result<GitOutput> {
     )
 }
 
+/// Run `git <args>` in the folder `dir` and return its stdout as bytes (paths that are not
+/// UTF-8 stay as they are); fails with git's complaint, naming `what` was being done.
+pub fn stdout_in(dir: &std::path::Path, args: &[&str], what: &str) -> Result<Vec<u8>> {
+    let output = Command::new("git")
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .args(args)
+        .output()
+        .map_err(|e| Error::failed(format!("{what}: could not run git {}: {e}", args[0])))?;
+    if !output.status.success() {
+        let complaint = GitOutput {
+            success: false,
+            code: output.status.code(),
+            stdout: String::new(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        };
+        return Err(Error::failed(format!("{what}: {}", complaint.error_line())));
+    }
+    Ok(output.stdout)
+}
+
 fn finish(command: &mut Command, args: &[&str]) -> Result<GitOutput> {
     let output = command
         .output()

@@ -315,3 +315,121 @@ pub fn remove_folder_link_last(path: &Path) -> std::io::Result<()> {
     }
     std::fs::remove_dir(path)
 }
+
+/// A file or folder of a work tree that git ignores, relative to the work tree (a folder
+/// ignored as a whole is one entry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ignored {
+    pub path: PathBuf,
+    pub is_dir: bool,
+}
+
+/// What git ignores in the work tree `workdir` (`git ls-files --others --ignored
+/// --exclude-standard --directory`: `.gitignore` files, `info/exclude` and `core.excludesFile`),
+/// each folder ignored as a whole listed once. Tracked files are never among them.
+pub fn ignored_entries(workdir: &Path) -> Result<Vec<Ignored>> {
+    use std::os::unix::ffi::OsStrExt;
+    let out = crate::git::command::stdout_in(
+        workdir,
+        &[
+            "ls-files",
+            "-z",
+            "--others",
+            "--ignored",
+            "--exclude-standard",
+            "--directory",
+        ],
+        &format!("could not list what git ignores in {}", workdir.display()),
+    )?;
+    Ok(out
+        .split(|b| *b == 0)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            let is_dir = entry.ends_with(b"/");
+            let entry = entry.strip_suffix(b"/").unwrap_or(entry);
+            Ignored {
+                path: PathBuf::from(std::ffi::OsStr::from_bytes(entry)),
+                is_dir,
+            }
+        })
+        .collect())
+}
+
+/// The folders of every worktree of the repository, the main one included.
+pub fn all_folders(repo: &gix::Repository) -> Result<Vec<PathBuf>> {
+    let mut folders = vec![main_workdir(repo)?];
+    let linked = repo
+        .worktrees()
+        .context(|| "could not list worktrees".into())?;
+    folders.extend(linked.iter().filter_map(|wt| wt.base().ok()));
+    Ok(folders)
+}
+
+/// One worktree of a repository, as git records it.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The worktree's folder (which may be gone, for a linked one).
+    pub path: PathBuf,
+    /// The main worktree (where the repository's `.git` folder is).
+    pub main: bool,
+    /// The branch checked out, if HEAD names one.
+    pub branch: Option<String>,
+    /// The commit checked out (`None` for an unborn branch or an unreadable HEAD).
+    pub head: Option<gix::ObjectId>,
+    /// Locked against pruning, moving and removal (`git worktree lock`).
+    pub locked: bool,
+    /// Its folder is gone: `prune` removes git's entry of it.
+    pub prunable: bool,
+}
+
+/// Every worktree of the repository: the main one first, then the linked ones by folder.
+pub fn list(repo: &gix::Repository) -> Result<Vec<Entry>> {
+    let main = main_workdir(repo)?;
+    let (branch, head) = read_head(repo, &repo.common_dir().join("HEAD"));
+    let mut entries = vec![Entry {
+        path: main,
+        main: true,
+        branch,
+        head,
+        locked: false,
+        prunable: false,
+    }];
+    let mut linked = Vec::new();
+    for proxy in repo
+        .worktrees()
+        .context(|| "could not list worktrees".into())?
+    {
+        let (branch, head) = read_head(repo, &proxy.git_dir().join("HEAD"));
+        linked.push(Entry {
+            path: proxy
+                .base()
+                .unwrap_or_else(|_| proxy.git_dir().to_path_buf()),
+            main: false,
+            branch,
+            head,
+            locked: proxy.is_locked(),
+            prunable: proxy.is_prunable(),
+        });
+    }
+    linked.sort_by(|a, b| a.path.cmp(&b.path));
+    entries.extend(linked);
+    Ok(entries)
+}
+
+/// The branch a HEAD file names (if any) and the commit it points at.
+fn read_head(repo: &gix::Repository, file: &Path) -> (Option<String>, Option<gix::ObjectId>) {
+    let Ok(text) = std::fs::read_to_string(file) else {
+        return (None, None);
+    };
+    let text = text.trim();
+    match text.strip_prefix("ref: ") {
+        Some(target) => {
+            let branch = target.strip_prefix("refs/heads/").map(str::to_string);
+            let head = branch
+                .as_deref()
+                .and_then(|b| branch_tip(repo, b).ok().flatten());
+            (branch, head)
+        }
+        None => (None, gix::ObjectId::from_hex(text.as_bytes()).ok()),
+    }
+}

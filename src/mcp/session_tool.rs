@@ -3,7 +3,7 @@
 use super::definitions::{DEFAULT_LIST_LIMIT, SESSION_ACTIONS};
 use super::tools::{Args, Reply};
 use crate::api;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 use crate::lifecycle::SessionEvent;
 use crate::model::{Choice, SessionStatus};
 use crate::ops::runs::{self, StartRequest};
@@ -74,9 +74,10 @@ pub(super) fn session(ws: &Workspace, args: &Args) -> Reply {
         }
         "get" | "spec" => {
             let details = sessions::show(ws, id()?)?;
+            let started = runs::started_with(ws, &details.view.session.id);
             let mut view = api::SessionShow::new(&details);
             if action == "spec" {
-                view = view.with_record(&details);
+                view = view.with_record(&details).with_started(started.as_ref());
             }
             let s = &details.view.session;
             let text = format!(
@@ -117,10 +118,12 @@ pub(super) fn session(ws: &Workspace, args: &Args) -> Reply {
         "prompt" => {
             let s = sessions::show(ws, id()?)?.view.session;
             let system = runs::system_prompt(ws, &s.id);
+            let started = runs::started_with(ws, &s.id);
             let view = api::SessionPrompt {
                 id: &s.id,
                 prompt: &s.prompt,
                 system_prompt: system.as_deref(),
+                input: started.as_ref().and_then(|s| s.prompt.as_deref()),
             };
             Ok((s.prompt.clone(), api::value(&view)?))
         }
@@ -133,15 +136,46 @@ pub(super) fn session(ws: &Workspace, args: &Args) -> Reply {
             ))
         }
         "launch_task" | "start" => {
-            let request = LaunchRequest {
-                issue: Some(args.required("taskKey")?.to_string()),
+            // taskKey and contextRef: an issue when they name one, else context for the agent.
+            let mut issue: Option<String> = None;
+            let mut context = Vec::new();
+            for key in ["taskKey", "contextRef"] {
+                let Some(text) = args.str(key)? else { continue };
+                match crate::ops::issues::find(ws, text)? {
+                    Some(id) if issue.as_ref().is_some_and(|i| *i != id) => {
+                        return Err(Error::usage(
+                            "taskKey and contextRef name two different issues",
+                        ));
+                    }
+                    Some(id) => issue = Some(id),
+                    None => context.push((key, text.to_string())),
+                }
+            }
+            if issue.is_none()
+                && args.str("branch")?.is_none()
+                && let Some((key, text)) = context.first()
+            {
+                return Err(Error::usage(format!(
+                    "{key} {text:?} names no issue; give a branch to launch a session with it \
+                     as context"
+                ))
+                .hint(Setting::Branch, ""));
+            }
+            let mut request = LaunchRequest {
+                issue,
                 branch: args.str("branch")?.map(str::to_string),
                 base: args.str("base")?.map(str::to_string),
-                agent: args.str("agent")?.map(str::to_string),
+                agent: agent_argument(args)?,
                 prompt: args.str("prompt")?.unwrap_or_default().to_string(),
                 role: args.str("role")?.unwrap_or_default().to_string(),
                 force: args.bool("force")?,
+                actor: args.str("actor")?.map(str::to_string),
             };
+            let mut start = start_request(args)?;
+            start.context = context.iter().map(|(_, text)| text.clone()).collect();
+            if let Some(name) = &start.launcher {
+                crate::ops::launchers::resolve(ws, name)?.fill_launch(ws, &mut request)?;
+            }
             let mode = args.mode()?;
             // The agent runs unless asked not to (`start` always runs it).
             let run = action == "start" || args.bool_or("run", true)?;
@@ -162,8 +196,9 @@ pub(super) fn session(ws: &Workspace, args: &Args) -> Reply {
                 }
             }
             if run {
-                runs::check_agent(ws, request.agent.as_deref())?;
+                runs::check_request(ws, request.agent.as_deref(), &start)?;
             }
+            ws.skip_hooks(args.bool("noHooks")?);
             let mut launched = sessions::launch(ws, request, mode)?;
             if let Some(key) = key
                 && mode == Mode::Write
@@ -173,12 +208,15 @@ pub(super) fn session(ws: &Workspace, args: &Args) -> Reply {
                     .warnings
                     .push(format!("the request key was not noted: {}", e.message()));
             }
+            for (key, text) in &context {
+                launched.warnings.push(if run {
+                    format!("{key} {text:?} names no issue; the agent is given it as context")
+                } else {
+                    format!("{key} {text:?} names no issue, and no agent was started to give it to")
+                });
+            }
             if run && mode == Mode::Write {
-                let start = StartRequest {
-                    session: launched.session.id.clone(),
-                    prompt: None,
-                    max_runtime: args.seconds("maxRuntimeSeconds")?,
-                };
+                start.session = launched.session.id.clone();
                 match runs::start(ws, &start) {
                     Ok(run) => launched.run = Some(run),
                     Err(e) => launched
@@ -207,7 +245,8 @@ pub(super) fn session(ws: &Workspace, args: &Args) -> Reply {
             let request = StartRequest {
                 session: id()?.to_string(),
                 prompt: args.str("prompt")?.map(str::to_string),
-                max_runtime: args.seconds("maxRuntimeSeconds")?,
+                context: context_argument(args)?,
+                ..start_request(args)?
             };
             let run = runs::start(ws, &request)?;
             let id = sessions::resolve_session(ws, &request.session)?;
@@ -261,14 +300,23 @@ pub(super) fn session(ws: &Workspace, args: &Args) -> Reply {
                 session: id()?.to_string(),
                 force: args.bool("force")?,
             };
+            let run = args.bool_or("run", true)?;
+            let start = StartRequest {
+                prompt: args.str("prompt")?.map(str::to_string),
+                context: context_argument(args)?,
+                ..start_request(args)?
+            };
+            if run {
+                // A request that cannot run is refused before the session is brought back.
+                runs::check_request_for(ws, &request.session, &start)?;
+            }
             let changed = sessions::reactivate(ws, &request, Mode::Write)?;
-            let run = if args.bool_or("run", true)? {
+            let run = if run {
                 Some(runs::start(
                     ws,
                     &StartRequest {
                         session: changed.after.id.clone(),
-                        prompt: args.str("prompt")?.map(str::to_string),
-                        max_runtime: args.seconds("maxRuntimeSeconds")?,
+                        ..start
                     },
                 )?)
             } else {
@@ -367,11 +415,14 @@ const HELP: &str = "pm_session actions:
   get sessionUlid                   the session and its local state (worktree, dirty, ahead/behind)
   events sessionUlid                the record's history, newest first
   transcript sessionUlid            the agent's turns kept in git (from every clone that ran it)
-  prompt sessionUlid                the prompt the agent was given
-  config sessionUlid                the launch settings (agent, branch, base, prompt)
-  spec sessionUlid                  the whole record plus local state
-  launch_task taskKey [branch, base, agent, prompt, role, run, maxRuntimeSeconds, force, dryRun]
-                                    start a session on an issue
+  prompt sessionUlid                the prompt and the instructions the agent was given
+  config sessionUlid                the launch settings (agent, branch, base, prompt) and what the
+                                    agent's last run was started with (started_with)
+  spec sessionUlid                  the whole record plus local state and started_with
+  launch_task taskKey [branch, base, agent|provider, prompt, role, actor, contextRef, run, force,
+                       dryRun, and the run settings below]
+                                    start a session on an issue (taskKey or contextRef naming no
+                                    issue: context for the agent, and branch is needed)
                                     (force: even when another live session works on it)
   close sessionUlid [status, force] idle (default), completed (issue done) or abandoned (issue
                                     open unless other live sessions work on it); force: even a
@@ -384,13 +435,52 @@ const HELP: &str = "pm_session actions:
                                     squash or rebase), complete the session, remove its worktree
                                     and branch unless keep
   start taskKey [...]               launch_task that always starts the agent
-  run sessionUlid [prompt, maxRuntimeSeconds]  a turn of the session's agent in its worktree
+  run sessionUlid [prompt, contextRef, run settings]  a turn of the session's agent in its worktree
   input sessionUlid text            send text to the running agent (or start a turn with it)
   live_deltas sessionUlid [sinceSeq]  the agent's events after sinceSeq (text, tool calls, markers)
   abort sessionUlid                 stop the running agent; the session becomes idle
-  restart sessionUlid [prompt, run, force]  a completed or abandoned session back, its agent running
-launch_task and restart start the agent unless run is false (maxRuntimeSeconds caps a run).
+  restart sessionUlid [prompt, run, force, run settings]  a completed or abandoned session back,
+                                    its agent running
+Run settings: launcherConfigKey (a [launchers.NAME] preset), systemPrompt, env (names of
+variables to pass), bootstrapCommands (run in the worktree first, never stored), tools (allowed
+without asking), maxRuntimeSeconds, actor. launch_task and restart start the agent unless run is
+false. config returns what the agent was really started with.
 To close your own session from its worktree, call pm_close_agent.";
+
+/// The agent of a launch: `agent`, or `provider` (the name the session tool pm replaces used).
+fn agent_argument(args: &Args) -> Result<Option<String>> {
+    match (args.str("agent")?, args.str("provider")?) {
+        (Some(a), Some(p)) if a != p => Err(Error::usage(format!(
+            "arguments agent ({a}) and provider ({p}) name two different agents"
+        ))),
+        (Some(name), _) | (None, Some(name)) => Ok(Some(name.to_string())),
+        (None, None) => Ok(None),
+    }
+}
+
+/// `taskKey` and `contextRef` of a run: context for the agent (one naming the session's own
+/// issue adds nothing; one naming another issue is refused).
+fn context_argument(args: &Args) -> Result<Vec<String>> {
+    let mut context = Vec::new();
+    for key in ["taskKey", "contextRef"] {
+        context.extend(args.str(key)?.map(str::to_string));
+    }
+    Ok(context)
+}
+
+/// The settings of a run a request gives, beside its session, prompt and context.
+fn start_request(args: &Args) -> Result<StartRequest> {
+    Ok(StartRequest {
+        max_runtime: args.seconds("maxRuntimeSeconds")?,
+        launcher: args.str("launcherConfigKey")?.map(str::to_string),
+        system_prompt: args.str("systemPrompt")?.map(str::to_string),
+        env: args.strings("env")?,
+        bootstrap: args.strings("bootstrapCommands")?,
+        tools: args.strings("tools")?,
+        actor: args.str("actor")?.map(str::to_string),
+        ..StartRequest::default()
+    })
+}
 
 fn close_event(status: Option<&str>) -> Result<SessionEvent> {
     match status.unwrap_or("idle") {

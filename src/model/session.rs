@@ -218,34 +218,49 @@ pub fn check_launch_text(
     role: &str,
     agent: Option<&str>,
 ) -> crate::error::Result<()> {
+    check_text("prompt", prompt)?;
+    check_name("role", role)?;
+    if let Some(agent) = agent {
+        check_name("agent name", agent)?;
+    }
+    Ok(())
+}
+
+/// Check a text a session or its agent is given (a prompt, instructions): at most
+/// [`MAX_PROMPT_BYTES`], no control characters but newlines, carriage returns and tabs.
+pub fn check_text(what: &str, text: &str) -> crate::error::Result<()> {
     use crate::error::Error;
-    if prompt.len() > MAX_PROMPT_BYTES {
+    if text.len() > MAX_PROMPT_BYTES {
         return Err(Error::usage(format!(
-            "the prompt is {} bytes; a session holds at most {} KiB of prompt",
-            prompt.len(),
+            "the {what} is {} bytes; a session holds at most {} KiB of {what}",
+            text.len(),
             MAX_PROMPT_BYTES / 1024
         )));
     }
-    if prompt
+    if text
         .chars()
         .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
     {
-        return Err(Error::usage(
-            "the prompt contains control characters (only newlines, carriage returns and tabs may be)",
-        ));
+        return Err(Error::usage(format!(
+            "the {what} contains control characters (only newlines, carriage returns and tabs may be)"
+        )));
     }
-    for (what, text) in [("role", Some(role)), ("agent name", agent)] {
-        let Some(text) = text else { continue };
-        if text.chars().count() > MAX_NAME_CHARS {
-            return Err(Error::usage(format!(
-                "the {what} is longer than {MAX_NAME_CHARS} characters"
-            )));
-        }
-        if text.chars().any(char::is_control) {
-            return Err(Error::usage(format!(
-                "the {what} must be one line without control characters"
-            )));
-        }
+    Ok(())
+}
+
+/// Check a name (a role, an agent, an actor): one line of at most [`MAX_NAME_CHARS`]
+/// characters.
+pub fn check_name(what: &str, text: &str) -> crate::error::Result<()> {
+    use crate::error::Error;
+    if text.chars().count() > MAX_NAME_CHARS {
+        return Err(Error::usage(format!(
+            "the {what} is longer than {MAX_NAME_CHARS} characters"
+        )));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(Error::usage(format!(
+            "the {what} must be one line without control characters"
+        )));
     }
     Ok(())
 }

@@ -187,6 +187,19 @@ pub fn show(ws: &Workspace, id: &str) -> Result<Issue> {
     Ok(ws.store().read::<Issue>(&id)?.record)
 }
 
+/// The issue `text` names (a full id or a unique prefix), or `None` when no issue id starts
+/// so (the text is something else). A prefix of several issues is still an error.
+pub fn find(ws: &Workspace, text: &str) -> Result<Option<String>> {
+    let Some(prefix) = crate::model::id::normalize_prefix(text) else {
+        return Ok(None);
+    };
+    let ids = ws.store().ids(RecordKind::Issue)?;
+    if !ids.iter().any(|id| id.starts_with(&prefix)) {
+        return Ok(None);
+    }
+    ws.store().resolve(RecordKind::Issue, text).map(Some)
+}
+
 /// Change fields of an issue as one commit.
 pub fn update(ws: &Workspace, id: &str, changes: Changes, mode: Mode) -> Result<Outcome<Issue>> {
     let changes = changes.validated()?;

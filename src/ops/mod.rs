@@ -4,12 +4,15 @@
 //!
 //! [`Workspace`]: crate::workspace::Workspace
 
+pub mod hooks;
 pub mod issues;
+pub mod launchers;
 pub mod overview;
 pub mod provision;
 pub mod runs;
 pub mod sessions;
 pub mod sync;
+pub mod worktrees;
 
 #[cfg(test)]
 mod tests;

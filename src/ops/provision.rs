@@ -1,15 +1,26 @@
 //! Worktrees for sessions: the one path that makes a session's worktree (new, taken over or
 //! made again), removes one, and finishes or undoes what a killed process left. Each change is
 //! journaled in `.git/pm/pending/` before the first branch or folder is made, and runs under
-//! the repository's worktree mutex. Hooks that prepare a worktree attach here.
+//! the repository's worktree mutex.
+//!
+//! Provisioning attaches here too: [`prepare`] gives a worktree just made what git ignores and
+//! the configuration names (`copy`, `.worktreeinclude`) and runs its `setup` commands; the
+//! operation that made the worktree calls it once it has let go of the worktree mutex, so that
+//! a long `npm ci` holds up no other launch. [`remove`] runs the `teardown` commands first.
+
+mod copy;
+mod hooks;
+
+pub use hooks::{CommandRun, PORT_BASE, PORT_COUNT, SetupReport, Source, port_of};
 
 use crate::error::{Error, Result};
 use crate::git::{branch, worktree};
 use crate::model::session::{worktree_dir_name, worktree_dir_name_unique};
 use crate::model::{RecordKind, Session};
+use crate::runtime::events::{Body, HookOutcome};
 use crate::store::Mode;
 use crate::store::local::{LocalData, LocalSession, PendingLaunch, WorktreeMutex, host_name};
-use crate::workspace::Workspace;
+use crate::workspace::{HookNote, Workspace};
 use std::path::{Path, PathBuf};
 
 /// Hold the worktree mutex (when writing) and finish or undo launches that died part-way.
@@ -137,9 +148,235 @@ pub(crate) fn check_free(path: &Path) -> Result<()> {
 }
 
 /// Remove the worktree at `path` that this clone made for a session (with `force`, also with
-/// uncommitted changes). The caller checked that it may go.
-pub(crate) fn remove(ws: &Workspace, path: &Path, force: bool) -> Result<()> {
-    worktree::remove(ws.repo(), path, force)
+/// uncommitted changes), after running its `teardown` commands (see [`teardown`]). The caller
+/// checked that it may go. Returns what the teardown had to say, as warnings.
+pub(crate) fn remove(ws: &Workspace, path: &Path, force: bool) -> Result<Vec<String>> {
+    let noted = if hooks::has_commands(ws, hooks::Hook::Teardown) {
+        session_noted_at(ws, path)
+    } else {
+        None
+    };
+    let warnings = match noted {
+        Some(session) => teardown(ws, &session, path),
+        None => Vec::new(),
+    };
+    worktree::remove(ws.repo(), path, force)?;
+    Ok(warnings)
+}
+
+/// Run the `teardown` commands of `session` in its worktree at `path`, which is about to be
+/// removed: every command runs, whatever the others did. A failure does not stop the removal;
+/// it is returned as a warning (and written to the session's event log).
+pub(crate) fn teardown(ws: &Workspace, session: &Session, path: &Path) -> Vec<String> {
+    if !path.is_dir() || !hooks::has_commands(ws, hooks::Hook::Teardown) {
+        return Vec::new();
+    }
+    let mut sink = hooks::EventSink::new(ws, &session.id);
+    let target = hooks::Target {
+        session: &session.id,
+        branch: &session.branch,
+        issue: session.issue.as_deref(),
+        worktree: path,
+    };
+    hooks::run_hook(ws, hooks::Hook::Teardown, &target, &mut sink).1
+}
+
+/// The session whose worktree this clone noted at `path`.
+fn session_noted_at(ws: &Workspace, path: &Path) -> Option<Session> {
+    let local = ws.local();
+    let wanted = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    let id = local.session_ids().into_iter().find(|id| {
+        local.session(id).is_some_and(|note| {
+            note.worktree == path || note.worktree.canonicalize().is_ok_and(|p| p == wanted)
+        })
+    })?;
+    ws.store()
+        .read::<Session>(&id)
+        .ok()
+        .map(|stored| stored.record)
+}
+
+/// Provision the worktree just made (or made again) at `worktree` for `session`: copy from the
+/// main worktree what git ignores and `copy` or `.worktreeinclude` names, then run the `setup`
+/// commands. Never fails, since the session exists by now: what went wrong is returned as
+/// warnings, written to the session's event log, and kept in its setup report
+/// ([`setup_report`]), which `agent show` reads.
+pub(crate) fn prepare(ws: &Workspace, session: &Session, worktree: &Path) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let (config, main) = match (ws.config(), ws.main_workdir()) {
+        (Ok(config), Ok(main)) => (config, main),
+        (Err(e), _) | (_, Err(e)) => {
+            warnings.push(format!(
+                "the worktree {} was not provisioned: {}",
+                worktree.display(),
+                e.message()
+            ));
+            return warnings;
+        }
+    };
+    let mut sink = hooks::EventSink::new(ws, &session.id);
+    let mut report = SetupReport {
+        time: ws.now(),
+        state: HookOutcome::Succeeded,
+        copied: Vec::new(),
+        commands: Vec::new(),
+        problems: Vec::new(),
+    };
+    let mut anything = false;
+    match copy::Patterns::new(config.worktree.copy(), main) {
+        Ok(None) => {}
+        Ok(Some(patterns)) => {
+            anything = true;
+            let mut folders = worktree::all_folders(ws.repo()).unwrap_or_default();
+            folders.push(worktree.to_path_buf());
+            let (outcome, detail) = match copy::copy_ignored(main, worktree, &patterns, &folders) {
+                Ok(copied) => {
+                    let text = copy_summary(&copied);
+                    ws.tell_hooks(HookNote::Done { text: &text });
+                    for note in &copied.left_out {
+                        sink.append(copy_line(note));
+                    }
+                    if let Some(line) = left_out_line(&copied.left_out) {
+                        warnings.push(line);
+                    }
+                    report.copied = copied
+                        .entries
+                        .iter()
+                        .map(|p| p.to_string_lossy().into_owned())
+                        .collect();
+                    match copied.error_line() {
+                        Some(line) => {
+                            let line = format!("could not copy from the main worktree: {line}");
+                            report.problems.push(line.clone());
+                            warnings.push(line.clone());
+                            (HookOutcome::Failed, format!("{text}; {line}"))
+                        }
+                        None => (HookOutcome::Succeeded, text),
+                    }
+                }
+                Err(e) => {
+                    let line =
+                        format!("nothing was copied from the main worktree: {}", e.message());
+                    report.problems.push(line.clone());
+                    warnings.push(line.clone());
+                    (HookOutcome::Failed, line)
+                }
+            };
+            sink.append(Body::HookEnded {
+                hook: "copy".into(),
+                command: String::new(),
+                outcome,
+                detail,
+            });
+        }
+        Err(e) => {
+            anything = true;
+            let line = format!("nothing was copied from the main worktree: {}", e.message());
+            report.problems.push(line.clone());
+            warnings.push(line);
+        }
+    }
+    let target = hooks::Target {
+        session: &session.id,
+        branch: &session.branch,
+        issue: session.issue.as_deref(),
+        worktree,
+    };
+    let (runs, said) = hooks::run_hook(ws, hooks::Hook::Setup, &target, &mut sink);
+    anything |= !runs.is_empty();
+    warnings.extend(said);
+    report.commands = runs;
+    if !anything {
+        return warnings;
+    }
+    report.state = if !report.problems.is_empty()
+        || report
+            .commands
+            .iter()
+            .any(|c| c.outcome == HookOutcome::Failed)
+    {
+        HookOutcome::Failed
+    } else if report
+        .commands
+        .iter()
+        .any(|c| c.outcome == HookOutcome::Skipped)
+    {
+        HookOutcome::Skipped
+    } else {
+        HookOutcome::Succeeded
+    };
+    if report.state == HookOutcome::Failed {
+        warnings.push(format!(
+            "session {} is launched, but its worktree was not fully set up; `pm agent show` \
+             says what failed",
+            session.id
+        ));
+    }
+    let written = serde_json::to_string_pretty(&report)
+        .map_err(|e| Error::failed(format!("cannot encode the setup report: {e}")))
+        .and_then(|text| {
+            crate::store::local::write_atomic(&hooks::report_path(ws, &session.id), &text)
+        });
+    if let Err(e) = written {
+        warnings.push(format!("the setup report was not kept: {}", e.message()));
+    }
+    warnings
+}
+
+/// What provisioning the worktree of session `id` did last in this clone, if it did anything.
+pub fn setup_report(ws: &Workspace, id: &str) -> Option<SetupReport> {
+    let text = std::fs::read_to_string(hooks::report_path(ws, id)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// `copied .env, node_modules from the main worktree (10002 files, 10002 of them reflinks)`.
+fn copy_summary(copied: &copy::Copied) -> String {
+    if copied.entries.is_empty() {
+        return "nothing to copy from the main worktree".to_string();
+    }
+    let names: Vec<String> = copied
+        .entries
+        .iter()
+        .take(5)
+        .map(|p| p.display().to_string())
+        .collect();
+    let more = match copied.entries.len().saturating_sub(names.len()) {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    let links = match copied.links {
+        0 => String::new(),
+        1 => ", 1 symbolic link".to_string(),
+        n => format!(", {n} symbolic links"),
+    };
+    format!(
+        "copied {}{more} from the main worktree ({} files, {} of them reflinks{links})",
+        names.join(", "),
+        copied.files,
+        copied.reflinked
+    )
+}
+
+/// A note of the copy in the event log.
+fn copy_line(text: &str) -> Body {
+    Body::HookOutput {
+        hook: "copy".into(),
+        command: String::new(),
+        text: text.to_string(),
+    }
+}
+
+/// One line naming what was left out of the copy on purpose, if anything was.
+fn left_out_line(left_out: &[String]) -> Option<String> {
+    let (first, rest) = left_out.split_first()?;
+    let mut line = format!("not copied from the main worktree: {first}");
+    for more in rest.iter().take(2) {
+        line.push_str(&format!("; {more}"));
+    }
+    if rest.len() > 2 {
+        line.push_str(&format!(" (and {} more)", rest.len() - 2));
+    }
+    Some(line)
 }
 
 /// Create the branch of `plan` (when it creates one) and its worktree. Each step made is

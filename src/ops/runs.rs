@@ -5,10 +5,11 @@
 use crate::error::{Error, Operation, Result};
 use crate::lifecycle::SessionEvent;
 use crate::model::{Session, SessionStatus, Timestamp};
+use crate::ops::launchers;
 use crate::ops::sessions::{self, resolve_session};
 use crate::runtime::events::{self, Body, Event};
 use crate::runtime::lease::{self, RunInfo, RunState};
-use crate::runtime::supervisor::{self, Start};
+use crate::runtime::supervisor::{self, Given, Start};
 use crate::runtime::{control, provider, run_dir};
 use crate::store::Mode;
 use crate::workspace::Workspace;
@@ -25,6 +26,24 @@ pub struct StartRequest {
     pub prompt: Option<String>,
     /// Stop the run after this many seconds.
     pub max_runtime: Option<u64>,
+    /// A launcher preset (`[launchers.NAME]`): its arguments, model, tools, runtime cap and
+    /// prompt template, under what is given here (its agent and role are a launch's: a run is
+    /// of the session's agent).
+    pub launcher: Option<String>,
+    /// Instructions added to the ones pm builds from the session's issue.
+    pub system_prompt: Option<String>,
+    /// Names of variables of pm's environment the agent must get (each must be set).
+    pub env: Vec<String>,
+    /// Shell commands run in the worktree before the agent starts, in order; the first that
+    /// fails stops the start. Never kept: they come from the request alone.
+    pub bootstrap: Vec<String>,
+    /// Tools the agent may use without asking, beside pm's own (claude agents).
+    pub tools: Vec<String>,
+    /// Who asks for the run (kept with what the run was started with).
+    pub actor: Option<String>,
+    /// Free text context for the agent's instructions, a piece each; a piece that names an
+    /// issue must name the session's own, and adds nothing.
+    pub context: Vec<String>,
 }
 
 /// A session's run as this clone sees it.
@@ -107,7 +126,12 @@ pub fn start(ws: &Workspace, request: &StartRequest) -> Result<RunView> {
             "the agent of session {id} is already running; send it input instead"
         )));
     }
-    let provider = provider::resolve(ws.config()?, &session.agent)?;
+    let Checked {
+        preset,
+        provider,
+        tools,
+        max_runtime,
+    } = check(ws, &session.agent, request)?;
     let worktree = match ws.local().session(&id) {
         Some(note) if note.worktree.is_dir() => note.worktree,
         _ => {
@@ -128,12 +152,42 @@ pub fn start(ws: &Workspace, request: &StartRequest) -> Result<RunView> {
             .map(|i| i.record),
         None => None,
     };
-    let system = issue.as_ref().map(provider::system_prompt);
-    let prompt = match (&request.prompt, &resume) {
-        (Some(prompt), _) => Some(prompt.clone()),
-        (None, None) if !session.prompt.trim().is_empty() => Some(session.prompt.clone()),
-        (None, None) if issue.is_some() => Some("Work on the issue in your instructions.".into()),
-        (None, _) => None,
+    let mut pieces = Vec::new();
+    for text in &request.context {
+        match crate::ops::issues::find(ws, text)? {
+            Some(named) if session.issue.as_deref() == Some(named.as_str()) => {}
+            Some(named) => {
+                return Err(Error::usage(format!(
+                    "{text:?} names issue {named}, but session {id} works on {}",
+                    session.issue.as_deref().unwrap_or("no issue")
+                )));
+            }
+            None if text.trim().is_empty() => {}
+            None => pieces.push(text.trim()),
+        }
+    }
+    let context = (!pieces.is_empty()).then(|| pieces.join("\n"));
+    let system = instructions(
+        issue.as_ref(),
+        &session.role,
+        context.as_deref(),
+        request.system_prompt.as_deref(),
+    );
+    let fill = launchers::Fill {
+        issue: issue.as_ref(),
+        role: &session.role,
+        prompt: "",
+    };
+    let template = preset.as_ref().filter(|p| p.prompt.is_some());
+    let prompt = match (&request.prompt, &resume, template) {
+        (Some(prompt), _, Some(preset)) => Some(preset.shape(prompt, fill)?),
+        (Some(prompt), _, None) => Some(prompt.clone()),
+        (None, None, _) if !session.prompt.trim().is_empty() => Some(session.prompt.clone()),
+        (None, _, Some(preset)) => Some(preset.shape("", fill)?),
+        (None, None, None) if issue.is_some() => {
+            Some("Work on the issue in your instructions.".into())
+        }
+        (None, _, None) => None,
     };
     if prompt.is_none() && provider.protocol == provider::Protocol::Codex {
         return Err(Error::usage(format!(
@@ -143,12 +197,21 @@ pub fn start(ws: &Workspace, request: &StartRequest) -> Result<RunView> {
     }
     let pm = std::env::current_exe()
         .map_err(|e| Error::failed(format!("cannot find the pm program itself: {e}")))?;
-    let args = provider.arguments(
-        prompt.as_deref().unwrap_or_default(),
-        system.as_deref(),
-        resume.as_deref(),
-        &pm,
-    );
+    // A sandboxed agent (codex) must be able to write the worktree's git folders to commit.
+    let git_dirs = match provider.protocol {
+        provider::Protocol::Codex => git_dirs(&worktree)?,
+        _ => Vec::new(),
+    };
+    let model = preset.as_ref().and_then(|p| p.model.clone());
+    let args = provider.arguments(&provider::Invocation {
+        prompt: prompt.as_deref().unwrap_or_default(),
+        system: system.as_deref(),
+        resume: resume.as_deref(),
+        pm: &pm,
+        git_dirs: &git_dirs,
+        model: model.as_deref(),
+        tools: &tools,
+    });
     let run = crate::model::new_id();
     let start = Start {
         run: run.clone(),
@@ -158,13 +221,35 @@ pub fn start(ws: &Workspace, request: &StartRequest) -> Result<RunView> {
         protocol: provider.protocol.as_str().to_string(),
         prompt,
         resume,
-        max_runtime: request.max_runtime,
-        worktree,
+        max_runtime,
+        worktree: worktree.clone(),
+        given: Given {
+            launcher: preset.as_ref().map(|p| p.name.clone()),
+            model,
+            tools,
+            env: request.env.clone(),
+            system_prompt: system.clone(),
+            actor: request.actor.clone(),
+            context,
+        },
     };
     std::fs::create_dir_all(&dir)
         .map_err(|e| Error::failed(format!("could not create {}: {e}", dir.display())))?;
-    if let Some(system) = &system {
-        crate::store::local::write_atomic(&dir.join("system-prompt.txt"), system)?;
+    if !request.bootstrap.is_empty()
+        && let Err(e) = bootstrap(&dir, &id, &worktree, &request.bootstrap, max_runtime)
+    {
+        // Nothing runs: a session made active for this run (by its launch) is idle again.
+        if session.status == SessionStatus::Active {
+            let _ = sessions::agent_exited(ws, &id);
+        }
+        return Err(e);
+    }
+    let system_file = dir.join("system-prompt.txt");
+    match &system {
+        Some(system) => crate::store::local::write_atomic(&system_file, system)?,
+        None => {
+            let _ = std::fs::remove_file(&system_file);
+        }
     }
     let text = serde_json::to_string(&start)
         .map_err(|e| Error::failed(format!("cannot encode the start request: {e}")))?;
@@ -174,6 +259,242 @@ pub fn start(ws: &Workspace, request: &StartRequest) -> Result<RunView> {
     }
     spawn_supervisor(ws, &id)?;
     wait_started(ws, &id, &run)
+}
+
+/// The git folders a commit in `worktree` writes: its own (`.git/worktrees/NAME` for a linked
+/// worktree) and the repository's common one, absolute.
+fn git_dirs(worktree: &std::path::Path) -> Result<Vec<PathBuf>> {
+    let repo = crate::git::open::open_repository(worktree)?;
+    let mut dirs = Vec::new();
+    for dir in [repo.git_dir(), repo.common_dir()] {
+        let dir = dir.canonicalize().map_err(|e| {
+            Error::failed(format!(
+                "cannot find the git folder {} of the worktree {}: {e}",
+                dir.display(),
+                worktree.display()
+            ))
+        })?;
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
+    }
+    Ok(dirs)
+}
+
+/// The instructions of a run: the issue and how to finish, the session's role, the context
+/// and the instructions the asker gave, in that order.
+fn instructions(
+    issue: Option<&crate::model::Issue>,
+    role: &str,
+    context: Option<&str>,
+    extra: Option<&str>,
+) -> Option<String> {
+    let mut parts: Vec<String> = Vec::new();
+    parts.extend(issue.map(provider::system_prompt));
+    if !role.trim().is_empty() {
+        parts.push(format!("Your role in this session: {}\n", role.trim()));
+    }
+    if let Some(context) = context {
+        parts.push(format!("Context from the requester: {context}\n"));
+    }
+    if let Some(extra) = extra.filter(|e| !e.trim().is_empty()) {
+        parts.push(extra.to_string());
+    }
+    (!parts.is_empty()).then(|| parts.join("\n"))
+}
+
+/// A start request checked against the agent it would run, with the preset applied.
+struct Checked {
+    preset: Option<launchers::Preset>,
+    provider: provider::Provider,
+    tools: Vec<String>,
+    max_runtime: Option<u64>,
+}
+
+fn check(ws: &Workspace, agent: &str, request: &StartRequest) -> Result<Checked> {
+    let preset = match &request.launcher {
+        Some(name) => Some(launchers::resolve(ws, name)?),
+        None => None,
+    };
+    let mut provider = provider::resolve(ws.config()?, agent)?;
+    let mut tools = request.tools.clone();
+    if let Some(preset) = &preset {
+        provider.args.extend(preset.args.iter().cloned());
+        for tool in &preset.tools {
+            if !tools.contains(tool) {
+                tools.push(tool.clone());
+            }
+        }
+    }
+    launchers::check_tools(&tools)?;
+    if !tools.is_empty() && provider.protocol != provider::Protocol::Claude {
+        return Err(Error::usage(format!(
+            "agent {agent} speaks the {} protocol, which takes no allowed tools; only claude \
+             agents do",
+            provider.protocol.as_str()
+        )));
+    }
+    check_env_names(&request.env)?;
+    if let Some(text) = &request.system_prompt {
+        crate::model::session::check_text("system prompt", text)?;
+    }
+    crate::model::session::check_text("context", &request.context.join("\n"))?;
+    if let Some(actor) = &request.actor {
+        crate::model::session::check_name("actor", actor)?;
+    }
+    if let Some(command) = request
+        .bootstrap
+        .iter()
+        .find(|c| c.trim().is_empty() || c.contains('\0'))
+    {
+        return Err(Error::usage(format!(
+            "the bootstrap command {command:?} is empty or holds a NUL character"
+        )));
+    }
+    let max_runtime = request
+        .max_runtime
+        .or(preset.as_ref().and_then(|p| p.max_runtime));
+    if max_runtime == Some(0) {
+        return Err(Error::usage("the runtime cap must be at least 1 second"));
+    }
+    Ok(Checked {
+        preset,
+        provider,
+        tools,
+        max_runtime,
+    })
+}
+
+/// Names of environment variables to pass: each a valid name, set in pm's environment, and
+/// not the one pm marks an agent's processes with.
+fn check_env_names(names: &[String]) -> Result<()> {
+    for name in names {
+        let mut chars = name.chars();
+        let valid = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(Error::usage(format!(
+                "{name:?} is not an environment variable name (letters, digits and _, not \
+                 starting with a digit)"
+            )));
+        }
+        if name == crate::runtime::lease::MARK {
+            return Err(Error::usage(format!(
+                "{name} is pm's own mark of an agent's processes; it cannot be passed"
+            )));
+        }
+        if std::env::var_os(name).is_none() {
+            return Err(Error::usage(format!(
+                "environment variable {name} is not set in pm's environment, so there is \
+                 nothing to pass to the agent"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Check a start request before a launch that is to start agent `agent` (default: the
+/// configured one), so that a launch is not left behind for a run that cannot start.
+pub fn check_request(ws: &Workspace, agent: Option<&str>, request: &StartRequest) -> Result<()> {
+    let config = ws.config()?;
+    check(ws, agent.unwrap_or(&config.agent), request).map(|_| ())
+}
+
+/// [`check_request`] for a run of session `session` (id, unique prefix or branch), before
+/// anything is changed for it (a restart).
+pub fn check_request_for(ws: &Workspace, session: &str, request: &StartRequest) -> Result<()> {
+    let id = resolve_session(ws, session)?;
+    let agent = ws.store().read::<Session>(&id)?.record.agent;
+    check(ws, &agent, request).map(|_| ())
+}
+
+/// How many lines of a bootstrap command's output go to the run log.
+const BOOTSTRAP_LINES: usize = 1000;
+
+/// Run the bootstrap commands of a start in the worktree, one after the other, each with its
+/// output (both streams, in a file of the run folder while it runs) turned into log events.
+/// The first that fails, or outlives the runtime cap, stops the start with an event naming
+/// it. No supervisor runs yet, so this is the log's one writer.
+fn bootstrap(
+    dir: &std::path::Path,
+    id: &str,
+    worktree: &std::path::Path,
+    commands: &[String],
+    limit: Option<u64>,
+) -> Result<()> {
+    use std::os::unix::process::CommandExt;
+    let mut log = events::Log::open(dir)?;
+    let out = dir.join("bootstrap.out");
+    let until = limit.map(|secs| Instant::now() + Duration::from_secs(secs));
+    for command in commands {
+        log.append(Body::Log {
+            text: format!("bootstrap: $ {command}"),
+        })?;
+        let file = std::fs::File::create(&out)
+            .map_err(|e| Error::failed(format!("could not create {}: {e}", out.display())))?;
+        let err = file
+            .try_clone()
+            .map_err(|e| Error::failed(format!("could not open {}: {e}", out.display())))?;
+        let child = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(command)
+            .current_dir(worktree)
+            .env(crate::runtime::lease::MARK, id)
+            .stdin(std::process::Stdio::null())
+            .stdout(file)
+            .stderr(err)
+            .process_group(0)
+            .spawn();
+        let failure = match child {
+            Err(e) => Some(format!("could not be started: {e}")),
+            Ok(mut child) => loop {
+                match child.try_wait() {
+                    Ok(Some(status)) if status.success() => break None,
+                    Ok(Some(status)) => {
+                        use std::os::unix::process::ExitStatusExt;
+                        break Some(match (status.code(), status.signal()) {
+                            (Some(code), _) => format!("failed with exit status {code}"),
+                            (None, Some(signal)) => format!("was ended by signal {signal}"),
+                            (None, None) => "failed".to_string(),
+                        });
+                    }
+                    Ok(None) if until.is_some_and(|u| Instant::now() > u) => {
+                        // SAFETY: signals the command's own process group, made just now.
+                        unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+                        let _ = child.wait();
+                        break Some(format!(
+                            "did not finish within the runtime cap of {} s",
+                            limit.unwrap_or_default()
+                        ));
+                    }
+                    Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                    Err(e) => break Some(format!("could not be waited for: {e}")),
+                }
+            },
+        };
+        let text = std::fs::read(&out).unwrap_or_default();
+        let text = String::from_utf8_lossy(&text);
+        let lines: Vec<&str> = text.lines().collect();
+        for line in lines.iter().take(BOOTSTRAP_LINES) {
+            log.append(Body::Log {
+                text: provider::shortened(line),
+            })?;
+        }
+        if lines.len() > BOOTSTRAP_LINES {
+            log.append(Body::Log {
+                text: format!("({} more lines)", lines.len() - BOOTSTRAP_LINES),
+            })?;
+        }
+        let _ = std::fs::remove_file(&out);
+        if let Some(how) = failure {
+            let why = format!("the bootstrap command `{command}` {how}; the agent was not started");
+            log.append(Body::Log { text: why.clone() })?;
+            return Err(Error::failed(why));
+        }
+    }
+    Ok(())
 }
 
 /// Check that agent `name` (default: the configured one) is one pm can run, before a launch
@@ -309,7 +630,7 @@ pub fn send(ws: &Workspace, session: &str, text: &str) -> Result<Sent> {
         &StartRequest {
             session: id,
             prompt: Some(text.to_string()),
-            max_runtime: None,
+            ..StartRequest::default()
         },
     )?;
     Ok(Sent { started: true, run })

@@ -55,8 +55,44 @@ pub enum Body {
     },
     /// The supervisor was found gone without having said how the agent ended.
     Died { why: String },
-    /// A line the agent wrote on stderr, or a note of the supervisor.
+    /// A line the agent wrote on stderr, or a note of the supervisor (or of provisioning the
+    /// worktree: files copied).
     Log { text: String },
+    /// A line a worktree hook command wrote (stdout and stderr together); `hook` is `setup` or
+    /// `teardown`.
+    HookOutput {
+        hook: String,
+        command: String,
+        text: String,
+    },
+    /// A worktree hook command ended, or was not run; `detail` says how (`exit status 1`, `not
+    /// approved`).
+    HookEnded {
+        hook: String,
+        command: String,
+        outcome: HookOutcome,
+        detail: String,
+    },
+}
+
+/// How a worktree hook command went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HookOutcome {
+    Succeeded,
+    Failed,
+    /// Not run: not approved, or hooks were skipped.
+    Skipped,
+}
+
+impl HookOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HookOutcome::Succeeded => "succeeded",
+            HookOutcome::Failed => "failed",
+            HookOutcome::Skipped => "skipped",
+        }
+    }
 }
 
 impl Body {
@@ -74,6 +110,8 @@ impl Body {
             Body::Exited { .. } => "exited",
             Body::Died { .. } => "died",
             Body::Log { .. } => "log",
+            Body::HookOutput { .. } => "hook_output",
+            Body::HookEnded { .. } => "hook_ended",
         }
     }
 }

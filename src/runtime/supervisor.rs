@@ -38,6 +38,29 @@ pub struct Start {
     /// Stop the run after this many seconds.
     pub max_runtime: Option<u64>,
     pub worktree: PathBuf,
+    /// What else the run was started with, as asked (all of it already in `args` or `prompt`
+    /// where the agent takes it).
+    #[serde(flatten)]
+    pub given: Given,
+}
+
+/// The settings a run was started with beside its program and arguments.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Given {
+    /// The launcher preset used.
+    pub launcher: Option<String>,
+    pub model: Option<String>,
+    /// Tools allowed beside pm's own.
+    pub tools: Vec<String>,
+    /// The names of the environment variables passed from pm's environment (never values).
+    pub env: Vec<String>,
+    /// The instructions the agent was given (also in `system-prompt.txt`).
+    pub system_prompt: Option<String>,
+    /// Who asked for the run.
+    pub actor: Option<String>,
+    /// Free text context the asker gave.
+    pub context: Option<String>,
 }
 
 /// The file a start request is handed over in.
@@ -273,6 +296,13 @@ pub fn main(dir: &Path, session: &str) -> Result<()> {
         .args(&provider.args)
         .current_dir(&start.worktree)
         .env(super::lease::MARK, session)
+        .envs(
+            start
+                .given
+                .env
+                .iter()
+                .filter_map(|name| Some((name, std::env::var_os(name)?))),
+        )
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -68,7 +68,11 @@ pub fn condense(events: &[Event], facts: &RunFacts) -> Option<Turn> {
                     text: format!("died: {why}"),
                 }
             }
-            Body::Started { .. } | Body::ProviderSession { .. } | Body::Log { .. } => continue,
+            Body::Started { .. }
+            | Body::ProviderSession { .. }
+            | Body::Log { .. }
+            | Body::HookOutput { .. }
+            | Body::HookEnded { .. } => continue,
         };
         entries.push(entry);
     }

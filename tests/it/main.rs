@@ -5,12 +5,16 @@ mod common;
 
 mod agent;
 mod claude;
+mod codex;
 mod generated;
+mod hooks;
 mod index;
 mod issues;
 mod manners;
 mod mcp;
 mod runs;
 mod safety;
+mod serve;
 mod sync;
 mod sync_props;
+mod ui;

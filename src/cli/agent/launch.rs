@@ -3,6 +3,7 @@
 use super::{Ctx, complete, print, print_json, warn_all};
 use crate::api;
 use crate::error::Result;
+use crate::ops::runs::{self, StartRequest};
 use crate::ops::sessions::{self, LaunchRequest, Launched};
 use crate::render::clean_line;
 use crate::workspace::Workspace;
@@ -20,15 +21,19 @@ pub struct LaunchArgs {
     /// Where a new branch starts (default: the main worktree's HEAD)
     #[arg(add = ArgValueCompleter::new(complete::branches), long, value_name = "REV")]
     base: Option<String>,
-    /// Agent name recorded with the session (default from configuration)
+    /// Agent name recorded with the session (default: the launcher's, else from configuration)
     #[arg(long, value_name = "NAME")]
     agent: Option<String>,
-    /// The prompt the agent was given
+    /// The prompt the agent is given (a launcher's prompt template takes it as {prompt})
     #[arg(long, value_name = "TEXT", default_value = "")]
     prompt: String,
-    /// A role for the agent (free text)
+    /// A role for the agent (free text; default: the launcher's)
     #[arg(long, value_name = "TEXT", default_value = "")]
     role: String,
+    /// A launcher preset ([launchers.NAME] in your config or .pm.toml): agent, role, model,
+    /// arguments, prompt template, allowed tools, runtime cap; the other flags override it
+    #[arg(long, value_name = "NAME")]
+    launcher: Option<String>,
     /// Launch even when another live session already works on the issue
     #[arg(long)]
     force: bool,
@@ -38,10 +43,23 @@ pub struct LaunchArgs {
     /// With --run: stop the agent after this many seconds
     #[arg(long, value_name = "SECS", requires = "run")]
     max_runtime: Option<u64>,
+    /// With --run: instructions added to the ones pm builds from the issue
+    #[arg(long, value_name = "TEXT", requires = "run")]
+    system_prompt: Option<String>,
+    /// With --run: pass this variable of pm's environment to the agent (repeatable; the name
+    /// is kept, never the value)
+    #[arg(long = "env", value_name = "NAME", requires = "run")]
+    env: Vec<String>,
+    /// With --run: a tool the agent may use without asking (repeatable; claude agents)
+    #[arg(long = "tool", value_name = "TOOL", requires = "run")]
+    tools: Vec<String>,
+    /// Run no setup commands in the new worktree (files are still copied)
+    #[arg(long)]
+    no_hooks: bool,
 }
 
 pub fn run(ctx: &Ctx, ws: &Workspace, args: LaunchArgs) -> Result<()> {
-    let request = LaunchRequest {
+    let mut request = LaunchRequest {
         issue: args.issue,
         branch: args.branch,
         base: args.base,
@@ -49,25 +67,31 @@ pub fn run(ctx: &Ctx, ws: &Workspace, args: LaunchArgs) -> Result<()> {
         prompt: args.prompt,
         role: args.role,
         force: args.force,
+        actor: None,
+    };
+    if let Some(name) = &args.launcher {
+        crate::ops::launchers::resolve(ws, name)?.fill_launch(ws, &mut request)?;
+    }
+    let mut start = StartRequest {
+        max_runtime: args.max_runtime,
+        launcher: args.launcher,
+        system_prompt: args.system_prompt,
+        env: args.env,
+        tools: args.tools,
+        ..StartRequest::default()
     };
     if args.run {
-        crate::ops::runs::check_agent(ws, request.agent.as_deref())?;
+        runs::check_request(ws, request.agent.as_deref(), &start)?;
     }
+    ws.skip_hooks(args.no_hooks);
     let mut launched = sessions::launch(ws, request, ctx.mode())?;
     if !ctx.global.dry_run {
         ctx.note(&format!("ref: refs/pm/sessions/{}", launched.session.id));
         ctx.note(&format!("branch: refs/heads/{}", launched.session.branch));
     }
     if args.run && !ctx.global.dry_run {
-        let run = crate::ops::runs::start(
-            ws,
-            &crate::ops::runs::StartRequest {
-                session: launched.session.id.clone(),
-                prompt: None,
-                max_runtime: args.max_runtime,
-            },
-        )?;
-        launched.run = Some(run);
+        start.session = launched.session.id.clone();
+        launched.run = Some(runs::start(ws, &start)?);
     }
     print_launched(ctx, &launched)
 }

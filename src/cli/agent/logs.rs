@@ -159,6 +159,27 @@ fn render(event: &Event, style: &Style) -> Option<String> {
         }),
         Body::Died { why } => marker(format!("died: {}", clean_line(why))),
         Body::Log { text } => Some(format!("{}\n", style.dim(&clean_line(text)))),
+        Body::HookOutput { hook, text, .. } => Some(format!(
+            "{} {}\n",
+            style.dim(&format!("{}:", clean_line(hook))),
+            clean_line(text)
+        )),
+        Body::HookEnded {
+            hook,
+            command,
+            outcome,
+            detail,
+        } => {
+            let what = match command.as_str() {
+                "" => clean_line(hook),
+                command => format!("{} {}", clean_line(hook), clean_line(command)),
+            };
+            marker(format!(
+                "{what} {}: {}",
+                outcome.as_str(),
+                clean_line(detail)
+            ))
+        }
     }
 }
 

@@ -21,6 +21,9 @@ pub struct PurgeArgs {
     /// (also one active in another clone)
     #[arg(long)]
     force: bool,
+    /// Run no teardown commands before the worktree is removed
+    #[arg(long)]
+    no_hooks: bool,
 }
 
 pub fn run(ctx: &Ctx, ws: &Workspace, args: PurgeArgs) -> Result<()> {
@@ -29,6 +32,7 @@ pub fn run(ctx: &Ctx, ws: &Workspace, args: PurgeArgs) -> Result<()> {
         delete_files: args.delete_files,
         force: args.force,
     };
+    ws.skip_hooks(args.no_hooks);
     let purged = sessions::purge(ws, &request, ctx.mode())?;
     warn_all(ctx, &purged.warnings);
     if ctx.global.json {

@@ -15,6 +15,9 @@ pub struct ReactivateArgs {
     /// Reactivate even when another live session already works on the issue
     #[arg(long)]
     force: bool,
+    /// Run no setup commands if its worktree is made again (files are still copied)
+    #[arg(long)]
+    no_hooks: bool,
 }
 
 pub fn run(ctx: &Ctx, ws: &Workspace, args: ReactivateArgs) -> Result<()> {
@@ -22,5 +25,6 @@ pub fn run(ctx: &Ctx, ws: &Workspace, args: ReactivateArgs) -> Result<()> {
         session: args.id,
         force: args.force,
     };
+    ws.skip_hooks(args.no_hooks);
     report_change(ctx, &sessions::reactivate(ws, &request, ctx.mode())?)
 }

@@ -19,6 +19,9 @@ pub struct ResumeArgs {
     /// Remote to fetch the session's branch from when it is not here (default: configured)
     #[arg(add = ArgValueCompleter::new(complete::remotes), long, value_name = "REMOTE")]
     remote: Option<String>,
+    /// Run no setup commands in a worktree made here (files are still copied)
+    #[arg(long)]
+    no_hooks: bool,
 }
 
 pub fn run(ctx: &Ctx, ws: &Workspace, args: ResumeArgs) -> Result<()> {
@@ -27,6 +30,7 @@ pub fn run(ctx: &Ctx, ws: &Workspace, args: ResumeArgs) -> Result<()> {
         force: args.force,
         remote: args.remote,
     };
+    ws.skip_hooks(args.no_hooks);
     let launched = sessions::take_over(ws, &request, ctx.mode())?;
     print_launched(ctx, &launched)
 }

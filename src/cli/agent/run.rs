@@ -17,9 +17,45 @@ pub struct RunArgs {
     /// The input of the turn (default: the session's prompt, for its first run)
     #[arg(long, value_name = "TEXT")]
     prompt: Option<String>,
+    #[command(flatten)]
+    options: RunOptions,
+}
+
+/// How to run the agent, beside its prompt.
+#[derive(Debug, Args)]
+pub struct RunOptions {
     /// Stop the agent after this many seconds
     #[arg(long, value_name = "SECS")]
     max_runtime: Option<u64>,
+    /// A launcher preset ([launchers.NAME] in your config or .pm.toml): arguments, model,
+    /// prompt template, allowed tools, runtime cap; the other flags override it
+    #[arg(long, value_name = "NAME")]
+    launcher: Option<String>,
+    /// Instructions added to the ones pm builds from the issue
+    #[arg(long, value_name = "TEXT")]
+    system_prompt: Option<String>,
+    /// Pass this variable of pm's environment to the agent (repeatable; the name is kept,
+    /// never the value)
+    #[arg(long = "env", value_name = "NAME")]
+    env: Vec<String>,
+    /// A tool the agent may use without asking (repeatable; claude agents)
+    #[arg(long = "tool", value_name = "TOOL")]
+    tools: Vec<String>,
+}
+
+impl RunOptions {
+    fn request(self, session: String, prompt: Option<String>) -> StartRequest {
+        StartRequest {
+            session,
+            prompt,
+            max_runtime: self.max_runtime,
+            launcher: self.launcher,
+            system_prompt: self.system_prompt,
+            env: self.env,
+            tools: self.tools,
+            ..StartRequest::default()
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -48,15 +84,16 @@ pub struct RestartArgs {
     /// Restart even when another live session already works on the issue
     #[arg(long)]
     force: bool,
+    /// Run no setup commands if its worktree is made again (files are still copied)
+    #[arg(long)]
+    no_hooks: bool,
+    #[command(flatten)]
+    options: RunOptions,
 }
 
 pub fn run(ctx: &Ctx, ws: &Workspace, args: RunArgs) -> Result<()> {
     let id = session_or_here(ctx, ws, args.id)?;
-    let request = StartRequest {
-        session: id,
-        prompt: args.prompt,
-        max_runtime: args.max_runtime,
-    };
+    let request = args.options.request(id, args.prompt);
     let run = runs::start(ws, &request)?;
     report(
         ctx,
@@ -121,14 +158,17 @@ pub fn restart(ctx: &Ctx, ws: &Workspace, args: RestartArgs) -> Result<()> {
         session: args.id.clone(),
         force: args.force,
     };
+    ws.skip_hooks(args.no_hooks);
+    let start = args.options.request(args.id.clone(), args.prompt);
+    // A request that cannot run is refused before the session is brought back.
+    runs::check_request_for(ws, &args.id, &start)?;
     let changed = sessions::reactivate(ws, &request, ctx.mode())?;
     warn_all(ctx, &changed.warnings);
     let run = runs::start(
         ws,
         &StartRequest {
             session: changed.after.id.clone(),
-            prompt: args.prompt,
-            max_runtime: None,
+            ..start
         },
     )?;
     if ctx.global.json {

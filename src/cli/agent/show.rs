@@ -5,8 +5,10 @@ use crate::api;
 use crate::error::Result;
 use crate::model::time::format_duration;
 use crate::model::{Issue, Timestamp};
+use crate::ops::provision::SetupReport;
 use crate::ops::sessions::{self, SessionDetails};
 use crate::render::{Style, clean_line, clean_text};
+use crate::runtime::events::HookOutcome;
 use crate::workspace::Workspace;
 
 pub fn run(ctx: &Ctx, ws: &Workspace, args: SessionArg) -> Result<()> {
@@ -90,6 +92,10 @@ fn session_text(details: &SessionDetails, issue_title: Option<&str>, style: &Sty
             .unwrap_or_default(),
     );
     field(
+        "setup",
+        details.setup.as_ref().map(setup_text).unwrap_or_default(),
+    );
+    field(
         "purged",
         s.purged.map(|t| t.to_string()).unwrap_or_default(),
     );
@@ -99,6 +105,27 @@ fn session_text(details: &SessionDetails, issue_title: Option<&str>, style: &Sty
         out.push('\n');
     }
     out
+}
+
+/// How provisioning the worktree went: `succeeded (time)`, or what failed or did not run.
+fn setup_text(report: &SetupReport) -> String {
+    let mut parts: Vec<String> = report
+        .commands
+        .iter()
+        .filter(|c| c.outcome != HookOutcome::Succeeded)
+        .map(|c| match c.outcome {
+            HookOutcome::Failed => format!("{:?} failed ({})", c.command, c.detail),
+            _ => format!("{:?} did not run ({})", c.command, c.detail),
+        })
+        .collect();
+    parts.extend(report.problems.iter().cloned());
+    let state = report.state.as_str();
+    let text = if parts.is_empty() {
+        format!("{state} ({})", report.time)
+    } else {
+        format!("{state}: {}", parts.join("; "))
+    };
+    clean_line(&text)
 }
 
 /// `pm agent events`.

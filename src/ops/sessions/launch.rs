@@ -23,6 +23,8 @@ pub struct LaunchRequest {
     pub role: String,
     /// Launch even when another live session holds the issue.
     pub force: bool,
+    /// Who asked for the session, recorded as its actor (default: the git identity).
+    pub actor: Option<String>,
 }
 
 /// What `launch` did.
@@ -40,12 +42,22 @@ pub struct Launched {
 }
 
 /// Launch an agent session: a new branch and worktree, or the idle session already on the branch.
+/// A worktree made (or made again) is provisioned once the worktree mutex is let go.
 pub fn launch(ws: &Workspace, request: LaunchRequest, mode: Mode) -> Result<Launched> {
+    let launched = launch_held(ws, request, mode)?;
+    Ok(provisioned(ws, launched, mode))
+}
+
+/// [`launch`] up to its worktree, under the worktree mutex.
+fn launch_held(ws: &Workspace, request: LaunchRequest, mode: Mode) -> Result<Launched> {
     crate::model::session::check_launch_text(
         &request.prompt,
         &request.role,
         request.agent.as_deref(),
     )?;
+    if let Some(actor) = &request.actor {
+        crate::model::session::check_name("actor", actor)?;
+    }
     let repo = ws.repo();
     let _main = ws.main_workdir()?;
     let config = ws.config()?;
@@ -167,7 +179,10 @@ pub fn launch(ws: &Workspace, request: LaunchRequest, mode: Mode) -> Result<Laun
             .unwrap_or_else(|| config.agent.clone()),
         role: request.role.clone(),
         prompt: request.prompt.clone(),
-        actor: actor(repo),
+        actor: match &request.actor {
+            Some(actor) if !actor.trim().is_empty() => actor.trim().to_string(),
+            _ => actor(repo),
+        },
         owner: ws.own_id(mode)?,
         started: now,
         updated: now,
@@ -224,6 +239,17 @@ pub fn launch(ws: &Workspace, request: LaunchRequest, mode: Mode) -> Result<Laun
         launched.warnings.push(warning);
     }
     Ok(launched)
+}
+
+/// `launched` with its worktree provisioned (copy, setup) when the operation made it or made it
+/// again; the warnings of provisioning join the launch's. The caller no longer holds the
+/// worktree mutex.
+pub(super) fn provisioned(ws: &Workspace, mut launched: Launched, mode: Mode) -> Launched {
+    if mode == Mode::Write && (!launched.resumed || launched.recreated_worktree) {
+        let said = provision::prepare(ws, &launched.session, &launched.worktree);
+        launched.warnings.extend(said);
+    }
+    launched
 }
 
 /// The commit and name of the main worktree's HEAD.

@@ -23,7 +23,7 @@ use serde::Serialize;
 use std::path::PathBuf;
 
 /// How the branch is brought into the base.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
     /// Fast-forward when the base has not moved, else a merge commit.
@@ -409,7 +409,8 @@ fn remove_files(ws: &Workspace, session: &Session, outcome: &mut MergeOutcome) -
     let repo = ws.repo();
     let _mutex = hold_worktrees(ws, Mode::Write)?.0;
     if let Some(path) = &outcome.removed_worktree {
-        provision::remove(ws, path, false)?;
+        let said = provision::remove(ws, path, false)?;
+        outcome.warnings.extend(said);
     }
     if let Some(name) = outcome.deleted_branch.clone() {
         let elsewhere = worktree::checked_out_at(repo, &name)?.filter(|at| {

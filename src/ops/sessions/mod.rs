@@ -18,8 +18,8 @@ pub use launch::{LaunchRequest, Launched, launch, launched_before};
 pub use merge::{MergeOutcome, MergeRequest, Strategy, merge};
 pub use purge::{PurgeRequest, Purged, purge};
 pub use query::{
-    ListRequest, Located, SessionDetails, SessionList, events, history, list, locate, of_issue,
-    resolve_session, show,
+    ListRequest, Located, Page, PageRequest, SessionDetails, SessionList, events, history, list,
+    locate, of_issue, page, resolve_session, show,
 };
 pub use reconcile::{HandedOff, ReconcileRequest, Reconciled, Repaired, reconcile};
 pub use resume::{TakeOverRequest, take_over};
@@ -89,6 +89,16 @@ pub(super) fn sessions_with(
         .filter(|s| !s.is_purged() && (statuses.is_empty() || statuses.contains(&s.status)))
         .collect();
     Ok((sessions, listing.broken))
+}
+
+/// The live sessions (active or idle), purged ones left out.
+pub(crate) fn live_sessions(ws: &Workspace) -> Result<Vec<Session>> {
+    Ok(sessions_with(ws, LIVE)?.0)
+}
+
+/// (ahead, behind) of a session's branch against its base, when both are here.
+pub(crate) fn ahead_behind_of(repo: &gix::Repository, session: &Session) -> Option<(u32, u32)> {
+    query::ahead_behind(repo, session)
 }
 
 pub(super) const LIVE: &[SessionStatus] = &[SessionStatus::Active, SessionStatus::Idle];

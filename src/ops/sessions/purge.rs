@@ -126,7 +126,8 @@ pub fn purge(ws: &Workspace, request: &PurgeRequest, mode: Mode) -> Result<Purge
         worktree::check_branch_unlocked(repo, branch)?;
     }
     if let Some(path) = &purged.removed_worktree {
-        provision::remove(ws, path, force)?;
+        let said = provision::remove(ws, path, force)?;
+        purged.warnings.extend(said);
     }
     if let (Some(branch), Some(tip)) = (&purged.deleted_branch, branch_tip) {
         if worktree::checked_out_at(repo, branch)?.is_some() {

@@ -20,6 +20,8 @@ pub struct SessionDetails {
     pub host: Option<String>,
     /// The agent's run in this clone.
     pub run: crate::ops::runs::RunView,
+    /// What provisioning its worktree did last in this clone (copy, setup commands).
+    pub setup: Option<crate::ops::provision::SetupReport>,
 }
 
 /// Where `close` without an id finds its session.
@@ -168,12 +170,7 @@ pub fn list(ws: &Workspace, request: &ListRequest) -> Result<SessionList> {
     let total = sessions.len();
     let mut views = newest_views(ws, sessions, request.limit);
     for view in views.iter_mut().filter(|v| v.mine && v.session.is_live()) {
-        let run = crate::ops::runs::view(ws, &view.session.id);
-        view.agent = match run.state {
-            RunState::Running if run.waiting => Some("waiting"),
-            RunState::None => None,
-            state => Some(state.as_str()),
-        };
+        view.agent = agent_state(&crate::ops::runs::view(ws, &view.session.id));
     }
     Ok(SessionList {
         sessions: views,
@@ -260,6 +257,150 @@ pub(super) fn read_rows(texts: &crate::store::Texts) -> Option<Vec<Vec<SessionRo
     })
 }
 
+/// What `page` is asked for: a slice of every session, newest first, as a front end that shows
+/// many sessions a page at a time asks for it.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct PageRequest {
+    /// Only these statuses; empty means every status.
+    pub statuses: Vec<SessionStatus>,
+    /// Only sessions of this issue (an id or unique prefix).
+    pub issue: Option<String>,
+    /// At most this many.
+    pub limit: Option<usize>,
+    /// Only sessions after this one in the order (a [`Page::next`] of an earlier page).
+    pub after: Option<String>,
+}
+
+/// One page of sessions, as `page` hands it to its caller.
+pub struct Page<'r> {
+    /// Newest first, with what this clone knows of each (and what its agent does here).
+    pub views: Vec<HistoryView<'r>>,
+    /// Records that cannot be read.
+    pub broken: &'r [Broken],
+    /// How many sessions matched the filters (on every page, not only this one).
+    pub total: usize,
+    /// Where the next page starts, when there are sessions after this one.
+    pub next: Option<String>,
+}
+
+/// Where a page starts: the start time and id of the last session of the page before. Written
+/// `<seconds>-<id>`; the session itself need not exist any more.
+fn cursor_of(started: crate::model::Timestamp, id: &str) -> String {
+    format!("{}-{id}", started.seconds())
+}
+
+fn parse_cursor(text: &str) -> Result<(i64, String)> {
+    let bad = || Error::usage(format!("{text:?} is not a cursor of a page of sessions"));
+    let (secs, id) = text.rsplit_once('-').ok_or_else(bad)?;
+    let secs: i64 = secs.parse().map_err(|_| bad())?;
+    let id = crate::model::id::normalize_prefix(id)
+        .filter(|id| crate::model::id::is_canonical_id(id))
+        .ok_or_else(bad)?;
+    Ok((secs, id))
+}
+
+/// A page of every session (purged ones left out), newest first: those with one of the
+/// statuses asked for and of the issue asked for, after the cursor, at most `limit`, handed to
+/// `show`. Read as `history` reads them, from the cache's texts; what this clone knows of a
+/// session (its worktree, its branch's commits, its agent) is worked out for the page alone.
+pub fn page<R>(
+    ws: &Workspace,
+    request: &PageRequest,
+    show: impl FnOnce(&Page<'_>) -> Result<R>,
+) -> Result<R> {
+    let issue = match &request.issue {
+        Some(text) => Some(ws.store().resolve(RecordKind::Issue, text)?),
+        None => None,
+    };
+    let after = request.after.as_deref().map(parse_cursor).transpose()?;
+    let texts = ws.store().texts::<Session>(Scope::All)?;
+    if let Some(rows) = read_rows(&texts) {
+        return show_page(ws, request, &issue, &after, &rows, &texts.broken, show);
+    }
+    // A cached text cannot be read as a row: read again every record whose text cannot.
+    let check = |text: &str| serde_json::from_str::<SessionRow<'_>>(text).is_ok();
+    let texts = ws.store().texts_checked::<Session>(Scope::All, &check)?;
+    let rows = read_rows(&texts)
+        .ok_or_else(|| Error::failed("the local cache of sessions cannot be read"))?;
+    show_page(ws, request, &issue, &after, &rows, &texts.broken, show)
+}
+
+fn show_page<R>(
+    ws: &Workspace,
+    request: &PageRequest,
+    issue: &Option<String>,
+    after: &Option<(i64, String)>,
+    rows: &[Vec<SessionRow<'_>>],
+    broken: &[Broken],
+    show: impl FnOnce(&Page<'_>) -> Result<R>,
+) -> Result<R> {
+    let mut matched: Vec<&SessionRow<'_>> = rows
+        .iter()
+        .flatten()
+        .filter(|s| request.statuses.is_empty() || request.statuses.contains(&s.status))
+        .filter(|s| issue.is_none() || s.issue.as_deref() == issue.as_deref())
+        .collect();
+    let total = matched.len();
+    matched.sort_unstable_by(|a, b| b.started.cmp(&a.started).then_with(|| b.id.cmp(&a.id)));
+    if let Some((secs, id)) = after {
+        // The sessions before the cursor's place in the order (newer, or as new with a
+        // larger id) were on earlier pages.
+        let start = matched
+            .partition_point(|s| (s.started.seconds(), s.id.as_ref()) >= (*secs, id.as_str()));
+        matched.drain(..start);
+    }
+    let next = match request.limit {
+        Some(limit) if limit > 0 && matched.len() > limit => {
+            let last = matched[limit - 1];
+            matched.truncate(limit);
+            Some(cursor_of(last.started, &last.id))
+        }
+        Some(limit) => {
+            matched.truncate(limit);
+            None
+        }
+        None => None,
+    };
+    let sights = Sights::new(ws, matched.len());
+    let views: Vec<HistoryView<'_>> = matched
+        .into_iter()
+        .map(|session| {
+            let facts = sights.facts(RowOf::from(session));
+            let agent = if facts.mine && session.status.is_live() {
+                agent_state(&crate::ops::runs::view(ws, &session.id))
+            } else {
+                None
+            };
+            HistoryView {
+                session,
+                worktree: facts.worktree,
+                worktree_exists: facts.worktree_exists,
+                mine: facts.mine,
+                commits: facts.commits,
+                last_commit: facts.last_commit,
+                last_activity: facts.last_activity,
+                agent,
+            }
+        })
+        .collect();
+    show(&Page {
+        views,
+        broken,
+        total,
+        next,
+    })
+}
+
+/// What a session's agent does here, in a word: `running`, `waiting` (for input between
+/// turns), `exited`, `dead`; `None` when it never ran here.
+fn agent_state(run: &crate::ops::runs::RunView) -> Option<&'static str> {
+    match run.state {
+        RunState::Running if run.waiting => Some("waiting"),
+        RunState::None => None,
+        state => Some(state.as_str()),
+    }
+}
+
 pub(super) fn show_history<R>(
     ws: &Workspace,
     rows: &[Vec<SessionRow<'_>>],
@@ -285,6 +426,7 @@ pub(super) fn show_history<R>(
                 commits: facts.commits,
                 last_commit: facts.last_commit,
                 last_activity: facts.last_activity,
+                agent: None,
             }
         })
         .collect();
@@ -313,8 +455,10 @@ pub fn show(ws: &Workspace, id: &str) -> Result<SessionDetails> {
     };
     let ahead_behind = ahead_behind(repo, &view.session);
     let run = crate::ops::runs::view(ws, &view.session.id);
+    let setup = crate::ops::provision::setup_report(ws, &view.session.id);
     Ok(SessionDetails {
         run,
+        setup,
         view,
         dirty,
         ahead_behind,

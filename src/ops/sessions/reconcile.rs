@@ -106,7 +106,13 @@ pub fn reconcile(ws: &Workspace, request: &ReconcileRequest, mode: Mode) -> Resu
                     .push(format!("session {} was not reconciled: {e}", session.id)),
             }
         }
-        report.handed_off = handed_off(ws, &live, request.remove_handed_off, mode);
+        report.handed_off = handed_off(
+            ws,
+            &live,
+            request.remove_handed_off,
+            mode,
+            &mut report.warnings,
+        );
     }
     report.pruned = worktree::prune(repo, mode == Mode::DryRun)?;
     if !report.abandoned.is_empty() && mode == Mode::Write {
@@ -119,7 +125,14 @@ pub fn reconcile(ws: &Workspace, request: &ReconcileRequest, mode: Mode) -> Resu
 /// The worktrees this clone made (its local notes say where) for sessions that another clone
 /// owns now. With `remove`, each one that is clean and whose commits are all on a remote is
 /// removed and its note dropped; the others are kept with the reason.
-fn handed_off(ws: &Workspace, live: &[Session], remove: bool, mode: Mode) -> Vec<HandedOff> {
+/// What the teardown commands of removed worktrees say goes to `warnings`.
+fn handed_off(
+    ws: &Workspace,
+    live: &[Session],
+    remove: bool,
+    mode: Mode,
+    warnings: &mut Vec<String>,
+) -> Vec<HandedOff> {
     let (repo, local) = (ws.repo(), ws.local());
     let mut found = Vec::new();
     for id in local.session_ids() {
@@ -151,7 +164,10 @@ fn handed_off(ws: &Workspace, live: &[Session], remove: bool, mode: Mode) -> Vec
                 Ok(Some(why)) => Err(why),
                 Ok(None) if mode == Mode::DryRun => Ok(()),
                 Ok(None) => provision::remove(ws, &entry.worktree, false)
-                    .and_then(|()| local.remove_session(&entry.session))
+                    .and_then(|said| {
+                        warnings.extend(said);
+                        local.remove_session(&entry.session)
+                    })
                     .map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             };

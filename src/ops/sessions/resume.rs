@@ -1,4 +1,4 @@
-use super::launch::Launched;
+use super::launch::{Launched, provisioned};
 use super::transition::{Changed, apply_event, apply_event_as, read_for};
 use super::{all_sessions, same_path};
 use crate::error::{Error, Operation, Result, Setting};
@@ -56,8 +56,15 @@ pub(super) fn resume(ws: &Workspace, session: Session, mode: Mode) -> Result<Lau
 /// `agent resume`: make a session active in this clone. An idle session of this clone
 /// resumes as with `launch`; a session of another clone is taken over: its branch is fetched
 /// from the remote when this clone lacks it, a local worktree is made, and this clone becomes
-/// the owner. Another clone's *active* session is only taken with `force`.
+/// the owner. Another clone's *active* session is only taken with `force`. A worktree made (or
+/// made again) is provisioned once the worktree mutex is let go.
 pub fn take_over(ws: &Workspace, request: &TakeOverRequest, mode: Mode) -> Result<Launched> {
+    let launched = take_over_held(ws, request, mode)?;
+    Ok(provisioned(ws, launched, mode))
+}
+
+/// [`take_over`] up to its worktree, under the worktree mutex.
+fn take_over_held(ws: &Workspace, request: &TakeOverRequest, mode: Mode) -> Result<Launched> {
     let repo = ws.repo();
     let (id, session) = read_for(ws, &request.session, SessionEvent::TakeOver)?;
     let remote = ws.remote_or_default(request.remote.as_deref())?;

@@ -284,13 +284,19 @@ pub fn reactivate(ws: &Workspace, request: &ReactivateRequest, mode: Mode) -> Re
         lifecycle::check_second_session(issue, &holders, request.force)?;
     }
     let mut warnings = Vec::new();
+    let mut remade = None;
     if ws.owns(&session) && mode == Mode::Write {
         let (_mutex, mut recovered) = hold_worktrees(ws, mode)?;
         warnings.append(&mut recovered);
         let path = provision::noted_path(ws, &session)?;
         if !path.exists() {
             warnings.extend(provision::recreate(ws, &session, &path)?);
+            remade = Some(path);
         }
+    }
+    // Provisioned once the worktree mutex is let go.
+    if let Some(path) = remade {
+        warnings.extend(provision::prepare(ws, &session, &path));
     }
     let issue = match &session.issue {
         Some(issue) => ws.store().read::<Issue>(issue).ok().map(|i| i.record),

@@ -211,4 +211,6 @@ pub struct HistoryView<'r> {
     pub commits: u32,
     pub last_commit: Option<(Timestamp, String, String)>,
     pub last_activity: Timestamp,
+    /// What the session's agent does here, as [`SessionView::agent`] (filled in by `page`).
+    pub agent: Option<&'static str>,
 }

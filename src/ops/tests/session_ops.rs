@@ -135,6 +135,7 @@ fn list_and_show_see_a_launched_session() {
             "host",
             "purged",
             "run",
+            "setup",
         ],
     );
     assert_eq!(doc["session"]["status"], "active");

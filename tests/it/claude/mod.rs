@@ -9,7 +9,7 @@
 //! it they fail, saying how to install it.
 
 mod closing;
-mod standin;
+pub(crate) mod standin;
 mod turns;
 
 use crate::common::Kind;
@@ -25,11 +25,11 @@ const PINNED: &str = "2.1.332";
 const CLOSE_TOOL: &str = "mcp__pm__pm_close_agent";
 
 /// A repository whose runs use the real `claude`, pointed at a stand-in playing `script`.
-struct Claude {
+pub(crate) struct Claude {
     // Dropped first: the runs' processes are stopped before the stand-in goes away.
     lab: Lab,
     standin: StandIn,
-    env: Vec<(String, String)>,
+    pub(crate) env: Vec<(String, String)>,
 }
 
 impl std::ops::Deref for Claude {
@@ -41,7 +41,7 @@ impl std::ops::Deref for Claude {
 
 impl Claude {
     #[track_caller]
-    fn new(script: Vec<Step>) -> Claude {
+    pub(crate) fn new(script: Vec<Step>) -> Claude {
         require_claude();
         let lab = Lab::with_agents(&[]);
         let standin = StandIn::start(script);
@@ -142,12 +142,12 @@ fn is_executable(path: &Path) -> bool {
 }
 
 /// The events of kind `kind`.
-fn of_kind<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
+pub(crate) fn of_kind<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
     events.iter().filter(|e| e["kind"] == kind).collect()
 }
 
 /// The text the agent wrote, all `text` events joined.
-fn text_of(events: &[Value]) -> String {
+pub(crate) fn text_of(events: &[Value]) -> String {
     of_kind(events, "text")
         .iter()
         .filter_map(|e| e["text"].as_str())
@@ -192,7 +192,7 @@ fn parent_of(pid: u32) -> Option<u32> {
 }
 
 /// The live descendants of `root` (children, their children, …) as `(pid, start time)`.
-fn descendants(root: u32) -> Vec<(u32, u64)> {
+pub(crate) fn descendants(root: u32) -> Vec<(u32, u64)> {
     let all: Vec<u32> = std::fs::read_dir("/proc")
         .map(|entries| {
             entries
@@ -222,7 +222,7 @@ fn descendants(root: u32) -> Vec<(u32, u64)> {
 }
 
 /// The command line of process `pid`, its arguments apart.
-fn cmdline(pid: u32) -> Vec<String> {
+pub(crate) fn cmdline(pid: u32) -> Vec<String> {
     std::fs::read(format!("/proc/{pid}/cmdline"))
         .map(|bytes| {
             bytes
@@ -235,6 +235,6 @@ fn cmdline(pid: u32) -> Vec<String> {
 }
 
 /// The issue's status as its record in git says.
-fn issue_status(lab: &Lab, issue: &str) -> String {
+pub(crate) fn issue_status(lab: &Lab, issue: &str) -> String {
     lab.status_of(Kind::Issue, issue)
 }

@@ -170,6 +170,56 @@ fn restart_continues_the_same_claude_session() {
     );
 }
 
+/// A launcher preset gives the real Claude Code its model and a tool it may use unattended;
+/// `--system-prompt` is added to the instructions it sends.
+#[test]
+fn a_launcher_gives_claude_its_model_and_tools_and_the_system_prompt_reaches_the_model() {
+    let lab = Claude::new(vec![
+        Step::tool_use(
+            "Bash",
+            serde_json::json!({"command": "echo ran > bash-ran.txt", "description": "write"}),
+        ),
+        Step::text("Done."),
+    ]);
+    lab.append_config("[launchers.builder]\nmodel = \"claude-pm-test\"\ntools = [\"Bash\"]\n");
+    let issue = lab.add("Build the shed", &[]);
+    let doc = lab.pm_env_json(&[
+        "agent",
+        "launch",
+        "--issue",
+        &issue,
+        "--launcher",
+        "builder",
+        "--run",
+        "--prompt",
+        "go",
+        "--system-prompt",
+        "Write files with the Bash tool.",
+    ]);
+    let id = doc["id"].as_str().expect("an id").to_string();
+    let worktree = std::path::PathBuf::from(doc["worktree"].as_str().expect("a worktree"));
+    let events = lab.wait_turns(&id, 1);
+    // Allowed by the preset: the command ran, with no permission asked.
+    assert_eq!(
+        std::fs::read_to_string(worktree.join("bash-ran.txt"))
+            .ok()
+            .as_deref(),
+        Some("ran\n"),
+        "{events:#?}"
+    );
+    let results = of_kind(&events, "tool_result");
+    assert_eq!(results.len(), 1, "{events:#?}");
+    assert_eq!(results[0]["is_error"], false, "{events:#?}");
+    let requests = lab.requests();
+    assert_eq!(requests[0]["model"], "claude-pm-test", "{:#}", requests[0]);
+    let system = requests[0]["system"].to_string();
+    assert!(system.contains("Build the shed"), "{system}");
+    assert!(
+        system.contains("Write files with the Bash tool."),
+        "{system}"
+    );
+}
+
 /// The events' sequence numbers grow by one, and the first event is the start.
 #[track_caller]
 fn seqs_and_first(events: &[Value]) {

@@ -20,8 +20,19 @@ fn mcp(repo: &Repo, dir: &Path, messages: &[Value]) -> (Vec<Value>, Option<i32>)
 }
 
 fn mcp_raw(repo: &Repo, dir: &Path, input: &[u8]) -> (Vec<Value>, Option<i32>) {
+    mcp_env(repo, dir, &[], input)
+}
+
+/// [`mcp_raw`] with extra variables in the server's environment.
+fn mcp_env(
+    repo: &Repo,
+    dir: &Path,
+    env: &[(&str, &str)],
+    input: &[u8],
+) -> (Vec<Value>, Option<i32>) {
     let mut child = repo
         .pm_std_command(dir)
+        .envs(env.iter().copied())
         .arg("mcp")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -67,7 +78,22 @@ fn initialize() -> Value {
 
 /// Call one tool after the handshake; return its result.
 pub(crate) fn call(repo: &Repo, dir: &Path, name: &str, arguments: Value) -> Value {
-    let (replies, code) = mcp(repo, dir, &[initialize(), tool(1, name, arguments)]);
+    call_with_env(repo, dir, &[], name, arguments)
+}
+
+/// [`call`] with extra variables in the server's environment.
+pub(crate) fn call_with_env(
+    repo: &Repo,
+    dir: &Path,
+    env: &[(&str, &str)],
+    name: &str,
+    arguments: Value,
+) -> Value {
+    let input: String = [initialize(), tool(1, name, arguments)]
+        .iter()
+        .map(|m| format!("{m}\n"))
+        .collect();
+    let (replies, code) = mcp_env(repo, dir, env, input.as_bytes());
     assert_eq!(code, Some(0));
     assert_eq!(replies.len(), 2, "{replies:?}");
     replies[1]["result"].clone()

@@ -462,3 +462,55 @@ fn force_is_needed_for_a_second_session_and_for_another_clones_session() {
     assert_eq!(ok(&session(forced))["status"], "completed");
     repo.assert_fsck_clean();
 }
+
+#[test]
+fn a_task_key_that_names_no_issue_is_context_and_one_that_names_an_issue_is_the_issue() {
+    let repo = Repo::new();
+    let issue = repo.add("Login page", &[]);
+    let session = |arguments: Value| call(&repo, repo.path(), "pm_session", arguments);
+    // Free text with no branch: the launch needs one, and says so in one line.
+    let text = failed(&session(
+        json!({"action": "launch_task", "taskKey": "JIRA-77 fix login", "run": false}),
+    ));
+    assert!(
+        text.starts_with("taskKey \"JIRA-77 fix login\" names no issue; give a branch"),
+        "{text}"
+    );
+    assert_eq!(repo.record_ids(common::Kind::Session), Vec::<String>::new());
+
+    let launched = ok(&session(json!({
+        "action": "launch_task", "taskKey": "JIRA-77 fix login", "branch": "jira-77",
+        "run": false, "actor": "planner"
+    })))
+    .clone();
+    assert_eq!(launched["issue"], Value::Null, "{launched}");
+    assert_eq!(
+        launched["warnings"],
+        json!([
+            "taskKey \"JIRA-77 fix login\" names no issue, and no agent was started to give it to"
+        ])
+    );
+    let id = launched["id"].as_str().unwrap();
+    let record = repo.record_of(common::Kind::Session, id);
+    assert_eq!(record["actor"].as_str(), Some("planner"));
+    assert!(record.get("issue").is_none(), "{record:?}");
+
+    // An id prefix of an issue, as contextRef: the issue.
+    let prefix = &issue[..issue.len() - 4];
+    let launched = ok(&session(
+        json!({"action": "launch_task", "contextRef": prefix.to_lowercase(), "run": false}),
+    ))
+    .clone();
+    assert_eq!(launched["issue"], issue.as_str(), "{launched}");
+    assert_eq!(launched["warnings"], json!([]), "{launched}");
+    // Two different issues, or an actor of two lines: refused.
+    let other = repo.add("Other", &[]);
+    let text = failed(&session(json!({
+        "action": "launch_task", "taskKey": issue, "contextRef": other, "run": false
+    })));
+    assert!(text.contains("two different issues"), "{text}");
+    let text = failed(&session(json!({
+        "action": "launch_task", "taskKey": other, "actor": "a\nb", "run": false
+    })));
+    assert!(text.contains("actor"), "{text}");
+}

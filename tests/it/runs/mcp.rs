@@ -8,7 +8,7 @@ use serde_json::json;
 impl Lab {
     /// One `pm_session` call through `pm mcp`; its `structuredContent`.
     #[track_caller]
-    fn session_tool(&self, arguments: Value) -> Value {
+    pub(crate) fn session_tool(&self, arguments: Value) -> Value {
         ok(&call(self, self.path(), "pm_session", arguments)).clone()
     }
 

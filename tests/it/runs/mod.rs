@@ -8,6 +8,7 @@
 
 mod basics;
 mod closing;
+mod launchers;
 mod liveness;
 mod mcp;
 mod requests;
