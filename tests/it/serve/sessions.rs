@@ -641,3 +641,52 @@ fn merge_lands_the_branch_on_its_base_and_completes_the_session() {
     assert_eq!(repo.status_of(Kind::Issue, &issue), "done");
     assert!(!worktree.exists());
 }
+
+/// Archived records (`pm archive`) are still served: listed, shown, with their history, and a
+/// change over HTTP brings one back live.
+#[test]
+fn archived_sessions_and_issues_are_still_served() {
+    let (repo, issue) = with_issue("Archived long ago");
+    let id = repo.pm_json(&["agent", "launch", "--issue", &issue])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    repo.pm_ok(&["agent", "close", &id, "--done"]);
+    let archived = repo.pm_json(&["archive", "--older-than", "0"]);
+    assert_eq!(
+        (&archived["issues"], &archived["sessions"]),
+        (&json!(1), &json!(1))
+    );
+    let live = repo.git(&[
+        "for-each-ref",
+        "--format=%(refname)",
+        "refs/pm/sessions/",
+        "refs/pm/issues/",
+    ]);
+    assert_eq!(live.trim(), "", "no live refs are left");
+
+    let server = Served::start(&repo, &[]);
+    let page = server.get("/api/v1/sessions").ok();
+    assert_eq!(page["total"], 1, "{page}");
+    assert_eq!(page["sessions"][0]["id"], id.as_str(), "{page}");
+    assert_eq!(page["sessions"][0]["status"], "completed", "{page}");
+    let shown = server.get(&format!("/api/v1/sessions/{id}")).ok();
+    assert_eq!(shown["session"]["status"], "completed", "{shown}");
+    let events = server.get(&format!("/api/v1/sessions/{id}/events")).ok();
+    assert!(events["events"].as_array().unwrap().len() >= 2, "{events}");
+    let shown = server.get(&format!("/api/v1/issues/{issue}")).ok();
+    assert_eq!(shown["issue"]["status"], "done", "{shown}");
+    let list = server.get("/api/v1/issues?all=true").ok();
+    assert!(list.to_string().contains(&issue), "{list}");
+
+    // Reopened over HTTP, the issue is live again; the archive keeps the older version.
+    server
+        .post(&format!("/api/v1/issues/{issue}/reopen"), &json!({}))
+        .ok();
+    assert_eq!(repo.status_of(Kind::Issue, &issue), "open");
+    assert!(
+        repo.git(&["for-each-ref", "--format=%(refname)", "refs/pm/issues/"])
+            .contains(&issue)
+    );
+    repo.assert_fsck_clean();
+}
