@@ -40,6 +40,8 @@ pub struct Config {
     /// `[sync] archive_after_days`: `pm sync` first archives the finished records unchanged
     /// for this many days.
     pub sync_archive_after_days: Option<u32>,
+    /// `[sync] auto`: after a command writes records, a `pm sync` runs in the background.
+    pub sync_auto: bool,
     /// Launcher presets (`[launchers.NAME]`), from the user's config and `.pm.toml`. A user's
     /// preset replaces the repository's preset of the same name as a whole.
     pub launchers: std::collections::BTreeMap<String, LauncherConfig>,
@@ -110,7 +112,7 @@ pub struct WorktreeHooks {
 }
 
 /// The keys of `[sync]`.
-const SYNC_KEYS: &[&str] = &["branches"];
+const SYNC_KEYS: &[&str] = &["branches", "archive_after_days", "auto"];
 
 /// The keys of a launcher preset, for "did you mean" (the fields of `LauncherFile`).
 const LAUNCHER_KEYS: &[&str] = &[
@@ -165,6 +167,7 @@ impl Default for Config {
             worktree: WorktreeConfig::default(),
             sync_branches: false,
             sync_archive_after_days: None,
+            sync_auto: false,
             launchers: Default::default(),
         }
     }
@@ -192,6 +195,7 @@ struct ConfigFile {
 struct SyncFile {
     branches: Option<bool>,
     archive_after_days: Option<u32>,
+    auto: Option<bool>,
     #[serde(flatten)]
     unknown: toml::Table,
 }
@@ -286,6 +290,9 @@ impl Config {
             }
             if let Some(days) = sync.archive_after_days {
                 self.sync_archive_after_days = Some(days);
+            }
+            if let Some(auto) = sync.auto {
+                self.sync_auto = auto;
             }
         }
         if !file.agents.is_empty() {

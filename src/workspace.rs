@@ -54,6 +54,15 @@ pub struct Workspace {
     /// This clone's id, once read (`Some(None)`: the clone has none yet).
     clone_id: RefCell<Option<Option<String>>>,
     hooks: RefCell<HookSettings>,
+    /// Whether records written through this workspace start a background sync (with
+    /// `[sync] auto`) once it is dropped or [`Workspace::share_writes`] is called.
+    share: std::cell::Cell<bool>,
+}
+
+impl Drop for Workspace {
+    fn drop(&mut self) {
+        self.share_writes();
+    }
 }
 
 impl Workspace {
@@ -73,6 +82,21 @@ impl Workspace {
             config: OnceCell::new(),
             clone_id: RefCell::new(None),
             hooks: RefCell::new(HookSettings::default()),
+            share: std::cell::Cell::new(false),
+        }
+    }
+
+    /// Have records written through this workspace start a background sync (with
+    /// `[sync] auto`), or not: front ends that run a user's commands turn it on.
+    pub fn share_automatically(&self, on: bool) {
+        self.share.set(on);
+    }
+
+    /// With `[sync] auto` and sharing turned on: start a background sync if records were
+    /// written since the last call (or the last automatic sync failed). Never waits or fails.
+    pub fn share_writes(&self) {
+        if self.share.get() {
+            crate::ops::sync::auto::after_writes(self);
         }
     }
 

@@ -126,6 +126,7 @@ impl Ctx {
             store.repo().common_dir().display()
         ));
         let ws = Workspace::with_store(store);
+        ws.share_automatically(!self.global.dry_run);
         self.warn_config(&ws);
         ws.hear_hooks(std::sync::Arc::new(hooks::show_note));
         Ok(ws)

@@ -83,6 +83,27 @@ fn render(ctx: &Ctx, o: &Overview, ids: &IdPrefixes) -> String {
         ),
     };
     out.push_str(&format!("Sync: {line}\n"));
+    if sync.auto {
+        let ago = |at: crate::model::Timestamp| {
+            crate::model::time::format_duration(
+                crate::model::Timestamp::now().seconds() - at.seconds(),
+            )
+        };
+        let line = match &sync.last_auto {
+            None => "on, nothing shared yet".to_string(),
+            Some(last) if last.ok => format!(
+                "on, last shared {} ago ({} pushed)",
+                ago(last.at),
+                last.pushed
+            ),
+            Some(last) => clean_line(&format!(
+                "on, last try failed {} ago: {}; the next command tries again",
+                ago(last.at),
+                last.error.as_deref().unwrap_or("unknown error")
+            )),
+        };
+        out.push_str(&format!("Auto sync: {line}\n"));
+    }
     if o.broken > 0 {
         out.push_str(&format!(
             "{} record(s) cannot be read (see pm issue list, pm agent list)\n",

@@ -28,6 +28,9 @@ pub struct SyncArgs {
     /// Push no branches, whatever the config says
     #[arg(long)]
     no_branches: bool,
+    /// The automatic sync of `[sync] auto`, started by pm itself after a write
+    #[arg(long, hide = true, conflicts_with_all = ["remote", "fetch_only", "push_only", "branches", "no_branches"])]
+    background: bool,
 }
 
 #[derive(Debug, Args)]
@@ -92,15 +95,17 @@ pub fn run_archive(ctx: &Ctx, args: ArchiveArgs) -> Result<()> {
 
 pub fn run_sync(ctx: &Ctx, args: SyncArgs) -> Result<()> {
     let ws = ctx.workspace()?;
+    // A sync shares what it finds: it starts no other.
+    ws.share_automatically(false);
+    if args.background {
+        return sync::auto::run_background(&ws);
+    }
     let remote = ws.remote_or_default(args.remote.as_deref())?;
     let options = SyncOptions {
         fetch: !args.push_only,
         push: !args.fetch_only,
         branches: args.branches || (!args.no_branches && ws.config()?.sync_branches),
-        archive_before: ws
-            .config()?
-            .sync_archive_after_days
-            .map(|days| crate::model::Timestamp(ws.now().seconds() - i64::from(days) * 86_400)),
+        archive_before: sync::archive_cutoff(&ws)?,
         mode: ctx.mode(),
     };
     let mut bar = ProgressBar::new();
@@ -109,6 +114,7 @@ pub fn run_sync(ctx: &Ctx, args: SyncArgs) -> Result<()> {
     });
     bar.clear();
     let report = report?;
+    sync::auto::note_manual(&ws, &report);
     if ctx.global.json {
         print_json(&report)?;
     } else {

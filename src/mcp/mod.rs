@@ -237,7 +237,12 @@ impl Server {
                     return Err((INVALID_PARAMS, format!("unknown tool: {name}")));
                 }
                 let dir = self.dir.clone();
-                Ok(tools::call(self.workspace(), &dir, name, &arguments))
+                let reply = tools::call(self.workspace(), &dir, name, &arguments);
+                if let Some(ws) = &self.ws {
+                    ws.share_automatically(true);
+                    ws.share_writes();
+                }
+                Ok(reply)
             }
             _ => Err((METHOD_NOT_FOUND, format!("method not found: {method}"))),
         }

@@ -59,6 +59,11 @@ pub struct SyncState {
     pub to_push: usize,
     /// Fetched records not yet in the local store.
     pub to_merge: usize,
+    /// Whether `[sync] auto` shares each write in the background.
+    pub auto: bool,
+    /// How the last automatic sync went (with `auto`, once one ran).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_auto: Option<crate::ops::sync::auto::AutoSync>,
 }
 
 /// What the overview needs of a live session, read from its cached text.
@@ -181,7 +186,10 @@ fn sync_state(ws: &Workspace) -> Result<SyncState> {
     let mut fields = counts.split(' ');
     let mut next = || fields.next().and_then(|f| f.parse::<usize>().ok());
     let (fetched, to_push, to_merge) = (next(), next(), next());
+    let auto = ws.config()?.sync_auto;
     Ok(SyncState {
+        auto,
+        last_auto: auto.then(|| crate::ops::sync::auto::last(ws)).flatten(),
         configured,
         fetched: fetched == Some(1),
         to_push: to_push.unwrap_or(0),

@@ -250,6 +250,8 @@ fn become_subreaper() {
 /// Run the supervisor of `session` for the repository in `dir`; returns when the run ended.
 pub fn main(dir: &Path, session: &str) -> Result<()> {
     let ws = Workspace::open(dir)?;
+    // What the run changes (the session idle at its end) is shared as a command's would be.
+    ws.share_automatically(true);
     let run_dir = super::run_dir(ws.local(), session);
     let start_file = start_path(&run_dir);
     let text = std::fs::read_to_string(&start_file)

@@ -47,7 +47,9 @@ impl Project {
             }
             None => Workspace::open(&self.dir)?,
         };
+        ws.share_automatically(true);
         let out = f(&ws);
+        ws.share_writes();
         let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
         if pool.len() < pool_size() {
             pool.push(ws);

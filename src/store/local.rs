@@ -85,6 +85,12 @@ pub struct SyncMutex {
     _file: std::fs::File,
 }
 
+/// An exclusive hold on a file of pm's local folder ([`LocalData::try_hold`]).
+#[derive(Debug)]
+pub struct Hold {
+    _file: std::fs::File,
+}
+
 /// How long a command waits for another pm that creates or removes worktrees.
 const MUTEX_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
 
@@ -307,6 +313,21 @@ impl LocalData {
         let file = self.open_mutex(&path)?;
         match file.try_lock() {
             Ok(()) => Ok(Some(WorktreeMutex { _file: file })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::failed(format!(
+                "could not lock {}: {e}",
+                path.display()
+            ))),
+        }
+    }
+
+    /// An exclusive hold on the file `name` of this folder if nobody holds it now, else
+    /// `None`. Released when dropped or when the process dies.
+    pub fn try_hold(&self, name: &str) -> Result<Option<Hold>> {
+        let path = self.dir.join(name);
+        let file = self.open_mutex(&path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(Hold { _file: file })),
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),
             Err(std::fs::TryLockError::Error(e)) => Err(Error::failed(format!(
                 "could not lock {}: {e}",

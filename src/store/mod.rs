@@ -48,6 +48,8 @@ pub struct Store {
     cache_writes: bool,
     /// The records of archive commits read so far (commits never change).
     archive_memo: archive::Memo,
+    /// Whether a record was created or changed through this store (for `[sync] auto`).
+    wrote: std::cell::Cell<bool>,
 }
 
 /// A record together with the commit it was read from.
@@ -100,6 +102,7 @@ impl Store {
             repo: open_repository(dir)?,
             cache_writes: true,
             archive_memo: Default::default(),
+            wrote: Default::default(),
         })
     }
 

@@ -39,8 +39,16 @@ impl Store {
         })
     }
 
+    /// After a record was written: note it, and start git's maintenance when loose objects
+    /// pile up.
     fn maintain_if_needed(&self) {
+        self.wrote.set(true);
         crate::git::command::maintain_if_needed(&self.repo);
+    }
+
+    /// Whether a record was created or changed through this store since the last call.
+    pub fn take_wrote(&self) -> bool {
+        self.wrote.take()
     }
 
     /// Apply `change` to the current state of record `id` and store the result as one commit.

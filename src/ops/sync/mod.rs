@@ -8,6 +8,7 @@
 //! `fetch.rs` brings the remote's records in and integrates them; `push.rs` sends the local
 //! ones; this file holds the rounds, the report and what both share.
 
+pub mod auto;
 mod fetch;
 mod push;
 
@@ -61,6 +62,14 @@ pub struct SyncOptions {
     /// First archive the finished records last changed before this time.
     pub archive_before: Option<crate::model::Timestamp>,
     pub mode: Mode,
+}
+
+/// The time before which `[sync] archive_after_days` has a sync archive finished records.
+pub fn archive_cutoff(ws: &Workspace) -> Result<Option<crate::model::Timestamp>> {
+    Ok(ws
+        .config()?
+        .sync_archive_after_days
+        .map(|days| crate::model::Timestamp(ws.now().seconds() - i64::from(days) * 86_400)))
 }
 
 /// A record of the remote that was not taken, and why.

@@ -4,6 +4,7 @@
 //! records, `git fsck`.
 
 mod archive;
+mod auto;
 mod convergence;
 mod fleet;
 mod handoff;
