@@ -497,13 +497,6 @@ fn bootstrap(
     Ok(())
 }
 
-/// Check that agent `name` (default: the configured one) is one pm can run, before a launch
-/// that starts it: a launch is not left behind for an agent that cannot start.
-pub fn check_agent(ws: &Workspace, name: Option<&str>) -> Result<()> {
-    let config = ws.config()?;
-    provider::resolve(config, name.unwrap_or(&config.agent)).map(|_| ())
-}
-
 /// A session may run its agent here when this clone owns it and it is live.
 fn check_runnable(ws: &Workspace, session: &Session) -> Result<()> {
     if session.is_purged() {

@@ -113,6 +113,24 @@ pub struct AgentLaunch {
     run: bool,
     #[serde(default)]
     max_runtime: Option<u64>,
+    /// A launcher preset (`[launchers.NAME]`), as `--launcher`.
+    #[serde(default)]
+    launcher: Option<String>,
+    /// Instructions added to the agent's, as `--system-prompt`.
+    #[serde(default)]
+    system_prompt: Option<String>,
+    /// Names of variables of pm's environment the agent gets, as `--env`.
+    #[serde(default)]
+    env: Vec<String>,
+    /// Tools the agent may use without asking, as `--tool`.
+    #[serde(default)]
+    tools: Vec<String>,
+    /// Who asks (recorded with the session and the run).
+    #[serde(default)]
+    actor: Option<String>,
+    /// Run no setup commands in the new worktree, as `--no-hooks`.
+    #[serde(default)]
+    no_hooks: bool,
     #[serde(default)]
     dry_run: bool,
 }
@@ -121,7 +139,7 @@ pub struct AgentLaunch {
 /// its agent started too.
 pub async fn agent_launch(ProjectOf(p): ProjectOf, Json(body): Json<AgentLaunch>) -> Response {
     blocking(p, move |ws| {
-        let request = LaunchRequest {
+        let mut request = LaunchRequest {
             issue: body.issue,
             branch: body.branch,
             base: body.base,
@@ -129,19 +147,29 @@ pub async fn agent_launch(ProjectOf(p): ProjectOf, Json(body): Json<AgentLaunch>
             prompt: body.prompt,
             role: body.role,
             force: body.force,
-            actor: None,
+            actor: body.actor.clone(),
+        };
+        if let Some(name) = &body.launcher {
+            crate::ops::launchers::resolve(ws, name)?.fill_launch(ws, &mut request)?;
+        }
+        let mut start = StartRequest {
+            max_runtime: body.max_runtime,
+            launcher: body.launcher,
+            system_prompt: body.system_prompt,
+            env: body.env,
+            tools: body.tools,
+            actor: body.actor,
+            ..Default::default()
         };
         let mode = mode(body.dry_run);
         if body.run {
-            runs::check_agent(ws, request.agent.as_deref())?;
+            runs::check_request(ws, request.agent.as_deref(), &start)?;
         }
+        ws.skip_hooks(body.no_hooks);
+        // (A kept workspace runs them again for the next request: `refresh` turns this off.)
         let mut launched = sessions::launch(ws, request, mode)?;
         if body.run && mode == Mode::Write {
-            let start = StartRequest {
-                session: launched.session.id.clone(),
-                max_runtime: body.max_runtime,
-                ..Default::default()
-            };
+            start.session = launched.session.id.clone();
             // The session exists by now: an agent that does not start is said, as over MCP.
             match runs::start(ws, &start) {
                 Ok(run) => launched.run = Some(run),

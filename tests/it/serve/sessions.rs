@@ -690,3 +690,51 @@ fn archived_sessions_and_issues_are_still_served() {
     );
     repo.assert_fsck_clean();
 }
+
+/// A launch over HTTP takes what `pm agent launch` takes: a launcher preset and `no_hooks`; a
+/// kept workspace runs the hooks again for the next launch, and an unknown preset is refused
+/// before anything is made.
+#[test]
+fn launch_takes_a_launcher_preset_and_no_hooks_like_the_command_line() {
+    let repo = Repo::new();
+    let dir = repo.home().join(".config/pm");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("config.toml"),
+        "[worktree]\nsetup = [\"touch made-by-setup\"]\n\n[launchers.review]\nrole = \"reviewer\"\n",
+    )
+    .unwrap();
+    let server = Served::start(&repo, &[]);
+    let first = server
+        .post(
+            "/api/v1/agent/launch",
+            &json!({"branch": "work/quiet", "launcher": "review", "no_hooks": true}),
+        )
+        .ok();
+    let worktree = Path::new(first["worktree"].as_str().unwrap()).to_path_buf();
+    assert!(worktree.is_dir());
+    assert!(
+        !worktree.join("made-by-setup").exists(),
+        "no_hooks ran setup"
+    );
+    let id = first["id"].as_str().unwrap();
+    let shown = repo.pm_json(&["agent", "show", id]);
+    assert_eq!(shown["session"]["role"], "reviewer", "{shown}");
+
+    let second = server
+        .post("/api/v1/agent/launch", &json!({"branch": "work/hooked"}))
+        .ok();
+    let worktree = Path::new(second["worktree"].as_str().unwrap());
+    assert!(worktree.join("made-by-setup").exists(), "setup ran again");
+
+    let before = repo.git(&["for-each-ref", "refs/pm/sessions/"]);
+    let (code, message) = server
+        .post(
+            "/api/v1/agent/launch",
+            &json!({"branch": "work/never", "launcher": "nope"}),
+        )
+        .error(400);
+    assert!(message.contains("nope"), "{code}: {message}");
+    assert_eq!(repo.git(&["for-each-ref", "refs/pm/sessions/"]), before);
+    assert!(!repo.branch_exists("work/never"));
+}
