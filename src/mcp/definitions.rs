@@ -70,7 +70,7 @@ pub fn definitions() -> Value {
                     "force": {"type": "boolean", "description": "launch_task, reactivate: even when another live session works on the issue; close, purge: even a session active in another clone; purge: even with uncommitted changes or unmerged commits"},
                     "dryRun": {"type": "boolean", "description": "launch_task, close, reactivate, purge, merge: show what would change, write nothing"},
                     "run": {"type": "boolean", "default": true, "description": "launch_task, restart: also start the agent (default true)"},
-                    "noHooks": {"type": "boolean", "description": "launch_task: run no setup commands in the new worktree (files are still copied)"},
+                    "noHooks": {"type": "boolean", "description": "launch_task: run no setup commands in the new worktree (files are still copied); purge, merge: run no teardown commands before the worktree is removed"},
                     "maxRuntimeSeconds": {"type": "integer", "minimum": 1, "description": "launch_task, start, run, restart: stop the agent after this many seconds"},
                     "text": {"type": "string", "description": "input: what to send to the running agent (or the prompt of a new turn)"},
                     "clientRequestId": {"type": "string", "description": "launch_task, start: an idempotency key; a request with a key already used returns the session it made then"},

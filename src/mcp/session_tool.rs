@@ -355,6 +355,7 @@ pub(super) fn session(ws: &Workspace, args: &Args) -> Reply {
                 force: args.bool("force")?,
             };
             let mode = args.mode()?;
+            ws.skip_hooks(args.bool("noHooks")?);
             let purged = sessions::purge(ws, &request, mode)?;
             Ok((
                 format!(
@@ -387,6 +388,7 @@ pub(super) fn session(ws: &Workspace, args: &Args) -> Reply {
                 keep: args.bool("keep")?,
                 push: args.str("push")?.map(str::to_string),
             };
+            ws.skip_hooks(args.bool("noHooks")?);
             let merged = sessions::merge(ws, &request, args.mode()?)?;
             let text = format!(
                 "{} {} into {} ({})",

@@ -319,6 +319,9 @@ pub struct Purge {
     delete_files: bool,
     #[serde(default)]
     force: bool,
+    /// Run no teardown commands, as `--no-hooks`.
+    #[serde(default)]
+    no_hooks: bool,
     #[serde(default)]
     dry_run: bool,
 }
@@ -332,6 +335,7 @@ pub async fn purge(ProjectOf(p): ProjectOf, Id(id): Id, Json(body): Json<Purge>)
             force: body.force,
         };
         let mode = mode(body.dry_run);
+        ws.skip_hooks(body.no_hooks);
         let purged = sessions::purge(ws, &request, mode)?;
         Reply::json(&api::Purge::new(&purged, mode))
     })
@@ -349,6 +353,9 @@ pub struct Merge {
     keep: bool,
     #[serde(default)]
     push: Option<String>,
+    /// Run no teardown commands, as `--no-hooks`.
+    #[serde(default)]
+    no_hooks: bool,
     #[serde(default)]
     dry_run: bool,
 }
@@ -364,6 +371,7 @@ pub async fn merge(ProjectOf(p): ProjectOf, Id(id): Id, Json(body): Json<Merge>)
             keep: body.keep,
             push: body.push,
         };
+        ws.skip_hooks(body.no_hooks);
         let merged = sessions::merge(ws, &request, mode(body.dry_run))?;
         Reply::json(&merged)
     })

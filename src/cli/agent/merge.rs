@@ -29,6 +29,9 @@ pub struct MergeArgs {
     #[arg(long, value_name = "REMOTE", num_args = 0..=1, default_missing_value = "",
           add = ArgValueCompleter::new(complete::remotes))]
     push: Option<String>,
+    /// Run no teardown commands before the worktree is removed
+    #[arg(long)]
+    no_hooks: bool,
 }
 
 pub fn run(ctx: &Ctx, ws: &Workspace, args: MergeArgs) -> Result<()> {
@@ -50,6 +53,7 @@ pub fn run(ctx: &Ctx, ws: &Workspace, args: MergeArgs) -> Result<()> {
         keep: args.keep,
         push,
     };
+    ws.skip_hooks(args.no_hooks);
     let merged = sessions::merge(ws, &request, ctx.mode())?;
     warn_all(ctx, &merged.warnings);
     if ctx.global.json {

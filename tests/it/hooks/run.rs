@@ -107,6 +107,29 @@ fn teardown_runs_before_purge_removes_the_worktree() {
         .ok();
     assert!(!worktree_of(&doc).exists());
     assert!(!saw.exists(), "teardown ran despite --no-hooks");
+
+    // pm agent merge removes the worktree too: teardown first, none with --no-hooks.
+    for (branch, quiet) in [("feature/landed", false), ("feature/landed-quietly", true)] {
+        let (doc, _) = launch(&repo, branch, &[]);
+        let wt = worktree_of(&doc);
+        std::fs::write(wt.join("work.txt"), branch).unwrap();
+        repo.git_in(&wt, &["add", "work.txt"]);
+        repo.git_in(&wt, &["commit", "-q", "-m", "work"]);
+        let id = id_of(&doc);
+        let mut args = vec!["agent", "merge", id.as_str()];
+        if quiet {
+            args.push("--no-hooks");
+        }
+        repo.pm(&args).ok();
+        assert!(!wt.exists());
+        assert_eq!(
+            saw.exists(),
+            !quiet,
+            "{branch}: teardown ran: {}",
+            saw.exists()
+        );
+        let _ = std::fs::remove_file(&saw);
+    }
 }
 
 #[test]
