@@ -104,12 +104,21 @@ def main():
         expect(page.locator("h1")).to_contain_text(xss)
         assert page.locator("main img").count() == 0, "the title became an element"
 
-        # An issue made on the page is a record in git.
+        # What is typed into a form stays, focused, when the page is drawn again because a
+        # record changed underneath.
         page.click("#nav-issues")
+        page.fill("#new-title", "Half typed")
+        run(cfg["pm"], "issue", "add", "--title", "Made meanwhile")
+        expect(page.locator("#issues a", has_text="Made meanwhile")).to_be_visible()
+        assert page.input_value("#new-title") == "Half typed", "the typed title was lost"
+        assert page.evaluate("document.activeElement.id") == "new-title", "the focus was lost"
+
+        # An issue made on the page is a record in git, and its form is empty again.
         page.fill("#new-title", "Made in the browser")
         page.get_by_role("button", name="Create issue").click()
         made = page.locator("#issues a", has_text="Made in the browser")
         expect(made).to_be_visible()
+        expect(page.locator("#new-title")).to_have_value("")
         issues = json.loads(run(cfg["pm"], "--json", "issue", "list"))["issues"]
         assert any(i["title"] == "Made in the browser" for i in issues), "no such issue in git"
 

@@ -100,6 +100,8 @@ async function act(button, work, done) {
   if (button) button.disabled = true;
   try {
     const doc = await work();
+    // What was typed into the form went with it.
+    if (button && button.form) for (const field of button.form.elements) edits.delete(field.id);
     if (done) toast(done(doc));
     for (const w of (doc && doc.warnings) || []) toast(`warning: ${w}`, true);
     await refresh();
@@ -110,9 +112,35 @@ async function act(button, work, done) {
   }
 }
 
+// What was typed into the fields of the page (by field id) since it was shown: a change
+// underneath draws the page again, and the fields keep what was typed (and the focus) until
+// their form is sent or another page is shown. Check boxes are the page's state, not edits.
+const edits = new Map();
+document.addEventListener("input", (event) => {
+  const field = event.target;
+  if (field.id && "value" in field && field.type !== "checkbox" && field.type !== "radio") {
+    edits.set(field.id, field.value);
+  }
+});
+
 function main(...children) {
   const node = document.getElementById("main");
+  const active = document.activeElement;
+  const focus = active && active.id && node.contains(active)
+    ? { id: active.id, start: active.selectionStart, end: active.selectionEnd }
+    : null;
   node.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+  for (const [id, value] of edits) {
+    const field = document.getElementById(id);
+    if (field && node.contains(field)) field.value = value;
+  }
+  const field = focus && document.getElementById(focus.id);
+  if (field && node.contains(field)) {
+    field.focus();
+    if (typeof focus.start === "number") {
+      try { field.setSelectionRange(focus.start, focus.end); } catch { /* not a text field */ }
+    }
+  }
   return node;
 }
 
@@ -242,9 +270,7 @@ class SessionPage {
       ["Owner", s.mine ? "this clone" : s.owner],
     ];
     const running = run.state === "running";
-    const typed = document.getElementById("input-text");
     const input = el("input", { id: "input-text", name: "text", placeholder: running ? "Send to the agent" : "Prompt of a new turn", size: 60, "aria-label": "Input for the agent" });
-    if (typed) input.value = typed.value;
     const sendButton = el("button", { type: "submit", class: "primary" }, running ? "Send" : "Run");
     const form = el("form", { class: "inline", id: "input-form" }, input, sendButton);
     form.addEventListener("submit", (event) => {
@@ -567,6 +593,7 @@ function show() {
   }
   document.getElementById("project").value = project;
   if (state.view && state.view.leave) state.view.leave();
+  edits.clear();
   page = page || "sessions";
   if (page === "sessions") state.view = id ? new SessionPage(id) : new SessionsPage(params);
   else if (page === "issues") state.view = id ? new IssuePage(id) : new IssuesPage(params);
