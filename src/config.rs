@@ -106,6 +106,9 @@ pub struct WorktreeHooks {
     /// Shell commands run in a worktree before pm removes it.
     #[serde(default)]
     pub teardown: Vec<String>,
+    /// How many seconds one command may run before it is stopped (0: no limit).
+    #[serde(default)]
+    pub timeout: Option<u64>,
     /// Every key not named above: reported, never an error.
     #[serde(flatten)]
     unknown: toml::Table,
@@ -126,6 +129,15 @@ const LAUNCHER_KEYS: &[&str] = &[
 ];
 
 impl WorktreeConfig {
+    /// How long one setup or teardown command may run (the user's setting first), `None` for
+    /// no limit.
+    pub fn timeout(&self) -> Option<std::time::Duration> {
+        let seconds = (self.user.timeout)
+            .or(self.repository.timeout)
+            .unwrap_or(DEFAULT_HOOK_TIMEOUT);
+        (seconds > 0).then(|| std::time::Duration::from_secs(seconds))
+    }
+
     /// The copy patterns of both files, the user's first.
     pub fn copy(&self) -> impl Iterator<Item = &str> {
         self.user
@@ -213,7 +225,10 @@ const KEYS: &[&str] = &[
 ];
 
 /// The keys of `[worktree]` (the fields of `WorktreeHooks`).
-const WORKTREE_KEYS: &[&str] = &["copy", "setup", "teardown"];
+const WORKTREE_KEYS: &[&str] = &["copy", "setup", "teardown", "timeout"];
+
+/// How long one worktree command may run when no `[worktree] timeout` says otherwise.
+pub const DEFAULT_HOOK_TIMEOUT: u64 = 600;
 
 impl Config {
     /// Load the user's file and the repository's `.pm.toml` (in `main_workdir`).

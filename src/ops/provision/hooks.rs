@@ -315,9 +315,21 @@ fn run_one(
             text: text.to_string(),
         });
     };
-    let (outcome, detail) = match spawn_and_wait(command, dir, env, &mut on_line) {
-        Ok(status) if status.success() => (HookOutcome::Succeeded, "exit status 0".to_string()),
-        Ok(status) => (HookOutcome::Failed, describe_status(status)),
+    let limit = ws
+        .config()
+        .map(|c| c.worktree.timeout())
+        .unwrap_or(Some(Duration::from_secs(
+            crate::config::DEFAULT_HOOK_TIMEOUT,
+        )));
+    let (outcome, detail) = match spawn_and_wait(command, dir, env, limit, &mut on_line) {
+        Ok(Ended::Exited(status)) if status.success() => {
+            (HookOutcome::Succeeded, "exit status 0".to_string())
+        }
+        Ok(Ended::Exited(status)) => (HookOutcome::Failed, describe_status(status)),
+        Ok(Ended::TimedOut(limit)) => (
+            HookOutcome::Failed,
+            format!("stopped after {} s ([worktree] timeout)", limit.as_secs()),
+        ),
         Err(e) => (HookOutcome::Failed, format!("could not start it: {e}")),
     };
     sink.append(Body::HookEnded {
@@ -343,15 +355,25 @@ fn describe_status(status: std::process::ExitStatus) -> String {
     }
 }
 
+/// How a command ended.
+enum Ended {
+    Exited(std::process::ExitStatus),
+    /// It ran longer than this and was stopped.
+    TimedOut(Duration),
+}
+
 /// `sh -c command` in `dir` with `env`, stdin closed, stdout and stderr into one pipe read line
 /// by line. Once the command has ended, what it left running may hold the pipe open: its
-/// output is read for a short while more, then left.
+/// output is read for a short while more, then left. A command still running after `limit` is
+/// stopped, with the processes it started.
 fn spawn_and_wait(
     command: &str,
     dir: &Path,
     env: &[(&'static str, std::ffi::OsString)],
+    limit: Option<Duration>,
     on_line: &mut dyn FnMut(&str),
-) -> std::io::Result<std::process::ExitStatus> {
+) -> std::io::Result<Ended> {
+    let started = Instant::now();
     let (reader, writer) = std::io::pipe()?;
     let mut child = {
         let mut sh = Command::new("sh");
@@ -391,6 +413,10 @@ fn spawn_and_wait(
                 if child.try_wait()?.is_some() {
                     break;
                 }
+                if let Some(limit) = limit.filter(|l| started.elapsed() > *l) {
+                    stop_tree(&mut child);
+                    return Ok(Ended::TimedOut(limit));
+                }
             }
         }
     }
@@ -399,7 +425,60 @@ fn spawn_and_wait(
     while let Ok(line) = rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
         on_line(&line);
     }
-    Ok(status)
+    Ok(Ended::Exited(status))
+}
+
+/// How long a command that is being stopped gets to end before it is killed.
+const GRACE: Duration = Duration::from_secs(2);
+
+/// Stop `child` and every process below it: SIGTERM, then SIGKILL to those still there after
+/// [`GRACE`]. The command stays in pm's process group (so that Ctrl-C reaches it), so its
+/// processes are found by their parents.
+#[cfg(target_os = "linux")]
+fn stop_tree(child: &mut std::process::Child) {
+    let tree = process_tree(child.id());
+    let signal = |signal: i32, tree: &[lease::Stat]| {
+        for process in tree {
+            // Still the same process (not a new one with its pid): signal it.
+            if lease::stat(process.pid).is_some_and(|now| now.start == process.start) {
+                // SAFETY: signals a process found below the command a moment ago.
+                unsafe { libc::kill(process.pid as libc::pid_t, signal) };
+            }
+        }
+    };
+    signal(libc::SIGTERM, &tree);
+    let until = Instant::now() + GRACE;
+    while Instant::now() < until && !matches!(child.try_wait(), Ok(Some(_))) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    signal(libc::SIGKILL, &tree);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Elsewhere the command alone is killed.
+#[cfg(not(target_os = "linux"))]
+fn stop_tree(child: &mut std::process::Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Process `root` and every process below it.
+#[cfg(target_os = "linux")]
+fn process_tree(root: u32) -> Vec<lease::Stat> {
+    let all = lease::processes();
+    let mut tree: Vec<lease::Stat> = all.iter().filter(|p| p.pid == root).copied().collect();
+    let mut next = 0;
+    while next < tree.len() {
+        let parent = tree[next].pid;
+        tree.extend(
+            all.iter()
+                .filter(|p| p.parent == parent && p.pid != parent)
+                .copied(),
+        );
+        next += 1;
+    }
+    tree
 }
 
 /// One line of output as text: without its line end, invalid UTF-8 replaced, cut to

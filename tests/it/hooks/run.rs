@@ -343,3 +343,47 @@ fn teardown_runs_before_merge_removes_the_worktree() {
     );
     assert_eq!(repo.git(&["show", "main:work.txt"]), "done\n");
 }
+
+/// A setup command that does not end is stopped after `[worktree] timeout` seconds, with what
+/// it started; the session is launched and says why its setup failed.
+#[test]
+fn a_setup_command_that_hangs_is_stopped_after_the_timeout() {
+    let repo = repo_with("");
+    let pids = repo.root().join("pids");
+    set_user_config(
+        &repo,
+        &format!(
+            "[worktree]\ntimeout = 1\nsetup = [\"sleep 300 & echo $! > '{p}'; echo $$ >> '{p}'; echo waiting; wait\"]\n",
+            p = pids.display()
+        ),
+    );
+    let started = std::time::Instant::now();
+    let (doc, run) = launch(&repo, "feature/stuck", &[]);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "the launch waited for the command"
+    );
+    assert_eq!(doc["status"], "active");
+    let warnings = warnings_of(&doc);
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("failed (stopped after 1 s ([worktree] timeout))")),
+        "{warnings:?}"
+    );
+    assert!(run.stderr.contains("waiting"), "{}", run.stderr);
+    let shown = repo.pm_json(&["agent", "show", &id_of(&doc)]);
+    assert_eq!(shown["setup"]["state"], "failed", "{shown}");
+    // Neither the shell nor the sleep it started is left running.
+    for pid in lines_of(&pids) {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .unwrap_or("gone");
+        assert!(
+            state == "gone" || state == "Z",
+            "process {pid} is still running: {stat}"
+        );
+    }
+}
