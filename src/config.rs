@@ -584,9 +584,19 @@ mod tests {
             .filter(|k| !["agents", "worktree", "sync", "launchers"].contains(*k))
             .map(|k| format!("{k} = \"x{{branch}}\"\n"))
             .collect();
-        text.push_str("[agents.x]\nprogram = \"x\"\n[sync]\nbranches = true\n[worktree]\n");
+        text.push_str("[agents.x]\nprogram = \"x\"\n[sync]\n");
+        for key in SYNC_KEYS {
+            text.push_str(&match *key {
+                "archive_after_days" => format!("{key} = 1\n"),
+                _ => format!("{key} = true\n"),
+            });
+        }
+        text.push_str("[worktree]\n");
         for key in WORKTREE_KEYS {
-            text.push_str(&format!("{key} = [\"x\"]\n"));
+            text.push_str(&match *key {
+                "timeout" => format!("{key} = 1\n"),
+                _ => format!("{key} = [\"x\"]\n"),
+            });
         }
         text.push_str("[launchers.y]\n");
         for key in LAUNCHER_KEYS {
@@ -601,6 +611,13 @@ mod tests {
         assert!(file.launchers["y"].unknown.is_empty());
         let hooks = file.worktree.unwrap();
         assert!(hooks.unknown.is_empty(), "{:?}", hooks.unknown);
+        let sync = file.sync.unwrap();
+        assert!(sync.unknown.is_empty(), "{:?}", sync.unknown);
+        assert_eq!(
+            (sync.branches, sync.archive_after_days, sync.auto),
+            (Some(true), Some(1), Some(true))
+        );
+        assert_eq!(hooks.timeout, Some(1));
         assert_eq!(closest_key("worktree_dirr", KEYS), Some("worktree_dir"));
         assert_eq!(closest_key("Branch-Prefix", KEYS), Some("branch_prefix"));
         assert_eq!(closest_key("remotes", KEYS), Some("remote"));
