@@ -83,6 +83,18 @@ fn launch_held(ws: &Workspace, request: LaunchRequest, mode: Mode) -> Result<Lau
         }
     };
     worktree::check_branch_name(&branch)?;
+    // Valid names, but a new branch by them would be mistaken for another ref (git warns of
+    // `refname is ambiguous` ever after) or for the remote branch meant.
+    if let Some(kind) = ["remotes/", "heads/", "tags/"]
+        .into_iter()
+        .find(|prefix| branch.starts_with(prefix))
+    {
+        return Err(Error::usage(format!(
+            "branch name {branch:?} starts with {kind:?} and would be mistaken for another ref; \
+             give the branch's own name (main, not remotes/origin/main)"
+        ))
+        .hint(Setting::Branch, ""));
+    }
     // From here to the last write, no other pm makes or removes a branch or worktree, so the
     // checks below still hold when the branch and worktree are made.
     let (_mutex, mut warnings) = hold_worktrees(ws, mode)?;

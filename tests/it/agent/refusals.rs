@@ -55,6 +55,15 @@ fn launch_refusals_leave_nothing_behind() {
         let line = refused(&repo, &args, 2);
         assert!(line.contains("invalid branch name"), "{bad}: {line}");
     }
+    // Valid names that a new branch would be mistaken for another ref by.
+    for ambiguous in ["remotes/origin/main", "heads/x", "tags/v1"] {
+        let line = refused(&repo, &["agent", "launch", "--branch", ambiguous], 2);
+        assert!(
+            line.contains("would be mistaken for another ref"),
+            "{ambiguous}: {line}"
+        );
+        assert!(!repo.branch_exists(ambiguous));
+    }
 
     // The main worktree's branch, and a branch checked out in another worktree.
     let line = refused(&repo, &["agent", "launch", "--branch", "main"], 1);
