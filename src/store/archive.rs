@@ -689,7 +689,7 @@ impl Store {
             };
             if !checked {
                 if let Err(reason) =
-                    self.check_archive(shelf, &name, theirs, &their_tips, &our_tips)
+                    self.check_archive(shelf, &name, theirs, ours, &their_tips, &our_tips)
                 {
                     return Ok(Integrated::Rejected(reason));
                 }
@@ -743,12 +743,15 @@ impl Store {
     }
 
     /// Check the records archive commit `commit` adds or changes against `ours` (the local
-    /// archive's records of the month): each a valid record whose tree is filed under its id.
+    /// archive's records of the month, at commit `ours_commit`): each a valid record whose tree
+    /// is filed under its id, and whose tip `commit` keeps reachable (else taking it would let
+    /// the record's live refs go, and `git gc` the record).
     fn check_archive(
         &self,
         shelf: Shelf,
         name: &str,
         commit: ObjectId,
+        ours_commit: Option<ObjectId>,
         theirs: &[(String, ObjectId)],
         ours: &BTreeMap<String, ObjectId>,
     ) -> std::result::Result<(), String> {
@@ -781,6 +784,51 @@ impl Store {
             if filed != real && !(shelf == Shelf::Runs && empty && filed.is_none()) {
                 return Err(format!(
                     "its {id}/ is not the tree of the record at {tip} ({name})"
+                ));
+            }
+        }
+        self.check_reachable(commit, ours_commit, theirs, ours)
+    }
+
+    /// Check that archive commit `commit` keeps every tip of `theirs` that differs from `ours`
+    /// reachable: one walk of the commits `commit` has and `ours_commit` lacks, then an
+    /// ancestry check of the few tips it did not meet (those `ours_commit` has too).
+    fn check_reachable(
+        &self,
+        commit: ObjectId,
+        ours_commit: Option<ObjectId>,
+        theirs: &[(String, ObjectId)],
+        ours: &BTreeMap<String, ObjectId>,
+    ) -> std::result::Result<(), String> {
+        let mut unseen: std::collections::HashSet<ObjectId> = theirs
+            .iter()
+            .filter(|(id, tip)| ours.get(id) != Some(tip))
+            .map(|(_, tip)| *tip)
+            .collect();
+        if unseen.is_empty() {
+            return Ok(());
+        }
+        let walk = self
+            .repo
+            .rev_walk([commit])
+            .with_hidden(ours_commit)
+            .all()
+            .map_err(|e| format!("its history cannot be read: {e}"))?;
+        for info in walk {
+            let info = info.map_err(|e| format!("its history cannot be read: {e}"))?;
+            unseen.remove(&info.id);
+            if unseen.is_empty() {
+                return Ok(());
+            }
+        }
+        for (id, tip) in theirs {
+            if unseen.contains(tip)
+                && !self
+                    .covers(commit, *tip)
+                    .map_err(|e| e.message().to_string())?
+            {
+                return Err(format!(
+                    "its {id} at {tip} is not in its history (git would drop the record)"
                 ));
             }
         }

@@ -4,7 +4,7 @@
 use super::{Family, Rejected, parse_record_path, refs_under, tracking_prefix};
 use crate::error::{Error, Result};
 use crate::store::Store;
-use crate::store::archive::Shelf;
+use crate::store::archive::{ARCHIVE_PREFIX, Shelf, month_of};
 use crate::workspace::Workspace;
 use gix::ObjectId;
 use std::collections::{HashMap, HashSet};
@@ -257,9 +257,11 @@ pub(super) fn push_branches(
 
 /// Remove from the remote every record ref whose remote tip the remote's own archive (the
 /// tracking archive refs, as the last fetch and push left them) holds, and that has no live
-/// ref here (a live one here is later: it is pushed instead). Each deletion is leased on the
-/// tip that was checked, so a record someone changed meanwhile stays. Best effort: what is not
-/// removed now is by a later sync. Returns how many were removed.
+/// ref here (a live one here is later: it is pushed instead). Only archive commits this clone
+/// took (the local archive ref is the same or descends from it) are relied on: one that was
+/// not taken may not keep its records reachable. Each deletion is leased on the tip that was
+/// checked, so a record someone changed meanwhile stays. Best effort: what is not removed now
+/// is by a later sync. Returns how many were removed.
 pub(super) fn remove_archived(store: &Store, remote: &str) -> Result<usize> {
     let repo = store.repo();
     let prefix = tracking_prefix(remote);
@@ -267,8 +269,21 @@ pub(super) fn remove_archived(store: &Store, remote: &str) -> Result<usize> {
     let mut removed = 0;
     let mut remote_refs = None;
     for shelf in Shelf::ALL {
-        if store.archive_refs(&archive_root, shelf)?.is_empty() {
+        let remote_archive = store.archive_refs(&archive_root, shelf)?;
+        if remote_archive.is_empty() {
             continue;
+        }
+        let local: HashMap<String, ObjectId> = store
+            .archive_refs(ARCHIVE_PREFIX, shelf)?
+            .into_iter()
+            .collect();
+        let mut taken = HashSet::new();
+        for (month, theirs) in remote_archive {
+            if let Some(ours) = local.get(&month)
+                && store.covers(*ours, theirs)?
+            {
+                taken.insert(month);
+            }
         }
         let folder = shelf.folder();
         let theirs = refs_under(repo, &format!("{prefix}{folder}/"))?;
@@ -276,7 +291,7 @@ pub(super) fn remove_archived(store: &Store, remote: &str) -> Result<usize> {
         let mut doomed: Vec<(String, ObjectId)> = Vec::new();
         for (id, tip) in &theirs {
             let Some(tip) = tip else { continue };
-            if ours.contains_key(id) {
+            if ours.contains_key(id) || !month_of(id).is_some_and(|m| taken.contains(&m)) {
                 continue;
             }
             if let Some(kept) = store.archived_tip_under(&archive_root, shelf, id)?

@@ -597,3 +597,80 @@ fn hostile_colliding_ref_names_in_a_fetching_clone_do_no_harm() {
         ],
     );
 }
+
+/// The `tips` line of record `id` at `tip`.
+fn tips_line(id: &str, tip: &str) -> String {
+    format!("{id} {tip}\n")
+}
+
+/// An archive commit planted on top of the real one that lists records without keeping their
+/// tips reachable (a later `git gc` would drop them) is not taken: the victim keeps its live
+/// record, and neither it nor a clone that archived a record itself removes any record from
+/// the remote on the forgery's word. After `git gc` the remote still has every tip.
+#[test]
+fn hostile_archive_that_does_not_keep_its_tips_is_rejected() {
+    let h = Hostile::new();
+    let net = &h.net;
+    // An honest archive of this month: clone 0 archives a closed issue.
+    let done = net.add(0, "Done", &[]);
+    net.pm_ok(0, &["issue", "close", &done]);
+    net.json(0, &["archive", "--older-than", "0"]);
+    net.sync(0);
+    // Clone 1 archives another closed issue, and has not synced since.
+    let later = net.add(0, "Closed later", &[]);
+    net.pm_ok(0, &["issue", "close", &later]);
+    net.sync(0);
+    net.sync(1);
+    net.json(1, &["archive", "--older-than", "0"]);
+    let name = net
+        .git_remote(&[
+            "for-each-ref",
+            "--format=%(refname)",
+            "refs/pm/archive/issues/",
+        ])
+        .trim()
+        .to_string();
+    let real = net.git_remote(&["rev-parse", &name]).trim().to_string();
+    let done_tip = net.remote_tips(&name)[0].1.clone();
+    let later_tip = net.tip(0, &format!("refs/pm/issues/{later}"));
+
+    // The forgery: the real entry plus the victim's live record and the one clone 1
+    // archived, each with its tree, on top of the real archive alone.
+    net.scratch_fetch();
+    let mut lines = [
+        tips_line(&done, &done_tip),
+        tips_line(&h.victim, &h.victim_tip),
+        tips_line(&later, &later_tip),
+    ];
+    lines.sort();
+    let forged = net.craft_archive(
+        &lines.concat(),
+        &[
+            (&done, &done_tip),
+            (&h.victim, &h.victim_tip),
+            (&later, &later_tip),
+        ],
+        &[&real],
+    );
+    net.plant(&forged, &name);
+
+    let run = h.check(std::slice::from_ref(&name));
+    assert!(run.stderr.contains("not in its history"), "{}", run.stderr);
+    assert_eq!(net.tip(0, &name), real, "the victim's archive stays");
+    // Clone 1 cannot push its own archive over the forgery (never forced), and removes
+    // nothing from the remote on its word.
+    let run = net.pm(1, &["--json", "sync"]);
+    check_exit(&run);
+    let remote = net.remote_refs();
+    for (id, tip) in [(&h.victim, &h.victim_tip), (&later, &later_tip)] {
+        assert!(
+            remote.contains(&format!("{tip} commit\trefs/pm/issues/{id}")),
+            "{id} left the remote:\n{remote}"
+        );
+    }
+    net.git_remote(&["gc", "-q", "--prune=now"]);
+    for tip in [&h.victim_tip, &later_tip, &done_tip] {
+        net.git_remote(&["cat-file", "-e", tip]);
+    }
+    net.fsck(None);
+}
