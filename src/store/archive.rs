@@ -708,20 +708,25 @@ impl Store {
                     let expected = PreviousValue::MustExistAndMatch(Target::Object(ours));
                     if base == Some(theirs) {
                         return Ok(Integrated::LocalAhead);
-                    } else if base == Some(ours) {
+                    } else if base == Some(ours) && self.keeps_entries(&our_tips, &their_tips)? {
                         (Integrated::FastForwarded, theirs, expected)
                     } else {
+                        // Diverged, or a fast-forward that drops an entry or moves one to a
+                        // version that is not later: the union of the two.
                         if mode == Mode::DryRun {
                             return Ok(Integrated::Merged(theirs));
                         }
-                        let merged = self.merge_archives(
+                        let merged = match self.merge_archives(
                             shelf,
                             &name,
                             ours,
                             theirs,
                             &our_tips,
                             &their_tips,
-                        )?;
+                        )? {
+                            Ok(merged) => merged,
+                            Err(reason) => return Ok(Integrated::Rejected(reason)),
+                        };
                         (Integrated::Merged(merged), merged, expected)
                     }
                 }
@@ -835,8 +840,28 @@ impl Store {
         Ok(())
     }
 
+    /// Whether archive records `theirs` hold every record of `ours`, each at the same tip or a
+    /// later one (so that taking them whole loses nothing).
+    fn keeps_entries(
+        &self,
+        ours: &BTreeMap<String, ObjectId>,
+        theirs: &[(String, ObjectId)],
+    ) -> Result<bool> {
+        for (id, mine) in ours {
+            let Ok(at) = theirs.binary_search_by(|(other, _)| other.as_str().cmp(id)) else {
+                return Ok(false);
+            };
+            if !self.covers(theirs[at].1, *mine)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// The merge of archive commits `ours` and `theirs`: the union of their records, the later
-    /// of two tips of one record, or their record merge when neither is later.
+    /// of two tips of one record, or their record merge when neither is later. When two tips of
+    /// a record cannot be joined (unrelated histories, or a merge that is no valid record), the
+    /// reason, and nothing is written: `theirs` is not taken.
     fn merge_archives(
         &self,
         shelf: Shelf,
@@ -845,17 +870,19 @@ impl Store {
         theirs: ObjectId,
         our_tips: &BTreeMap<String, ObjectId>,
         their_tips: &[(String, ObjectId)],
-    ) -> Result<ObjectId> {
+    ) -> Result<std::result::Result<ObjectId, String>> {
         let mut tips = our_tips.clone();
         let mut made = Vec::new();
         for (id, tip) in their_tips {
             let joined = match tips.get(id) {
                 None => *tip,
-                Some(mine) => {
-                    let (joined, merge) = self.join_tips(shelf, id, *mine, *tip)?;
-                    made.extend(merge);
-                    joined
-                }
+                Some(mine) => match self.join_tips(shelf, id, *mine, *tip)? {
+                    Ok((joined, merge)) => {
+                        made.extend(merge);
+                        joined
+                    }
+                    Err(reason) => return Ok(Err(format!("its {id}: {reason}"))),
+                },
             };
             tips.insert(id.clone(), joined);
         }
@@ -864,20 +891,28 @@ impl Store {
         made.sort();
         made.dedup();
         let tips: Tips = tips.into_iter().collect();
-        self.write_archive(shelf, name, &tips, parents, &made, MERGE_MESSAGE)
+        Ok(Ok(self.write_archive(
+            shelf,
+            name,
+            &tips,
+            parents,
+            &made,
+            MERGE_MESSAGE,
+        )?))
     }
 
     /// The later of two tips of record `id`, or (when neither is) their record merge, which is
-    /// then also returned as a commit made.
+    /// then also returned as a commit made. Two tips that cannot be joined give the reason:
+    /// keeping either would drop the other version.
     fn join_tips(
         &self,
         shelf: Shelf,
         id: &str,
         a: ObjectId,
         b: ObjectId,
-    ) -> Result<(ObjectId, Option<ObjectId>)> {
+    ) -> Result<std::result::Result<(ObjectId, Option<ObjectId>), String>> {
         if a == b {
-            return Ok((a, None));
+            return Ok(Ok((a, None)));
         }
         let (low, high) = if a < b { (a, b) } else { (b, a) };
         let base = self
@@ -886,28 +921,28 @@ impl Store {
             .map_err(|e| Error::failed(format!("could not compare the history of {id}: {e}")))?
             .map(|id| id.detach());
         let Some(base) = base else {
-            // Unrelated histories: only crafted data has them. Keep one, the same everywhere.
-            return Ok((high, None));
+            // Only crafted data has them.
+            return Ok(Err(
+                "its history is unrelated to the local archived record's".into(),
+            ));
         };
         if base == low {
-            return Ok((high, None));
+            return Ok(Ok((high, None)));
         }
         if base == high {
-            return Ok((low, None));
+            return Ok(Ok((low, None)));
         }
         let live = shelf.live_ref(id);
         let merged = match shelf {
             Shelf::Issues => self.record_merge::<Issue>(id, &live, base, low, high)?,
             Shelf::Sessions => self.record_merge::<Session>(id, &live, base, low, high)?,
-            Shelf::Runs => Some(self.transcript_merge(&live, low, high)?),
+            Shelf::Runs => Ok(self.transcript_merge(&live, low, high)?),
         };
-        Ok(match merged {
-            Some(merged) => (merged, Some(merged)),
-            None => (high, None),
-        })
+        Ok(merged.map(|merged| (merged, Some(merged))))
     }
 
-    /// The deterministic merge of two versions of record `id` over `base`, if it is valid.
+    /// The deterministic merge of two versions of record `id` over `base`, or why there is no
+    /// valid one.
     fn record_merge<T: Record>(
         &self,
         id: &str,
@@ -915,13 +950,12 @@ impl Store {
         base: ObjectId,
         low: ObjectId,
         high: ObjectId,
-    ) -> Result<Option<ObjectId>> {
-        let Ok((their_record, _)) = self.checked::<T>(id, name, high) else {
-            return Ok(None);
+    ) -> Result<std::result::Result<ObjectId, String>> {
+        let their_record = match self.checked::<T>(id, name, high) {
+            Ok((record, _)) => record,
+            Err(reason) => return Ok(Err(reason)),
         };
-        Ok(self
-            .merge_commit::<T>(id, name, base, low, high, &their_record)?
-            .ok())
+        self.merge_commit::<T>(id, name, base, low, high, &their_record)
     }
 
     /// Settle every live ref that also has an archived version: removed when the archive

@@ -674,3 +674,138 @@ fn hostile_archive_that_does_not_keep_its_tips_is_rejected() {
     }
     net.fsck(None);
 }
+
+/// A remote archive of this month made by clone 0 holding two issues: `kept` (tagged, then
+/// closed; `kept_old` is its version before it was closed) and `other` (closed), with
+/// clone 1 in sync.
+struct ArchivedPair {
+    h: Hostile,
+    name: String,
+    real: String,
+    kept: String,
+    kept_old: String,
+    kept_tip: String,
+    other: String,
+    other_tip: String,
+}
+
+fn archived_pair() -> ArchivedPair {
+    let h = Hostile::new();
+    let net = &h.net;
+    let kept = net.add(0, "Kept", &["--tag", "first"]);
+    let kept_old = net.tip(0, &format!("refs/pm/issues/{kept}"));
+    net.pm_ok(0, &["issue", "close", &kept]);
+    let kept_tip = net.tip(0, &format!("refs/pm/issues/{kept}"));
+    let other = net.add(0, "Other", &[]);
+    net.pm_ok(0, &["issue", "close", &other]);
+    let other_tip = net.tip(0, &format!("refs/pm/issues/{other}"));
+    net.json(0, &["archive", "--older-than", "0"]);
+    net.sync(0);
+    net.sync(1);
+    let name = net
+        .git_remote(&[
+            "for-each-ref",
+            "--format=%(refname)",
+            "refs/pm/archive/issues/",
+        ])
+        .trim()
+        .to_string();
+    let real = net.git_remote(&["rev-parse", &name]).trim().to_string();
+    net.scratch_fetch();
+    ArchivedPair {
+        h,
+        name,
+        real,
+        kept,
+        kept_old,
+        kept_tip,
+        other,
+        other_tip,
+    }
+}
+
+/// The ids `pm issue list --all` lists in clone `i`.
+fn all_issue_ids(net: &Net, i: usize) -> Vec<String> {
+    net.json(i, &["issue", "list", "--all"])["issues"]
+        .as_array()
+        .expect("a list of issues")
+        .iter()
+        .map(|issue| issue["id"].as_str().expect("an id").to_string())
+        .collect()
+}
+
+/// A fast-forward of the archive that drops an entry and moves another back to an older
+/// version is not taken whole: the archive keeps the union, every entry at its latest
+/// version, and the remote gets it back.
+#[test]
+fn hostile_archive_fast_forward_that_drops_or_rewinds_entries_keeps_them() {
+    let a = archived_pair();
+    let net = &a.h.net;
+    // On top of the real archive: only `kept`, at its version before it was closed.
+    let forged = net.craft_archive(
+        &tips_line(&a.kept, &a.kept_old),
+        &[(&a.kept, &a.kept_old)],
+        &[&a.real],
+    );
+    net.plant(&forged, &a.name);
+    a.h.check(&[]);
+    for i in 0..2 {
+        if i == 1 {
+            net.sync(1);
+        }
+        assert!(all_issue_ids(net, i).contains(&a.other), "clone {i}");
+        assert_eq!(net.issue(i, &a.other)["status"], "closed");
+        assert_eq!(net.issue(i, &a.kept)["status"], "closed", "clone {i}");
+    }
+    let tips = net.remote_tips(&a.name);
+    assert!(
+        tips.contains(&(a.kept.clone(), a.kept_tip.clone())),
+        "{tips:?}"
+    );
+    assert!(
+        tips.contains(&(a.other.clone(), a.other_tip.clone())),
+        "{tips:?}"
+    );
+    net.sync(0);
+    net.assert_converged();
+}
+
+/// An archive entry whose history is unrelated to the local one (a record forged under an
+/// existing id) is not taken, whether the archive commit fast-forwards the local one or has
+/// to be merged with it (where only one of two unrelated versions could be kept): the
+/// commit is rejected and reported, and the archived record stays as it was.
+#[test]
+fn hostile_archive_entry_with_unrelated_history_is_rejected() {
+    let a = archived_pair();
+    let net = &a.h.net;
+    // An impostor whose id sorts after the real tip (a merge used to keep the larger one).
+    let impostor = (0..)
+        .map(|n| {
+            net.craft_issue(
+                &record_toml(&a.kept, &format!("\"Impostor {n}\""), ""),
+                None,
+            )
+        })
+        .find(|c| *c > a.kept_tip)
+        .expect("some commit id sorts after");
+    let mut lines = [
+        tips_line(&a.kept, &impostor),
+        tips_line(&a.other, &a.other_tip),
+    ];
+    lines.sort();
+    let records = [
+        (a.kept.as_str(), impostor.as_str()),
+        (&a.other, &a.other_tip),
+    ];
+    // On top of the real archive (a fast-forward), then with no history in common with it.
+    let on_top = net.craft_archive(&lines.concat(), &records, &[&a.real, &impostor]);
+    let apart = net.craft_archive(&lines.concat(), &records, &[&impostor, &a.other_tip]);
+    for forged in [on_top, apart] {
+        net.plant(&forged, &a.name);
+        let run = a.h.check(std::slice::from_ref(&a.name));
+        assert!(run.stderr.contains("unrelated"), "{}", run.stderr);
+        assert_eq!(net.tip(0, &a.name), a.real);
+        assert_eq!(net.issue(0, &a.kept)["title"], "Kept");
+        assert_eq!(net.issue(0, &a.kept)["status"], "closed");
+    }
+}
