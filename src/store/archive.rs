@@ -113,7 +113,10 @@ fn parse_tips(data: &[u8], month: Option<&str>) -> std::result::Result<Tips, Str
     }
     let mut out: Tips = Vec::with_capacity(data.len() / LINE);
     for line in data.chunks(LINE) {
-        let text = std::str::from_utf8(line).map_err(|_| format!("its {TIPS_FILE} is not text"))?;
+        // Every byte is ASCII, so every split below falls between characters.
+        let Some(text) = line.is_ascii().then(|| String::from_utf8_lossy(line)) else {
+            return Err(format!("its {TIPS_FILE} has a line that is not ASCII"));
+        };
         let (id, rest) = text.split_at(26);
         let tip = rest
             .strip_prefix(' ')
@@ -1045,5 +1048,11 @@ mod tests {
         let mut bad = good.clone();
         bad[0] = b'x';
         assert!(parse_tips(&bad, None).is_err());
+        // A character of two bytes across the end of the id (in place of its last character
+        // and the space): the line is still 68 bytes long.
+        let mut wide = good.clone();
+        wide.splice(25..27, "é".bytes());
+        assert_eq!(wide.len(), good.len());
+        assert!(parse_tips(&wide, None).unwrap_err().contains("not ASCII"));
     }
 }

@@ -809,3 +809,41 @@ fn hostile_archive_entry_with_unrelated_history_is_rejected() {
         assert_eq!(net.issue(0, &a.kept)["status"], "closed");
     }
 }
+
+/// A remote archive whose `tips` has a line with a character that is not ASCII (the right
+/// length in bytes) is rejected with a one-line reason, never a panic; so is such a line in
+/// the local cache of archived records, which is then read again from the archive refs.
+#[test]
+fn hostile_archive_tips_that_are_not_ascii_are_rejected() {
+    let h = Hostile::new();
+    let net = &h.net;
+    let id = crafted_id(100);
+    let tip = net.craft_issue(&record_toml(&id, "\"Archived\"", ""), None);
+    // 25 characters of the id, a two-byte one, and a tip one character short: 68 bytes.
+    let line = format!("{}é {}\n", &id[..25], &tip[..39]);
+    assert_eq!(line.len(), 68);
+    let forged = net.craft_archive(&line, &[(&id, &tip)], &[&tip]);
+    let name = "refs/pm/archive/issues/2016-07".to_string();
+    net.plant(&forged, &name);
+    let run = h.check(std::slice::from_ref(&name));
+    let warning = run
+        .stderr
+        .lines()
+        .find(|l| l.contains(&name))
+        .expect("a warning");
+    assert!(warning.contains("not ASCII"), "{warning}");
+    assert!(!net.has_ref(0, &name));
+
+    // The local cache of archived records, spoilt the same way.
+    let done = net.add(0, "Done", &[]);
+    net.pm_ok(0, &["issue", "close", &done]);
+    net.json(0, &["archive", "--older-than", "0"]);
+    assert!(all_issue_ids(net, 0).contains(&done));
+    let cache = net.c(0).join(".git/pm/index/issues.archive");
+    let mut data = std::fs::read(&cache).expect("the cache of archived issues");
+    let at = data.len() - 68 + 25;
+    data.splice(at..at + 2, "é".bytes());
+    std::fs::write(&cache, &data).unwrap();
+    assert!(all_issue_ids(net, 0).contains(&done));
+    assert_eq!(net.issue(0, &done)["status"], "closed");
+}
