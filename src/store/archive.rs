@@ -75,11 +75,14 @@ impl Shelf {
 }
 
 /// The month (`YYYY-MM`, UTC) of the time in the id `id` (a ULID): the archive ref it goes to.
+/// None for an id dated after the year 9999 (a valid ULID, but no month archive refs name):
+/// such a record is never archived.
 pub fn month_of(id: &str) -> Option<String> {
     let ulid = ulid::Ulid::from_string(id).ok()?;
     let secs = i64::try_from(ulid.timestamp_ms() / 1000).ok()?;
     let text = Timestamp(secs).to_string();
-    Some(text.get(..7)?.to_string())
+    let month = text.get(..7)?;
+    is_month(month).then(|| month.to_string())
 }
 
 /// Whether `text` names a month as archive refs do.
@@ -1026,6 +1029,13 @@ mod tests {
             Some("2016-07")
         );
         assert_eq!(month_of("not an id"), None);
+        // The last id there is: 10889.
+        assert_eq!(month_of("7ZZZZZZZZZZZZZZZZZZZZZZZZZ"), None);
+        // 9999-12-31T23:59:59Z, the last second that has a month.
+        assert_eq!(
+            month_of("76EZ91ZP0RZZZZZZZZZZZZZZZZ").as_deref(),
+            Some("9999-12")
+        );
         assert!(is_month("2016-07"));
         for bad in [
             "2016-7", "2016-13", "2016-00", "201a-01", "2016/01", "2016-011",

@@ -401,3 +401,54 @@ fn many_archived_records_leave_the_remote_at_once_and_a_change_meanwhile_survive
         assert!(net.all_refs(i).lines().all(|l| !l.contains("refs/pm-tmp/")));
     }
 }
+
+/// A record whose id is dated after the year 9999 (a valid id, but no month of four digits to
+/// file it under) is not archived: it stays live, here and on the remote, and no archive ref is
+/// made for it; the others are archived as always.
+#[test]
+fn records_dated_after_9999_stay_live() {
+    let net = Net::new(2);
+    let far = "7ZZZZZZZZZZZZZZZZZZZZZZZZZ";
+    let text = record_toml(far, "\"Far away\"", "").replace("\"open\"", "\"closed\"");
+    net.repo
+        .git_run(
+            net.c(0),
+            &["fast-import", "--quiet"],
+            Some(
+                format!(
+                    "commit refs/pm/issues/{far}\ncommitter A <a@example.com> 1600000000 +0000\n\
+                     data 5\nfar!\nM 100644 inline issue.toml\ndata {}\n{text}\n",
+                    text.len()
+                )
+                .as_bytes(),
+            ),
+        )
+        .ok();
+    let near = net.add(0, "Near", &[]);
+    net.pm_ok(0, &["issue", "close", &near]);
+    net.sync_all_twice();
+    let doc = net.json(0, &["archive", "--older-than", "0"]);
+    assert_eq!(doc["issues"], 1, "{doc}");
+    let archives = net.git(
+        0,
+        &["for-each-ref", "--format=%(refname)", "refs/pm/archive/"],
+    );
+    assert_eq!(archives.lines().count(), 1, "{archives}");
+    assert!(!archives.contains("10889"), "{archives}");
+    assert!(net.has_ref(0, &format!("refs/pm/issues/{far}")));
+    net.sync_all_twice();
+    net.assert_converged();
+    let names = remote_names(&net);
+    assert!(
+        names.contains(&format!("refs/pm/issues/{far}")),
+        "{names:?}"
+    );
+    assert!(
+        !names.contains(&format!("refs/pm/issues/{near}")),
+        "{names:?}"
+    );
+    for i in 0..2 {
+        assert_eq!(net.issue(i, far)["title"], "Far away");
+        assert_eq!(net.issue(i, &near)["status"], "closed");
+    }
+}
