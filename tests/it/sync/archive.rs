@@ -452,3 +452,56 @@ fn records_dated_after_9999_stay_live() {
         assert_eq!(net.issue(i, &near)["status"], "closed");
     }
 }
+
+/// Records archived here and still live on the remote (until the next sync removes them) are
+/// not counted as incoming, by the dry run of sync nor by the overview; a later version of one
+/// on the remote is.
+#[test]
+fn records_archived_here_are_not_counted_as_incoming() {
+    let net = Net::new(2);
+    let first = net.add(0, "First", &[]);
+    let second = net.add(0, "Second", &[]);
+    net.add(0, "Open", &[]);
+    for id in [&first, &second] {
+        net.pm_ok(0, &["issue", "close", id]);
+    }
+    net.sync_all_twice();
+    net.json(0, &["archive", "--older-than", "0"]);
+    let remote_before = net.remote_refs();
+    let dry = net.json(0, &["-n", "sync"]);
+    assert_eq!(
+        (&dry["created"], &dry["fetched"], &dry["pushed"]),
+        (&Value::from(0), &Value::from(0), &Value::from(1)),
+        "only the archive ref to push: {dry}"
+    );
+    let text = net.pm_ok(0, &["-n", "sync"]);
+    assert_eq!(
+        text,
+        "Would sync with origin: 0 new, 0 changed, 1 to push\n"
+    );
+    let overview = net.json(0, &[]);
+    assert_eq!(overview["sync"]["to_merge"], 0, "{overview}");
+    assert_eq!(overview["sync"]["to_push"], 1, "{overview}");
+    assert_eq!(net.remote_refs(), remote_before, "a dry run moves nothing");
+
+    // Clone 1 reopens one of them meanwhile: that is incoming.
+    net.pm_ok(1, &["issue", "reopen", &first]);
+    net.sync(1);
+    let dry = net.json(0, &["-n", "sync"]);
+    assert_eq!(
+        (&dry["created"], &dry["fetched"]),
+        (&Value::from(0), &Value::from(1)),
+        "{dry}"
+    );
+    net.git(
+        0,
+        &[
+            "fetch",
+            "-q",
+            "origin",
+            "+refs/pm/*:refs/pm-remote/origin/*",
+        ],
+    );
+    let overview = net.json(0, &[]);
+    assert_eq!(overview["sync"]["to_merge"], 1, "{overview}");
+}
