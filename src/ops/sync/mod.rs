@@ -98,6 +98,9 @@ pub struct SyncReport {
     pub settled: usize,
     /// Record refs removed from the remote because its archive holds them.
     pub removed: usize,
+    /// Record refs the remote refused to remove though its archive holds them (a hook or a
+    /// rule of the remote's), with its reason; a later sync tries again.
+    pub remove_rejected: Vec<Rejected>,
     pub dry_run: bool,
 }
 
@@ -287,7 +290,9 @@ fn one_round(
     report.pushed += pushed.pushed;
     *writes += pushed.pushed;
     report.push_rejected = pushed.rejected;
-    report.removed += push::remove_archived(store, remote)?;
+    let removal = push::remove_archived(store, remote)?;
+    report.removed += removal.removed;
+    report.remove_rejected = removal.refused;
     Ok(RoundDone {
         fetched,
         pushed: pushed.pushed,

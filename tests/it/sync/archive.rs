@@ -505,3 +505,74 @@ fn records_archived_here_are_not_counted_as_incoming() {
     let overview = net.json(0, &[]);
     assert_eq!(overview["sync"]["to_merge"], 1, "{overview}");
 }
+
+/// When the remote refuses to remove the records its archive holds (here a hook declines
+/// every deletion; `receive.denyDeletes` guards only branches), `pm sync` says so, in a
+/// warning and in `remove_rejected` of its report, and succeeds; once the remote allows it,
+/// a later sync removes them.
+#[test]
+fn removals_the_remote_refuses_are_reported() {
+    let net = Net::new(1);
+    let ids: Vec<String> = ["First", "Second"]
+        .into_iter()
+        .map(|title| net.add(0, title, &[]))
+        .collect();
+    for id in &ids {
+        net.pm_ok(0, &["issue", "close", id]);
+    }
+    net.sync(0);
+    let hook = net.remote.join("hooks/update");
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\ncase \"$3\" in 0000000000000000000000000000000000000000)\n  \
+         echo 'no deletions here' >&2; exit 1;;\nesac\nexit 0\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    net.json(0, &["archive", "--older-than", "0"]);
+
+    let run = net.pm(0, &["sync"]).ok();
+    let warnings: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("warning: "))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", run.stderr);
+    assert!(
+        warnings[0].contains("2 archived record(s) not removed from origin")
+            && warnings[0].contains("hook declined"),
+        "{}",
+        run.stderr
+    );
+    let doc = net.sync(0);
+    assert_eq!(doc["removed"], 0, "{doc}");
+    let refused: Vec<&str> = doc["remove_rejected"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|r| {
+            assert!(
+                r["reason"].as_str().unwrap().contains("hook declined"),
+                "{doc}"
+            );
+            r["ref"].as_str().unwrap()
+        })
+        .collect();
+    let mut expected: Vec<String> = ids
+        .iter()
+        .map(|id| format!("refs/pm/issues/{id}"))
+        .collect();
+    expected.sort();
+    assert_eq!(refused, expected, "{doc}");
+    let names = remote_names(&net);
+    for name in &expected {
+        assert!(names.contains(name), "{names:?}");
+    }
+
+    std::fs::remove_file(&hook).unwrap();
+    let doc = net.sync(0);
+    assert_eq!(doc["removed"], 2, "{doc}");
+    assert_eq!(doc["remove_rejected"], serde_json::json!([]), "{doc}");
+    assert_eq!(remote_names(&net).len(), 1);
+}
