@@ -343,88 +343,103 @@ impl Store {
         let mut report = Archived::default();
         // (shelf, month) -> records to add, by id.
         let mut batches: BTreeMap<(Shelf, String), BTreeMap<String, ObjectId>> = BTreeMap::new();
-        let mut sessions_archived: BTreeSet<String> = BTreeSet::new();
+        let mut sessions_picked: BTreeSet<String> = BTreeSet::new();
         self.pick_finished::<Issue>(cutoff, &mut batches, &mut report.issues, &mut |_| {})?;
         self.pick_finished::<Session>(cutoff, &mut batches, &mut report.sessions, &mut |id| {
-            sessions_archived.insert(id.to_string());
+            sessions_picked.insert(id.to_string());
         })?;
-        // Transcripts go with their sessions: those being archived now and those archived
-        // before.
+        for ((shelf, month), batch) in batches {
+            self.archive_batch(shelf, &month, batch, mode, &mut report)?;
+        }
+        // Transcripts go with their sessions: those whose live ref is gone now, archived now or
+        // before (a session kept live, changed meanwhile or diverged from its archived version,
+        // keeps its transcript live too); in a dry run, those that would be archived now.
         let live_sessions: BTreeSet<String> =
             crate::git::refs::under(&self.repo, RecordKind::Session.ref_prefix())?
                 .into_iter()
                 .map(|(id, _)| id)
                 .collect();
+        let mut runs: BTreeMap<String, BTreeMap<String, ObjectId>> = BTreeMap::new();
         for (id, tip) in crate::git::refs::under(&self.repo, super::transcript::RUNS_PREFIX)? {
             let Some(tip) = tip else { continue };
-            let gone = sessions_archived.contains(&id)
+            let gone = (mode == Mode::DryRun && sessions_picked.contains(&id))
                 || (!live_sessions.contains(&id)
                     && self.archived_tip(Shelf::Sessions, &id)?.is_some());
             if gone && let Some(month) = month_of(&id) {
-                batches
-                    .entry((Shelf::Runs, month))
-                    .or_default()
-                    .insert(id, tip);
+                runs.entry(month).or_default().insert(id, tip);
                 report.runs += 1;
             }
         }
-        for ((shelf, month), batch) in batches {
-            let name = archive_ref(shelf, &month);
-            report.refs.push(name.clone());
-            if mode == Mode::DryRun {
-                continue;
-            }
-            let base = self.ref_tip(&name)?;
-            let mut tips: BTreeMap<String, ObjectId> = match base {
-                Some(base) => self
-                    .archive_tips(base, Some(&month))
-                    .map_err(|reason| Error::failed(format!("{name} cannot be read: {reason}")))?
-                    .into_iter()
-                    .collect(),
-                None => BTreeMap::new(),
-            };
-            let mut added = Vec::new();
-            let mut remove = Vec::new();
-            for (id, tip) in batch {
-                let live = shelf.live_ref(&id);
-                match tips.get(&id) {
-                    // Already archived at this tip or a later one: only the live ref goes.
-                    Some(archived) if self.covers(*archived, tip)? => {}
-                    // Changed since it was archived: the new tip replaces the old one.
-                    Some(archived) if self.covers(tip, *archived)? => {
-                        tips.insert(id, tip);
-                        added.push(tip);
-                    }
-                    // Diverged from its archived version: a sync merges them first.
-                    Some(_) => {
-                        report.kept_live += 1;
-                        continue;
-                    }
-                    None => {
-                        tips.insert(id, tip);
-                        added.push(tip);
-                    }
-                }
-                remove.push((live, tip));
-            }
-            if !added.is_empty() {
-                let tips: Tips = tips.into_iter().collect();
-                added.sort();
-                added.dedup();
-                let first: Vec<ObjectId> = base.into_iter().collect();
-                let commit =
-                    self.write_archive(shelf, &name, &tips, first, &added, ARCHIVE_MESSAGE)?;
-                let expected = match base {
-                    Some(base) => PreviousValue::MustExistAndMatch(Target::Object(base)),
-                    None => PreviousValue::MustNotExist,
-                };
-                self.set_ref(&name, commit, expected, ARCHIVE_MESSAGE)
-                    .map_err(|e| Error::failed(format!("could not update {name}: {e}")))?;
-            }
-            let removed = self.delete_refs(&remove)?;
-            report.kept_live += remove.len() - removed;
+        for (month, batch) in runs {
+            self.archive_batch(Shelf::Runs, &month, batch, mode, &mut report)?;
         }
         Ok(report)
+    }
+
+    /// Archive `batch` (ids with their live tips) into the archive ref of `shelf` for `month`,
+    /// and delete their live refs (each only if it still points at the tip archived).
+    fn archive_batch(
+        &self,
+        shelf: Shelf,
+        month: &str,
+        batch: BTreeMap<String, ObjectId>,
+        mode: Mode,
+        report: &mut Archived,
+    ) -> Result<()> {
+        let name = archive_ref(shelf, month);
+        report.refs.push(name.clone());
+        if mode == Mode::DryRun {
+            return Ok(());
+        }
+        let base = self.ref_tip(&name)?;
+        let mut tips: BTreeMap<String, ObjectId> = match base {
+            Some(base) => self
+                .archive_tips(base, Some(month))
+                .map_err(|reason| Error::failed(format!("{name} cannot be read: {reason}")))?
+                .into_iter()
+                .collect(),
+            None => BTreeMap::new(),
+        };
+        let mut added = Vec::new();
+        let mut remove = Vec::new();
+        for (id, tip) in batch {
+            let live = shelf.live_ref(&id);
+            match tips.get(&id) {
+                // Already archived at this tip or a later one: only the live ref goes.
+                Some(archived) if self.covers(*archived, tip)? => {}
+                // Changed since it was archived: the new tip replaces the old one.
+                Some(archived) if self.covers(tip, *archived)? => {
+                    tips.insert(id, tip);
+                    added.push(tip);
+                }
+                // Diverged from its archived version: a sync merges them first.
+                Some(_) => {
+                    report.kept_live += 1;
+                    continue;
+                }
+                None => {
+                    tips.insert(id, tip);
+                    added.push(tip);
+                }
+            }
+            remove.push((live, tip));
+        }
+        if !added.is_empty() {
+            let tips: Tips = tips.into_iter().collect();
+            added.sort();
+            added.dedup();
+            let first: Vec<ObjectId> = base.into_iter().collect();
+            let commit = self.write_archive(shelf, &name, &tips, first, &added, ARCHIVE_MESSAGE)?;
+            let expected = match base {
+                Some(base) => PreviousValue::MustExistAndMatch(Target::Object(base)),
+                None => PreviousValue::MustNotExist,
+            };
+            self.set_ref(&name, commit, expected, ARCHIVE_MESSAGE)
+                .map_err(|e| Error::failed(format!("could not update {name}: {e}")))?;
+        }
+        let removed = self.delete_refs(&remove)?;
+        report.kept_live += remove.len() - removed;
+        Ok(())
     }
 
     /// Add the live records of `T` that are finished and last changed before `cutoff` to

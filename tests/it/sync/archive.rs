@@ -576,3 +576,92 @@ fn removals_the_remote_refuses_are_reported() {
     assert_eq!(doc["remove_rejected"], serde_json::json!([]), "{doc}");
     assert_eq!(remote_names(&net).len(), 1);
 }
+
+/// A session kept live by `pm archive` (it diverged from its archived version) keeps its
+/// transcript live too: only the transcripts of sessions whose live refs went are archived.
+#[test]
+fn a_session_kept_live_keeps_its_transcript_live() {
+    let net = Net::new(1);
+    let launched = net.json(0, &["agent", "launch", "--branch", "work/kept"]);
+    let id = launched["id"].as_str().unwrap().to_string();
+    net.pm_ok(0, &["agent", "close", &id, "--done"]);
+    // A transcript of one turn, written with git.
+    let turn = |text: &str, parent: Option<&str>| -> String {
+        let blob = net
+            .repo
+            .git_stdin(&["hash-object", "-w", "--stdin"], text.as_bytes());
+        let tree = net.repo.git_stdin(
+            &["mktree"],
+            format!("100644 blob {}\tturn.json\n", blob.trim()).as_bytes(),
+        );
+        let mut args = vec!["commit-tree", tree.trim(), "-m", "turn"];
+        args.extend(parent.iter().flat_map(|p| ["-p", *p]));
+        net.repo.git(&args).trim().to_string()
+    };
+    let runs = format!("refs/pm/runs/{id}");
+    let first_turn = turn("{\"turn\": 1}", None);
+    net.git(
+        0,
+        &[
+            "fetch",
+            "-q",
+            net.repo.path().to_str().unwrap(),
+            &first_turn,
+        ],
+    );
+    net.git(0, &["update-ref", &runs, &first_turn]);
+    let doc = net.json(0, &["archive", "--older-than", "0"]);
+    assert_eq!(
+        (&doc["sessions"], &doc["runs"]),
+        (&Value::from(1), &Value::from(1)),
+        "{doc}"
+    );
+    assert!(!net.has_ref(0, &runs));
+
+    // The session comes back on a version beside the archived one (same content, another
+    // commit on the same parent), and its transcript gets a second turn.
+    let session = format!("refs/pm/sessions/{id}");
+    let archive = archive_ref_of(&net, 0, "sessions", &id);
+    let archived = net.tip(0, &format!("{archive}:tips"));
+    let archived_tip = net
+        .git(0, &["cat-file", "-p", &archived])
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let beside = net
+        .git(
+            0,
+            &[
+                "commit-tree",
+                &format!("{archived_tip}^{{tree}}"),
+                "-p",
+                &format!("{archived_tip}^"),
+                "-m",
+                "beside",
+            ],
+        )
+        .trim()
+        .to_string();
+    net.git(0, &["update-ref", &session, &beside]);
+    let second_turn = turn("{\"turn\": 2}", Some(&first_turn));
+    net.git(
+        0,
+        &[
+            "fetch",
+            "-q",
+            net.repo.path().to_str().unwrap(),
+            &second_turn,
+        ],
+    );
+    net.git(0, &["update-ref", &runs, &second_turn]);
+
+    let doc = net.json(0, &["archive", "--older-than", "0"]);
+    assert_eq!(doc["kept_live"], 1, "{doc}");
+    assert_eq!(doc["runs"], 0, "{doc}");
+    assert_eq!(net.tip(0, &session), beside);
+    assert_eq!(net.tip(0, &runs), second_turn, "the transcript stays live");
+    let runs_archive = archive_ref_of(&net, 0, "runs", &id);
+    let tips = net.git(0, &["show", &format!("{runs_archive}:tips")]);
+    assert_eq!(tips, format!("{id} {first_turn}\n"));
+}
