@@ -167,6 +167,19 @@ fn print_report(ctx: &Ctx, report: &SyncReport) -> Result<()> {
             report.remote, rejected.ref_name, rejected.reason
         )));
     }
+    if let Some(first) = report.remove_rejected.first() {
+        let others = match report.remove_rejected.len() - 1 {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        };
+        ctx.warn(&clean_line(&format!(
+            "{} archived record(s) not removed from {}, which refused ({} {}{others}); a later sync tries again",
+            report.remove_rejected.len(),
+            report.remote,
+            first.ref_name,
+            first.reason,
+        )));
+    }
     let line = if report.dry_run {
         format!(
             "Would sync with {}: {} new, {} changed, {} to push\n",

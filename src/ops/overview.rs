@@ -171,7 +171,7 @@ fn sync_state(ws: &Workspace) -> Result<SyncState> {
         .any(|n| n.as_bytes() == remote.as_bytes());
     let theirs_prefix = crate::ops::sync::tracking_prefix(&remote);
     let work_out = || {
-        let p = crate::ops::sync::pending(repo, &remote).ok()?;
+        let p = crate::ops::sync::pending(ws.store(), &remote).ok()?;
         Some(format!(
             "{} {} {}",
             u8::from(p.fetched),

@@ -75,11 +75,14 @@ impl Shelf {
 }
 
 /// The month (`YYYY-MM`, UTC) of the time in the id `id` (a ULID): the archive ref it goes to.
+/// None for an id dated after the year 9999 (a valid ULID, but no month archive refs name):
+/// such a record is never archived.
 pub fn month_of(id: &str) -> Option<String> {
     let ulid = ulid::Ulid::from_string(id).ok()?;
     let secs = i64::try_from(ulid.timestamp_ms() / 1000).ok()?;
     let text = Timestamp(secs).to_string();
-    Some(text.get(..7)?.to_string())
+    let month = text.get(..7)?;
+    is_month(month).then(|| month.to_string())
 }
 
 /// Whether `text` names a month as archive refs do.
@@ -113,7 +116,10 @@ fn parse_tips(data: &[u8], month: Option<&str>) -> std::result::Result<Tips, Str
     }
     let mut out: Tips = Vec::with_capacity(data.len() / LINE);
     for line in data.chunks(LINE) {
-        let text = std::str::from_utf8(line).map_err(|_| format!("its {TIPS_FILE} is not text"))?;
+        // Every byte is ASCII, so every split below falls between characters.
+        let Some(text) = line.is_ascii().then(|| String::from_utf8_lossy(line)) else {
+            return Err(format!("its {TIPS_FILE} has a line that is not ASCII"));
+        };
         let (id, rest) = text.split_at(26);
         let tip = rest
             .strip_prefix(' ')
@@ -337,88 +343,103 @@ impl Store {
         let mut report = Archived::default();
         // (shelf, month) -> records to add, by id.
         let mut batches: BTreeMap<(Shelf, String), BTreeMap<String, ObjectId>> = BTreeMap::new();
-        let mut sessions_archived: BTreeSet<String> = BTreeSet::new();
+        let mut sessions_picked: BTreeSet<String> = BTreeSet::new();
         self.pick_finished::<Issue>(cutoff, &mut batches, &mut report.issues, &mut |_| {})?;
         self.pick_finished::<Session>(cutoff, &mut batches, &mut report.sessions, &mut |id| {
-            sessions_archived.insert(id.to_string());
+            sessions_picked.insert(id.to_string());
         })?;
-        // Transcripts go with their sessions: those being archived now and those archived
-        // before.
+        for ((shelf, month), batch) in batches {
+            self.archive_batch(shelf, &month, batch, mode, &mut report)?;
+        }
+        // Transcripts go with their sessions: those whose live ref is gone now, archived now or
+        // before (a session kept live, changed meanwhile or diverged from its archived version,
+        // keeps its transcript live too); in a dry run, those that would be archived now.
         let live_sessions: BTreeSet<String> =
             crate::git::refs::under(&self.repo, RecordKind::Session.ref_prefix())?
                 .into_iter()
                 .map(|(id, _)| id)
                 .collect();
+        let mut runs: BTreeMap<String, BTreeMap<String, ObjectId>> = BTreeMap::new();
         for (id, tip) in crate::git::refs::under(&self.repo, super::transcript::RUNS_PREFIX)? {
             let Some(tip) = tip else { continue };
-            let gone = sessions_archived.contains(&id)
+            let gone = (mode == Mode::DryRun && sessions_picked.contains(&id))
                 || (!live_sessions.contains(&id)
                     && self.archived_tip(Shelf::Sessions, &id)?.is_some());
             if gone && let Some(month) = month_of(&id) {
-                batches
-                    .entry((Shelf::Runs, month))
-                    .or_default()
-                    .insert(id, tip);
+                runs.entry(month).or_default().insert(id, tip);
                 report.runs += 1;
             }
         }
-        for ((shelf, month), batch) in batches {
-            let name = archive_ref(shelf, &month);
-            report.refs.push(name.clone());
-            if mode == Mode::DryRun {
-                continue;
-            }
-            let base = self.ref_tip(&name)?;
-            let mut tips: BTreeMap<String, ObjectId> = match base {
-                Some(base) => self
-                    .archive_tips(base, Some(&month))
-                    .map_err(|reason| Error::failed(format!("{name} cannot be read: {reason}")))?
-                    .into_iter()
-                    .collect(),
-                None => BTreeMap::new(),
-            };
-            let mut added = Vec::new();
-            let mut remove = Vec::new();
-            for (id, tip) in batch {
-                let live = shelf.live_ref(&id);
-                match tips.get(&id) {
-                    // Already archived at this tip or a later one: only the live ref goes.
-                    Some(archived) if self.covers(*archived, tip)? => {}
-                    // Changed since it was archived: the new tip replaces the old one.
-                    Some(archived) if self.covers(tip, *archived)? => {
-                        tips.insert(id, tip);
-                        added.push(tip);
-                    }
-                    // Diverged from its archived version: a sync merges them first.
-                    Some(_) => {
-                        report.kept_live += 1;
-                        continue;
-                    }
-                    None => {
-                        tips.insert(id, tip);
-                        added.push(tip);
-                    }
-                }
-                remove.push((live, tip));
-            }
-            if !added.is_empty() {
-                let tips: Tips = tips.into_iter().collect();
-                added.sort();
-                added.dedup();
-                let first: Vec<ObjectId> = base.into_iter().collect();
-                let commit =
-                    self.write_archive(shelf, &name, &tips, first, &added, ARCHIVE_MESSAGE)?;
-                let expected = match base {
-                    Some(base) => PreviousValue::MustExistAndMatch(Target::Object(base)),
-                    None => PreviousValue::MustNotExist,
-                };
-                self.set_ref(&name, commit, expected, ARCHIVE_MESSAGE)
-                    .map_err(|e| Error::failed(format!("could not update {name}: {e}")))?;
-            }
-            let removed = self.delete_refs(&remove)?;
-            report.kept_live += remove.len() - removed;
+        for (month, batch) in runs {
+            self.archive_batch(Shelf::Runs, &month, batch, mode, &mut report)?;
         }
         Ok(report)
+    }
+
+    /// Archive `batch` (ids with their live tips) into the archive ref of `shelf` for `month`,
+    /// and delete their live refs (each only if it still points at the tip archived).
+    fn archive_batch(
+        &self,
+        shelf: Shelf,
+        month: &str,
+        batch: BTreeMap<String, ObjectId>,
+        mode: Mode,
+        report: &mut Archived,
+    ) -> Result<()> {
+        let name = archive_ref(shelf, month);
+        report.refs.push(name.clone());
+        if mode == Mode::DryRun {
+            return Ok(());
+        }
+        let base = self.ref_tip(&name)?;
+        let mut tips: BTreeMap<String, ObjectId> = match base {
+            Some(base) => self
+                .archive_tips(base, Some(month))
+                .map_err(|reason| Error::failed(format!("{name} cannot be read: {reason}")))?
+                .into_iter()
+                .collect(),
+            None => BTreeMap::new(),
+        };
+        let mut added = Vec::new();
+        let mut remove = Vec::new();
+        for (id, tip) in batch {
+            let live = shelf.live_ref(&id);
+            match tips.get(&id) {
+                // Already archived at this tip or a later one: only the live ref goes.
+                Some(archived) if self.covers(*archived, tip)? => {}
+                // Changed since it was archived: the new tip replaces the old one.
+                Some(archived) if self.covers(tip, *archived)? => {
+                    tips.insert(id, tip);
+                    added.push(tip);
+                }
+                // Diverged from its archived version: a sync merges them first.
+                Some(_) => {
+                    report.kept_live += 1;
+                    continue;
+                }
+                None => {
+                    tips.insert(id, tip);
+                    added.push(tip);
+                }
+            }
+            remove.push((live, tip));
+        }
+        if !added.is_empty() {
+            let tips: Tips = tips.into_iter().collect();
+            added.sort();
+            added.dedup();
+            let first: Vec<ObjectId> = base.into_iter().collect();
+            let commit = self.write_archive(shelf, &name, &tips, first, &added, ARCHIVE_MESSAGE)?;
+            let expected = match base {
+                Some(base) => PreviousValue::MustExistAndMatch(Target::Object(base)),
+                None => PreviousValue::MustNotExist,
+            };
+            self.set_ref(&name, commit, expected, ARCHIVE_MESSAGE)
+                .map_err(|e| Error::failed(format!("could not update {name}: {e}")))?;
+        }
+        let removed = self.delete_refs(&remove)?;
+        report.kept_live += remove.len() - removed;
+        Ok(())
     }
 
     /// Add the live records of `T` that are finished and last changed before `cutoff` to
@@ -689,7 +710,7 @@ impl Store {
             };
             if !checked {
                 if let Err(reason) =
-                    self.check_archive(shelf, &name, theirs, &their_tips, &our_tips)
+                    self.check_archive(shelf, &name, theirs, ours, &their_tips, &our_tips)
                 {
                     return Ok(Integrated::Rejected(reason));
                 }
@@ -708,20 +729,25 @@ impl Store {
                     let expected = PreviousValue::MustExistAndMatch(Target::Object(ours));
                     if base == Some(theirs) {
                         return Ok(Integrated::LocalAhead);
-                    } else if base == Some(ours) {
+                    } else if base == Some(ours) && self.keeps_entries(&our_tips, &their_tips)? {
                         (Integrated::FastForwarded, theirs, expected)
                     } else {
+                        // Diverged, or a fast-forward that drops an entry or moves one to a
+                        // version that is not later: the union of the two.
                         if mode == Mode::DryRun {
                             return Ok(Integrated::Merged(theirs));
                         }
-                        let merged = self.merge_archives(
+                        let merged = match self.merge_archives(
                             shelf,
                             &name,
                             ours,
                             theirs,
                             &our_tips,
                             &their_tips,
-                        )?;
+                        )? {
+                            Ok(merged) => merged,
+                            Err(reason) => return Ok(Integrated::Rejected(reason)),
+                        };
                         (Integrated::Merged(merged), merged, expected)
                     }
                 }
@@ -743,12 +769,15 @@ impl Store {
     }
 
     /// Check the records archive commit `commit` adds or changes against `ours` (the local
-    /// archive's records of the month): each a valid record whose tree is filed under its id.
+    /// archive's records of the month, at commit `ours_commit`): each a valid record whose tree
+    /// is filed under its id, and whose tip `commit` keeps reachable (else taking it would let
+    /// the record's live refs go, and `git gc` the record).
     fn check_archive(
         &self,
         shelf: Shelf,
         name: &str,
         commit: ObjectId,
+        ours_commit: Option<ObjectId>,
         theirs: &[(String, ObjectId)],
         ours: &BTreeMap<String, ObjectId>,
     ) -> std::result::Result<(), String> {
@@ -784,11 +813,76 @@ impl Store {
                 ));
             }
         }
+        self.check_reachable(commit, ours_commit, theirs, ours)
+    }
+
+    /// Check that archive commit `commit` keeps every tip of `theirs` that differs from `ours`
+    /// reachable: one walk of the commits `commit` has and `ours_commit` lacks, then an
+    /// ancestry check of the few tips it did not meet (those `ours_commit` has too).
+    fn check_reachable(
+        &self,
+        commit: ObjectId,
+        ours_commit: Option<ObjectId>,
+        theirs: &[(String, ObjectId)],
+        ours: &BTreeMap<String, ObjectId>,
+    ) -> std::result::Result<(), String> {
+        let mut unseen: std::collections::HashSet<ObjectId> = theirs
+            .iter()
+            .filter(|(id, tip)| ours.get(id) != Some(tip))
+            .map(|(_, tip)| *tip)
+            .collect();
+        if unseen.is_empty() {
+            return Ok(());
+        }
+        let walk = self
+            .repo
+            .rev_walk([commit])
+            .with_hidden(ours_commit)
+            .all()
+            .map_err(|e| format!("its history cannot be read: {e}"))?;
+        for info in walk {
+            let info = info.map_err(|e| format!("its history cannot be read: {e}"))?;
+            unseen.remove(&info.id);
+            if unseen.is_empty() {
+                return Ok(());
+            }
+        }
+        for (id, tip) in theirs {
+            if unseen.contains(tip)
+                && !self
+                    .covers(commit, *tip)
+                    .map_err(|e| e.message().to_string())?
+            {
+                return Err(format!(
+                    "its {id} at {tip} is not in its history (git would drop the record)"
+                ));
+            }
+        }
         Ok(())
     }
 
+    /// Whether archive records `theirs` hold every record of `ours`, each at the same tip or a
+    /// later one (so that taking them whole loses nothing).
+    fn keeps_entries(
+        &self,
+        ours: &BTreeMap<String, ObjectId>,
+        theirs: &[(String, ObjectId)],
+    ) -> Result<bool> {
+        for (id, mine) in ours {
+            let Ok(at) = theirs.binary_search_by(|(other, _)| other.as_str().cmp(id)) else {
+                return Ok(false);
+            };
+            if !self.covers(theirs[at].1, *mine)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// The merge of archive commits `ours` and `theirs`: the union of their records, the later
-    /// of two tips of one record, or their record merge when neither is later.
+    /// of two tips of one record, or their record merge when neither is later. When two tips of
+    /// a record cannot be joined (unrelated histories, or a merge that is no valid record), the
+    /// reason, and nothing is written: `theirs` is not taken.
     fn merge_archives(
         &self,
         shelf: Shelf,
@@ -797,17 +891,19 @@ impl Store {
         theirs: ObjectId,
         our_tips: &BTreeMap<String, ObjectId>,
         their_tips: &[(String, ObjectId)],
-    ) -> Result<ObjectId> {
+    ) -> Result<std::result::Result<ObjectId, String>> {
         let mut tips = our_tips.clone();
         let mut made = Vec::new();
         for (id, tip) in their_tips {
             let joined = match tips.get(id) {
                 None => *tip,
-                Some(mine) => {
-                    let (joined, merge) = self.join_tips(shelf, id, *mine, *tip)?;
-                    made.extend(merge);
-                    joined
-                }
+                Some(mine) => match self.join_tips(shelf, id, *mine, *tip)? {
+                    Ok((joined, merge)) => {
+                        made.extend(merge);
+                        joined
+                    }
+                    Err(reason) => return Ok(Err(format!("its {id}: {reason}"))),
+                },
             };
             tips.insert(id.clone(), joined);
         }
@@ -816,20 +912,28 @@ impl Store {
         made.sort();
         made.dedup();
         let tips: Tips = tips.into_iter().collect();
-        self.write_archive(shelf, name, &tips, parents, &made, MERGE_MESSAGE)
+        Ok(Ok(self.write_archive(
+            shelf,
+            name,
+            &tips,
+            parents,
+            &made,
+            MERGE_MESSAGE,
+        )?))
     }
 
     /// The later of two tips of record `id`, or (when neither is) their record merge, which is
-    /// then also returned as a commit made.
+    /// then also returned as a commit made. Two tips that cannot be joined give the reason:
+    /// keeping either would drop the other version.
     fn join_tips(
         &self,
         shelf: Shelf,
         id: &str,
         a: ObjectId,
         b: ObjectId,
-    ) -> Result<(ObjectId, Option<ObjectId>)> {
+    ) -> Result<std::result::Result<(ObjectId, Option<ObjectId>), String>> {
         if a == b {
-            return Ok((a, None));
+            return Ok(Ok((a, None)));
         }
         let (low, high) = if a < b { (a, b) } else { (b, a) };
         let base = self
@@ -838,28 +942,28 @@ impl Store {
             .map_err(|e| Error::failed(format!("could not compare the history of {id}: {e}")))?
             .map(|id| id.detach());
         let Some(base) = base else {
-            // Unrelated histories: only crafted data has them. Keep one, the same everywhere.
-            return Ok((high, None));
+            // Only crafted data has them.
+            return Ok(Err(
+                "its history is unrelated to the local archived record's".into(),
+            ));
         };
         if base == low {
-            return Ok((high, None));
+            return Ok(Ok((high, None)));
         }
         if base == high {
-            return Ok((low, None));
+            return Ok(Ok((low, None)));
         }
         let live = shelf.live_ref(id);
         let merged = match shelf {
             Shelf::Issues => self.record_merge::<Issue>(id, &live, base, low, high)?,
             Shelf::Sessions => self.record_merge::<Session>(id, &live, base, low, high)?,
-            Shelf::Runs => Some(self.transcript_merge(&live, low, high)?),
+            Shelf::Runs => Ok(self.transcript_merge(&live, low, high)?),
         };
-        Ok(match merged {
-            Some(merged) => (merged, Some(merged)),
-            None => (high, None),
-        })
+        Ok(merged.map(|merged| (merged, Some(merged))))
     }
 
-    /// The deterministic merge of two versions of record `id` over `base`, if it is valid.
+    /// The deterministic merge of two versions of record `id` over `base`, or why there is no
+    /// valid one.
     fn record_merge<T: Record>(
         &self,
         id: &str,
@@ -867,13 +971,12 @@ impl Store {
         base: ObjectId,
         low: ObjectId,
         high: ObjectId,
-    ) -> Result<Option<ObjectId>> {
-        let Ok((their_record, _)) = self.checked::<T>(id, name, high) else {
-            return Ok(None);
+    ) -> Result<std::result::Result<ObjectId, String>> {
+        let their_record = match self.checked::<T>(id, name, high) {
+            Ok((record, _)) => record,
+            Err(reason) => return Ok(Err(reason)),
         };
-        Ok(self
-            .merge_commit::<T>(id, name, base, low, high, &their_record)?
-            .ok())
+        self.merge_commit::<T>(id, name, base, low, high, &their_record)
     }
 
     /// Settle every live ref that also has an archived version: removed when the archive
@@ -941,6 +1044,13 @@ mod tests {
             Some("2016-07")
         );
         assert_eq!(month_of("not an id"), None);
+        // The last id there is: 10889.
+        assert_eq!(month_of("7ZZZZZZZZZZZZZZZZZZZZZZZZZ"), None);
+        // 9999-12-31T23:59:59Z, the last second that has a month.
+        assert_eq!(
+            month_of("76EZ91ZP0RZZZZZZZZZZZZZZZZ").as_deref(),
+            Some("9999-12")
+        );
         assert!(is_month("2016-07"));
         for bad in [
             "2016-7", "2016-13", "2016-00", "201a-01", "2016/01", "2016-011",
@@ -963,5 +1073,11 @@ mod tests {
         let mut bad = good.clone();
         bad[0] = b'x';
         assert!(parse_tips(&bad, None).is_err());
+        // A character of two bytes across the end of the id (in place of its last character
+        // and the space): the line is still 68 bytes long.
+        let mut wide = good.clone();
+        wide.splice(25..27, "é".bytes());
+        assert_eq!(wide.len(), good.len());
+        assert!(parse_tips(&wide, None).unwrap_err().contains("not ASCII"));
     }
 }

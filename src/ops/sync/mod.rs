@@ -107,6 +107,9 @@ pub struct SyncReport {
     pub settled: usize,
     /// Record refs removed from the remote because its archive holds them.
     pub removed: usize,
+    /// Record refs the remote refused to remove though its archive holds them (a hook or a
+    /// rule of the remote's), with its reason; a later sync tries again.
+    pub remove_rejected: Vec<Rejected>,
     pub dry_run: bool,
 }
 
@@ -296,7 +299,9 @@ fn one_round(
     report.pushed += pushed.pushed;
     *writes += pushed.pushed;
     report.push_rejected = pushed.rejected;
-    report.removed += push::remove_archived(store, remote)?;
+    let removal = push::remove_archived(store, remote)?;
+    report.removed += removal.removed;
+    report.remove_rejected = removal.refused;
     Ok(RoundDone {
         fetched,
         pushed: pushed.pushed,
@@ -463,18 +468,50 @@ pub struct Pending {
     pub to_merge: usize,
 }
 
-/// [`Pending`] for `remote`, from the refs of the records and of their last fetched state.
-pub fn pending(repo: &gix::Repository, remote: &str) -> Result<Pending> {
+/// [`Pending`] for `remote`, from the refs of the records and of their last fetched state. A
+/// fetched record archived here (at its tip or a later one) with no live ref is not pending:
+/// a sync would not take it.
+pub fn pending(store: &Store, remote: &str) -> Result<Pending> {
+    let repo = store.repo();
     let ours = refs_under(repo, "refs/pm/")?;
     let theirs = refs_under(repo, &tracking_prefix(remote))?;
+    let mut to_merge = 0;
+    for (path, tip) in &theirs {
+        if ours.get(path) == Some(tip) {
+            continue;
+        }
+        if !ours.contains_key(path)
+            && let Some(tip) = tip
+            && archived_here(store, path, *tip)? == Some(true)
+        {
+            continue;
+        }
+        to_merge += 1;
+    }
     Ok(Pending {
         fetched: !theirs.is_empty(),
         to_push: outgoing(&ours, &theirs).len(),
-        to_merge: theirs
-            .iter()
-            .filter(|(path, tip)| ours.get(*path) != Some(tip))
-            .count(),
+        to_merge,
     })
+}
+
+/// Whether the local archive holds the record at `path` (below `refs/pm/`) at `tip` or a
+/// later version (`Some(true)`), only at a version that `tip` changes (`Some(false)`), or not
+/// at all (`None`, also for a path that is no record).
+fn archived_here(store: &Store, path: &str, tip: ObjectId) -> Result<Option<bool>> {
+    let (shelf, id) = match parse_record_path(path) {
+        Ok((Family::Record(kind), id)) => (Shelf::of(kind), id),
+        Ok((Family::Transcript, id)) => (Shelf::Runs, id),
+        _ => return Ok(None),
+    };
+    match store.archived_tip(shelf, id)? {
+        // A tip this clone does not have (the remote's, not fetched yet) is no version it has
+        // archived.
+        Some(kept) => Ok(Some(
+            store.repo().has_object(tip) && store.covers(kept, tip)?,
+        )),
+        None => Ok(None),
+    }
 }
 
 /// Pack loose refs after a bulk update, so later listings stay fast. Best effort.
@@ -496,7 +533,12 @@ fn preview(
     if options.fetch {
         for (path, tip) in &advertised {
             match ours.get(path) {
-                None => report.created += 1,
+                // Archived here: taken only if it is a later version.
+                None => match archived_here(store, path, *tip)? {
+                    Some(true) => {}
+                    Some(false) => report.fetched += 1,
+                    None => report.created += 1,
+                },
                 Some(Some(local)) if local == tip => {}
                 Some(_) => report.fetched += 1,
             }

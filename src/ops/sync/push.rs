@@ -4,7 +4,7 @@
 use super::{Family, Rejected, parse_record_path, refs_under, tracking_prefix};
 use crate::error::{Error, Result};
 use crate::store::Store;
-use crate::store::archive::Shelf;
+use crate::store::archive::{ARCHIVE_PREFIX, Shelf, month_of};
 use crate::workspace::Workspace;
 use gix::ObjectId;
 use std::collections::{HashMap, HashSet};
@@ -255,20 +255,44 @@ pub(super) fn push_branches(
     Ok((pushed, rejected))
 }
 
+/// What removing archived records from the remote did.
+#[derive(Default)]
+pub(super) struct Removed {
+    pub(super) removed: usize,
+    /// Deletions the remote refused (a hook, a rule of its own), with its reason. A deletion
+    /// that found the record moved meanwhile is not one: that record is no longer archived.
+    pub(super) refused: Vec<Rejected>,
+}
+
 /// Remove from the remote every record ref whose remote tip the remote's own archive (the
 /// tracking archive refs, as the last fetch and push left them) holds, and that has no live
-/// ref here (a live one here is later: it is pushed instead). Each deletion is leased on the
-/// tip that was checked, so a record someone changed meanwhile stays. Best effort: what is not
-/// removed now is by a later sync. Returns how many were removed.
-pub(super) fn remove_archived(store: &Store, remote: &str) -> Result<usize> {
+/// ref here (a live one here is later: it is pushed instead). Only archive commits this clone
+/// took (the local archive ref is the same or descends from it) are relied on: one that was
+/// not taken may not keep its records reachable. Each deletion is leased on the tip that was
+/// checked, so a record someone changed meanwhile stays. Best effort: what is not removed now
+/// is by a later sync.
+pub(super) fn remove_archived(store: &Store, remote: &str) -> Result<Removed> {
     let repo = store.repo();
     let prefix = tracking_prefix(remote);
     let archive_root = format!("{prefix}archive/");
-    let mut removed = 0;
+    let mut removed = Removed::default();
     let mut remote_refs = None;
     for shelf in Shelf::ALL {
-        if store.archive_refs(&archive_root, shelf)?.is_empty() {
+        let remote_archive = store.archive_refs(&archive_root, shelf)?;
+        if remote_archive.is_empty() {
             continue;
+        }
+        let local: HashMap<String, ObjectId> = store
+            .archive_refs(ARCHIVE_PREFIX, shelf)?
+            .into_iter()
+            .collect();
+        let mut taken = HashSet::new();
+        for (month, theirs) in remote_archive {
+            if let Some(ours) = local.get(&month)
+                && store.covers(*ours, theirs)?
+            {
+                taken.insert(month);
+            }
         }
         let folder = shelf.folder();
         let theirs = refs_under(repo, &format!("{prefix}{folder}/"))?;
@@ -276,7 +300,7 @@ pub(super) fn remove_archived(store: &Store, remote: &str) -> Result<usize> {
         let mut doomed: Vec<(String, ObjectId)> = Vec::new();
         for (id, tip) in &theirs {
             let Some(tip) = tip else { continue };
-            if ours.contains_key(id) {
+            if ours.contains_key(id) || !month_of(id).is_some_and(|m| taken.contains(&m)) {
                 continue;
             }
             if let Some(kept) = store.archived_tip_under(&archive_root, shelf, id)?
@@ -292,11 +316,13 @@ pub(super) fn remove_archived(store: &Store, remote: &str) -> Result<usize> {
             Some(count) => count,
             None => *remote_refs.insert(refs_under(repo, &prefix)?.len().max(1)),
         };
-        removed += if doomed.len() * advertised <= EXPLICIT_REMOVAL_BUDGET {
+        let went = if doomed.len() * advertised <= EXPLICIT_REMOVAL_BUDGET {
             remove_by_name(store, remote, folder, &doomed)?
         } else {
             remove_by_pruning(store, remote, folder, &doomed, &theirs)?
         };
+        removed.removed += went.removed;
+        removed.refused.extend(went.refused);
     }
     Ok(removed)
 }
@@ -329,15 +355,50 @@ fn deleted_in(
         .collect()
 }
 
+/// The deletions of `doomed` (ids of `folder`) that a `git push --porcelain` run refused for
+/// a reason of the remote's: not those refused because the record moved (a failed lease, and
+/// the rest of an atomic push that failed for it). A run that failed as a whole names every
+/// one of them, with its error.
+fn refused_in(
+    output: &crate::git::command::GitOutput,
+    folder: &str,
+    doomed: &[(String, ObjectId)],
+) -> Vec<Rejected> {
+    let below = format!("refs/pm/{folder}/");
+    let mut updated = Vec::new();
+    let mut refused = Vec::new();
+    parse_porcelain(&output.stdout, &below, &mut updated, &mut refused);
+    let ids: HashSet<&str> = doomed.iter().map(|(id, _)| id.as_str()).collect();
+    let answered = !refused.is_empty() || !deleted_in(&output.stdout, folder, doomed).is_empty();
+    refused.retain(|r| {
+        r.ref_name
+            .strip_prefix(below.as_str())
+            .is_some_and(|id| ids.contains(id))
+            && !r.reason.contains("stale info")
+            && !r.reason.contains("atomic")
+    });
+    if output.success || answered {
+        return refused;
+    }
+    let reason = output.error_line();
+    doomed
+        .iter()
+        .map(|(id, _)| Rejected {
+            ref_name: format!("{below}{id}"),
+            reason: reason.clone(),
+        })
+        .collect()
+}
+
 /// Remove `doomed` (ids of `folder` with the tips the remote is known to have) by name, each
-/// deletion leased on its tip. Returns how many went; their tracking refs go too.
+/// deletion leased on its tip. Their tracking refs go too.
 fn remove_by_name(
     store: &Store,
     remote: &str,
     folder: &str,
     doomed: &[(String, ObjectId)],
-) -> Result<usize> {
-    let mut removed = 0;
+) -> Result<Removed> {
+    let mut removed = Removed::default();
     for chunk in doomed.chunks(PUSH_CHUNK) {
         let mut args = vec![
             "push".to_string(),
@@ -355,12 +416,13 @@ fn remove_by_name(
         );
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let output = crate::git::command::run(store.repo(), &args)?;
-        removed += forget(
+        removed.removed += forget(
             store,
             remote,
             folder,
             deleted_in(&output.stdout, folder, chunk),
         )?;
+        removed.refused.extend(refused_in(&output, folder, chunk));
     }
     Ok(removed)
 }
@@ -385,14 +447,14 @@ fn forget(
 /// number: `git push --atomic --prune` from a temporary namespace holding the other records the
 /// remote is known to have (`theirs`, unchanged), leased (by a temporary remote whose tracking
 /// refs are the doomed tips) so that a record the remote got or changed meanwhile makes the
-/// whole push fail instead of going: then a later sync tries again. Returns how many went.
+/// whole push fail instead of going: then a later sync tries again.
 fn remove_by_pruning(
     store: &Store,
     remote: &str,
     folder: &str,
     doomed: &[(String, ObjectId)],
     theirs: &HashMap<String, Option<ObjectId>>,
-) -> Result<usize> {
+) -> Result<Removed> {
     let repo = store.repo();
     let url = crate::git::command::run_ok(
         repo,
@@ -450,10 +512,13 @@ fn remove_by_pruning(
     let cleared = clear();
     let output = output?;
     cleared?;
-    forget(
-        store,
-        remote,
-        folder,
-        deleted_in(&output.stdout, folder, doomed),
-    )
+    Ok(Removed {
+        removed: forget(
+            store,
+            remote,
+            folder,
+            deleted_in(&output.stdout, folder, doomed),
+        )?,
+        refused: refused_in(&output, folder, doomed),
+    })
 }

@@ -401,3 +401,267 @@ fn many_archived_records_leave_the_remote_at_once_and_a_change_meanwhile_survive
         assert!(net.all_refs(i).lines().all(|l| !l.contains("refs/pm-tmp/")));
     }
 }
+
+/// A record whose id is dated after the year 9999 (a valid id, but no month of four digits to
+/// file it under) is not archived: it stays live, here and on the remote, and no archive ref is
+/// made for it; the others are archived as always.
+#[test]
+fn records_dated_after_9999_stay_live() {
+    let net = Net::new(2);
+    let far = "7ZZZZZZZZZZZZZZZZZZZZZZZZZ";
+    let text = record_toml(far, "\"Far away\"", "").replace("\"open\"", "\"closed\"");
+    net.repo
+        .git_run(
+            net.c(0),
+            &["fast-import", "--quiet"],
+            Some(
+                format!(
+                    "commit refs/pm/issues/{far}\ncommitter A <a@example.com> 1600000000 +0000\n\
+                     data 5\nfar!\nM 100644 inline issue.toml\ndata {}\n{text}\n",
+                    text.len()
+                )
+                .as_bytes(),
+            ),
+        )
+        .ok();
+    let near = net.add(0, "Near", &[]);
+    net.pm_ok(0, &["issue", "close", &near]);
+    net.sync_all_twice();
+    let doc = net.json(0, &["archive", "--older-than", "0"]);
+    assert_eq!(doc["issues"], 1, "{doc}");
+    let archives = net.git(
+        0,
+        &["for-each-ref", "--format=%(refname)", "refs/pm/archive/"],
+    );
+    assert_eq!(archives.lines().count(), 1, "{archives}");
+    assert!(!archives.contains("10889"), "{archives}");
+    assert!(net.has_ref(0, &format!("refs/pm/issues/{far}")));
+    net.sync_all_twice();
+    net.assert_converged();
+    let names = remote_names(&net);
+    assert!(
+        names.contains(&format!("refs/pm/issues/{far}")),
+        "{names:?}"
+    );
+    assert!(
+        !names.contains(&format!("refs/pm/issues/{near}")),
+        "{names:?}"
+    );
+    for i in 0..2 {
+        assert_eq!(net.issue(i, far)["title"], "Far away");
+        assert_eq!(net.issue(i, &near)["status"], "closed");
+    }
+}
+
+/// Records archived here and still live on the remote (until the next sync removes them) are
+/// not counted as incoming, by the dry run of sync nor by the overview; a later version of one
+/// on the remote is.
+#[test]
+fn records_archived_here_are_not_counted_as_incoming() {
+    let net = Net::new(2);
+    let first = net.add(0, "First", &[]);
+    let second = net.add(0, "Second", &[]);
+    net.add(0, "Open", &[]);
+    for id in [&first, &second] {
+        net.pm_ok(0, &["issue", "close", id]);
+    }
+    net.sync_all_twice();
+    net.json(0, &["archive", "--older-than", "0"]);
+    let remote_before = net.remote_refs();
+    let dry = net.json(0, &["-n", "sync"]);
+    assert_eq!(
+        (&dry["created"], &dry["fetched"], &dry["pushed"]),
+        (&Value::from(0), &Value::from(0), &Value::from(1)),
+        "only the archive ref to push: {dry}"
+    );
+    let text = net.pm_ok(0, &["-n", "sync"]);
+    assert_eq!(
+        text,
+        "Would sync with origin: 0 new, 0 changed, 1 to push\n"
+    );
+    let overview = net.json(0, &[]);
+    assert_eq!(overview["sync"]["to_merge"], 0, "{overview}");
+    assert_eq!(overview["sync"]["to_push"], 1, "{overview}");
+    assert_eq!(net.remote_refs(), remote_before, "a dry run moves nothing");
+
+    // Clone 1 reopens one of them meanwhile: that is incoming.
+    net.pm_ok(1, &["issue", "reopen", &first]);
+    net.sync(1);
+    let dry = net.json(0, &["-n", "sync"]);
+    assert_eq!(
+        (&dry["created"], &dry["fetched"]),
+        (&Value::from(0), &Value::from(1)),
+        "{dry}"
+    );
+    net.git(
+        0,
+        &[
+            "fetch",
+            "-q",
+            "origin",
+            "+refs/pm/*:refs/pm-remote/origin/*",
+        ],
+    );
+    let overview = net.json(0, &[]);
+    assert_eq!(overview["sync"]["to_merge"], 1, "{overview}");
+}
+
+/// When the remote refuses to remove the records its archive holds (here a hook declines
+/// every deletion; `receive.denyDeletes` guards only branches), `pm sync` says so, in a
+/// warning and in `remove_rejected` of its report, and succeeds; once the remote allows it,
+/// a later sync removes them.
+#[test]
+fn removals_the_remote_refuses_are_reported() {
+    let net = Net::new(1);
+    let ids: Vec<String> = ["First", "Second"]
+        .into_iter()
+        .map(|title| net.add(0, title, &[]))
+        .collect();
+    for id in &ids {
+        net.pm_ok(0, &["issue", "close", id]);
+    }
+    net.sync(0);
+    let hook = net.remote.join("hooks/update");
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\ncase \"$3\" in 0000000000000000000000000000000000000000)\n  \
+         echo 'no deletions here' >&2; exit 1;;\nesac\nexit 0\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    net.json(0, &["archive", "--older-than", "0"]);
+
+    let run = net.pm(0, &["sync"]).ok();
+    let warnings: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("warning: "))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", run.stderr);
+    assert!(
+        warnings[0].contains("2 archived record(s) not removed from origin")
+            && warnings[0].contains("hook declined"),
+        "{}",
+        run.stderr
+    );
+    let doc = net.sync(0);
+    assert_eq!(doc["removed"], 0, "{doc}");
+    let refused: Vec<&str> = doc["remove_rejected"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|r| {
+            assert!(
+                r["reason"].as_str().unwrap().contains("hook declined"),
+                "{doc}"
+            );
+            r["ref"].as_str().unwrap()
+        })
+        .collect();
+    let mut expected: Vec<String> = ids
+        .iter()
+        .map(|id| format!("refs/pm/issues/{id}"))
+        .collect();
+    expected.sort();
+    assert_eq!(refused, expected, "{doc}");
+    let names = remote_names(&net);
+    for name in &expected {
+        assert!(names.contains(name), "{names:?}");
+    }
+
+    std::fs::remove_file(&hook).unwrap();
+    let doc = net.sync(0);
+    assert_eq!(doc["removed"], 2, "{doc}");
+    assert_eq!(doc["remove_rejected"], serde_json::json!([]), "{doc}");
+    assert_eq!(remote_names(&net).len(), 1);
+}
+
+/// A session kept live by `pm archive` (it diverged from its archived version) keeps its
+/// transcript live too: only the transcripts of sessions whose live refs went are archived.
+#[test]
+fn a_session_kept_live_keeps_its_transcript_live() {
+    let net = Net::new(1);
+    let launched = net.json(0, &["agent", "launch", "--branch", "work/kept"]);
+    let id = launched["id"].as_str().unwrap().to_string();
+    net.pm_ok(0, &["agent", "close", &id, "--done"]);
+    // A transcript of one turn, written with git.
+    let turn = |text: &str, parent: Option<&str>| -> String {
+        let blob = net
+            .repo
+            .git_stdin(&["hash-object", "-w", "--stdin"], text.as_bytes());
+        let tree = net.repo.git_stdin(
+            &["mktree"],
+            format!("100644 blob {}\tturn.json\n", blob.trim()).as_bytes(),
+        );
+        let mut args = vec!["commit-tree", tree.trim(), "-m", "turn"];
+        args.extend(parent.iter().flat_map(|p| ["-p", *p]));
+        net.repo.git(&args).trim().to_string()
+    };
+    let runs = format!("refs/pm/runs/{id}");
+    let first_turn = turn("{\"turn\": 1}", None);
+    net.git(
+        0,
+        &[
+            "fetch",
+            "-q",
+            net.repo.path().to_str().unwrap(),
+            &first_turn,
+        ],
+    );
+    net.git(0, &["update-ref", &runs, &first_turn]);
+    let doc = net.json(0, &["archive", "--older-than", "0"]);
+    assert_eq!(
+        (&doc["sessions"], &doc["runs"]),
+        (&Value::from(1), &Value::from(1)),
+        "{doc}"
+    );
+    assert!(!net.has_ref(0, &runs));
+
+    // The session comes back on a version beside the archived one (same content, another
+    // commit on the same parent), and its transcript gets a second turn.
+    let session = format!("refs/pm/sessions/{id}");
+    let archive = archive_ref_of(&net, 0, "sessions", &id);
+    let archived = net.tip(0, &format!("{archive}:tips"));
+    let archived_tip = net
+        .git(0, &["cat-file", "-p", &archived])
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let beside = net
+        .git(
+            0,
+            &[
+                "commit-tree",
+                &format!("{archived_tip}^{{tree}}"),
+                "-p",
+                &format!("{archived_tip}^"),
+                "-m",
+                "beside",
+            ],
+        )
+        .trim()
+        .to_string();
+    net.git(0, &["update-ref", &session, &beside]);
+    let second_turn = turn("{\"turn\": 2}", Some(&first_turn));
+    net.git(
+        0,
+        &[
+            "fetch",
+            "-q",
+            net.repo.path().to_str().unwrap(),
+            &second_turn,
+        ],
+    );
+    net.git(0, &["update-ref", &runs, &second_turn]);
+
+    let doc = net.json(0, &["archive", "--older-than", "0"]);
+    assert_eq!(doc["kept_live"], 1, "{doc}");
+    assert_eq!(doc["runs"], 0, "{doc}");
+    assert_eq!(net.tip(0, &session), beside);
+    assert_eq!(net.tip(0, &runs), second_turn, "the transcript stays live");
+    let runs_archive = archive_ref_of(&net, 0, "runs", &id);
+    let tips = net.git(0, &["show", &format!("{runs_archive}:tips")]);
+    assert_eq!(tips, format!("{id} {first_turn}\n"));
+}

@@ -597,3 +597,253 @@ fn hostile_colliding_ref_names_in_a_fetching_clone_do_no_harm() {
         ],
     );
 }
+
+/// The `tips` line of record `id` at `tip`.
+fn tips_line(id: &str, tip: &str) -> String {
+    format!("{id} {tip}\n")
+}
+
+/// An archive commit planted on top of the real one that lists records without keeping their
+/// tips reachable (a later `git gc` would drop them) is not taken: the victim keeps its live
+/// record, and neither it nor a clone that archived a record itself removes any record from
+/// the remote on the forgery's word. After `git gc` the remote still has every tip.
+#[test]
+fn hostile_archive_that_does_not_keep_its_tips_is_rejected() {
+    let h = Hostile::new();
+    let net = &h.net;
+    // An honest archive of this month: clone 0 archives a closed issue.
+    let done = net.add(0, "Done", &[]);
+    net.pm_ok(0, &["issue", "close", &done]);
+    net.json(0, &["archive", "--older-than", "0"]);
+    net.sync(0);
+    // Clone 1 archives another closed issue, and has not synced since.
+    let later = net.add(0, "Closed later", &[]);
+    net.pm_ok(0, &["issue", "close", &later]);
+    net.sync(0);
+    net.sync(1);
+    net.json(1, &["archive", "--older-than", "0"]);
+    let name = net
+        .git_remote(&[
+            "for-each-ref",
+            "--format=%(refname)",
+            "refs/pm/archive/issues/",
+        ])
+        .trim()
+        .to_string();
+    let real = net.git_remote(&["rev-parse", &name]).trim().to_string();
+    let done_tip = net.remote_tips(&name)[0].1.clone();
+    let later_tip = net.tip(0, &format!("refs/pm/issues/{later}"));
+
+    // The forgery: the real entry plus the victim's live record and the one clone 1
+    // archived, each with its tree, on top of the real archive alone.
+    net.scratch_fetch();
+    let mut lines = [
+        tips_line(&done, &done_tip),
+        tips_line(&h.victim, &h.victim_tip),
+        tips_line(&later, &later_tip),
+    ];
+    lines.sort();
+    let forged = net.craft_archive(
+        &lines.concat(),
+        &[
+            (&done, &done_tip),
+            (&h.victim, &h.victim_tip),
+            (&later, &later_tip),
+        ],
+        &[&real],
+    );
+    net.plant(&forged, &name);
+
+    let run = h.check(std::slice::from_ref(&name));
+    assert!(run.stderr.contains("not in its history"), "{}", run.stderr);
+    assert_eq!(net.tip(0, &name), real, "the victim's archive stays");
+    // Clone 1 cannot push its own archive over the forgery (never forced), and removes
+    // nothing from the remote on its word.
+    let run = net.pm(1, &["--json", "sync"]);
+    check_exit(&run);
+    let remote = net.remote_refs();
+    for (id, tip) in [(&h.victim, &h.victim_tip), (&later, &later_tip)] {
+        assert!(
+            remote.contains(&format!("{tip} commit\trefs/pm/issues/{id}")),
+            "{id} left the remote:\n{remote}"
+        );
+    }
+    net.git_remote(&["gc", "-q", "--prune=now"]);
+    for tip in [&h.victim_tip, &later_tip, &done_tip] {
+        net.git_remote(&["cat-file", "-e", tip]);
+    }
+    net.fsck(None);
+}
+
+/// A remote archive of this month made by clone 0 holding two issues: `kept` (tagged, then
+/// closed; `kept_old` is its version before it was closed) and `other` (closed), with
+/// clone 1 in sync.
+struct ArchivedPair {
+    h: Hostile,
+    name: String,
+    real: String,
+    kept: String,
+    kept_old: String,
+    kept_tip: String,
+    other: String,
+    other_tip: String,
+}
+
+fn archived_pair() -> ArchivedPair {
+    let h = Hostile::new();
+    let net = &h.net;
+    let kept = net.add(0, "Kept", &["--tag", "first"]);
+    let kept_old = net.tip(0, &format!("refs/pm/issues/{kept}"));
+    net.pm_ok(0, &["issue", "close", &kept]);
+    let kept_tip = net.tip(0, &format!("refs/pm/issues/{kept}"));
+    let other = net.add(0, "Other", &[]);
+    net.pm_ok(0, &["issue", "close", &other]);
+    let other_tip = net.tip(0, &format!("refs/pm/issues/{other}"));
+    net.json(0, &["archive", "--older-than", "0"]);
+    net.sync(0);
+    net.sync(1);
+    let name = net
+        .git_remote(&[
+            "for-each-ref",
+            "--format=%(refname)",
+            "refs/pm/archive/issues/",
+        ])
+        .trim()
+        .to_string();
+    let real = net.git_remote(&["rev-parse", &name]).trim().to_string();
+    net.scratch_fetch();
+    ArchivedPair {
+        h,
+        name,
+        real,
+        kept,
+        kept_old,
+        kept_tip,
+        other,
+        other_tip,
+    }
+}
+
+/// The ids `pm issue list --all` lists in clone `i`.
+fn all_issue_ids(net: &Net, i: usize) -> Vec<String> {
+    net.json(i, &["issue", "list", "--all"])["issues"]
+        .as_array()
+        .expect("a list of issues")
+        .iter()
+        .map(|issue| issue["id"].as_str().expect("an id").to_string())
+        .collect()
+}
+
+/// A fast-forward of the archive that drops an entry and moves another back to an older
+/// version is not taken whole: the archive keeps the union, every entry at its latest
+/// version, and the remote gets it back.
+#[test]
+fn hostile_archive_fast_forward_that_drops_or_rewinds_entries_keeps_them() {
+    let a = archived_pair();
+    let net = &a.h.net;
+    // On top of the real archive: only `kept`, at its version before it was closed.
+    let forged = net.craft_archive(
+        &tips_line(&a.kept, &a.kept_old),
+        &[(&a.kept, &a.kept_old)],
+        &[&a.real],
+    );
+    net.plant(&forged, &a.name);
+    a.h.check(&[]);
+    for i in 0..2 {
+        if i == 1 {
+            net.sync(1);
+        }
+        assert!(all_issue_ids(net, i).contains(&a.other), "clone {i}");
+        assert_eq!(net.issue(i, &a.other)["status"], "closed");
+        assert_eq!(net.issue(i, &a.kept)["status"], "closed", "clone {i}");
+    }
+    let tips = net.remote_tips(&a.name);
+    assert!(
+        tips.contains(&(a.kept.clone(), a.kept_tip.clone())),
+        "{tips:?}"
+    );
+    assert!(
+        tips.contains(&(a.other.clone(), a.other_tip.clone())),
+        "{tips:?}"
+    );
+    net.sync(0);
+    net.assert_converged();
+}
+
+/// An archive entry whose history is unrelated to the local one (a record forged under an
+/// existing id) is not taken, whether the archive commit fast-forwards the local one or has
+/// to be merged with it (where only one of two unrelated versions could be kept): the
+/// commit is rejected and reported, and the archived record stays as it was.
+#[test]
+fn hostile_archive_entry_with_unrelated_history_is_rejected() {
+    let a = archived_pair();
+    let net = &a.h.net;
+    // An impostor whose id sorts after the real tip (a merge used to keep the larger one).
+    let impostor = (0..)
+        .map(|n| {
+            net.craft_issue(
+                &record_toml(&a.kept, &format!("\"Impostor {n}\""), ""),
+                None,
+            )
+        })
+        .find(|c| *c > a.kept_tip)
+        .expect("some commit id sorts after");
+    let mut lines = [
+        tips_line(&a.kept, &impostor),
+        tips_line(&a.other, &a.other_tip),
+    ];
+    lines.sort();
+    let records = [
+        (a.kept.as_str(), impostor.as_str()),
+        (&a.other, &a.other_tip),
+    ];
+    // On top of the real archive (a fast-forward), then with no history in common with it.
+    let on_top = net.craft_archive(&lines.concat(), &records, &[&a.real, &impostor]);
+    let apart = net.craft_archive(&lines.concat(), &records, &[&impostor, &a.other_tip]);
+    for forged in [on_top, apart] {
+        net.plant(&forged, &a.name);
+        let run = a.h.check(std::slice::from_ref(&a.name));
+        assert!(run.stderr.contains("unrelated"), "{}", run.stderr);
+        assert_eq!(net.tip(0, &a.name), a.real);
+        assert_eq!(net.issue(0, &a.kept)["title"], "Kept");
+        assert_eq!(net.issue(0, &a.kept)["status"], "closed");
+    }
+}
+
+/// A remote archive whose `tips` has a line with a character that is not ASCII (the right
+/// length in bytes) is rejected with a one-line reason, never a panic; so is such a line in
+/// the local cache of archived records, which is then read again from the archive refs.
+#[test]
+fn hostile_archive_tips_that_are_not_ascii_are_rejected() {
+    let h = Hostile::new();
+    let net = &h.net;
+    let id = crafted_id(100);
+    let tip = net.craft_issue(&record_toml(&id, "\"Archived\"", ""), None);
+    // 25 characters of the id, a two-byte one, and a tip one character short: 68 bytes.
+    let line = format!("{}é {}\n", &id[..25], &tip[..39]);
+    assert_eq!(line.len(), 68);
+    let forged = net.craft_archive(&line, &[(&id, &tip)], &[&tip]);
+    let name = "refs/pm/archive/issues/2016-07".to_string();
+    net.plant(&forged, &name);
+    let run = h.check(std::slice::from_ref(&name));
+    let warning = run
+        .stderr
+        .lines()
+        .find(|l| l.contains(&name))
+        .expect("a warning");
+    assert!(warning.contains("not ASCII"), "{warning}");
+    assert!(!net.has_ref(0, &name));
+
+    // The local cache of archived records, spoilt the same way.
+    let done = net.add(0, "Done", &[]);
+    net.pm_ok(0, &["issue", "close", &done]);
+    net.json(0, &["archive", "--older-than", "0"]);
+    assert!(all_issue_ids(net, 0).contains(&done));
+    let cache = net.c(0).join(".git/pm/index/issues.archive");
+    let mut data = std::fs::read(&cache).expect("the cache of archived issues");
+    let at = data.len() - 68 + 25;
+    data.splice(at..at + 2, "é".bytes());
+    std::fs::write(&cache, &data).unwrap();
+    assert!(all_issue_ids(net, 0).contains(&done));
+    assert_eq!(net.issue(0, &done)["status"], "closed");
+}

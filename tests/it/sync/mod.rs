@@ -203,6 +203,35 @@ impl Net {
         self.repo.craft_commit(Kind::Session, text, "crafted", None)
     }
 
+    /// An archive commit crafted in the scratch repository: `tips` as its `tips` file, verbatim,
+    /// and `<id>/` the tree of each commit of `records`, on top of `parents` (nothing else is
+    /// kept reachable).
+    fn craft_archive(&self, tips: &str, records: &[(&str, &str)], parents: &[&str]) -> String {
+        let blob = self.repo.write_blob(tips);
+        let mut entries = format!("100644 blob {blob}\ttips\n");
+        for (id, commit) in records {
+            let tree = self.repo.git(&["rev-parse", &format!("{commit}^{{tree}}")]);
+            entries.push_str(&format!("040000 tree {}\t{id}\n", tree.trim()));
+        }
+        let tree = self.repo.git_stdin(&["mktree"], entries.as_bytes());
+        let mut args = vec!["commit-tree", tree.trim(), "-m", "archive"];
+        for parent in parents {
+            args.extend(["-p", parent]);
+        }
+        self.repo.git(&args).trim().to_string()
+    }
+
+    /// The `tips` of archive commit (or ref) `archive` of the remote, as `(id, tip)` lines.
+    fn remote_tips(&self, archive: &str) -> Vec<(String, String)> {
+        self.git_remote(&["show", &format!("{archive}:tips")])
+            .lines()
+            .map(|line| {
+                let (id, tip) = line.split_once(' ').expect("a tips line");
+                (id.to_string(), tip.to_string())
+            })
+            .collect()
+    }
+
     /// Force `object` into the remote as `name`, with plain git.
     #[track_caller]
     fn plant(&self, object: &str, name: &str) {
