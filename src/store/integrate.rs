@@ -89,9 +89,11 @@ impl Store {
                     }
                 }
             };
+            // In argument order: with more than one best base (criss-cross merges), which one
+            // is found may depend on the order, and every clone must merge from the same one.
             let base = self
                 .repo
-                .merge_base(ours, theirs)
+                .merge_base(ours.min(theirs), ours.max(theirs))
                 .map_err(|e| {
                     Error::failed(format!("could not compare the history of {name}: {e}"))
                 })?

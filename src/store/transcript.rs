@@ -196,9 +196,10 @@ impl Store {
                     }
                 }
             };
+            // Sorted, so that every clone finds the same base of a criss-cross history.
             let base = self
                 .repo
-                .merge_base(ours, theirs)
+                .merge_base(ours.min(theirs), ours.max(theirs))
                 .ok()
                 .flatten()
                 .map(|id| id.detach());
