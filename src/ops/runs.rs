@@ -519,12 +519,34 @@ fn check_runnable(ws: &Workspace, session: &Session) -> Result<()> {
     Ok(())
 }
 
-/// Start `pm __supervise ID` detached: its own session, no terminal, no inherited stdio.
+/// The file of a run's folder that holds what its supervisor wrote on stderr.
+const SUPERVISOR_ERRORS: &str = "supervisor.err";
+
+/// The last line the supervisor of the run in `dir` wrote on stderr, if any.
+fn supervisor_said(dir: &std::path::Path) -> Option<String> {
+    let text = std::fs::read(dir.join(SUPERVISOR_ERRORS)).ok()?;
+    let text = String::from_utf8_lossy(&text);
+    let line = text.lines().rev().find(|l| !l.trim().is_empty())?;
+    Some(
+        crate::render::clean_line(line.trim())
+            .chars()
+            .take(300)
+            .collect(),
+    )
+}
+
+/// Start `pm __supervise ID` detached: its own session, no terminal, no inherited stdio
+/// (stderr into the run folder).
 fn spawn_supervisor(ws: &Workspace, id: &str) -> Result<()> {
     use std::os::unix::process::CommandExt;
     let pm = std::env::current_exe()
         .map_err(|e| Error::failed(format!("cannot find the pm program itself: {e}")))?;
     let main = ws.main_workdir()?;
+    // What the supervisor says on stderr (a panic, an error it could not log) is kept in the
+    // run folder, so that a run that died says why.
+    let stderr = std::fs::File::create(run_dir(ws.local(), id).join(SUPERVISOR_ERRORS))
+        .map(std::process::Stdio::from)
+        .unwrap_or_else(|_| std::process::Stdio::null());
     let mut command = std::process::Command::new(pm);
     command
         .args(["__supervise", id])
@@ -534,7 +556,7 @@ fn spawn_supervisor(ws: &Workspace, id: &str) -> Result<()> {
         .current_dir(main)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
+        .stderr(stderr);
     // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
     unsafe {
         command.pre_exec(|| {
@@ -763,7 +785,10 @@ pub fn reap_dead(ws: &Workspace, mode: Mode) -> Vec<String> {
         if let Some(socket) = &info.socket {
             let _ = std::fs::remove_file(socket);
         }
-        let why = "the supervisor was gone (killed, or the machine stopped)".to_string();
+        let why = match supervisor_said(&dir) {
+            Some(said) => format!("the supervisor was gone; it last said: {said}"),
+            None => "the supervisor was gone (killed, or the machine stopped)".to_string(),
+        };
         if let Ok(mut log) = events::Log::open(&dir) {
             let _ = log.append(Body::Died { why: why.clone() });
         }

@@ -104,8 +104,10 @@ impl Shared {
         }
     }
 
+    /// Write the run's state. The lock is held while the file is written, so that a thread
+    /// that changed it first never writes over a later change with what it saw.
     fn save(&self) {
-        let info = lock(&self.info).clone();
+        let info = lock(&self.info);
         let _ = lease::write(&self.run_dir, &info);
     }
 

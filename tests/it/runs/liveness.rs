@@ -19,6 +19,14 @@ fn a_killed_supervisor_is_noticed_by_the_next_list_and_its_agent_group_is_stoppe
         assert!(socket.exists(), "{}", socket.display());
 
         signal(supervisor, libc::SIGKILL);
+        if round == 4 {
+            // What a supervisor that failed on its own wrote last (a panic, say) is its reason.
+            std::fs::write(
+                lab.run_dir(&id).join("supervisor.err"),
+                "\nthread 'main' panicked at src/x.rs:1:1:\nsomething \u{1b}[31mbroke\n\n",
+            )
+            .unwrap();
+        }
         wait_for("the supervisor to die", || {
             if alive(supervisor) {
                 Err(format!("{:?}", proc_stat(supervisor)))
@@ -55,6 +63,13 @@ fn a_killed_supervisor_is_noticed_by_the_next_list_and_its_agent_group_is_stoppe
         let events = lab.events(&id);
         let last = events.last().expect("events");
         assert_eq!(last["kind"], "died", "round {round}: {events:?}");
+        // A supervisor killed from outside leaves nothing on its stderr: the reason is a guess.
+        let why = if round == 4 {
+            "the supervisor was gone; it last said: something broke"
+        } else {
+            "the supervisor was gone (killed, or the machine stopped)"
+        };
+        assert_eq!(last["why"], why, "round {round}: {last}");
         // What the agent did is kept in git all the same, as a turn that died.
         let turn = lab.git(&["show", &format!("refs/pm/runs/{id}:turn.json")]);
         assert!(
