@@ -437,6 +437,7 @@ fn bootstrap(
         let err = file
             .try_clone()
             .map_err(|e| Error::failed(format!("could not open {}: {e}", out.display())))?;
+        let mut output = OutputTail::open(&out)?;
         let child = std::process::Command::new("/bin/sh")
             .arg("-c")
             .arg(command)
@@ -469,24 +470,16 @@ fn bootstrap(
                             limit.unwrap_or_default()
                         ));
                     }
-                    Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                    Ok(None) => {
+                        // What it has written so far is in the log while it runs.
+                        output.pump(&mut log, false)?;
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
                     Err(e) => break Some(format!("could not be waited for: {e}")),
                 }
             },
         };
-        let text = std::fs::read(&out).unwrap_or_default();
-        let text = String::from_utf8_lossy(&text);
-        let lines: Vec<&str> = text.lines().collect();
-        for line in lines.iter().take(BOOTSTRAP_LINES) {
-            log.append(Body::Log {
-                text: provider::shortened(line),
-            })?;
-        }
-        if lines.len() > BOOTSTRAP_LINES {
-            log.append(Body::Log {
-                text: format!("({} more lines)", lines.len() - BOOTSTRAP_LINES),
-            })?;
-        }
+        output.pump(&mut log, true)?;
         let _ = std::fs::remove_file(&out);
         if let Some(how) = failure {
             let why = format!("the bootstrap command `{command}` {how}; the agent was not started");
@@ -495,6 +488,76 @@ fn bootstrap(
         }
     }
     Ok(())
+}
+
+/// The output file of a bootstrap command, read as it grows: each whole line becomes a log
+/// event (the first [`BOOTSTRAP_LINES`] of them; then how many more there were).
+struct OutputTail {
+    file: std::fs::File,
+    path: PathBuf,
+    /// Bytes read that do not end a line yet.
+    partial: Vec<u8>,
+    lines: usize,
+}
+
+impl OutputTail {
+    fn open(path: &std::path::Path) -> Result<Self> {
+        let file = std::fs::File::open(path)
+            .map_err(|e| Error::failed(format!("could not open {}: {e}", path.display())))?;
+        Ok(OutputTail {
+            file,
+            path: path.to_path_buf(),
+            partial: Vec::new(),
+            lines: 0,
+        })
+    }
+
+    /// Log the whole lines written since the last call; at the `end`, the rest too.
+    fn pump(&mut self, log: &mut events::Log, end: bool) -> Result<()> {
+        use std::io::Read;
+        let mut read = Vec::new();
+        self.file
+            .read_to_end(&mut read)
+            .map_err(|e| Error::failed(format!("could not read {}: {e}", self.path.display())))?;
+        self.partial.extend_from_slice(&read);
+        let mut start = 0;
+        while let Some(at) = self.partial[start..].iter().position(|b| *b == b'\n') {
+            let line = String::from_utf8_lossy(&self.partial[start..start + at]).into_owned();
+            self.line(log, &line)?;
+            start += at + 1;
+        }
+        self.partial.drain(..start);
+        // A line that never ends is logged in pieces.
+        if self.partial.len() > 64 * 1024 {
+            let line = String::from_utf8_lossy(&self.partial).into_owned();
+            self.line(log, &line)?;
+            self.partial.clear();
+        }
+        if end {
+            if !self.partial.is_empty() {
+                let line = String::from_utf8_lossy(&self.partial).into_owned();
+                self.line(log, &line)?;
+                self.partial.clear();
+            }
+            if self.lines > BOOTSTRAP_LINES {
+                log.append(Body::Log {
+                    text: format!("({} more lines)", self.lines - BOOTSTRAP_LINES),
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    fn line(&mut self, log: &mut events::Log, line: &str) -> Result<()> {
+        self.lines += 1;
+        if self.lines <= BOOTSTRAP_LINES {
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            log.append(Body::Log {
+                text: provider::shortened(line),
+            })?;
+        }
+        Ok(())
+    }
 }
 
 /// A session may run its agent here when this clone owns it and it is live.

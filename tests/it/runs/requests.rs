@@ -108,6 +108,65 @@ fn events_config_and_prompt_tell_what_the_agent_really_got() {
     assert!(system.contains("pm_close_agent"), "{prompt}");
 }
 
+/// A bootstrap command's output is in the run log while it runs, not only once it ended.
+#[test]
+fn bootstrap_output_is_logged_while_the_command_runs() {
+    let lab = Lab::new();
+    let id = lab.launch_run("boot-live", "echo", &["--prompt", "hello"]);
+    lab.wait_log_line(&id, "reply: hello");
+    lab.pm_ok(&["agent", "abort", &id]);
+    let seen = std::thread::scope(|scope| {
+        let start = scope.spawn(|| {
+            call(
+                &lab,
+                lab.path(),
+                "pm_session",
+                json!({"action": "run", "sessionUlid": id, "prompt": "again",
+                       "bootstrapCommands": ["echo first; sleep 5; echo second"]}),
+            )
+        });
+        let mut seen = None;
+        wait_for("the first line of the bootstrap command in the log", || {
+            let events = lab.events(&id);
+            let texts: Vec<String> = events
+                .iter()
+                .filter_map(|e| e["text"].as_str().map(str::to_string))
+                .collect();
+            if texts.iter().any(|t| t == "first") {
+                seen = Some((texts, start.is_finished()));
+                Ok(())
+            } else {
+                Err(format!("{texts:?}"))
+            }
+        });
+        let started = start.join().expect("the call ends");
+        assert_eq!(ok(&started)["run"]["state"], "running", "{started}");
+        seen.expect("seen")
+    });
+    let (texts, finished) = seen;
+    assert!(
+        !finished,
+        "the start had ended when the first line was seen"
+    );
+    assert!(!texts.iter().any(|t| t == "second"), "{texts:?}");
+    let texts: Vec<String> = lab
+        .events(&id)
+        .iter()
+        .filter_map(|e| e["text"].as_str().map(str::to_string))
+        .collect();
+    let at = |t: &str| texts.iter().position(|x| x == t).unwrap_or(usize::MAX);
+    assert!(
+        at("first") < at("second") && at("second") < usize::MAX,
+        "{texts:?}"
+    );
+    assert_eq!(
+        texts.iter().filter(|t| *t == "first").count(),
+        1,
+        "{texts:?}"
+    );
+    lab.pm_ok(&["agent", "abort", &id]);
+}
+
 #[test]
 fn bootstrap_commands_run_first_are_logged_never_kept_and_a_failing_one_stops_the_start() {
     let lab = Lab::new();
