@@ -180,6 +180,19 @@ pub fn processes() -> Vec<Stat> {
         .collect()
 }
 
+/// The processes of `all` below process `root` (its children, theirs, ...), `root` aside.
+pub fn descendants(all: &[Stat], root: u32) -> Vec<Stat> {
+    let mut found: Vec<Stat> = Vec::new();
+    let mut parents = vec![root];
+    while let Some(parent) = parents.pop() {
+        for child in all.iter().filter(|p| p.parent == parent && p.pid != root) {
+            parents.push(child.pid);
+            found.push(*child);
+        }
+    }
+    found
+}
+
 #[cfg(target_os = "linux")]
 fn start_time(pid: u32) -> Option<u64> {
     stat(pid).map(|s| s.start)

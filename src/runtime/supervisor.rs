@@ -207,14 +207,7 @@ fn run_processes(group: i32) -> Vec<i32> {
         .filter(|p| p.group == group)
         .map(|p| p.pid)
         .collect();
-    // Descendants of this supervisor, breadth first.
-    let mut parents = vec![me];
-    while let Some(parent) = parents.pop() {
-        for child in live.iter().filter(|p| p.parent == parent) {
-            parents.push(child.pid);
-            ours.push(child.pid);
-        }
-    }
+    ours.extend(lease::descendants(&live, me).iter().map(|p| p.pid));
     ours.sort_unstable();
     ours.dedup();
     ours.into_iter().map(|pid| pid as i32).collect()

@@ -520,7 +520,7 @@ impl Store {
             }
             parents.extend_from_slice(last);
         }
-        let blob = self.write_archive_object(name, gix::objs::Kind::Blob, &tips_text(tips))?;
+        let blob = self.write_named(name, gix::objs::Kind::Blob, &tips_text(tips))?;
         let mut entries = vec![gix::objs::tree::Entry {
             mode: gix::objs::tree::EntryKind::Blob.into(),
             filename: TIPS_FILE.into(),
@@ -583,7 +583,7 @@ impl Store {
         let mut data = Vec::new();
         gix::objs::WriteTo::write_to(&commit, &mut data)
             .map_err(|e| Error::failed(format!("could not write {name}: {e}")))?;
-        self.write_archive_object(name, gix::objs::Kind::Commit, &data)
+        self.write_named(name, gix::objs::Kind::Commit, &data)
     }
 
     fn write_archive_tree(
@@ -595,21 +595,7 @@ impl Store {
         let mut data = Vec::new();
         gix::objs::WriteTo::write_to(&tree, &mut data)
             .map_err(|e| Error::failed(format!("could not write {name}: {e}")))?;
-        self.write_archive_object(name, gix::objs::Kind::Tree, &data)
-    }
-
-    fn write_archive_object(
-        &self,
-        name: &str,
-        kind: gix::objs::Kind,
-        data: &[u8],
-    ) -> Result<ObjectId> {
-        use gix::objs::Write;
-        self.repo.objects.write_buf(kind, data).map_err(|e| {
-            let folder = self.repo.objects.store_ref().path();
-            let reason = crate::error::gix_write_reason(folder, &e);
-            Error::failed(format!("could not write {name}: {reason}"))
-        })
+        self.write_named(name, gix::objs::Kind::Tree, &data)
     }
 
     /// Delete each ref of `refs` that still points at its tip. Returns how many were deleted

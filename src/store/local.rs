@@ -309,25 +309,24 @@ impl LocalData {
     /// The worktree mutex if nobody holds it now, else `None` (for work that can wait for a
     /// later run, such as recovering a launch that died).
     pub fn try_lock_worktrees(&self) -> Result<Option<WorktreeMutex>> {
-        let path = self.mutex_path();
-        let file = self.open_mutex(&path)?;
-        match file.try_lock() {
-            Ok(()) => Ok(Some(WorktreeMutex { _file: file })),
-            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-            Err(std::fs::TryLockError::Error(e)) => Err(Error::failed(format!(
-                "could not lock {}: {e}",
-                path.display()
-            ))),
-        }
+        Ok(self
+            .try_lock_file(&self.mutex_path())?
+            .map(|file| WorktreeMutex { _file: file }))
     }
 
     /// An exclusive hold on the file `name` of this folder if nobody holds it now, else
     /// `None`. Released when dropped or when the process dies.
     pub fn try_hold(&self, name: &str) -> Result<Option<Hold>> {
-        let path = self.dir.join(name);
-        let file = self.open_mutex(&path)?;
+        Ok(self
+            .try_lock_file(&self.dir.join(name))?
+            .map(|file| Hold { _file: file }))
+    }
+
+    /// The file at `path`, locked, if nobody holds it now.
+    fn try_lock_file(&self, path: &Path) -> Result<Option<std::fs::File>> {
+        let file = self.open_mutex(path)?;
         match file.try_lock() {
-            Ok(()) => Ok(Some(Hold { _file: file })),
+            Ok(()) => Ok(Some(file)),
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),
             Err(std::fs::TryLockError::Error(e)) => Err(Error::failed(format!(
                 "could not lock {}: {e}",

@@ -57,7 +57,7 @@ impl Store {
     pub fn append_turn(&self, turn: &Turn) -> Result<ObjectId> {
         let name = runs_ref(&turn.session);
         let text = turn.encode();
-        let blob = self.write_transcript_object(&name, gix::objs::Kind::Blob, text.as_bytes())?;
+        let blob = self.write_named(&name, gix::objs::Kind::Blob, text.as_bytes())?;
         let tree = gix::objs::Tree {
             entries: vec![gix::objs::tree::Entry {
                 mode: gix::objs::tree::EntryKind::Blob.into(),
@@ -292,20 +292,6 @@ impl Store {
         object
             .write_to(&mut data)
             .map_err(|e| Error::failed(format!("could not write {name}: {e}")))?;
-        self.write_transcript_object(name, object.kind(), &data)
-    }
-
-    fn write_transcript_object(
-        &self,
-        name: &str,
-        kind: gix::objs::Kind,
-        data: &[u8],
-    ) -> Result<ObjectId> {
-        use gix::objs::Write;
-        self.repo.objects.write_buf(kind, data).map_err(|e| {
-            let folder = self.repo.objects.store_ref().path();
-            let reason = crate::error::gix_write_reason(folder, &e);
-            Error::failed(format!("could not write {name}: {reason}"))
-        })
+        self.write_named(name, object.kind(), &data)
     }
 }

@@ -201,11 +201,28 @@ impl Store {
             return loose_object::write(self.repo.objects.store_ref().path(), object_kind, data)
                 .map_err(|e| Error::failed(format!("{}: {e}", write_failed(kind, id))));
         }
+        self.write_buf(object_kind, data)
+            .map_err(|reason| Error::failed(format!("{}: {reason}", write_failed(kind, id))))
+    }
+
+    /// Write one object of what pm keeps beside records (archives, transcripts), named
+    /// `name` in the error.
+    pub(super) fn write_named(
+        &self,
+        name: &str,
+        kind: gix::objs::Kind,
+        data: &[u8],
+    ) -> Result<ObjectId> {
+        self.write_buf(kind, data)
+            .map_err(|reason| Error::failed(format!("could not write {name}: {reason}")))
+    }
+
+    /// Write one object through gix; the error is why, in words.
+    fn write_buf(&self, kind: gix::objs::Kind, data: &[u8]) -> Result<ObjectId, String> {
         use gix::objs::Write;
-        self.repo.objects.write_buf(object_kind, data).map_err(|e| {
+        self.repo.objects.write_buf(kind, data).map_err(|e| {
             let folder = self.repo.objects.store_ref().path();
-            let reason = crate::error::gix_write_reason(folder, &e);
-            Error::failed(format!("{}: {reason}", write_failed(kind, id)))
+            crate::error::gix_write_reason(folder, &e)
         })
     }
 

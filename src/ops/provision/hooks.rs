@@ -468,16 +468,7 @@ fn stop_tree(child: &mut std::process::Child) {
 fn process_tree(root: u32) -> Vec<lease::Stat> {
     let all = lease::processes();
     let mut tree: Vec<lease::Stat> = all.iter().filter(|p| p.pid == root).copied().collect();
-    let mut next = 0;
-    while next < tree.len() {
-        let parent = tree[next].pid;
-        tree.extend(
-            all.iter()
-                .filter(|p| p.parent == parent && p.pid != parent)
-                .copied(),
-        );
-        next += 1;
-    }
+    tree.extend(lease::descendants(&all, root));
     tree
 }
 

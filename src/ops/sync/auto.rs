@@ -143,21 +143,7 @@ pub fn run_background(ws: &Workspace) -> Result<()> {
         })
     });
     let status = match outcome {
-        Ok(report) if report.push_rejected.is_empty() => AutoSync {
-            at: ws.now(),
-            ok: true,
-            pushed: report.pushed,
-            error: None,
-        },
-        Ok(report) => failed(
-            ws,
-            format!(
-                "the remote {} refused {} record(s) after {} round(s)",
-                report.remote,
-                report.push_rejected.len(),
-                report.rounds
-            ),
-        ),
+        Ok(report) => finished(ws, &report),
         Err(e) => failed(ws, e.message().to_string()),
     };
     record(ws, &status);
@@ -170,19 +156,26 @@ pub fn note_manual(ws: &Workspace, report: &super::SyncReport) {
     if report.dry_run || !ws.config().is_ok_and(|config| config.sync_auto) {
         return;
     }
-    record(
-        ws,
-        &AutoSync {
+    record(ws, &finished(ws, report));
+}
+
+/// How a sync that ran went: every record pushed, or how many the remote refused.
+fn finished(ws: &Workspace, report: &super::SyncReport) -> AutoSync {
+    if report.push_rejected.is_empty() {
+        return AutoSync {
             at: ws.now(),
-            ok: report.push_rejected.is_empty(),
+            ok: true,
             pushed: report.pushed,
-            error: (!report.push_rejected.is_empty()).then(|| {
-                format!(
-                    "the remote {} refused {} record(s)",
-                    report.remote,
-                    report.push_rejected.len()
-                )
-            }),
-        },
-    );
+            error: None,
+        };
+    }
+    failed(
+        ws,
+        format!(
+            "the remote {} refused {} record(s) after {} round(s)",
+            report.remote,
+            report.push_rejected.len(),
+            report.rounds
+        ),
+    )
 }
