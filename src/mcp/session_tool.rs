@@ -161,7 +161,7 @@ pub(super) fn session(ws: &Workspace, args: &Args) -> Reply {
                 ))
                 .hint(Setting::Branch, ""));
             }
-            let mut request = LaunchRequest {
+            let request = LaunchRequest {
                 issue,
                 branch: args.str("branch")?.map(str::to_string),
                 base: args.str("base")?.map(str::to_string),
@@ -173,9 +173,6 @@ pub(super) fn session(ws: &Workspace, args: &Args) -> Reply {
             };
             let mut start = start_request(args)?;
             start.context = context.iter().map(|(_, text)| text.clone()).collect();
-            if let Some(name) = &start.launcher {
-                crate::ops::launchers::resolve(ws, name)?.fill_launch(ws, &mut request)?;
-            }
             let mode = args.mode()?;
             // The agent runs unless asked not to (`start` always runs it).
             let run = action == "start" || args.bool_or("run", true)?;
@@ -195,11 +192,8 @@ pub(super) fn session(ws: &Workspace, args: &Args) -> Reply {
                     ));
                 }
             }
-            if run {
-                runs::check_request(ws, request.agent.as_deref(), &start)?;
-            }
             ws.skip_hooks(args.bool("noHooks")?);
-            let mut launched = sessions::launch(ws, request, mode)?;
+            let mut launched = runs::launch(ws, request, start, run, mode)?;
             if let Some(key) = key
                 && mode == Mode::Write
                 && let Err(e) = ws.local().remember_request(key, &launched.session.id)
@@ -214,15 +208,6 @@ pub(super) fn session(ws: &Workspace, args: &Args) -> Reply {
                 } else {
                     format!("{key} {text:?} names no issue, and no agent was started to give it to")
                 });
-            }
-            if run && mode == Mode::Write {
-                start.session = launched.session.id.clone();
-                match runs::start(ws, &start) {
-                    Ok(run) => launched.run = Some(run),
-                    Err(e) => launched
-                        .warnings
-                        .push(format!("the agent did not start: {}", e.message())),
-                }
             }
             let s = &launched.session;
             let verb = match (mode == Mode::DryRun, launched.resumed) {

@@ -582,6 +582,36 @@ fn check_runnable(ws: &Workspace, session: &Session) -> Result<()> {
     Ok(())
 }
 
+/// Launch a session and, with `run`, start its agent: the one path of every front end. A
+/// launcher preset (`settings.launcher`) fills what the request leaves out; with `run` the
+/// run's settings are checked before anything is made, and an agent that does not start once
+/// the session exists is said in the warnings (the session stays launched).
+pub fn launch(
+    ws: &Workspace,
+    mut request: sessions::LaunchRequest,
+    mut settings: StartRequest,
+    run: bool,
+    mode: Mode,
+) -> Result<sessions::Launched> {
+    if let Some(name) = &settings.launcher {
+        launchers::resolve(ws, name)?.fill_launch(ws, &mut request)?;
+    }
+    if run {
+        check_request(ws, request.agent.as_deref(), &settings)?;
+    }
+    let mut launched = sessions::launch(ws, request, mode)?;
+    if run && mode == Mode::Write {
+        settings.session = launched.session.id.clone();
+        match start(ws, &settings) {
+            Ok(run) => launched.run = Some(run),
+            Err(e) => launched
+                .warnings
+                .push(format!("the agent did not start: {}", e.message())),
+        }
+    }
+    Ok(launched)
+}
+
 /// The file of a run's folder that holds what its supervisor wrote on stderr.
 const SUPERVISOR_ERRORS: &str = "supervisor.err";
 

@@ -139,7 +139,7 @@ pub struct AgentLaunch {
 /// its agent started too.
 pub async fn agent_launch(ProjectOf(p): ProjectOf, Json(body): Json<AgentLaunch>) -> Response {
     blocking(p, move |ws| {
-        let mut request = LaunchRequest {
+        let request = LaunchRequest {
             issue: body.issue,
             branch: body.branch,
             base: body.base,
@@ -149,10 +149,7 @@ pub async fn agent_launch(ProjectOf(p): ProjectOf, Json(body): Json<AgentLaunch>
             force: body.force,
             actor: body.actor.clone(),
         };
-        if let Some(name) = &body.launcher {
-            crate::ops::launchers::resolve(ws, name)?.fill_launch(ws, &mut request)?;
-        }
-        let mut start = StartRequest {
+        let settings = StartRequest {
             max_runtime: body.max_runtime,
             launcher: body.launcher,
             system_prompt: body.system_prompt,
@@ -162,23 +159,9 @@ pub async fn agent_launch(ProjectOf(p): ProjectOf, Json(body): Json<AgentLaunch>
             ..Default::default()
         };
         let mode = mode(body.dry_run);
-        if body.run {
-            runs::check_request(ws, request.agent.as_deref(), &start)?;
-        }
-        ws.skip_hooks(body.no_hooks);
         // (A kept workspace runs them again for the next request: `refresh` turns this off.)
-        let mut launched = sessions::launch(ws, request, mode)?;
-        if body.run && mode == Mode::Write {
-            start.session = launched.session.id.clone();
-            // The session exists by now: an agent that does not start is said, as over MCP.
-            match runs::start(ws, &start) {
-                Ok(run) => launched.run = Some(run),
-                Err(e) => launched.warnings.push(format!(
-                    "the agent did not start: {}",
-                    e.worded(&super::HttpWords)
-                )),
-            }
-        }
+        ws.skip_hooks(body.no_hooks);
+        let launched = runs::launch(ws, request, settings, body.run, mode)?;
         Reply::json(&api::Launch::new(&launched, mode))
     })
     .await

@@ -2,9 +2,9 @@
 
 use super::{Ctx, complete, print, print_json, warn_all};
 use crate::api;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ops::runs::{self, StartRequest};
-use crate::ops::sessions::{self, LaunchRequest, Launched};
+use crate::ops::sessions::{LaunchRequest, Launched};
 use crate::render::clean_line;
 use crate::workspace::Workspace;
 use clap::Args;
@@ -59,7 +59,7 @@ pub struct LaunchArgs {
 }
 
 pub fn run(ctx: &Ctx, ws: &Workspace, args: LaunchArgs) -> Result<()> {
-    let mut request = LaunchRequest {
+    let request = LaunchRequest {
         issue: args.issue,
         branch: args.branch,
         base: args.base,
@@ -69,10 +69,7 @@ pub fn run(ctx: &Ctx, ws: &Workspace, args: LaunchArgs) -> Result<()> {
         force: args.force,
         actor: None,
     };
-    if let Some(name) = &args.launcher {
-        crate::ops::launchers::resolve(ws, name)?.fill_launch(ws, &mut request)?;
-    }
-    let mut start = StartRequest {
+    let settings = StartRequest {
         max_runtime: args.max_runtime,
         launcher: args.launcher,
         system_prompt: args.system_prompt,
@@ -80,18 +77,18 @@ pub fn run(ctx: &Ctx, ws: &Workspace, args: LaunchArgs) -> Result<()> {
         tools: args.tools,
         ..StartRequest::default()
     };
-    if args.run {
-        runs::check_request(ws, request.agent.as_deref(), &start)?;
-    }
     ws.skip_hooks(args.no_hooks);
-    let mut launched = sessions::launch(ws, request, ctx.mode())?;
+    let mut launched = runs::launch(ws, request, settings, args.run, ctx.mode())?;
+    // Asked to run, the command fails when the agent did not start (the session stays
+    // launched, idle, and the run's log says why); the reason is the last warning.
+    if args.run && !ctx.global.dry_run && launched.run.is_none() {
+        let why = launched.warnings.pop().unwrap_or_default();
+        warn_all(ctx, &launched.warnings);
+        return Err(Error::failed(why));
+    }
     if !ctx.global.dry_run {
         ctx.note(&format!("ref: refs/pm/sessions/{}", launched.session.id));
         ctx.note(&format!("branch: refs/heads/{}", launched.session.branch));
-    }
-    if args.run && !ctx.global.dry_run {
-        start.session = launched.session.id.clone();
-        launched.run = Some(runs::start(ws, &start)?);
     }
     print_launched(ctx, &launched)
 }
